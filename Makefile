@@ -1,0 +1,30 @@
+# The obvious way in. `make dev` once, then `make test`; `make up` / `make down` for the local stack.
+.PHONY: dev control-plane test unit integration up down crds lint
+
+dev:
+	bash scripts/dev-setup.sh
+
+control-plane:
+	bash scripts/build-control-plane.sh
+
+test: dev control-plane
+	bash scripts/test.sh
+
+unit: dev
+	.venv/bin/pytest tests/unit
+
+integration: dev control-plane
+	.venv/bin/pytest tests/integration
+
+up: dev control-plane
+	.venv/bin/raybus up
+
+down:
+	.venv/bin/raybus down
+
+crds: dev control-plane
+	.venv/bin/raybus crds generate
+
+lint: dev
+	.venv/bin/ruff check libs services cli tests bench
+	.venv/bin/mypy libs/common/raybus_common

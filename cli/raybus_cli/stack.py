@@ -1,0 +1,115 @@
+"""`raybus up` / `raybus down`: the whole stack as local processes, no Docker needed.
+
+Starts the control plane (etcd, kube-apiserver, controller-manager, scheduler, kwok with fake
+nodes), NATS with JetStream and every Raybus service, detached, and records what runs where in
+`<state dir>/stack.json` so `raybus down` (from any shell) can stop it all.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+from raybus_testbed.controlplane import REPO_ROOT, ControlPlane
+from raybus_testbed.nats import NatsServer
+from raybus_testbed.procs import Proc, free_port, wait_until
+
+SERVICES = ("watcher", "actuator", "cluster-ctl", "job-ctl", "serve-ctl", "cron", "scheduler-bridge")
+SAMPLE = REPO_ROOT / "deploy" / "samples" / "raycluster-sample.yaml"
+
+
+def state_dir() -> Path:
+    return Path(os.environ.get("RAYBUS_STATE_DIR", Path.cwd() / ".raybus"))
+
+
+def service_binary(name: str) -> str:
+    exe = Path(sys.executable).parent / f"raybus-{name}"
+    found = str(exe) if exe.exists() else shutil.which(f"raybus-{name}")
+    if not found:
+        raise SystemExit(f"raybus-{name} is not installed: run `make dev`")
+    return found
+
+
+def up(sample: bool = True) -> dict[str, Any]:
+    root = state_dir()
+    if (root / "stack.json").exists():
+        raise SystemExit(f"a stack is already recorded in {root}/stack.json: `raybus down` first")
+    root.mkdir(parents=True, exist_ok=True)
+    cp = ControlPlane(root / "kube")
+    cp.start()
+    nats = NatsServer(root / "nats")
+    nats.start()
+    procs: dict[str, dict[str, Any]] = {n: {"pid": p.pid, "log": str(p.log_path)} for n, p in cp.procs.items()}
+    procs["nats-server"] = {"pid": nats.proc.pid, "log": str(nats.proc.log_path), "url": nats.url}
+    for name in SERVICES:
+        port = free_port()
+        proc = Proc(name, [service_binary(name)], root / "logs" / f"{name}.log", env={
+            "RAYBUS_NATS_URL": nats.url, "RAYBUS_HTTP_PORT": str(port), "KUBECONFIG": str(cp.kubeconfig),
+            "RAYBUS_SERVICE_NAME": name, "RAYBUS_LOG_FORMAT": "json",
+        })
+        proc.start()
+        procs[name] = {"pid": proc.pid, "log": str(proc.log_path), "http": f"http://127.0.0.1:{port}"}
+        wait_until(lambda u=f"http://127.0.0.1:{port}/readyz": httpx.get(u, timeout=1).status_code == 200,
+                   timeout=60, what=f"{name} /readyz", proc=proc)
+    if sample:
+        obj = yaml.safe_load(SAMPLE.read_text())
+        cp.api.apply(f"/apis/ray.io/v1/namespaces/default/rayclusters/{obj['metadata']['name']}", obj)
+    state = {"kubeconfig": str(cp.kubeconfig), "nats_url": nats.url, "server": cp.server, "processes": procs,
+             "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    (root / "stack.json").write_text(json.dumps(state, indent=2))
+    cp.api.close()
+    return state
+
+
+def down() -> list[str]:
+    path = state_dir() / "stack.json"
+    if not path.exists():
+        return []
+    state = json.loads(path.read_text())
+    stopped = []
+    # Services first, then NATS, then the control plane from the top down.
+    order = [*SERVICES, "nats-server", "kwok", "kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd"]
+    for name in order:
+        info = state["processes"].get(name)
+        if info and _terminate(int(info["pid"])):
+            stopped.append(name)
+    path.unlink()
+    return stopped
+
+
+def _terminate(pid: int, timeout: float = 10.0) -> bool:
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return False
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.1)
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    return True
+
+
+def describe(state: dict[str, Any]) -> str:
+    lines = [f"kubeconfig   {state['kubeconfig']}", f"NATS         {state['nats_url']}",
+             f"API server   {state['server']}", "", f"{'process':<26}{'pid':>8}  endpoint / log"]
+    for name, info in state["processes"].items():
+        where = info.get("http") or info.get("url") or ""
+        lines.append(f"{name:<26}{info['pid']:>8}  {where}  {info['log']}")
+    lines += ["", f"export KUBECONFIG={state['kubeconfig']}", "raybus down   # stops it all"]
+    return "\n".join(lines)

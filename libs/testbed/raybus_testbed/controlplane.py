@@ -1,0 +1,247 @@
+"""A real local Kubernetes control plane: etcd, kube-apiserver, kube-controller-manager,
+kube-scheduler and kwok, started as local processes from binaries built by
+`scripts/build-control-plane.sh` (cached outside the repo).
+
+kube-apiserver runs with RBAC and token authentication; the admin token is in the kubeconfig
+this writes. kube-controller-manager brings garbage collection, Jobs and default service
+accounts; kube-scheduler binds pods to the fake nodes; kwok plays every node's kubelet with
+the stages in `kwok-stages.yaml`, so pods become Running/Ready and Job pods complete. It does
+not run containers: nothing inside a pod ever executes.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .kubeapi import KubeAPI
+from .procs import Proc, free_port, wait_until
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+BUILD_SCRIPT = REPO_ROOT / "scripts" / "build-control-plane.sh"
+STAGES = Path(__file__).with_name("kwok-stages.yaml")
+CRD_DIR = REPO_ROOT / "deploy" / "crds"
+
+
+class Unavailable(RuntimeError):
+    """No binaries, no Go to build them, and no existing cluster: integration tests must skip."""
+
+
+@dataclass(frozen=True)
+class FakeNode:
+    name: str
+    cpu: str = "32"
+    memory: str = "128Gi"
+    pods: str = "250"
+    extended: dict[str, str] = field(default_factory=dict)  # e.g. {"nvidia.com/gpu": "8"}
+    labels: dict[str, str] = field(default_factory=dict)
+
+    def manifest(self) -> dict[str, Any]:
+        labels = {"kubernetes.io/hostname": self.name, "kubernetes.io/os": "linux",
+                  "kubernetes.io/arch": "amd64", "type": "kwok", **self.labels}
+        return {"apiVersion": "v1", "kind": "Node",
+                "metadata": {"name": self.name, "labels": labels,
+                             "annotations": {"kwok.x-k8s.io/node": "fake"}}}
+
+    def capacity(self) -> dict[str, str]:
+        return {"cpu": self.cpu, "memory": self.memory, "pods": self.pods, **self.extended}
+
+
+DEFAULT_NODES: tuple[FakeNode, ...] = (
+    FakeNode("kwok-cpu-0"), FakeNode("kwok-cpu-1"), FakeNode("kwok-cpu-2"),
+    FakeNode("kwok-gpu-0", cpu="64", memory="512Gi", extended={"nvidia.com/gpu": "8"},
+             labels={"nvidia.com/gpu.product": "NVIDIA-A100-SXM4-80GB"}),
+    *(FakeNode(f"kwok-tpu-{i}", cpu="96", memory="384Gi", extended={"google.com/tpu": "4"},
+               labels={"cloud.google.com/gke-tpu-accelerator": "tpu-v5-lite-podslice",
+                       "cloud.google.com/gke-tpu-topology": "4x4"}) for i in range(4)),
+)
+
+
+def binaries(build: bool = True) -> Path:
+    """The directory holding the five binaries, building them first when Go is available."""
+    if build and shutil.which("go") and BUILD_SCRIPT.exists():
+        out = subprocess.run(["bash", str(BUILD_SCRIPT)], check=True, capture_output=True, text=True)
+        return Path(out.stdout.strip().splitlines()[-1])
+    cache = Path(os.environ.get("RAYBUS_CACHE", Path.home() / ".cache" / "raybus")) / "bin"
+    found = sorted(cache.glob("current-*"))
+    if not found:
+        raise Unavailable("no control-plane binaries in ~/.cache/raybus and no Go toolchain to build them")
+    return found[-1]
+
+
+def _openssl(*args: str, cwd: Path) -> None:
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
+
+
+def make_certs(d: Path) -> None:
+    """A CA, the apiserver's serving cert (127.0.0.1, the service IP, in-cluster names), SA keys."""
+    d.mkdir(parents=True, exist_ok=True)
+    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt",
+             "-days", "3650", "-subj", "/CN=raybus-local-ca", cwd=d)
+    sans = ("subjectAltName=IP:127.0.0.1,IP:10.96.0.1,DNS:localhost,DNS:kubernetes,"
+            "DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local")
+    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "apiserver.key", "-out", "apiserver.csr",
+             "-subj", "/CN=kube-apiserver", cwd=d)
+    (d / "san.ext").write_text(sans + "\n")
+    _openssl("x509", "-req", "-in", "apiserver.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+             "-out", "apiserver.crt", "-days", "3650", "-extfile", "san.ext", cwd=d)
+    _openssl("genrsa", "-out", "sa.key", "2048", cwd=d)
+    _openssl("rsa", "-in", "sa.key", "-pubout", "-out", "sa.pub", cwd=d)
+
+
+class ControlPlane:
+    def __init__(self, workdir: Path, *, nodes: tuple[FakeNode, ...] = DEFAULT_NODES,
+                 bin_dir: Path | None = None, crd_dir: Path | None = CRD_DIR) -> None:
+        self.workdir = workdir
+        self.nodes = nodes
+        self.bin_dir = bin_dir
+        self.crd_dir = crd_dir
+        self.certs = workdir / "pki"
+        self.kubeconfig = workdir / "kubeconfig"
+        self.token = secrets.token_hex(16)
+        self.etcd_port, self.etcd_peer_port = free_port(), free_port()
+        self.api_port = free_port()
+        self.procs: dict[str, Proc] = {}
+        self._api: KubeAPI | None = None
+
+    @property
+    def server(self) -> str:
+        return f"https://127.0.0.1:{self.api_port}"
+
+    @property
+    def etcd_url(self) -> str:
+        return f"http://127.0.0.1:{self.etcd_port}"
+
+    @property
+    def api(self) -> KubeAPI:
+        if self._api is None:
+            self._api = KubeAPI(self.server, token=self.token, ca_file=str(self.certs / "ca.crt"))
+        return self._api
+
+    # -- lifecycle --------------------------------------------------------------------
+    def start(self) -> None:
+        """Start every component and wait until the cluster is usable; on failure stop what started."""
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> None:
+        bins = self.bin_dir or binaries()
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        make_certs(self.certs)
+        (self.workdir / "tokens.csv").write_text(f'{self.token},raybus-admin,raybus-admin,"system:masters"\n')
+        self._write_kubeconfig()
+        logs = self.workdir / "logs"
+        c = self.certs
+        self._run("etcd", [
+            str(bins / "etcd"), "--name=raybus", f"--data-dir={self.workdir / 'etcd'}",
+            f"--listen-client-urls={self.etcd_url}", f"--advertise-client-urls={self.etcd_url}",
+            f"--listen-peer-urls=http://127.0.0.1:{self.etcd_peer_port}",
+            f"--initial-advertise-peer-urls=http://127.0.0.1:{self.etcd_peer_port}",
+            f"--initial-cluster=raybus=http://127.0.0.1:{self.etcd_peer_port}",
+            "--unsafe-no-fsync", "--log-level=warn", "--quota-backend-bytes=8589934592",
+        ], logs)
+        self._run("kube-apiserver", [
+            str(bins / "kube-apiserver"), f"--etcd-servers={self.etcd_url}",
+            "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", f"--secure-port={self.api_port}",
+            f"--tls-cert-file={c / 'apiserver.crt'}", f"--tls-private-key-file={c / 'apiserver.key'}",
+            f"--client-ca-file={c / 'ca.crt'}", f"--token-auth-file={self.workdir / 'tokens.csv'}",
+            "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+            f"--service-account-key-file={c / 'sa.pub'}", f"--service-account-signing-key-file={c / 'sa.key'}",
+            "--service-cluster-ip-range=10.96.0.0/16", "--authorization-mode=Node,RBAC",
+            "--allow-privileged=true", "--enable-priority-and-fairness=false",
+            "--max-requests-inflight=0", "--max-mutating-requests-inflight=0", "--profiling=false",
+            "--endpoint-reconciler-type=none",
+        ], logs)
+        wait_until(lambda: self.api.get("/readyz") == "ok", timeout=90, what="kube-apiserver /readyz",
+                   proc=self.procs["kube-apiserver"])
+        self._run("kube-controller-manager", [
+            str(bins / "kube-controller-manager"), f"--kubeconfig={self.kubeconfig}", "--leader-elect=false",
+            f"--service-account-private-key-file={c / 'sa.key'}", f"--root-ca-file={c / 'ca.crt'}",
+            "--use-service-account-credentials=false", "--bind-address=127.0.0.1", f"--secure-port={free_port()}",
+            "--concurrent-gc-syncs=20", "--concurrent-job-syncs=10", "--profiling=false",
+        ], logs)
+        self._run("kube-scheduler", [
+            str(bins / "kube-scheduler"), f"--kubeconfig={self.kubeconfig}", "--leader-elect=false",
+            "--bind-address=127.0.0.1", f"--secure-port={free_port()}", "--profiling=false",
+            f"--authentication-kubeconfig={self.kubeconfig}", f"--authorization-kubeconfig={self.kubeconfig}",
+        ], logs)
+        self._run("kwok", [
+            str(bins / "kwok"), f"--kubeconfig={self.kubeconfig}", f"--config={STAGES}",
+            "--manage-nodes-with-label-selector=type=kwok", "--cidr=10.244.0.0/16", "--node-ip=10.240.0.1",
+            "--node-lease-duration-seconds=40", f"--server-address=127.0.0.1:{free_port()}",
+        ], logs)
+        self.add_nodes(self.nodes)
+        if self.crd_dir is not None:
+            self.install_crds(sorted(self.crd_dir.glob("*.yaml")))
+        wait_until(lambda: self.api.exists("/api/v1/namespaces/default/serviceaccounts/default"),
+                   timeout=60, what="the default service account (kube-controller-manager running)")
+
+    def stop(self) -> None:
+        for name in ("kwok", "kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd"):
+            if name in self.procs:
+                self.procs[name].stop()
+        if self._api is not None:
+            self._api.close()
+            self._api = None
+
+    def _run(self, name: str, args: list[str], logs: Path) -> None:
+        proc = Proc(name, args, logs / f"{name}.log")
+        proc.start()
+        self.procs[name] = proc
+
+    def _write_kubeconfig(self) -> None:
+        cfg = {
+            "apiVersion": "v1", "kind": "Config", "current-context": "raybus-local",
+            "clusters": [{"name": "raybus-local", "cluster": {
+                "server": self.server, "certificate-authority": str(self.certs / "ca.crt")}}],
+            "users": [{"name": "raybus-admin", "user": {"token": self.token}}],
+            "contexts": [{"name": "raybus-local", "context": {"cluster": "raybus-local", "user": "raybus-admin"}}],
+        }
+        self.kubeconfig.write_text(yaml.safe_dump(cfg))
+
+    # -- cluster contents ----------------------------------------------------------------
+    def add_nodes(self, nodes: tuple[FakeNode, ...]) -> None:
+        """Create fake nodes with their capacity, and wait until kwok reports them Ready."""
+        for node in nodes:
+            if not self.api.exists(f"/api/v1/nodes/{node.name}"):
+                self.api.create("/api/v1/nodes", node.manifest())
+            cap = node.capacity()
+            self.api.merge_patch(f"/api/v1/nodes/{node.name}/status",
+                                 {"status": {"capacity": cap, "allocatable": cap}})
+        for node in nodes:
+            self.api.wait(lambda n=node: _node_ready(self.api.get(f"/api/v1/nodes/{n.name}")),
+                          timeout=60, what=f"node {node.name} Ready")
+
+    def install_crds(self, files: list[Path]) -> None:
+        """Server-side apply each CRD file and wait until every CRD is Established."""
+        names = []
+        for path in files:
+            for doc in yaml.safe_load_all(path.read_text()):
+                if not doc or doc.get("kind") != "CustomResourceDefinition":
+                    continue
+                name = doc["metadata"]["name"]
+                self.api.apply(f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}", doc)
+                names.append(name)
+        for name in names:
+            self.api.wait(lambda n=name: _established(
+                self.api.get(f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{n}")),
+                timeout=60, what=f"CRD {name} Established")
+
+
+def _node_ready(node: dict[str, Any]) -> bool:
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in (node.get("status") or {}).get("conditions") or [])
+
+
+def _established(crd: dict[str, Any]) -> bool:
+    return any(c["type"] == "Established" and c["status"] == "True"
+               for c in (crd.get("status") or {}).get("conditions") or [])

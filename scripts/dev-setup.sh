@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Create .venv and install every workspace package editable, plus the test tools.
+# Plain pip + venv: nothing to install first, works on any machine with Python 3.11.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY="${PYTHON:-python3.11}"
+command -v "$PY" >/dev/null || PY=python3
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip
+pkgs=(-e libs/common -e libs/testbed -e cli)
+for d in services/*/; do [ -f "$d/pyproject.toml" ] && pkgs+=(-e "$d"); done
+.venv/bin/python -m pip install -q -c constraints.txt "${pkgs[@]}" -r requirements-dev.txt
+echo "dev-setup: .venv ready ($(.venv/bin/python --version))"

@@ -1,0 +1,72 @@
+"""Real servers for integration tests, started once per session.
+
+`nats_server` is a real nats-server with JetStream. `control_plane` (see kube fixtures below)
+is a real etcd + kube-apiserver + controller-manager + scheduler + kwok, or the cluster named
+by RAYBUS_TEST_KUBECONFIG. Each test that asks for `namespace` gets a fresh one.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+from collections.abc import Iterator
+
+import pytest
+
+from raybus_testbed.controlplane import CRD_DIR, ControlPlane, Unavailable
+from raybus_testbed.kubeapi import KubeAPI
+from raybus_testbed.nats import NatsServer
+
+
+@pytest.fixture(scope="session")
+def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
+    server = NatsServer(tmp_path_factory.mktemp("nats"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def nats_url(nats_server: NatsServer) -> str:
+    return nats_server.url
+
+
+@pytest.fixture(scope="session")
+def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeAPI]:
+    """A KubeAPI on a real cluster with Raybus's CRDs installed.
+
+    RAYBUS_TEST_KUBECONFIG names an existing cluster (kind, say) to use instead; otherwise the
+    local control plane is built (cached) and started. With neither, the test skips, saying why.
+    """
+    existing = os.environ.get("RAYBUS_TEST_KUBECONFIG")
+    if existing:
+        api = KubeAPI.from_kubeconfig(existing)
+        cp = ControlPlane(tmp_path_factory.mktemp("unused"), crd_dir=CRD_DIR)
+        cp._api = api  # reuse install_crds against the existing cluster
+        cp.install_crds(sorted(CRD_DIR.glob("*.yaml")))
+        yield api
+        api.close()
+        return
+    try:
+        cp = ControlPlane(tmp_path_factory.mktemp("kube"))
+        cp.start()
+    except Unavailable as e:
+        pytest.skip(f"no Kubernetes control plane: {e}; set RAYBUS_TEST_KUBECONFIG or install Go")
+    try:
+        yield cp.api
+    finally:
+        cp.stop()
+
+
+_ns_counter = itertools.count()
+
+
+@pytest.fixture
+def namespace(control_plane: KubeAPI, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh namespace per test, deleted afterwards."""
+    base = re.sub(r"[^a-z0-9-]", "-", request.node.name.lower())[:40].strip("-")
+    name = f"{base}-{next(_ns_counter)}"
+    control_plane.create("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+    yield name
+    control_plane.delete(f"/api/v1/namespaces/{name}")
