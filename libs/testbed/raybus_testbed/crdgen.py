@@ -16,7 +16,11 @@ from .kubeapi import KubeAPI
 
 def render_from(api: KubeAPI) -> dict[str, str]:
     docs = [api.http.get(p).raise_for_status().json() for p in OPENAPI_PATHS]
-    return render_all(KINDS, StructuralConverter(definitions(*docs)))
+    return render_all(KINDS, StructuralConverter(definitions(*docs)), server_version(api))
+
+
+def server_version(api: KubeAPI) -> str:
+    return str(api.get("/version")["gitVersion"])
 
 
 def render(kubeconfig: Path | None = None) -> dict[str, str]:

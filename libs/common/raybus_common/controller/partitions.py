@@ -1,0 +1,61 @@
+"""Which replica owns which root object: pure rules, no I/O.
+
+Root keys hash (stably, not with Python's salted `hash`) onto `count` partitions. Live
+replicas split the partitions by rendezvous hashing, so a replica joining or leaving moves
+only its own share. A partition is reconciled only by the replica holding its lease (see
+`leases.py`); the assignment here says which leases a replica should try to hold.
+
+Lease records are `Lease(holder, expires)`; `can_claim` decides from a record and the time
+whether a replica may take a partition. The clock is passed in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+DEFAULT_PARTITIONS = 64
+
+
+def _h(*parts: str) -> int:
+    return int.from_bytes(hashlib.blake2b("\x00".join(parts).encode(), digest_size=8).digest(), "big")
+
+
+def partition_of(key: str, count: int = DEFAULT_PARTITIONS) -> int:
+    return _h(key) % count
+
+
+def assignment(members: Iterable[str], count: int = DEFAULT_PARTITIONS) -> dict[int, str]:
+    """Partition → member, by highest rendezvous weight. Empty when there are no members."""
+    live = sorted(set(members))
+    if not live:
+        return {}
+    return {p: max(live, key=lambda m, p=p: (_h(m, str(p)), m)) for p in range(count)}
+
+
+def desired(member: str, members: Iterable[str], count: int = DEFAULT_PARTITIONS) -> frozenset[int]:
+    return frozenset(p for p, m in assignment(members, count).items() if m == member)
+
+
+@dataclass(frozen=True)
+class Lease:
+    holder: str
+    expires: float
+
+    def encode(self) -> bytes:
+        return json.dumps({"holder": self.holder, "expires": self.expires}).encode()
+
+    @classmethod
+    def decode(cls, data: bytes) -> Lease | None:
+        try:
+            raw = json.loads(data)
+            return cls(str(raw["holder"]), float(raw["expires"]))
+        except (ValueError, KeyError, TypeError):
+            return None
+
+
+def can_claim(current: Lease | None, me: str, now: float) -> bool:
+    """Free, expired, unreadable, or already mine."""
+    return current is None or current.holder == me or current.expires <= now
