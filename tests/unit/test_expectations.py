@@ -1,0 +1,53 @@
+"""Expectations gate a root until the effect of its actions is seen, fails, or expires."""
+
+from __future__ import annotations
+
+from raybus_common.controller.expectations import Expectations, Want
+from raybus_common.controller.view import RootKey
+
+R = RootKey("raycluster", "ns", "rc")
+
+
+def test_a_create_is_awaited_until_observed() -> None:
+    e = Expectations()
+    e.expect(R, "a1", "pod", "ns", "rc-head", Want.PRESENT, now=0)
+    assert not e.satisfied(R, now=1)
+    assert e.observed("pod", "ns", "other", present=True) == set()
+    assert not e.satisfied(R, now=1)
+    assert e.observed("pod", "ns", "rc-head", present=True) == {R}
+    assert e.satisfied(R, now=1)
+
+
+def test_a_delete_is_met_only_by_absence() -> None:
+    e = Expectations()
+    e.expect(R, "d1", "pod", "ns", "w1", Want.ABSENT, now=0)
+    assert e.observed("pod", "ns", "w1", present=True) == set()
+    assert not e.satisfied(R, now=1)
+    assert e.observed("pod", "ns", "w1", present=False) == {R}
+    assert e.satisfied(R, now=1)
+
+
+def test_expectations_expire() -> None:
+    e = Expectations(ttl=300)
+    e.expect(R, "a1", "pod", "ns", "p", Want.PRESENT, now=0)
+    assert not e.satisfied(R, now=299.9)
+    assert e.satisfied(R, now=300)
+    assert e.pending(R) == []
+
+
+def test_a_failed_action_stops_the_wait() -> None:
+    e = Expectations()
+    e.expect(R, "a1", "pod", "ns", "p", Want.PRESENT, now=0)
+    e.expect(R, "a2", "pod", "ns", "q", Want.PRESENT, now=0)
+    assert e.failed("a1") == {R}
+    assert not e.satisfied(R, now=1)
+    assert [x.action_id for x in e.pending(R)] == ["a2"]
+    assert e.failed("unknown") == set()
+
+
+def test_forget_clears_a_root() -> None:
+    e = Expectations()
+    e.expect(R, "a1", "pod", "ns", "p", Want.PRESENT, now=0)
+    e.forget(R)
+    assert e.satisfied(R, now=0)
+    assert e.observed("pod", "ns", "p", present=True) == set()

@@ -1,0 +1,83 @@
+"""The controller view: child→root indexing, stale updates, removal."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from raybus_common.controller.view import RootKey, View, either, labelled, owned_by
+
+
+def obj(name: str, ns: str = "default", uid: str = "u", rv: str = "1", labels: dict[str, str] | None = None,
+        owner: str | None = None) -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": name, "namespace": ns, "uid": uid, "resourceVersion": rv}
+    if labels:
+        meta["labels"] = labels
+    if owner:
+        meta["ownerReferences"] = [{"kind": "RayCluster", "name": owner, "controller": True, "uid": "x"}]
+    return {"metadata": meta}
+
+
+def view() -> View:
+    return View("raycluster", {
+        "pod": labelled("raycluster", "ray.io/cluster"),
+        "service": either(owned_by("raycluster", "RayCluster"), labelled("raycluster", "ray.io/cluster")),
+    })
+
+
+RC = RootKey("raycluster", "default", "rc")
+
+
+def test_children_are_indexed_under_their_root() -> None:
+    v = view()
+    assert v.upsert("raycluster", obj("rc")) == {RC}
+    assert v.upsert("pod", obj("rc-head", labels={"ray.io/cluster": "rc"})) == {RC}
+    assert v.upsert("service", obj("rc-head-svc", owner="rc", labels={"ray.io/cluster": "rc"})) == {RC}
+    seen = v.observe(RC)
+    assert seen.root is not None and seen.root["metadata"]["name"] == "rc"
+    assert [p["metadata"]["name"] for p in seen.of("pod")] == ["rc-head"]
+    assert [s["metadata"]["name"] for s in seen.of("service")] == ["rc-head-svc"]
+
+
+def test_relabelling_a_child_moves_it_and_wakes_both_roots() -> None:
+    v = view()
+    v.upsert("pod", obj("p", labels={"ray.io/cluster": "a"}))
+    woken = v.upsert("pod", obj("p", rv="2", labels={"ray.io/cluster": "b"}))
+    assert woken == {RootKey("raycluster", "default", "a"), RootKey("raycluster", "default", "b")}
+    assert v.observe(RootKey("raycluster", "default", "a")).of("pod") == ()
+    assert len(v.observe(RootKey("raycluster", "default", "b")).of("pod")) == 1
+
+
+def test_an_older_resource_version_of_the_same_object_is_ignored() -> None:
+    v = view()
+    v.upsert("pod", obj("p", rv="10", labels={"ray.io/cluster": "rc", "v": "new"}))
+    assert v.upsert("pod", obj("p", rv="9", labels={"ray.io/cluster": "rc", "v": "old"})) == set()
+    assert v.get("pod", "default", "p")["metadata"]["labels"]["v"] == "new"  # type: ignore[index]
+
+
+def test_a_recreated_object_with_a_new_uid_replaces_the_old_even_with_lower_rv() -> None:
+    v = view()
+    v.upsert("pod", obj("p", uid="old", rv="10"))
+    v.upsert("pod", obj("p", uid="new", rv="3"))
+    assert v.get("pod", "default", "p")["metadata"]["uid"] == "new"  # type: ignore[index]
+
+
+def test_removal_unindexes_and_wakes_the_root() -> None:
+    v = view()
+    v.upsert("raycluster", obj("rc"))
+    v.upsert("pod", obj("p", labels={"ray.io/cluster": "rc"}))
+    assert v.remove("pod", "default", "p") == {RC}
+    assert v.observe(RC).of("pod") == ()
+    assert v.remove("pod", "default", "p") == set()
+    assert v.remove("raycluster", "default", "rc") == {RC}
+    assert v.observe(RC).root is None
+
+
+def test_unknown_kinds_and_unowned_children_wake_nothing() -> None:
+    v = view()
+    assert v.upsert("configmap", obj("cm")) == set()
+    assert v.upsert("pod", obj("orphan")) == set()
+
+
+def test_root_key_round_trip() -> None:
+    assert RootKey.parse(str(RC)) == RC
+    assert RootKey.parse("raycluster/ns/name.with.dots").name == "name.with.dots"
