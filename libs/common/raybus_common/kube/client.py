@@ -1,0 +1,139 @@
+"""The Kubernetes client edge: one async client over kubernetes_asyncio for the watcher and the
+actuator (controllers never talk to Kubernetes).
+
+It loads the kubeconfig (`KUBECONFIG`, `~/.kube/config`) or the in-cluster service account,
+applies a client-side rate limit (KubeRay's QPS 100 / burst 200 by default), sends raw
+requests by path (so one code path serves core, batch, ray.io and any scheduler's kinds), and
+streams watch events line by line with a read timeout so a half-dead connection cannot hang a
+watch forever. HTTP errors come out as `ApiError` with the status and the API's message; what
+is temporary and what is permanent is decided in `raybus_common.errors`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from kubernetes_asyncio import client as k8s
+from kubernetes_asyncio import config as k8s_config
+from kubernetes_asyncio.client.exceptions import ApiException
+
+from ..controller.workqueue import TokenBucket
+
+APPLY = "application/apply-patch+yaml"
+MERGE = "application/merge-patch+json"
+JSON_PATCH = "application/json-patch+json"
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str, reason: str = "", retry_after: float | None = None) -> None:
+        super().__init__(f"{status} {reason}: {message}".strip())
+        self.status = status
+        self.message = message
+        self.reason = reason
+        self.retry_after = retry_after
+
+    @classmethod
+    def from_exception(cls, exc: ApiException) -> ApiError:
+        message, reason = str(exc.reason or ""), str(exc.reason or "")
+        try:
+            body = json.loads(exc.body or "{}")
+            message, reason = body.get("message", message), body.get("reason", reason)
+        except (ValueError, TypeError):
+            pass
+        retry = (exc.headers or {}).get("Retry-After") if exc.headers else None
+        return cls(int(exc.status or 0), message, reason, float(retry) if retry and retry.isdigit() else None)
+
+
+class KubeClient:
+    def __init__(self, api: k8s.ApiClient, *, qps: float = 100.0, burst: int = 200) -> None:
+        self.api = api
+        self.bucket = TokenBucket(rate=qps, burst=burst)
+        self.requests = 0
+
+    @classmethod
+    async def connect(cls, *, kubeconfig: str | None = None, qps: float = 100.0, burst: int = 200,
+                      pool: int = 100) -> KubeClient:
+        cfg = k8s.Configuration()
+        path = kubeconfig or os.environ.get("KUBECONFIG") or str(Path.home() / ".kube" / "config")
+        if Path(path).exists():
+            await k8s_config.load_kube_config(config_file=path, client_configuration=cfg)
+        else:
+            k8s_config.load_incluster_config(client_configuration=cfg)
+        cfg.connection_pool_maxsize = pool
+        api = k8s.ApiClient(configuration=cfg)
+        api.user_agent = "raybus"
+        return cls(api, qps=qps, burst=burst)
+
+    async def close(self) -> None:
+        await self.api.close()
+
+    async def _throttle(self) -> None:
+        delay = self.bucket.delay()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        self.requests += 1
+
+    async def request(self, method: str, path: str, *, body: Any = None, content_type: str | None = None,
+                      params: dict[str, str] | None = None, timeout: float = 30.0) -> dict[str, Any]:
+        await self._throttle()
+        headers = {"Accept": "application/json"}
+        if body is not None:
+            headers["Content-Type"] = content_type or "application/json"
+        try:
+            resp = await self.api.call_api(
+                path, method, query_params=list((params or {}).items()), header_params=headers,
+                body=body, auth_settings=["BearerToken"], _preload_content=False,
+                _request_timeout=aiohttp.ClientTimeout(total=timeout), _return_http_data_only=True,
+            )
+        except ApiException as exc:
+            raise ApiError.from_exception(exc) from None
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise ApiError(0, f"{type(exc).__name__}: {exc}", "Transport") from exc
+        data = await resp.read()
+        resp.release()
+        if resp.status >= 400:
+            raise _status_error(resp.status, data, resp.headers.get("Retry-After"))
+        return json.loads(data) if data else {}
+
+    async def stream(self, path: str, params: dict[str, str], *, read_timeout: float) -> AsyncIterator[dict[str, Any]]:
+        """Yield watch events (`{"type", "object"}`) as the server sends them."""
+        await self._throttle()
+        try:
+            resp = await self.api.call_api(
+                path, "GET", query_params=list(params.items()), header_params={"Accept": "application/json"},
+                auth_settings=["BearerToken"], _preload_content=False, _return_http_data_only=True,
+                _request_timeout=aiohttp.ClientTimeout(sock_connect=10, sock_read=read_timeout),
+            )
+        except ApiException as exc:
+            raise ApiError.from_exception(exc) from None
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise ApiError(0, f"{type(exc).__name__}: {exc}", "Transport") from exc
+        if resp.status >= 400:
+            data = await resp.read()
+            resp.release()
+            raise _status_error(resp.status, data, resp.headers.get("Retry-After"))
+        try:
+            async for line in resp.content:
+                if line.strip():
+                    yield json.loads(line)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise ApiError(0, f"watch stream broke: {type(exc).__name__}: {exc}", "Transport") from exc
+        finally:
+            resp.release()
+
+
+def _status_error(status: int, body: bytes, retry_after: str | None) -> ApiError:
+    message, reason = body.decode(errors="replace"), ""
+    try:
+        parsed = json.loads(body)
+        message, reason = str(parsed.get("message", message)), str(parsed.get("reason", ""))
+    except (ValueError, AttributeError):
+        pass
+    retry = float(retry_after) if retry_after and retry_after.isdigit() else None
+    return ApiError(status, message, reason, retry)
