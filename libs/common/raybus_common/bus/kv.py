@@ -1,0 +1,88 @@
+"""NATS JetStream Key-Value as the `KV` the lease manager needs (compare-and-swap by revision).
+
+Key names may use letters, digits, `-`, `_`, `=`, `/` and `.`; a lost compare-and-swap is
+raised as `controller.leases.Conflict`.
+"""
+
+from __future__ import annotations
+
+from nats.js import JetStreamContext
+from nats.js.api import KeyValueConfig, StorageType
+from nats.js.errors import (
+    APIError,
+    BucketNotFoundError,
+    KeyDeletedError,
+    KeyNotFoundError,
+    KeyWrongLastSequenceError,
+    NoKeysError,
+)
+from nats.js.kv import KeyValue
+
+from ..controller.leases import Conflict
+
+LEASE_BUCKET = "raybus_leases"
+WRONG_LAST_SEQUENCE = 10071  # JetStream's error code for a failed expected-last-sequence check
+
+
+def _lost_race(exc: Exception) -> bool:
+    """nats-py reports a lost compare-and-swap as KeyWrongLastSequenceError or as a raw APIError."""
+    return isinstance(exc, KeyWrongLastSequenceError) or (
+        isinstance(exc, APIError) and exc.err_code == WRONG_LAST_SEQUENCE)
+
+
+class NatsKV:
+    def __init__(self, kv: KeyValue) -> None:
+        self.kv = kv
+
+    @classmethod
+    async def open(cls, js: JetStreamContext, bucket: str = LEASE_BUCKET, replicas: int = 1) -> NatsKV:
+        try:
+            kv = await js.key_value(bucket)
+        except BucketNotFoundError:
+            kv = await js.create_key_value(KeyValueConfig(bucket=bucket, history=1, storage=StorageType.FILE,
+                                                          replicas=replicas))
+        return cls(kv)
+
+    async def get(self, key: str) -> tuple[bytes, int] | None:
+        try:
+            entry = await self.kv.get(key)
+        except (KeyNotFoundError, KeyDeletedError):
+            return None
+        if entry.value is None or entry.revision is None:
+            return None
+        return entry.value, entry.revision
+
+    async def create(self, key: str, value: bytes) -> int:
+        try:
+            return await self.kv.create(key, value)
+        except APIError as e:
+            if _lost_race(e):
+                raise Conflict(key) from e
+            raise
+
+    async def update(self, key: str, value: bytes, last: int) -> int:
+        try:
+            return await self.kv.update(key, value, last=last)
+        except APIError as e:
+            if _lost_race(e):
+                raise Conflict(key) from e
+            raise
+
+    async def put(self, key: str, value: bytes) -> int:
+        return await self.kv.put(key, value)
+
+    async def delete(self, key: str, last: int | None = None) -> None:
+        try:
+            await self.kv.delete(key, last=last)
+        except APIError as e:
+            if _lost_race(e):
+                raise Conflict(key) from e
+            raise
+
+    async def keys(self, prefix: str) -> list[str]:
+        # nats-py 2.16's server-side key filters return nothing here; the bucket is small
+        # (members and partition leases), so filter on this side.
+        try:
+            return sorted(k for k in await self.kv.keys() if k.startswith(prefix))
+        except NoKeysError:
+            return []
