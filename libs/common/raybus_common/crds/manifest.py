@@ -58,8 +58,16 @@ def crd(kind: type[CRDObject], resolve: Resolver) -> dict[str, Any]:
     }
 
 
+class _NoAliases(yaml.SafeDumper):
+    """Shared subtrees (one Kubernetes type embedded twice) are written out, not as YAML anchors."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
 def dump(obj: dict[str, Any], k8s_version: str) -> str:
-    return GENERATED_HEADER.format(k8s_version=k8s_version) + yaml.safe_dump(obj, sort_keys=False, width=120)
+    body = yaml.dump(obj, Dumper=_NoAliases, sort_keys=False, width=120)
+    return GENERATED_HEADER.format(k8s_version=k8s_version) + body
 
 
 def generated_with(text: str) -> str | None:

@@ -7,6 +7,7 @@ a placeholder resolver. Nothing here reads files or talks to a server.
 
 from __future__ import annotations
 
+import copy
 import enum
 import types
 import typing
@@ -66,7 +67,7 @@ class SchemaBuilder:
                 out["required"] = sorted(required)
             extra = model.model_config.get("json_schema_extra")
             if isinstance(extra, dict):
-                out.update(extra)
+                out.update(copy.deepcopy(extra))  # models embedded twice must not share nodes
             return out
         finally:
             self._stack.pop()
@@ -77,7 +78,7 @@ class SchemaBuilder:
         if default is not PydanticUndefined and default is not None and info.default_factory is None:
             out["default"] = default.value if isinstance(default, enum.Enum) else default
         if isinstance(info.json_schema_extra, dict):
-            out.update(info.json_schema_extra)
+            out.update(copy.deepcopy(info.json_schema_extra))
         return out
 
     # -- annotations --------------------------------------------------------------------
