@@ -26,5 +26,5 @@ crds: dev control-plane
 	.venv/bin/raybus crds generate
 
 lint: dev
-	.venv/bin/ruff check libs services cli tests bench
-	.venv/bin/mypy libs/common/raybus_common
+	.venv/bin/ruff check libs services cli tests
+	MYPYPATH=libs/common .venv/bin/mypy libs/common/raybus_common $(filter-out %.egg-info,$(wildcard services/*/raybus_*))

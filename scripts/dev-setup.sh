@@ -9,5 +9,5 @@ command -v "$PY" >/dev/null || PY=python3
 .venv/bin/python -m pip install -q --upgrade pip
 pkgs=(-e libs/common -e libs/testbed -e cli)
 for d in services/*/; do [ -f "$d/pyproject.toml" ] && pkgs+=(-e "$d"); done
-.venv/bin/python -m pip install -q -c constraints.txt "${pkgs[@]}" -r requirements-dev.txt
+PYTHONWARNINGS=ignore .venv/bin/python -m pip install -q -c constraints.txt "${pkgs[@]}" -r requirements-dev.txt
 echo "dev-setup: .venv ready ($(.venv/bin/python --version))"

@@ -70,7 +70,7 @@ def missing(sent: Any, stored: Any, path: str) -> list[str]:
 
 @pytest.mark.parametrize("path", invalid(), ids=lambda p: p.stem)
 def test_invalid_fixture_is_rejected_naming_the_field(control_plane: KubeAPI, namespace: str, path: Path) -> None:
-    expected = re.findall(r"^# expect-error: (.+)$", path.read_text(), flags=re.M)
+    expected = re.findall(r"^# expect-error: (.+)$", path.read_text(), flags=re.MULTILINE)
     assert expected, f"{path.name} has no '# expect-error:' line"
     with pytest.raises(KubeError) as err:
         create(control_plane, namespace, load(path))

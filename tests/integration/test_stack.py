@@ -28,7 +28,7 @@ def alive(pid: int) -> bool:
 
 def test_up_starts_everything_and_down_stops_it(tmp_path: Path) -> None:
     env = {**os.environ, "RAYBUS_STATE_DIR": str(tmp_path / "state")}
-    up = subprocess.run([RAYBUS, "up"], env=env, capture_output=True, text=True, timeout=300)
+    up = subprocess.run([RAYBUS, "up"], env=env, capture_output=True, text=True, check=False, timeout=300)
     state_file = tmp_path / "state" / "stack.json"
     try:
         assert up.returncode == 0, up.stderr[-3000:]
@@ -47,12 +47,12 @@ def test_up_starts_everything_and_down_stops_it(tmp_path: Path) -> None:
             assert len(nodes) >= 4
         finally:
             api.close()
-        status = subprocess.run([RAYBUS, "status"], env=env, capture_output=True, text=True, timeout=30)
+        status = subprocess.run([RAYBUS, "status"], env=env, capture_output=True, text=True, check=False, timeout=30)
         assert status.returncode == 0 and "kube-apiserver" in status.stdout
     finally:
         pids = [int(p["pid"]) for p in json.loads(state_file.read_text())["processes"].values()] \
             if state_file.exists() else []
-        down = subprocess.run([RAYBUS, "down"], env=env, capture_output=True, text=True, timeout=180)
+        down = subprocess.run([RAYBUS, "down"], env=env, capture_output=True, text=True, check=False, timeout=180)
     assert down.returncode == 0, down.stderr
     assert "stopped" in down.stdout
     assert pids and not [p for p in pids if alive(p)], "processes left running after raybus down"

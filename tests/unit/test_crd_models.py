@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import yaml
 from pydantic import BaseModel, ValidationError
+
 from raybus_common.crds import KINDS, RayCluster, RayCronJob, RayJob, RayService
 from raybus_common.crds.base import CRDObject
 from raybus_common.crds.raycluster import (

@@ -8,7 +8,16 @@ from typing import Any, Literal
 import pytest
 from pydantic import Field
 
-from raybus_common.crds.base import CRDInfo, CRDModel, CRDObject, Int32, IntOrString, PodTemplateSpec, Quantity, Time
+from raybus_common.crds.base import (
+    CRDInfo,
+    CRDModel,
+    CRDObject,
+    Int32,
+    IntOrString,
+    PodTemplateSpec,
+    Quantity,
+    Time,
+)
 from raybus_common.crds.openapi import EMBEDDED_META, StructuralConverter
 from raybus_common.crds.schema import SchemaBuilder, placeholder_resolver, root_schema
 
@@ -33,7 +42,7 @@ class Spec(CRDModel):
     template: PodTemplateSpec | None = None
     free: Any = None
     runtime_env_yaml: str | None = Field(None, alias="runtimeEnvYAML")
-    model_config = {"json_schema_extra": {"x-kubernetes-validations": [{"rule": "true", "message": "ok"}]}}
+    model_config = {"json_schema_extra": {"x-kubernetes-validations": [{"rule": "true", "message": "ok"}]}}  # noqa: RUF012
 
 
 class Thing(CRDObject):

@@ -116,7 +116,7 @@ class KubeAPI:
 
 
 def _tmpfile(data: bytes) -> str:
-    f = tempfile.NamedTemporaryFile(prefix="raybus-kube-", delete=False)
+    f = tempfile.NamedTemporaryFile(prefix="raybus-kube-", delete=False)  # noqa: SIM115 - must outlive this call
     f.write(data)
     f.close()
     return f.name

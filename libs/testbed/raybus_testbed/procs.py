@@ -29,10 +29,11 @@ def wait_until(check: Callable[[], bool], *, timeout: float, what: str, proc: Pr
         if proc is not None and proc.popen is not None and proc.popen.poll() is not None:
             raise RuntimeError(f"{proc.name} exited with {proc.popen.returncode} while waiting for {what}:\n{proc.tail()}")
         try:
-            if check():
-                return
+            ready = check()
         except Exception:  # noqa: BLE001 - any failure of a probe means "not yet"
-            pass
+            ready = False
+        if ready:
+            return
         time.sleep(0.1)
     tail = f"\n{proc.tail()}" if proc else ""
     raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}{tail}")

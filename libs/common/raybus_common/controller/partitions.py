@@ -32,7 +32,10 @@ def assignment(members: Iterable[str], count: int = DEFAULT_PARTITIONS) -> dict[
     live = sorted(set(members))
     if not live:
         return {}
-    return {p: max(live, key=lambda m, p=p: (_h(m, str(p)), m)) for p in range(count)}
+    def owner(p: int) -> str:
+        return max(live, key=lambda m: (_h(m, str(p)), m))
+
+    return {p: owner(p) for p in range(count)}
 
 
 def desired(member: str, members: Iterable[str], count: int = DEFAULT_PARTITIONS) -> frozenset[int]:

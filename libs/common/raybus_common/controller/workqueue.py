@@ -39,7 +39,7 @@ class ItemBackoff(Generic[K]):
     def when(self, key: K) -> float:
         n = self.failures.get(key, 0)
         self.failures[key] = n + 1
-        return min(self.cap, self.base * (2 ** min(n, 60)))
+        return float(min(self.cap, self.base * (2.0 ** min(n, 60))))
 
     def forget(self, key: K) -> None:
         self.failures.pop(key, None)

@@ -46,7 +46,8 @@ class ApiError(Exception):
             message, reason = body.get("message", message), body.get("reason", reason)
         except (ValueError, TypeError):
             pass
-        retry = (exc.headers or {}).get("Retry-After") if exc.headers else None
+        headers: dict[str, str] = dict(exc.headers or {})
+        retry = headers.get("Retry-After")
         return cls(int(exc.status or 0), message, reason, float(retry) if retry and retry.isdigit() else None)
 
 
@@ -64,7 +65,7 @@ class KubeClient:
         if Path(path).exists():
             await k8s_config.load_kube_config(config_file=path, client_configuration=cfg)
         else:
-            k8s_config.load_incluster_config(client_configuration=cfg)
+            k8s_config.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
         cfg.connection_pool_maxsize = pool
         api = k8s.ApiClient(configuration=cfg)
         api.user_agent = "raybus"

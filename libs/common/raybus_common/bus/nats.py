@@ -1,0 +1,385 @@
+"""The `Bus` over NATS JetStream: the only module that imports nats (besides `bus/kv.py`).
+
+- `connect(settings)` retries the *first* connect a bounded number of times (nats-py does not:
+  with `max_reconnect_attempts=-1` it would loop forever, with a positive value it gives up
+  after one round), then switches the client to reconnect forever. Error, disconnect and
+  reconnect callbacks log one line each (no traceback storms).
+- `publish` sets `Nats-Msg-Id` and the current W3C `traceparent`.
+- `consume` runs durable pull consumers; `dispatch` (base.py) judges each message and this
+  module acks, naks with a delay, or terminates and dead-letters. A message that fails on its
+  last delivery is dead-lettered and terminated: JetStream would otherwise leave it in the
+  work-queue stream, undelivered, forever.
+- `last_per_subject` replays the last message per subject through an ordered consumer and
+  sets `replayed` from JetStream's own counts (the consumer's `num_pending` at creation and
+  each message's `num_pending`), never from a timeout.
+- `drain` stops the consumers, lets in-flight handlers finish within a grace period, then
+  drains the connection.
+
+It does not decide outcomes (base.py), build subjects (subjects.py) or define streams
+(streams.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import nats
+import nats.errors
+import nats.js.errors
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import ConsumerConfig, DeliverPolicy, RetentionPolicy, StorageType, StreamConfig
+
+from .. import metrics, tracing
+from ..backoff import Bounded, backoff
+from ..errors import TemporaryError
+from ..settings import ServiceSettings
+from . import subjects
+from .base import Handler, Subscription, Verdict, dead_letter_id, dispatch
+from .envelopes import DeadLetter, Envelope, encode
+from .streams import ConsumerSpec, StreamSpec
+
+log = logging.getLogger("raybus.bus")
+E = TypeVar("E", bound=Envelope)
+STREAM_NAME_IN_USE = 10058  # JetStream: stream exists with a different configuration
+FETCH_TIMEOUT = 5.0  # seconds one pull request waits for messages
+MAX_LOOP_ERRORS = 10  # consecutive unexpected errors (while connected) before a consumer gives up
+
+
+async def connect(settings: ServiceSettings, *, name: str | None = None) -> NatsBus:
+    """Connect with bounded retries for the first connection, then reconnect forever."""
+    bus = NatsBus(settings)
+    policy = Bounded(max_attempts=settings.nats_connect_attempts, base=0.5, cap=5.0)
+    servers = [s.strip() for s in settings.nats_url.split(",") if s.strip()]
+    auth: dict[str, Any] = {}
+    if settings.nats_user:
+        auth.update(user=settings.nats_user, password=settings.nats_password)
+    if settings.nats_token:
+        auth["token"] = settings.nats_token
+    if settings.nats_creds_file:
+        auth["user_credentials"] = settings.nats_creds_file
+    for attempt in policy:
+        try:
+            nc = await nats.connect(
+                servers, name=name or settings.service_name, connect_timeout=settings.nats_connect_timeout,
+                # One round over the servers, then raise: the bounded loop here does the retrying.
+                allow_reconnect=True, max_reconnect_attempts=1, reconnect_time_wait=0.1,
+                error_cb=bus._on_error, disconnected_cb=bus._on_disconnected,
+                reconnected_cb=bus._on_reconnected, closed_cb=bus._on_closed, **auth)
+        except (OSError, TimeoutError, nats.errors.Error) as e:
+            if policy.exhausted(attempt):
+                raise ConnectionError(f"cannot connect to NATS at {settings.nats_url} after {attempt} "
+                                      f"attempts: {e or type(e).__name__}") from e
+            delay = policy.delay(attempt)
+            log.warning("NATS at %s not reachable (%s); attempt %d/%d, retrying in %.1fs",
+                        settings.nats_url, e or type(e).__name__, attempt, policy.max_attempts, delay)
+            await asyncio.sleep(delay)
+        else:
+            # From now on nats-py reconnects by itself, forever (nats-py reads these live).
+            nc.options["max_reconnect_attempts"] = -1
+            nc.options["reconnect_time_wait"] = 2.0
+            bus._attach(nc)
+            log.info("connected to NATS at %s", nc.connected_url.netloc if nc.connected_url else servers)
+            return bus
+    raise AssertionError("unreachable: Bounded yields at least one attempt")
+
+
+@dataclass
+class _Consumer:
+    sub: Subscription
+    tasks: list[asyncio.Task[None]]
+    unsubscribe: Any = None  # coroutine function, for push subscriptions
+    busy: int = 0  # handlers running right now
+    idle: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def __post_init__(self) -> None:
+        self.idle.set()
+
+    @contextmanager
+    def working(self) -> Iterator[None]:
+        self.busy += 1
+        self.idle.clear()
+        try:
+            yield
+        finally:
+            self.busy -= 1
+            if not self.busy:
+                self.idle.set()
+
+
+class NatsBus:
+    def __init__(self, settings: ServiceSettings) -> None:
+        self.settings = settings
+        self._nc: NATS | None = None
+        self._js: JetStreamContext | None = None
+        self._consumers: list[_Consumer] = []
+        self._connected = asyncio.Event()
+        self._closing = False
+        self.failed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def _attach(self, nc: NATS) -> None:
+        self._nc, self._js = nc, nc.jetstream()
+        self._connected.set()
+
+    @property
+    def nc(self) -> NATS:
+        if self._nc is None:
+            raise RuntimeError("NatsBus is not connected")
+        return self._nc
+
+    @property
+    def js(self) -> JetStreamContext:
+        if self._js is None:
+            raise RuntimeError("NatsBus is not connected")
+        return self._js
+
+    @property
+    def connected(self) -> bool:
+        return self._nc is not None and self._nc.is_connected
+
+    # -- callbacks: one log line each ----------------------------------------------------------
+
+    async def _on_error(self, e: Exception) -> None:
+        log.warning("NATS error: %s", e or type(e).__name__)
+
+    async def _on_disconnected(self) -> None:
+        self._connected.clear()
+        if self._closing:
+            log.info("disconnected from NATS (closing)")
+        else:
+            log.warning("disconnected from NATS; reconnecting")
+
+    async def _on_reconnected(self) -> None:
+        self._connected.set()
+        log.info("reconnected to NATS at %s", self._nc.connected_url.netloc if self._nc and self._nc.connected_url
+                 else "?")
+
+    async def _on_closed(self) -> None:
+        self._connected.clear()
+        log.info("NATS connection closed")
+
+    # -- publishing ----------------------------------------------------------------------------
+
+    async def publish(self, subject: str, envelope: Envelope, *, msg_id: str,
+                      headers: Mapping[str, str] | None = None, ttl: float | None = None) -> bool:
+        hdrs = tracing.inject(dict(headers or {}))
+        hdrs["Nats-Msg-Id"] = msg_id
+        try:
+            ack = await self.js.publish(subject, encode(envelope), headers=hdrs, msg_ttl=ttl)
+        except (nats.errors.Error, TimeoutError) as e:  # timeouts, no responders, reconnecting
+            raise TemporaryError(f"publish to {subject} failed: {e or type(e).__name__}") from e
+        duplicate = bool(ack.duplicate)
+        metrics.PUBLISHED.labels(_stage(subject), str(duplicate).lower()).inc()
+        return not duplicate
+
+    # -- streams and consumers -----------------------------------------------------------------
+
+    async def ensure_stream(self, spec: StreamSpec) -> str:
+        cfg = StreamConfig(
+            name=spec.name, subjects=list(spec.subjects), description=spec.description or None,
+            retention=RetentionPolicy.WORK_QUEUE if spec.retention == "workqueue" else RetentionPolicy.LIMITS,
+            storage=StorageType.FILE if spec.storage == "file" else StorageType.MEMORY,
+            max_msgs_per_subject=spec.max_msgs_per_subject, max_age=spec.max_age,
+            duplicate_window=spec.duplicate_window, num_replicas=spec.replicas,
+            allow_msg_ttl=True if spec.allow_msg_ttl else None)
+        try:
+            info = await self.js.stream_info(spec.name)
+        except nats.js.errors.NotFoundError:
+            try:
+                await self.js.add_stream(cfg)
+                return "created"
+            except nats.js.errors.APIError as e:
+                if e.err_code != STREAM_NAME_IN_USE:
+                    raise
+                info = await self.js.stream_info(spec.name)  # another replica won the race
+        have = info.config
+        if have.retention != cfg.retention or have.storage != cfg.storage:
+            raise RuntimeError(f"stream {spec.name} exists with retention={have.retention} storage={have.storage}; "
+                               f"Raybus needs {cfg.retention}/{cfg.storage}, which JetStream cannot change in "
+                               "place: delete the stream (losing its messages) and restart")
+        wanted = (sorted(cfg.subjects or []), cfg.max_msgs_per_subject, cfg.max_age, cfg.duplicate_window,
+                  cfg.num_replicas, bool(cfg.allow_msg_ttl) or bool(have.allow_msg_ttl), cfg.description)
+        current = (sorted(have.subjects or []), have.max_msgs_per_subject, have.max_age, have.duplicate_window,
+                   have.num_replicas, bool(have.allow_msg_ttl), have.description)
+        if wanted == current:
+            return "unchanged"
+        await self.js.update_stream(cfg)
+        return "updated"
+
+    async def ensure_consumer(self, spec: ConsumerSpec) -> None:
+        """Create the durable consumer or update it to `spec` (CONSUMER.CREATE is create-or-update).
+        Done explicitly because `pull_subscribe` ignores the config of an existing durable."""
+        await self.js.add_consumer(spec.stream, ConsumerConfig(
+            name=spec.durable, durable_name=spec.durable, description=spec.description or None,
+            filter_subject=spec.filter_subject, ack_wait=spec.ack_wait, max_deliver=spec.max_deliver,
+            backoff=list(spec.backoff) or None, max_ack_pending=spec.max_ack_pending))
+
+    async def consume(self, spec: ConsumerSpec, model: type[E], handler: Handler[E], *,
+                      concurrency: int = 1) -> Subscription:
+        await self.ensure_consumer(spec)
+        handle = Subscription(f"{spec.stream}/{spec.durable}")
+        consumer = _Consumer(handle, [])
+        for i in range(max(1, concurrency)):
+            psub = await self.js.pull_subscribe_bind(spec.durable, spec.stream)
+            consumer.tasks.append(asyncio.create_task(self._pull_loop(consumer, psub, spec, model, handler),
+                                                      name=f"raybus-consume-{spec.durable}-{i}"))
+        self._consumers.append(consumer)
+        handle.replayed.set()  # a work queue has no view to rebuild
+        return handle
+
+    async def _pull_loop(self, consumer: _Consumer, psub: JetStreamContext.PullSubscription, spec: ConsumerSpec,
+                         model: type[E], handler: Handler[E]) -> None:
+        errors = 0
+        while not consumer.sub.stopping.is_set():
+            if not self.connected:
+                await self._connected.wait()
+                continue
+            try:
+                msgs = await psub.fetch(1, timeout=FETCH_TIMEOUT)
+            except nats.errors.TimeoutError:
+                continue  # nothing to do: the normal idle case
+            except nats.errors.ConnectionClosedError:
+                return
+            except (nats.errors.Error, TimeoutError) as e:
+                errors = await self._loop_error(consumer, errors, e)
+                continue
+            errors = 0
+            for msg in msgs:
+                with consumer.working():
+                    await self._handle(msg, spec, model, handler)
+                    consumer.sub.handled += 1
+
+    async def _loop_error(self, consumer: _Consumer, errors: int, e: BaseException) -> int:
+        if not self.connected:
+            return errors  # a reconnect is under way; the loop waits for it
+        errors += 1
+        if errors >= MAX_LOOP_ERRORS:
+            err = RuntimeError(f"consumer {consumer.sub.name} failed {errors} times in a row: {e}")
+            if not self.failed.done():
+                self.failed.set_exception(err)
+            raise err from e
+        delay = backoff(errors, cap=10.0)
+        log.warning("consumer %s: %s; retrying in %.1fs", consumer.sub.name, e or type(e).__name__, delay)
+        try:
+            await asyncio.wait_for(consumer.sub.stopping.wait(), timeout=delay)
+        except TimeoutError:
+            pass  # the delay elapsed; try again
+        return errors
+
+    async def _handle(self, msg: Msg, spec: ConsumerSpec, model: type[E], handler: Handler[E]) -> None:
+        md = msg.metadata
+        verdict = await dispatch(model, handler, subject=msg.subject, data=msg.data, headers=msg.headers,
+                                 attempt=md.num_delivered, max_attempts=spec.max_deliver, stream=md.stream,
+                                 stream_seq=md.sequence.stream)
+        await self._settle(msg, verdict)
+
+    async def _settle(self, msg: Msg | None, verdict: Verdict) -> None:
+        try:
+            if verdict.dead_letter is not None:
+                try:
+                    await self._dead_letter(verdict.dead_letter)
+                except TemporaryError as e:
+                    # Keep the message rather than lose it: it comes back after the delay.
+                    log.error("could not dead-letter %s: %s", verdict.dead_letter.subject, e.message)
+                    if msg is not None:
+                        await msg.nak(delay=backoff(1))
+                    return
+            if msg is None:
+                return
+            if verdict.ack == "ack":
+                await msg.ack()
+            elif verdict.ack == "nak":
+                await msg.nak(delay=verdict.delay)
+            else:
+                await msg.term()
+        except (nats.errors.Error, TimeoutError) as e:
+            # The server redelivers after ack_wait: at-least-once, never lost.
+            log.warning("could not settle message on %s: %s", msg.subject if msg else "?", e or type(e).__name__)
+
+    async def _dead_letter(self, letter: DeadLetter) -> None:
+        headers = {k: v for k, v in letter.headers.items() if k.lower() in ("traceparent", "tracestate")}
+        await self.publish(subjects.dead_letter_for(letter.subject), letter, msg_id=dead_letter_id(letter),
+                           headers=headers)
+
+    # -- last value per subject, then live -----------------------------------------------------
+
+    async def last_per_subject(self, filter_subject: str, model: type[E], handler: Handler[E]) -> Subscription:
+        stream = await self.js.find_stream_name_by_subject(filter_subject)
+        last_seq = (await self.js.stream_info(stream)).state.last_seq
+        psub = await self.js.subscribe(filter_subject, stream=stream, ordered_consumer=True,
+                                       deliver_policy=DeliverPolicy.LAST_PER_SUBJECT)
+        handle = Subscription(f"{stream}/last-per-subject:{filter_subject}")
+        info = await psub.consumer_info()
+        if not info.num_pending and (info.delivered is None or not info.delivered.consumer_seq):
+            handle.replayed.set()  # nothing to replay
+        consumer = _Consumer(handle, [], unsubscribe=psub.unsubscribe)
+        consumer.tasks.append(asyncio.create_task(
+            self._replay_loop(consumer, psub, last_seq, model, handler), name=f"raybus-replay-{filter_subject}"))
+        self._consumers.append(consumer)
+        return handle
+
+    async def _replay_loop(self, consumer: _Consumer, psub: JetStreamContext.PushSubscription, last_seq: int,
+                           model: type[E], handler: Handler[E]) -> None:
+        handle = consumer.sub
+        async for msg in psub.messages:
+            md = msg.metadata
+            with consumer.working():
+                verdict = await dispatch(model, handler, subject=msg.subject, data=msg.data, headers=msg.headers,
+                                         attempt=1, max_attempts=1, stream=md.stream,
+                                         stream_seq=md.sequence.stream)
+                await self._settle(None, verdict)  # ordered consumers have no acks
+                handle.handled += 1
+            # Replay is done when JetStream says nothing is pending, or once we pass what the
+            # stream held when we started (so a busy stream cannot hold readiness back).
+            if not handle.replayed.is_set() and (md.num_pending == 0 or md.sequence.stream >= last_seq):
+                handle.replayed.set()
+            if handle.stopping.is_set():
+                return
+
+    # -- shutting down -------------------------------------------------------------------------
+
+    async def drain(self, grace: float = 20.0) -> None:
+        self._closing = True
+        consumers, self._consumers = self._consumers, []
+        for c in consumers:
+            c.sub.stop()
+        for c in consumers:
+            if c.unsubscribe is not None:
+                try:
+                    await c.unsubscribe()
+                except nats.errors.Error as e:
+                    log.warning("unsubscribe %s: %s", c.sub.name, e)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+        for c in consumers:
+            # Idle loops are parked in fetch(): cancel them now. Busy ones finish their message
+            # first, within the grace period; a message cut short is redelivered after ack_wait.
+            try:
+                await asyncio.wait_for(c.idle.wait(), timeout=max(0.0, deadline - loop.time()))
+            except TimeoutError:
+                log.warning("consumer %s still busy after %.0fs grace; cancelling", c.sub.name, grace)
+            for t in c.tasks:
+                t.cancel()
+            results = await asyncio.gather(*c.tasks, return_exceptions=True)
+            for r in results:
+                if isinstance(r, BaseException) and not isinstance(r, asyncio.CancelledError):
+                    log.error("consumer %s ended with %r", c.sub.name, r)
+        if self._nc is not None and not self._nc.is_closed:
+            try:
+                await self._nc.drain()
+            except (nats.errors.Error, TimeoutError) as e:
+                log.warning("draining NATS: %s; closing", e or type(e).__name__)
+                await self._nc.close()
+
+
+def _stage(subject: str) -> str:
+    try:
+        return subjects.parse(subject).stage
+    except ValueError:
+        return "unknown"

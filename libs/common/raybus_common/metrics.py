@@ -1,0 +1,40 @@
+"""Prometheus metrics every service exposes on `/metrics`, and the helpers to serve them.
+
+The standard set (one registry per process, prometheus_client's default, so process and GC
+collectors come along):
+
+- `raybus_messages_total{stage, outcome}`: bus messages handled; outcome is `ok`,
+  `temporary` (nak'd for redelivery), `permanent` (terminated and dead-lettered), `malformed`
+  (could not be decoded; dead-lettered) or `exhausted` (failed on its last delivery).
+- `raybus_handler_seconds{stage}`: time spent in a handler.
+- `raybus_published_total{stage, duplicate}`: messages published (duplicate = dropped by
+  `Nats-Msg-Id` dedupe).
+- `raybus_dead_letters_total{stage}`, `raybus_ready` (1 once the service reports ready).
+
+Controllers add KubeRay's own names (`kuberay_cluster_info`, ...) in their own modules.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import generate_latest as _generate
+
+MESSAGES = Counter("raybus_messages", "Bus messages handled, by stage and outcome.", ["stage", "outcome"])
+HANDLER_SECONDS = Histogram(
+    "raybus_handler_seconds", "Seconds spent handling one bus message.", ["stage"],
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0))
+PUBLISHED = Counter("raybus_published", "Messages published to the bus.", ["stage", "duplicate"])
+DEAD_LETTERS = Counter("raybus_dead_letters", "Messages sent to the dead-letter stage.", ["stage"])
+READY = Gauge("raybus_ready", "1 when the service reports ready, else 0.")
+OUTCOMES = ("ok", "temporary", "permanent", "malformed", "exhausted")
+
+
+def render(registry: CollectorRegistry = REGISTRY) -> tuple[bytes, str]:
+    """The exposition text and its content type."""
+    return _generate(registry), CONTENT_TYPE_LATEST
+
+
+def sample(name: str, labels: dict[str, str] | None = None, registry: CollectorRegistry = REGISTRY) -> float:
+    """The current value of one sample (0.0 if absent); for tests and health details."""
+    value = registry.get_sample_value(name, labels or {})
+    return 0.0 if value is None else value

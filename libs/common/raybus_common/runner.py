@@ -1,0 +1,232 @@
+"""The service runner: what every `main.py` wires together, so `main.py` stays a few lines.
+
+    async def serve(settings: MySettings) -> None:
+        async with Service(settings) as svc:     # NATS, streams, HTTP, signals
+            await handlers.start(svc, settings)  # consumers; svc.ready_when(sub.replayed)
+            await svc.wait()                     # until SIGTERM/SIGINT (or a failure)
+
+    def main() -> None:
+        run(serve, MySettings)                   # settings, logging, exit code
+
+Entering `Service`: install the tracer provider, serve `/healthz`, `/readyz` and `/metrics`
+on `http_port` (0 = any free port, logged), handle SIGTERM/SIGINT, connect to NATS (bounded
+first-connect retries) and ensure the streams. Leaving it (after SIGTERM): `/readyz` turns
+503, background tasks get `shutdown_grace` seconds to finish, the bus drains (consumers
+take no new messages, in-flight handlers finish, NATS drains), the HTTP server stops.
+
+`/healthz` is liveness (200 while the process serves); `/readyz` is 200 only when the bus is
+connected, the service is not stopping and every readiness condition holds (e.g. the
+initial replay of its view is done). This module does no business logic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Coroutine
+from contextlib import AsyncExitStack
+from types import TracebackType
+from typing import Any, NoReturn, Self, TypeVar
+
+from aiohttp import web
+from pydantic import ValidationError
+
+from . import metrics, tracing
+from .bus.base import Bus
+from .bus.streams import default_streams, ensure_streams
+from .logging import configure_logging
+from .settings import ServiceSettings
+
+log = logging.getLogger("raybus.runner")
+S = TypeVar("S", bound=ServiceSettings)
+Connect = Callable[[ServiceSettings], Awaitable[Bus]]
+
+
+async def _connect_nats(settings: ServiceSettings) -> Bus:
+    from .bus.nats import connect  # the nats client is loaded only by processes that use it
+
+    return await connect(settings)
+
+
+class Service:
+    def __init__(self, settings: ServiceSettings, *, connect: Connect = _connect_nats) -> None:
+        self.settings = settings
+        self._connect = connect
+        self._stack = AsyncExitStack()
+        self._stop = asyncio.Event()
+        self._failure: BaseException | None = None
+        self._conditions: list[Callable[[], bool]] = []
+        self._ready_marked = False
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._bus: Bus | None = None
+        self.stopping = False
+        self.http_port: int | None = None
+
+    # -- what handlers use -----------------------------------------------------------------
+
+    @property
+    def bus(self) -> Bus:
+        if self._bus is None:
+            raise RuntimeError("Service is not started: use `async with Service(settings) as svc`")
+        return self._bus
+
+    def mark_ready(self) -> None:
+        """Ready once the bus is up (for services with nothing to replay)."""
+        self._ready_marked = True
+
+    def ready_when(self, condition: asyncio.Event | Callable[[], bool]) -> None:
+        """Add a readiness condition; the service is ready when all hold."""
+        self._ready_marked = True
+        self._conditions.append(condition.is_set if isinstance(condition, asyncio.Event) else condition)
+
+    @property
+    def ready(self) -> bool:
+        return (self._ready_marked and not self.stopping and self._bus is not None and self._bus.connected
+                and all(c() for c in self._conditions))
+
+    def spawn(self, coro: Coroutine[Any, Any, Any], *, name: str) -> asyncio.Task[Any]:
+        """Run a background task for the service's lifetime; if it fails, the service stops
+        (and exits non-zero). At shutdown it gets the grace period, then is cancelled."""
+        task = asyncio.create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def stop(self) -> None:
+        if self._stop.is_set():
+            log.info("already stopping")
+        self._stop.set()
+
+    async def wait(self) -> None:
+        """Until asked to stop; raises if a background task or the bus failed."""
+        waiters: list[asyncio.Future[Any]] = [asyncio.ensure_future(self._stop.wait())]
+        failed = getattr(self._bus, "failed", None)
+        if isinstance(failed, asyncio.Future):
+            waiters.append(failed)
+        try:
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waiters[0].cancel()
+        if isinstance(failed, asyncio.Future) and failed.done() and failed.exception() is not None:
+            raise RuntimeError("the bus failed") from failed.exception()
+        if self._failure is not None:
+            raise RuntimeError("a background task failed") from self._failure
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if task.cancelled() or self.stopping:
+            return
+        exc = task.exception()
+        if exc is not None:
+            log.error("task %s failed: %r", task.get_name(), exc, exc_info=exc)
+            self._failure = exc
+            self._stop.set()
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        s = self.settings
+        try:
+            provider = tracing.setup_tracing(s.service_name, s.otlp_endpoint)
+            if provider is not None:
+                self._stack.callback(provider.shutdown)
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, self._on_signal, sig)
+                self._stack.callback(loop.remove_signal_handler, sig)
+            await self._serve_http()
+            self._bus = await self._connect(s)
+            self._stack.push_async_callback(self._drain_bus)
+            await ensure_streams(self._bus, default_streams(s))
+        except BaseException:
+            await self._stack.aclose()
+            raise
+        log.info("%s started (http port %s)", s.service_name, self.http_port)
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        self.stopping = True
+        metrics.READY.set(0)
+        log.info("%s stopping", self.settings.service_name)
+        await self._finish_tasks(self.settings.shutdown_grace)
+        await self._stack.aclose()
+        log.info("%s stopped", self.settings.service_name)
+
+    def _on_signal(self, sig: signal.Signals) -> None:
+        log.info("received %s", sig.name)
+        self.stop()
+
+    async def _finish_tasks(self, grace: float) -> None:
+        tasks = list(self._tasks)
+        if not tasks:
+            return
+        _, pending = await asyncio.wait(tasks, timeout=grace)
+        for t in pending:
+            t.cancel()
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        for t, r in zip(tasks, results, strict=True):
+            if isinstance(r, BaseException) and not isinstance(r, asyncio.CancelledError):
+                log.error("task %s ended with %r", t.get_name(), r)
+
+    async def _drain_bus(self) -> None:
+        if self._bus is not None:
+            await self._bus.drain(self.settings.shutdown_grace)
+
+    # -- HTTP: health and metrics ----------------------------------------------------------
+
+    async def _serve_http(self) -> None:
+        app = web.Application()
+        app.router.add_get("/healthz", self._healthz)
+        app.router.add_get("/readyz", self._readyz)
+        app.router.add_get("/metrics", self._metrics)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await runner.setup()
+        self._stack.push_async_callback(runner.cleanup)
+        site = web.TCPSite(runner, self.settings.http_host, self.settings.http_port, shutdown_timeout=1.0)
+        await site.start()
+        sockets = [a for a in runner.addresses if isinstance(a, tuple)]
+        self.http_port = sockets[0][1] if sockets else self.settings.http_port
+
+    async def _healthz(self, request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok", "service": self.settings.service_name,
+                                  "nats_connected": self._bus is not None and self._bus.connected})
+
+    async def _readyz(self, request: web.Request) -> web.Response:
+        ready = self.ready
+        metrics.READY.set(1 if ready else 0)
+        return web.json_response({"ready": ready, "stopping": self.stopping}, status=200 if ready else 503)
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        metrics.READY.set(1 if self.ready else 0)
+        body, content_type = metrics.render()
+        return web.Response(body=body, headers={"Content-Type": content_type})
+
+
+def run(serve: Callable[[S], Awaitable[None]], settings_cls: type[S]) -> NoReturn:
+    """Read settings, configure logging, run `serve` to completion, exit 0 (or 1 on failure,
+    2 on invalid settings)."""
+    try:
+        settings = settings_cls()
+    except ValidationError as e:
+        print(f"invalid settings for {settings_cls.__name__}:\n{e}", file=sys.stderr)
+        sys.exit(2)
+    configure_logging(settings.log_level, settings.log_format, service=settings.service_name)
+
+    async def main() -> None:
+        await serve(settings)
+
+    try:
+        asyncio.run(main())
+    except ConnectionError as e:
+        log.error("%s", e)
+        sys.exit(1)
+    except Exception:
+        log.exception("%s failed", settings.service_name)
+        sys.exit(1)
+    with contextlib.suppress(ValueError):  # stdout may already be closed by the supervisor
+        sys.stdout.flush()
+    sys.exit(0)

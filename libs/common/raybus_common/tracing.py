@@ -1,0 +1,73 @@
+"""OpenTelemetry for Raybus: one trace from a watch event to the applied action.
+
+`setup_tracing` installs an SDK tracer provider for the process. With `otlp_endpoint` set,
+spans are exported over OTLP/HTTP in batches; without it nothing is exported, but spans still
+get real trace ids, so `trace_id` in the JSON logs correlates one object's story across
+services even with no collector running (a pure no-op provider would leave every id blank).
+
+`inject(headers)` writes the W3C `traceparent` (and `tracestate`) of the current context into
+a headers dict; `extract(headers)` turns received headers back into a context. The bus calls
+these; handlers never touch headers. This module does not import nats.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+log = logging.getLogger("raybus.tracing")
+_propagator = TraceContextTextMapPropagator()  # W3C only, whatever OTEL_PROPAGATORS says
+TRACER_NAME = "raybus"
+
+
+def setup_tracing(service: str, otlp_endpoint: str = "") -> TracerProvider | None:
+    """Install the process's tracer provider; returns it so the runner can flush it at exit.
+
+    Returns None (and changes nothing) if a provider was already installed: OpenTelemetry
+    allows one per process.
+    """
+    if isinstance(trace.get_tracer_provider(), TracerProvider):
+        return None
+    provider = TracerProvider(resource=Resource.create({"service.name": service}))
+    if otlp_endpoint:
+        # Imported here: the exporter pulls in requests/protobuf, needed only when exporting.
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=otlp_endpoint)))
+        log.info("tracing: exporting spans to %s", otlp_endpoint)
+    trace.set_tracer_provider(provider)
+    return provider
+
+
+def tracer() -> trace.Tracer:
+    return trace.get_tracer(TRACER_NAME)
+
+
+def inject(headers: dict[str, str] | None = None) -> dict[str, str]:
+    """The headers dict with the current context's `traceparent` added (if there is a span)."""
+    carrier: dict[str, str] = dict(headers or {})
+    _propagator.inject(carrier)
+    return carrier
+
+
+def extract(headers: Mapping[str, str] | None) -> otel_context.Context:
+    """A context whose parent span is the one named by `traceparent` in the headers (if any)."""
+    return _propagator.extract(dict(headers or {}))
+
+
+def trace_id_of(ctx: otel_context.Context | None = None) -> str | None:
+    """The 32-hex-digit trace id of the span in `ctx` (default: current), or None."""
+    span_ctx = trace.get_current_span(ctx).get_span_context()
+    return format(span_ctx.trace_id, "032x") if span_ctx.is_valid else None
+
+
+def traceparent_of(headers: Mapping[str, str] | None) -> str | None:
+    return None if not headers else headers.get("traceparent")
+

@@ -1,0 +1,1 @@
+"""Raybus cluster-ctl: RayCluster controller."""

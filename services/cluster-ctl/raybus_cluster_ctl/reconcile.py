@@ -1,0 +1,19 @@
+"""The RayCluster reconcile: observed world in, a `Decision` out. Pure: no I/O, no clock
+(the caller passes `now`), no randomness.
+
+Placeholder: it decides nothing yet. The real logic replaces the body, not the signature.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from raybus_common.decision import NOTHING, Decision
+from raybus_common.settings import ServiceSettings
+
+
+def reconcile(observed: Mapping[str, Any], *, now: datetime, settings: ServiceSettings) -> Decision:
+    """The whole desired state of one RayCluster from its observed snapshot."""
+    return NOTHING

@@ -1,0 +1,1 @@
+"""Raybus cron: RayCronJob controller."""

@@ -1,0 +1,1 @@
+"""Raybus job-ctl: RayJob controller."""

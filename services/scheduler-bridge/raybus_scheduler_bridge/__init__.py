@@ -1,0 +1,1 @@
+"""Raybus scheduler-bridge: batch schedulers and Kueue: PodGroups, Workloads, YuniKorn gang annotations."""

@@ -1,0 +1,1 @@
+"""Raybus serve-ctl: RayService controller."""

@@ -1,0 +1,1 @@
+"""Raybus watcher: list+watch of Ray CRs and the objects Raybus owns -> raybus.state.*."""

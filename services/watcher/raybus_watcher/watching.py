@@ -1,0 +1,154 @@
+"""List+watch one resource (in one namespace or cluster-wide) and report every observation.
+
+The loop: list (paginated) → report each object → report a tombstone for every object the
+bus still shows but the list no longer has → watch from the list's resourceVersion with
+bookmarks and a server-side timeout (plus a client read timeout, so a dead connection cannot
+hang it) → when the server ends the watch, watch again from the last resourceVersion → on
+`410 Gone` list again. Transport errors back off (bounded delay) and try again, forever:
+the watcher must outlive any API-server outage.
+
+What to do with an observation is the sink's business (`handlers.py` publishes to the bus);
+this module only talks to Kubernetes through `raybus_common.kube`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from raybus_common.backoff import backoff
+from raybus_common.kube.client import ApiError, KubeClient
+from raybus_common.kube.resources import Resource
+
+log = logging.getLogger("raybus.watcher")
+
+Obj = dict[str, Any]
+NameKey = tuple[str, str]  # (namespace, name)
+
+
+class Sink(Protocol):
+    async def observed(self, res: Resource, event: str, obj: Obj) -> None: ...
+
+    async def vanished(self, res: Resource, namespace: str, name: str, uid: str, last: Obj | None) -> None: ...
+
+
+def strip(res: Resource, obj: Obj) -> Obj:
+    """What controllers need: no managedFields; apiVersion/kind filled in (lists omit them)."""
+    meta = dict(obj.get("metadata") or {})
+    meta.pop("managedFields", None)
+    return {**obj, "apiVersion": obj.get("apiVersion") or res.api_version,
+            "kind": obj.get("kind") or res.api_kind, "metadata": meta}
+
+
+def name_key(obj: Obj) -> NameKey:
+    meta = obj.get("metadata") or {}
+    return meta.get("namespace", ""), meta["name"]
+
+
+class Gone(Exception):
+    """The resourceVersion we watch from is too old: list again."""
+
+
+@dataclass
+class ResourceWatch:
+    kube: KubeClient
+    res: Resource
+    namespace: str | None
+    sink: Sink
+    known: dict[NameKey, str] = field(default_factory=dict)  # what the bus shows as alive: key → uid
+    watch_timeout: int = 300
+    page_size: int = 500
+    on_listed: Callable[[], Awaitable[None]] | None = None
+    lists: int = 0
+    rv: str | None = None
+
+    def _params(self) -> dict[str, str]:
+        return {"labelSelector": self.res.label_selector} if self.res.label_selector else {}
+
+    async def relist(self) -> None:
+        path = self.res.collection(self.namespace)
+        seen: dict[NameKey, str] = {}
+        cont: str | None = None
+        while True:
+            params = {**self._params(), "limit": str(self.page_size)}
+            if cont:
+                params["continue"] = cont
+            page = await self.kube.request("GET", path, params=params, timeout=120)
+            for item in page.get("items") or []:
+                obj = strip(self.res, item)
+                await self.sink.observed(self.res, "SNAPSHOT", obj)
+                seen[name_key(obj)] = obj["metadata"].get("uid", "")
+            cont = (page.get("metadata") or {}).get("continue")
+            if not cont:
+                self.rv = (page.get("metadata") or {}).get("resourceVersion")
+                break
+        for key in sorted(self.known.keys() - seen.keys()):
+            await self.sink.vanished(self.res, key[0], key[1], self.known[key], None)
+        self.known = seen
+        self.lists += 1
+        if self.on_listed is not None:
+            await self.on_listed()
+
+    async def watch_once(self) -> None:
+        """One watch request, from `self.rv` until the server closes it."""
+        params = {**self._params(), "watch": "true", "allowWatchBookmarks": "true",
+                  "timeoutSeconds": str(self.watch_timeout)}
+        if self.rv:
+            params["resourceVersion"] = self.rv
+        try:
+            async for event in self.kube.stream(self.res.collection(self.namespace), params,
+                                                read_timeout=self.watch_timeout + 30):
+                await self._event(event)
+        except ApiError as e:
+            if e.status == 410:
+                raise Gone() from e
+            raise
+
+    async def _event(self, event: dict[str, Any]) -> None:
+        kind, raw = event.get("type"), event.get("object") or {}
+        if kind == "ERROR":
+            if raw.get("code") == 410:
+                raise Gone()
+            raise ApiError(int(raw.get("code") or 0), str(raw.get("message", "watch error")), str(raw.get("reason", "")))
+        rv = (raw.get("metadata") or {}).get("resourceVersion")
+        if rv:
+            self.rv = rv
+        if kind == "BOOKMARK":
+            return
+        obj = strip(self.res, raw)
+        key, uid = name_key(obj), obj["metadata"].get("uid", "")
+        if kind == "DELETED":
+            self.known.pop(key, None)
+            await self.sink.vanished(self.res, key[0], key[1], uid, obj)
+        else:
+            self.known[key] = uid
+            await self.sink.observed(self.res, str(kind), obj)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """List and watch until `stop` is set; survive every error."""
+        failures = 0
+        need_list = True
+        where = f"{self.res.kind} in {self.namespace or 'all namespaces'}"
+        while not stop.is_set():
+            try:
+                if need_list:
+                    await self.relist()
+                    need_list = False
+                await self.watch_once()
+                failures = 0
+            except Gone:
+                log.info("watch of %s expired (410 Gone): listing again", where)
+                need_list = True
+            except (ApiError, ValueError) as e:
+                failures += 1
+                delay = backoff(failures)
+                log.warning("watch of %s failed (%s); retrying in %.1fs", where, e, delay)
+                if getattr(e, "status", 0) in (403, 404):
+                    need_list = True  # RBAC or CRD changes: start over cleanly
+                try:
+                    await asyncio.wait_for(stop.wait(), timeout=delay)
+                except TimeoutError:
+                    pass
