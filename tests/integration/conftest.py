@@ -11,6 +11,8 @@ import itertools
 import os
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -32,9 +34,16 @@ def nats_url(nats_server: NatsServer) -> str:
     return nats_server.url
 
 
+@dataclass
+class Cluster:
+    api: KubeAPI
+    kubeconfig: Path
+    etcd_url: str | None  # None for an existing cluster (RAYBUS_TEST_KUBECONFIG)
+
+
 @pytest.fixture(scope="session")
-def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeAPI]:
-    """A KubeAPI on a real cluster with Raybus's CRDs installed.
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """A real cluster with Raybus's CRDs installed.
 
     RAYBUS_TEST_KUBECONFIG names an existing cluster (kind, say) to use instead; otherwise the
     local control plane is built (cached) and started. With neither, the test skips, saying why.
@@ -45,7 +54,7 @@ def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeAPI]
         cp = ControlPlane(tmp_path_factory.mktemp("unused"), crd_dir=CRD_DIR)
         cp._api = api  # reuse install_crds against the existing cluster
         cp.install_crds(sorted(CRD_DIR.glob("*.yaml")))
-        yield api
+        yield Cluster(api, Path(existing), None)
         api.close()
         return
     try:
@@ -54,9 +63,29 @@ def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeAPI]
     except Unavailable as e:
         pytest.skip(f"no Kubernetes control plane: {e}; set RAYBUS_TEST_KUBECONFIG or install Go")
     try:
-        yield cp.api
+        yield Cluster(cp.api, cp.kubeconfig, cp.etcd_url)
     finally:
         cp.stop()
+
+
+@pytest.fixture(scope="session")
+def control_plane(cluster: Cluster) -> KubeAPI:
+    """A synchronous client on the test cluster (admin)."""
+    return cluster.api
+
+
+@pytest.fixture(scope="session")
+def kubeconfig(cluster: Cluster) -> Path:
+    """The test cluster's kubeconfig path, for services started as subprocesses."""
+    return cluster.kubeconfig
+
+
+@pytest.fixture(scope="session")
+def etcd_url(cluster: Cluster) -> str:
+    """etcd's client URL (local control plane only), e.g. to compact it and force 410 Gone."""
+    if cluster.etcd_url is None:
+        pytest.skip("etcd is not reachable on an existing cluster (RAYBUS_TEST_KUBECONFIG)")
+    return cluster.etcd_url
 
 
 _ns_counter = itertools.count()
