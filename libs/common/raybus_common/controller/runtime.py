@@ -1,0 +1,239 @@
+"""The one way a controller runs: a `ControllerSpec` (a pure `reconcile` plus what it watches)
+turned into a live service by `Controller`.
+
+- The view is rebuilt from the bus (`raybus.state.<kind>.>`, last value per subject, then
+  live), never by listing the API server; the controller is ready once every replay is done
+  and it has taken its first share of partitions.
+- Every state message updates the view and wakes the roots it concerns (child → root through
+  the spec's mappers); a root is reconciled only by the replica holding its partition's lease.
+- A worker takes a key from the work queue, skips it while expectations are pending, calls
+  `reconcile(observed, now=, settings=)`, publishes the actions (to `raybus.shadow.*` in
+  dry-run) with deterministic ids, turns a changed desired status into `ApplyStatus`, records
+  expectations for creates and deletes, and requeues as asked (or with backoff on failure).
+- Results from the actuator (`raybus.res.>`) release the expectations of failed actions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from ..bus import subjects
+from ..bus.base import Bus, Message
+from ..bus.envelopes import (
+    Action,
+    ActionEnvelope,
+    Apply,
+    ApplyStatus,
+    Delete,
+    ObjectRef,
+    ResultEnvelope,
+    StateEnvelope,
+    action_id,
+    target_of,
+)
+from ..decision import Decision
+from ..errors import TemporaryError
+from ..settings import ServiceSettings
+from .expectations import Expectations, Want
+from .leases import KV, LeaseManager
+from .partitions import DEFAULT_PARTITIONS, partition_of
+from .view import Observed, RootKey, ToRoots, View
+from .workqueue import ShutDown, WorkQueue
+
+log = logging.getLogger("raybus.controller")
+
+Reconcile = Callable[..., Decision]
+
+
+@dataclass(frozen=True)
+class Watch:
+    """A child kind the controller reads, and how a child names its root(s)."""
+
+    kind: str
+    to_roots: ToRoots
+
+
+@dataclass(frozen=True)
+class ControllerSpec:
+    name: str  # "cluster-ctl": the field in every action, the lease prefix
+    root: str  # subject kind of the root object: "raycluster"
+    reconcile: Reconcile
+    watches: tuple[Watch, ...] = ()
+    partitions: int = DEFAULT_PARTITIONS
+
+
+def replica_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+def view_salt(observed: Observed) -> str:
+    """Identifies the view a decision was taken on: same view, same action ids (deduplicated)."""
+    parts = []
+    objs = [observed.root] if observed.root else []
+    for kind in sorted(observed.children):
+        objs.extend(observed.children[kind])
+    for obj in objs:
+        meta = obj.get("metadata") or {}
+        parts.append(f"{meta.get('uid')}:{meta.get('resourceVersion')}")
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+
+
+class Controller:
+    def __init__(self, spec: ControllerSpec, bus: Bus, settings: ServiceSettings, kv: KV, *,
+                 replica: str | None = None, lease_ttl: float = 6.0, clock: Callable[[], float] = time.time) -> None:
+        self.spec = spec
+        self.bus = bus
+        self.settings = settings
+        self.clock = clock
+        self.view = View(spec.root, {w.kind: w.to_roots for w in spec.watches})
+        self.queue: WorkQueue[RootKey] = WorkQueue()
+        self.expectations = Expectations()
+        self.leases = LeaseManager(kv, spec.name, replica or replica_id(), partitions=spec.partitions,
+                                   ttl=lease_ttl, clock=clock)
+        self.ready = asyncio.Event()
+        self.reconciles = 0
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._stopping = asyncio.Event()
+
+    # -- lifecycle ----------------------------------------------------------------------
+    async def start(self) -> None:
+        subs = [await self.bus.last_per_subject(subjects.of_kind("state", kind), StateEnvelope, self._on_state)
+                for kind in self.view.kinds()]
+        await self.bus.last_per_subject(subjects.all_of("res"), ResultEnvelope, self._on_result)
+        await asyncio.gather(*(s.replayed.wait() for s in subs))
+        await self._lease_tick()
+        self._tasks.append(asyncio.create_task(self._lease_loop(), name=f"{self.spec.name}-leases"))
+        for i in range(self.settings.reconcile_concurrency):
+            self._tasks.append(asyncio.create_task(self._worker(), name=f"{self.spec.name}-worker-{i}"))
+        self.ready.set()
+        log.info("%s ready: %d roots in view, %d/%d partitions held", self.spec.name,
+                 self.view.count(self.spec.root), len(self.leases.held), self.spec.partitions)
+
+    async def stop(self) -> None:
+        """Stop reconciling and hand every partition back at once, so others take over now."""
+        self._stopping.set()
+        self.queue.shutdown()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        try:
+            await self.leases.release_all()
+        except Exception as e:  # noqa: BLE001 - leases expire on their own; say so and go
+            log.warning("%s could not release its leases (they expire in %.0fs): %s",
+                        self.spec.name, self.leases.ttl, e)
+
+    # -- inputs -------------------------------------------------------------------------
+    def owns(self, key: RootKey) -> bool:
+        return self.leases.owns(partition_of(str(key), self.spec.partitions))
+
+    async def _on_state(self, msg: Message[StateEnvelope]) -> None:
+        env = msg.envelope
+        kind, ns, name = env.ref.kind.lower(), env.ref.namespace, env.ref.name
+        parts = msg.parts
+        if parts is not None:
+            kind = parts.kind
+        if env.gone:
+            woken = self.view.remove(kind, ns, name)
+            woken |= self.expectations.observed(kind, ns, name, present=False)
+        else:
+            assert env.object is not None
+            woken = self.view.upsert(kind, env.object)
+            woken |= self.expectations.observed(kind, ns, name, present=True)
+        for key in woken:
+            if self.owns(key):
+                self.queue.add(key)
+
+    async def _on_result(self, msg: Message[ResultEnvelope]) -> None:
+        res = msg.envelope
+        if res.controller == self.spec.name and res.outcome not in ("ok", "skipped"):
+            for key in self.expectations.failed(res.action_id):
+                if self.owns(key):
+                    self.queue.add(key)
+
+    async def _lease_tick(self) -> None:
+        changes = await self.leases.tick()
+        if changes.gained:
+            for key in self.view.roots():
+                if partition_of(str(key), self.spec.partitions) in changes.gained:
+                    self.queue.add(key)
+        if changes.gained or changes.lost:
+            log.info("%s partitions: +%d -%d, holding %d", self.spec.name, len(changes.gained),
+                     len(changes.lost), len(self.leases.held))
+
+    async def _lease_loop(self) -> None:
+        while not self._stopping.is_set():
+            await asyncio.sleep(self.leases.interval)
+            try:
+                await self._lease_tick()
+            except Exception as e:  # noqa: BLE001 - a missed tick is retried at the next one
+                log.warning("%s lease tick failed: %s", self.spec.name, e)
+
+    # -- work ---------------------------------------------------------------------------
+    async def _worker(self) -> None:
+        while True:
+            try:
+                key = await self.queue.get()
+            except ShutDown:
+                return
+            try:
+                await self.process(key)
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:
+                retries = self.queue.retries(key)
+                log.warning("reconcile of %s failed (retry %d): %s", key, retries + 1, e,
+                            exc_info=not isinstance(e, TemporaryError))
+                self.queue.add_rate_limited(key)
+            finally:
+                self.queue.done(key)
+
+    async def process(self, key: RootKey) -> None:
+        if not self.owns(key):
+            return
+        now = self.clock()
+        if not self.expectations.satisfied(key, now):
+            self.queue.add_after(key, 1.0)
+            return
+        observed = self.view.observe(key)
+        decision = self.spec.reconcile(observed, now=datetime.fromtimestamp(now, UTC), settings=self.settings)
+        self.reconciles += 1
+        await self.publish(observed, decision)
+        self.queue.forget(key)
+        if decision.requeue_after is not None:
+            self.queue.add_after(key, decision.requeue_after)
+
+    async def publish(self, observed: Observed, decision: Decision) -> None:
+        key, root = observed.key, observed.root
+        actions: list[Action] = list(decision.actions)
+        if decision.status is not None and root is not None and decision.status != root.get("status"):
+            actions.append(ApplyStatus(ref=ObjectRef.of(root), status=decision.status))
+        if not actions:
+            return
+        root_ref = ObjectRef.of(root) if root is not None else ObjectRef(api_version="", kind=key.kind,
+                                                                         namespace=key.namespace, name=key.name)
+        salt = view_salt(observed)
+        dry = self.settings.dry_run
+        for action in actions:
+            target = target_of(action)
+            aid = action_id(self.spec.name, root_ref, action, salt=salt)
+            env = ActionEnvelope(action_id=aid, controller=self.spec.name, root=root_ref, dry_run=dry, action=action)
+            subject = subjects.action(target.kind.lower(), target.namespace, target.name, dry_run=dry)
+            await self.bus.publish(subject, env, msg_id=aid)
+            if dry:
+                continue
+            if isinstance(action, Apply) and self.view.get(target.kind.lower(), target.namespace, target.name) is None:
+                self.expectations.expect(key, aid, target.kind.lower(), target.namespace, target.name,
+                                         Want.PRESENT, self.clock())
+            elif isinstance(action, Delete):
+                self.expectations.expect(key, aid, target.kind.lower(), target.namespace, target.name,
+                                         Want.ABSENT, self.clock())

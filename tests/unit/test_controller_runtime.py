@@ -1,0 +1,134 @@
+"""The controller runtime on the in-memory bus: replay, ownership, actions, expectations, dry-run."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from typing import Any
+
+from raybus_common.bus import subjects
+from raybus_common.bus.envelopes import ActionEnvelope, Apply, StateEnvelope, owner_reference
+from raybus_common.bus.memory import MemoryBus
+from raybus_common.controller.leases import MemoryKV
+from raybus_common.controller.runtime import Controller, ControllerSpec, Watch
+from raybus_common.controller.view import Observed, owned_by
+from raybus_common.decision import Decision
+from raybus_common.settings import ServiceSettings
+
+
+def raycluster(name: str, rv: str = "1", workers: int = 1) -> dict[str, Any]:
+    return {"apiVersion": "ray.io/v1", "kind": "RayCluster",
+            "metadata": {"name": name, "namespace": "ns", "uid": f"uid-{name}", "resourceVersion": rv},
+            "spec": {"workerGroupSpecs": [{"groupName": "g", "replicas": workers}]}}
+
+
+def reconcile(observed: Observed, *, now: datetime, settings: ServiceSettings) -> Decision:
+    """Keep one ConfigMap per RayCluster holding its worker count; report it in status."""
+    root = observed.root
+    if root is None:
+        return Decision()
+    workers = sum(g.get("replicas", 0) for g in root["spec"].get("workerGroupSpecs", []))
+    cm = {"apiVersion": "v1", "kind": "ConfigMap",
+          "metadata": {"name": root["metadata"]["name"] + "-info", "namespace": root["metadata"]["namespace"],
+                       "ownerReferences": [owner_reference(root)]},
+          "data": {"workers": str(workers)}}
+    current = observed.of("configmap")
+    actions = () if current and current[0].get("data") == cm["data"] else (Apply(object=cm),)
+    return Decision(actions=actions, status={"workers": workers})
+
+
+SPEC = ControllerSpec("demo-ctl", "raycluster", reconcile, (Watch("configmap", owned_by("raycluster", "RayCluster")),),
+                      partitions=8)
+
+
+async def publish_state(bus: MemoryBus, kind: str, obj: dict[str, Any], event: str = "ADDED") -> None:
+    m = obj["metadata"]
+    await bus.publish(subjects.state(kind, m["namespace"], m["name"]), StateEnvelope.observed(event, obj),  # type: ignore[arg-type]
+                      msg_id=f"{m['uid']}:{m['resourceVersion']}")
+
+
+async def run_until_quiet(bus: MemoryBus) -> None:
+    for _ in range(20):
+        await bus.settle()
+        for _ in range(20):
+            await asyncio.sleep(0)
+
+
+def actions(bus: MemoryBus, stage: str = "act") -> list[ActionEnvelope]:
+    return [ActionEnvelope.model_validate_json(m.data) for m in bus.messages(f"raybus.{stage}.>")]
+
+
+async def started(bus: MemoryBus, **settings: Any) -> Controller:
+    ctl = Controller(SPEC, bus, ServiceSettings(**settings), MemoryKV(), replica="r1")
+    task = asyncio.create_task(ctl.start())
+    while not task.done():
+        await bus.settle()
+        await asyncio.sleep(0)
+    await task
+    return ctl
+
+
+async def test_replayed_roots_are_reconciled_and_children_wake_their_root() -> None:
+    bus = MemoryBus()
+    await publish_state(bus, "raycluster", raycluster("a", workers=2))
+    ctl = await started(bus)
+    try:
+        assert ctl.ready.is_set()
+        await run_until_quiet(bus)
+        acts = actions(bus)
+        applies = [a for a in acts if a.action.op == "apply"]
+        statuses = [a for a in acts if a.action.op == "apply_status"]
+        assert [a.action.object["metadata"]["name"] for a in applies] == ["a-info"]  # type: ignore[union-attr]
+        assert statuses and statuses[0].action.status == {"workers": 2}  # type: ignore[union-attr]
+        assert ctl.expectations.pending(next(iter(ctl.view.roots())))
+        # The ConfigMap shows up: expectation met; reconciling again publishes no new apply.
+        cm = dict(applies[0].action.object)  # type: ignore[union-attr]
+        cm["metadata"] = {**cm["metadata"], "uid": "cm-uid", "resourceVersion": "7"}
+        await publish_state(bus, "configmap", cm)
+        await run_until_quiet(bus)
+        assert not ctl.expectations.pending(next(iter(ctl.view.roots())))
+        assert len([a for a in actions(bus) if a.action.op == "apply"]) == 1
+        # A spec change is a new view: a new apply with a new action id.
+        await publish_state(bus, "raycluster", raycluster("a", rv="2", workers=5), "MODIFIED")
+        await run_until_quiet(bus)
+        applies = [a for a in actions(bus) if a.action.op == "apply"]
+        assert [a.action.object["data"]["workers"] for a in applies] == ["2", "5"]  # type: ignore[union-attr]
+        assert len({a.action_id for a in applies}) == 2
+    finally:
+        await ctl.stop()
+
+
+async def test_dry_run_publishes_to_shadow_only() -> None:
+    bus = MemoryBus()
+    await publish_state(bus, "raycluster", raycluster("b"))
+    ctl = await started(bus, dry_run=True)
+    try:
+        await run_until_quiet(bus)
+        assert actions(bus, "act") == []
+        shadow = actions(bus, "shadow")
+        assert shadow and all(a.dry_run for a in shadow)
+        assert not ctl.expectations.pending(next(iter(ctl.view.roots())))
+    finally:
+        await ctl.stop()
+
+
+async def test_a_replica_without_the_lease_does_not_reconcile() -> None:
+    bus = MemoryBus()
+    kv = MemoryKV()
+    await publish_state(bus, "raycluster", raycluster("c"))
+    first = Controller(SPEC, bus, ServiceSettings(), kv, replica="r1")
+    await first.leases.tick()  # r1 holds all 8 partitions
+    second = Controller(SPEC, bus, ServiceSettings(), kv, replica="r2")
+    task = asyncio.create_task(second.start())
+    while not task.done():
+        await bus.settle()
+        await asyncio.sleep(0)
+    await task
+    try:
+        await run_until_quiet(bus)
+        # r1's leases are live, so r2 may claim none of them, and reconciles nothing.
+        assert second.leases.held == {}
+        assert not second.owns(next(iter(second.view.roots())))
+        assert actions(bus) == [] and second.reconciles == 0
+    finally:
+        await second.stop()
