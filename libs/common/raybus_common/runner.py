@@ -95,6 +95,11 @@ class Service:
         task.add_done_callback(self._task_done)
         return task
 
+    @property
+    def stop_requested(self) -> asyncio.Event:
+        """Set when the service is asked to stop (signal, failure, `stop()`)."""
+        return self._stop
+
     def stop(self) -> None:
         if self._stop.is_set():
             log.info("already stopping")

@@ -1,27 +1,38 @@
-"""Bus glue of raybus-cluster-ctl: rebuild the view of RayClusters from the bus, report ready.
+"""Bus glue of raybus-cluster-ctl: the controller's declaration (what it watches) and its start.
 
-For now it only replays the last state of every RayCluster (so readiness means "the view
-is rebuilt", as it will once reconciling starts) and logs what it sees; it publishes nothing.
+Everything it does is the pure `reconcile` in reconcile.py; the shared runtime
+(`raybus_common.controller.runtime`) rebuilds the view from the bus, owns a share of the
+RayClusters through partition leases, and publishes the actions.
 """
 
 from __future__ import annotations
 
-import logging
-
-from raybus_common.bus import Message, StateEnvelope, subjects
+from raybus_common.controller.runtime import Controller, ControllerSpec, Watch, serve
+from raybus_common.controller.view import either, labelled, owned_by
 from raybus_common.runner import Service
 
+from .reconcile import reconcile
 from .settings import ClusterCtlSettings
 
-log = logging.getLogger("raybus.cluster-ctl")
-ROOT_KIND = "raycluster"
+ROOT = "raycluster"
+SPEC = ControllerSpec(
+    name="cluster-ctl",
+    root=ROOT,
+    reconcile=reconcile,
+    watches=(
+        Watch("pod", either(owned_by(ROOT, "RayCluster"), labelled(ROOT, "ray.io/cluster"))),
+        Watch("service", owned_by(ROOT, "RayCluster")),
+        Watch("job", owned_by(ROOT, "RayCluster")),
+        Watch("ingress", owned_by(ROOT, "RayCluster")),
+        Watch("serviceaccount", owned_by(ROOT, "RayCluster")),
+        Watch("role", owned_by(ROOT, "RayCluster")),
+        Watch("rolebinding", owned_by(ROOT, "RayCluster")),
+        Watch("secret", owned_by(ROOT, "RayCluster")),
+        Watch("persistentvolumeclaim", owned_by(ROOT, "RayCluster")),
+        Watch("networkpolicy", owned_by(ROOT, "RayCluster")),
+    ),
+)
 
 
-async def on_state(msg: Message[StateEnvelope]) -> None:
-    env = msg.envelope
-    log.debug("%s %s rv=%s", env.type, env.ref.key, env.resource_version)
-
-
-async def start(svc: Service, settings: ClusterCtlSettings) -> None:
-    sub = await svc.bus.last_per_subject(subjects.of_kind("state", ROOT_KIND), StateEnvelope, on_state)
-    svc.ready_when(sub.replayed)
+async def start(svc: Service, settings: ClusterCtlSettings) -> Controller:
+    return serve(svc, SPEC)

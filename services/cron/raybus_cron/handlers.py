@@ -1,27 +1,29 @@
-"""Bus glue of raybus-cron: rebuild the view of RayCronJobs from the bus, report ready.
+"""Bus glue of raybus-cron: the controller's declaration (what it watches) and its start.
 
-For now it only replays the last state of every RayCronJob (so readiness means "the view
-is rebuilt", as it will once reconciling starts) and logs what it sees; it publishes nothing.
+Everything it does is the pure `reconcile` in reconcile.py; the shared runtime
+(`raybus_common.controller.runtime`) rebuilds the view from the bus, owns a share of the
+RayCronJobs through partition leases, and publishes the actions.
 """
 
 from __future__ import annotations
 
-import logging
-
-from raybus_common.bus import Message, StateEnvelope, subjects
+from raybus_common.controller.runtime import Controller, ControllerSpec, Watch, serve
+from raybus_common.controller.view import owned_by
 from raybus_common.runner import Service
 
+from .reconcile import reconcile
 from .settings import CronSettings
 
-log = logging.getLogger("raybus.cron")
-ROOT_KIND = "raycronjob"
+ROOT = "raycronjob"
+SPEC = ControllerSpec(
+    name="cron",
+    root=ROOT,
+    reconcile=reconcile,
+    watches=(
+        Watch("rayjob", owned_by(ROOT, "RayCronJob")),
+    ),
+)
 
 
-async def on_state(msg: Message[StateEnvelope]) -> None:
-    env = msg.envelope
-    log.debug("%s %s rv=%s", env.type, env.ref.key, env.resource_version)
-
-
-async def start(svc: Service, settings: CronSettings) -> None:
-    sub = await svc.bus.last_per_subject(subjects.of_kind("state", ROOT_KIND), StateEnvelope, on_state)
-    svc.ready_when(sub.replayed)
+async def start(svc: Service, settings: CronSettings) -> Controller:
+    return serve(svc, SPEC)

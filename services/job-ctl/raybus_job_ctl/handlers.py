@@ -1,27 +1,31 @@
-"""Bus glue of raybus-job-ctl: rebuild the view of RayJobs from the bus, report ready.
+"""Bus glue of raybus-job-ctl: the controller's declaration (what it watches) and its start.
 
-For now it only replays the last state of every RayJob (so readiness means "the view
-is rebuilt", as it will once reconciling starts) and logs what it sees; it publishes nothing.
+Everything it does is the pure `reconcile` in reconcile.py; the shared runtime
+(`raybus_common.controller.runtime`) rebuilds the view from the bus, owns a share of the
+RayJobs through partition leases, and publishes the actions.
 """
 
 from __future__ import annotations
 
-import logging
-
-from raybus_common.bus import Message, StateEnvelope, subjects
+from raybus_common.controller.runtime import Controller, ControllerSpec, Watch, serve
+from raybus_common.controller.view import owned_by
 from raybus_common.runner import Service
 
+from .reconcile import reconcile
 from .settings import JobCtlSettings
 
-log = logging.getLogger("raybus.job-ctl")
-ROOT_KIND = "rayjob"
+ROOT = "rayjob"
+SPEC = ControllerSpec(
+    name="job-ctl",
+    root=ROOT,
+    reconcile=reconcile,
+    watches=(
+        Watch("raycluster", owned_by(ROOT, "RayJob")),
+        Watch("job", owned_by(ROOT, "RayJob")),
+        Watch("service", owned_by(ROOT, "RayJob")),
+    ),
+)
 
 
-async def on_state(msg: Message[StateEnvelope]) -> None:
-    env = msg.envelope
-    log.debug("%s %s rv=%s", env.type, env.ref.key, env.resource_version)
-
-
-async def start(svc: Service, settings: JobCtlSettings) -> None:
-    sub = await svc.bus.last_per_subject(subjects.of_kind("state", ROOT_KIND), StateEnvelope, on_state)
-    svc.ready_when(sub.replayed)
+async def start(svc: Service, settings: JobCtlSettings) -> Controller:
+    return serve(svc, SPEC)

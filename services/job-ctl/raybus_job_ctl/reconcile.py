@@ -6,14 +6,13 @@ Placeholder: it decides nothing yet. The real logic replaces the body, not the s
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
 
+from raybus_common.controller.view import Observed
 from raybus_common.decision import NOTHING, Decision
 from raybus_common.settings import ServiceSettings
 
 
-def reconcile(observed: Mapping[str, Any], *, now: datetime, settings: ServiceSettings) -> Decision:
+def reconcile(observed: Observed, *, now: datetime, settings: ServiceSettings) -> Decision:
     """The whole desired state of one RayJob from its observed snapshot."""
     return NOTHING

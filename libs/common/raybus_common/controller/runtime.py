@@ -40,11 +40,13 @@ from ..bus.envelopes import (
     action_id,
     target_of,
 )
+from ..bus.kv import NatsKV
 from ..decision import Decision
 from ..errors import TemporaryError
+from ..runner import Service
 from ..settings import ServiceSettings
 from .expectations import Expectations, Want
-from .leases import KV, LeaseManager
+from .leases import KV, LeaseManager, MemoryKV
 from .partitions import DEFAULT_PARTITIONS, partition_of
 from .view import Observed, RootKey, ToRoots, View
 from .workqueue import ShutDown, WorkQueue
@@ -117,6 +119,14 @@ class Controller:
         self.ready.set()
         log.info("%s ready: %d roots in view, %d/%d partitions held", self.spec.name,
                  self.view.count(self.spec.root), len(self.leases.held), self.spec.partitions)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Start, reconcile until `stop` is set, then stop."""
+        await self.start()
+        try:
+            await stop.wait()
+        finally:
+            await self.stop()
 
     async def stop(self) -> None:
         """Stop reconciling and hand every partition back at once, so others take over now."""
@@ -237,3 +247,17 @@ class Controller:
             elif isinstance(action, Delete):
                 self.expectations.expect(key, aid, target.kind.lower(), target.namespace, target.name,
                                          Want.ABSENT, self.clock())
+
+
+def serve(svc: Service, spec: ControllerSpec) -> Controller:
+    """Run `spec` inside a started service: leases in the NATS KV, ready after the replay."""
+
+    async def run() -> None:
+        kv = await NatsKV.open(getattr(svc.bus, "js"))  # noqa: B009 - only the NATS bus has leases
+        ctl.leases.kv = kv
+        await ctl.run(svc.stop_requested)
+
+    ctl = Controller(spec, svc.bus, svc.settings, MemoryKV())
+    svc.ready_when(ctl.ready)
+    svc.spawn(run(), name=spec.name)
+    return ctl
