@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -15,6 +16,13 @@ def main(argv: list[str] | None = None) -> int:
     p_up.add_argument("--no-sample", action="store_true", help="do not apply the sample RayCluster")
     sub.add_parser("down", help="stop everything `raybus up` started")
     sub.add_parser("status", help="show what `raybus up` started, and where")
+    p_tail = sub.add_parser("tail", help="follow bus subjects, live or replayed, one readable line each")
+    p_tail.add_argument("pattern", nargs="?", default="raybus.>", help="subject pattern (default raybus.>)")
+    p_tail.add_argument("--since", help="replay from a duration ago (10m, 2h) or an ISO time, then follow")
+    p_tail.add_argument("--object", help="everything about one object: kind/namespace/name")
+    p_tail.add_argument("--json", action="store_true", help="the raw envelope, one JSON object per line")
+    p_tail.add_argument("--no-follow", action="store_true", help="print what is stored and exit")
+    p_tail.add_argument("--nats-url", help="default: $RAYBUS_NATS_URL, else the `raybus up` stack, else localhost")
     p_crds = sub.add_parser("crds", help="generate or check deploy/crds/ from the models")
     p_crds.add_argument("action", choices=["generate", "check"])
     p_crds.add_argument("--kubeconfig", type=Path, help="take Kubernetes types from this cluster's OpenAPI "
@@ -36,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
                 return 1
             print(stack.describe(json.loads(path.read_text())))
         return 0
+    if args.cmd == "tail":
+        return tail(args)
     if args.cmd == "crds":
         from raybus_testbed import crdgen
 
@@ -51,6 +61,53 @@ def main(argv: list[str] | None = None) -> int:
         print("deploy/crds is up to date")
         return 0
     return 2
+
+
+def nats_url(explicit: str | None) -> str:
+    if explicit:
+        return explicit
+    if os.environ.get("RAYBUS_NATS_URL"):
+        return os.environ["RAYBUS_NATS_URL"]
+    from .stack import state_dir
+
+    stack = state_dir() / "stack.json"
+    if stack.exists():
+        return str(json.loads(stack.read_text())["nats_url"])
+    return "nats://127.0.0.1:4222"
+
+
+def tail(args: argparse.Namespace) -> int:
+    import asyncio
+    from datetime import UTC, datetime
+
+    from raybus_common.bus.follow import Received, follow
+
+    from .tail import concerns, format_line, parse_object, parse_since
+
+    try:
+        obj = parse_object(args.object) if args.object else None
+        since = parse_since(args.since, datetime.now(UTC)) if args.since else None
+    except ValueError as e:
+        print(f"raybus tail: {e}", file=sys.stderr)
+        return 2
+    pattern = "raybus.>" if obj else args.pattern
+
+    def show(r: Received) -> None:
+        if obj is not None:
+            try:
+                payload = json.loads(r.data)
+            except ValueError:
+                payload = None
+            if not concerns(obj, r, payload if isinstance(payload, dict) else None):
+                return
+        print(format_line(r, as_json=args.json), flush=True)
+
+    try:
+        asyncio.run(follow(nats_url(args.nats_url), pattern, show, since=since, follow=not args.no_follow,
+                           from_start=obj is not None and since is None))
+    except KeyboardInterrupt:
+        pass
+    return 0
 
 
 if __name__ == "__main__":
