@@ -1,0 +1,62 @@
+"""A small controller for testing the spine end to end: it keeps one ConfigMap per RayCluster
+holding the cluster's total worker replicas, annotated with the replica that wrote it.
+
+    RAYBUS_SERVICE_NAME=demo-1 python -m raybus_testbed.demo_controller
+
+The ConfigMap carries `raybus.io/demo=true`, so a watcher started with
+`RAYBUS_WATCH_EXTRA=configmap=raybus.io/demo=true` feeds it back; deleting the RayCluster
+garbage-collects it through the owner reference.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from raybus_common.bus.envelopes import Apply, owner_reference
+from raybus_common.controller.runtime import ControllerSpec, Watch, serve
+from raybus_common.controller.view import Observed, owned_by
+from raybus_common.decision import NOTHING, Decision
+from raybus_common.runner import Service, run
+from raybus_common.settings import ServiceSettings
+
+LABEL = "raybus.io/demo"
+WRITER = "raybus.io/written-by"
+
+
+def configmap_name(cluster: str) -> str:
+    return f"{cluster}-demo"
+
+
+def reconcile(observed: Observed, *, now: datetime, settings: ServiceSettings) -> Decision:
+    root = observed.root
+    if root is None or (root.get("metadata") or {}).get("deletionTimestamp"):
+        return NOTHING
+    meta = root["metadata"]
+    workers = sum(int(g.get("replicas") or 0) for g in (root.get("spec") or {}).get("workerGroupSpecs") or [])
+    data = {"workers": str(workers), "generation": str(meta.get("generation", ""))}
+    current = next((c for c in observed.of("configmap") if c["metadata"]["name"] == configmap_name(meta["name"])), None)
+    if current is not None and current.get("data") == data:
+        return NOTHING
+    cm = {"apiVersion": "v1", "kind": "ConfigMap",
+          "metadata": {"name": configmap_name(meta["name"]), "namespace": meta["namespace"],
+                       "labels": {LABEL: "true"}, "annotations": {WRITER: settings.service_name},
+                       "ownerReferences": [owner_reference(root)]},
+          "data": data}
+    return Decision(actions=(Apply(object=cm),))
+
+
+SPEC = ControllerSpec("demo-ctl", "raycluster", reconcile, (Watch("configmap", owned_by("raycluster", "RayCluster")),))
+
+
+async def _serve(settings: ServiceSettings) -> None:
+    async with Service(settings) as svc:
+        serve(svc, SPEC)
+        await svc.wait()
+
+
+def main() -> None:
+    run(_serve, ServiceSettings)
+
+
+if __name__ == "__main__":
+    main()
