@@ -24,7 +24,7 @@ def _status(url: str) -> int:
 
 
 @pytest.fixture(params=SERVICES)
-def service(request: pytest.FixtureRequest, nats_url: str, tmp_path: Path) -> Iterator[tuple[Proc, str]]:
+def service(request: pytest.FixtureRequest, nats_url: str, kubeconfig: Path, tmp_path: Path) -> Iterator[tuple[Proc, str]]:
     name = request.param
     exe = BIN / f"raybus-{name}"
     if not exe.exists():
@@ -33,7 +33,8 @@ def service(request: pytest.FixtureRequest, nats_url: str, tmp_path: Path) -> It
     proc = Proc(name, [str(exe)], tmp_path / f"{name}.log", env={
         "RAYBUS_NATS_URL": nats_url, "RAYBUS_HTTP_PORT": str(port), "RAYBUS_HTTP_HOST": "127.0.0.1",
         "RAYBUS_LOG_FORMAT": "json", "RAYBUS_SHUTDOWN_GRACE": "5",
-        "KUBECONFIG": str(tmp_path / "no-such-kubeconfig"),  # the services must not need Kubernetes yet
+        # Only the watcher and the actuator talk to Kubernetes; controllers must start without it.
+        "KUBECONFIG": str(kubeconfig) if request.param in ("watcher", "actuator") else str(tmp_path / "none"),
     })
     proc.start()
     try:

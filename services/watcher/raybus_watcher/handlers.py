@@ -1,15 +1,176 @@
-"""Bus glue of raybus-watcher.
+"""Bus glue of raybus-watcher: Kubernetes observations in, `raybus.state.<kind>.<ns>.<name>` out.
 
-Watching Kubernetes and publishing state comes next (see watching.py);
-for now the service only reports ready once connected.
+`BusSink` turns what a `ResourceWatch` reports into `StateEnvelope`s:
+
+| report                       | envelope                    | `Nats-Msg-Id`             | TTL           |
+|------------------------------|-----------------------------|---------------------------|---------------|
+| list item / ADDED / MODIFIED | SNAPSHOT / ADDED / MODIFIED | `<uid>:<resourceVersion>` | none          |
+| watch DELETED                | DELETED (last state)        | `<uid>:gone`              | tombstone TTL |
+| gone from a relist           | TOMBSTONE (no object)       | `<uid>:gone`              | tombstone TTL |
+
+The ids make a relist after a restart cheap: an object whose resourceVersion the bus already
+holds is dropped by JetStream's dedupe window instead of stored again.
+
+`start` wires the service: replay `raybus.state.<kind>.>` for every watched kind to learn
+which objects the bus shows alive (so a restart can tombstone what vanished while it was
+down), then run one `ResourceWatch` per (resource, namespace). Ready once every watch has
+listed once. The watcher only reads Kubernetes (get, list, watch); it never writes to it.
+
+Only the watched namespaces are reconciled against the bus: objects of a namespace dropped
+from `watch_namespaces` stay on the bus as last seen.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from typing import get_args
+
+from kubernetes_asyncio.config import ConfigException
+from prometheus_client import Counter
+
+from raybus_common.bus import Bus, Handler, Message, ObjectRef, StateEnvelope, subjects
+from raybus_common.bus.envelopes import StateType
+from raybus_common.kube.client import ApiError, KubeClient
+from raybus_common.kube.resources import OWNED, RAY, SCHEDULERS, Resource
 from raybus_common.runner import Service
 
 from .settings import WatcherSettings
+from .watching import NameKey, Obj, ResourceWatch
+
+log = logging.getLogger("raybus.watcher")
+
+PUBLISHED = Counter("raybus_watcher_events", "State messages published, by kind and type "
+                    "(ADDED, MODIFIED, DELETED, SNAPSHOT, TOMBSTONE); duplicates included.", ["kind", "type"])
+LISTS = Counter("raybus_watcher_lists", "Full lists (initial and re-lists) of a watched resource.", ["kind"])
+EXPIRED = Counter("raybus_watcher_watch_expired", "Watches ended by 410 Gone (too old a resourceVersion).",
+                  ["kind"])
+
+_LIVE_TYPES: frozenset[str] = frozenset(get_args(StateType)) - {"DELETED", "TOMBSTONE"}
+
+
+class BusSink:
+    """A `watching.Sink` that publishes every observation to `raybus.state.*`."""
+
+    def __init__(self, bus: Bus, *, tombstone_ttl: float | None = 24 * 3600.0) -> None:
+        self.bus = bus
+        self.tombstone_ttl = tombstone_ttl or None  # 0 → no TTL
+
+    async def observed(self, res: Resource, event: str, obj: Obj) -> None:
+        if event not in _LIVE_TYPES:
+            raise ValueError(f"{event!r} is not a live watch event")
+        kind: StateType = event  # type: ignore[assignment]  # narrowed by the membership test
+        meta = obj.get("metadata") or {}
+        envelope = StateEnvelope.observed(kind, obj)
+        subject = subjects.state(res.kind, meta.get("namespace", ""), meta["name"])
+        await self.bus.publish(subject, envelope, msg_id=f"{envelope.uid}:{envelope.resource_version}")
+        PUBLISHED.labels(res.kind, kind).inc()
+
+    async def vanished(self, res: Resource, namespace: str, name: str, uid: str, last: Obj | None) -> None:
+        if last is not None:  # a watch DELETED event: the object's last state comes along
+            envelope = StateEnvelope.observed("DELETED", last)
+        else:  # a relist no longer finds it: we never saw it go
+            ref = ObjectRef(api_version=res.api_version, kind=res.api_kind, namespace=namespace, name=name, uid=uid)
+            envelope = StateEnvelope(type="TOMBSTONE", ref=ref, uid=uid)
+        await self.bus.publish(subjects.state(res.kind, namespace, name), envelope, msg_id=f"{uid}:gone",
+                               ttl=self.tombstone_ttl)
+        PUBLISHED.labels(res.kind, envelope.type).inc()
+
+
+def watched_resources(extra: tuple[Resource, ...]) -> list[Resource]:
+    """RAY + OWNED, with extra specs added (an extra spec for a listed kind replaces it)."""
+    by_kind = {r.kind: r for r in (*RAY, *OWNED)}
+    for r in extra:
+        by_kind[r.kind] = r
+    return list(by_kind.values())
+
+
+async def schedulers_present(kube: KubeClient, namespace: str | None) -> list[Resource]:
+    """The scheduler kinds whose CRDs the cluster serves (a 404 on the collection means no CRD)."""
+    found = []
+    for res in SCHEDULERS:
+        try:
+            await kube.request("GET", res.collection(namespace), params={"limit": "1"}, timeout=10)
+        except ApiError as e:
+            if e.status == 404:
+                log.info("not watching %s: %s/%s is not served (CRD not installed)", res.kind, res.group, res.version)
+                continue
+            if e.status == 403:  # a watch could never list it, so readiness would never come
+                log.warning("not watching %s: no permission to list %s (%s)", res.kind, res.plural, e.message)
+                continue
+            log.warning("checking for %s failed (%s); watching it anyway", res.kind, e)
+        found.append(res)
+    return found
+
+
+async def known_alive(bus: Bus, kinds: list[str]) -> dict[str, dict[NameKey, str]]:
+    """Per kind, what the bus shows alive: (namespace, name) → uid. Gone ones are left out."""
+    known: dict[str, dict[NameKey, str]] = {k: {} for k in kinds}
+    done = False
+
+    def handler_for(kind: str) -> Handler[StateEnvelope]:
+        async def handle(msg: Message[StateEnvelope]) -> None:
+            if done:  # live messages after the replay are our own publishes
+                return
+            env, key = msg.envelope, (msg.envelope.ref.namespace, msg.envelope.ref.name)
+            if env.gone:
+                known[kind].pop(key, None)
+            else:
+                known[kind][key] = env.uid
+        return handle
+
+    subs = [await bus.last_per_subject(subjects.of_kind("state", k), StateEnvelope, handler_for(k)) for k in kinds]
+    await asyncio.gather(*(s.replayed.wait() for s in subs))
+    done = True
+    for s in subs:
+        s.stop()
+    return known
+
+
+def _split(known: dict[NameKey, str], namespace: str | None) -> dict[NameKey, str]:
+    return dict(known) if namespace is None else {k: v for k, v in known.items() if k[0] == namespace}
 
 
 async def start(svc: Service, settings: WatcherSettings) -> None:
-    svc.mark_ready()
+    """Learn what the bus shows alive, then start one watch per (resource, namespace)."""
+    try:
+        kube = await KubeClient.connect(kubeconfig=settings.kubeconfig or None, qps=settings.qps,
+                                        burst=settings.burst)
+    except ConfigException as e:  # no kubeconfig and not in a cluster: say so, exit 1
+        raise ConnectionError(f"cannot configure the Kubernetes client: {e}") from e
+    try:
+        namespaces: list[str | None] = list(settings.watch_namespaces) or [None]
+        resources = watched_resources(settings.extra_resources)
+        resources += [r for r in await schedulers_present(kube, namespaces[0]) if r.kind not in
+                      {x.kind for x in resources}]
+        known = await known_alive(svc.bus, [r.kind for r in resources])
+    except BaseException:
+        await kube.close()
+        raise
+    sink = BusSink(svc.bus, tombstone_ttl=settings.tombstone_ttl_seconds)
+    stop = svc.stop_requested
+    watches: list[ResourceWatch] = []
+    for res in resources:
+        for ns in namespaces if res.namespaced else [None]:
+            watches.append(_watch(kube, res, ns, sink, _split(known[res.kind], ns), settings))
+    svc.ready_when(lambda: all(w.lists > 0 for w in watches))
+    tasks = [svc.spawn(w.run(stop), name=f"watch-{w.res.kind}-{w.namespace or 'all'}") for w in watches]
+    svc.spawn(_close_after(kube, stop, tasks), name="watcher-kube-close")
+    log.info("watching %s in %s", ", ".join(r.kind for r in resources),
+             ", ".join(settings.watch_namespaces) or "all namespaces")
+
+
+def _watch(kube: KubeClient, res: Resource, ns: str | None, sink: BusSink, known: dict[NameKey, str],
+           settings: WatcherSettings) -> ResourceWatch:
+    async def listed() -> None:
+        LISTS.labels(res.kind).inc()
+
+    return ResourceWatch(kube, res, ns, sink, known, watch_timeout=settings.watch_timeout_seconds,
+                         on_listed=listed, on_gone=EXPIRED.labels(res.kind).inc)
+
+
+async def _close_after(kube: KubeClient, stop: asyncio.Event, tasks: list[asyncio.Task[object]]) -> None:
+    """Close the Kubernetes client once every watch has ended (they end when stop is set)."""
+    await stop.wait()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    await kube.close()

@@ -1,10 +1,30 @@
-"""Settings of raybus-watcher: the common `RAYBUS_*` ones plus its own."""
+"""Settings of raybus-watcher: the common `RAYBUS_*` ones plus its own.
+
+    RAYBUS_KUBECONFIG=/path/to/kubeconfig           # empty: $KUBECONFIG, ~/.kube/config, in-cluster
+    RAYBUS_WATCH_TIMEOUT_SECONDS=300                # server-side timeout of one watch request
+    RAYBUS_WATCH_EXTRA=configmap=raybus.io/demo=true
+    RAYBUS_TOMBSTONE_TTL_SECONDS=86400              # 0: tombstones stay until the subject is reused
+
+`watch_extra` lists extra kinds to watch as `kube.resources.parse_watch_spec` specs
+(`kind` or `kind=<label selector>`), separated by commas. A label selector may itself hold
+commas (`a=b,c=d`); then separate the specs with `;` instead.
+"""
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Annotated, Any
 
+from pydantic import Field, field_validator
+from pydantic_settings import NoDecode
+
+from raybus_common.kube.resources import Resource, parse_watch_spec
 from raybus_common.settings import ServiceSettings
+
+
+def split_specs(value: str) -> list[str]:
+    """`a,b` or `a;b` (when a selector holds commas) → the non-empty specs."""
+    sep = ";" if ";" in value else ","
+    return [part.strip() for part in value.split(sep) if part.strip()]
 
 
 class WatcherSettings(ServiceSettings):
@@ -12,3 +32,21 @@ class WatcherSettings(ServiceSettings):
 
     kubeconfig: str = ""  # empty: $KUBECONFIG, ~/.kube/config, then the in-cluster service account
     watch_timeout_seconds: int = Field(300, ge=10)  # server-side timeout of one watch request
+    watch_extra: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    tombstone_ttl_seconds: float = Field(24 * 3600.0, ge=0)  # 0 = tombstones never expire
+
+    @field_validator("watch_extra", mode="before")
+    @classmethod
+    def _extra(cls, value: Any) -> Any:
+        specs = split_specs(value) if isinstance(value, str) else value
+        if isinstance(specs, list):
+            for spec in specs:
+                try:
+                    parse_watch_spec(str(spec))
+                except KeyError as e:
+                    raise ValueError(str(e.args[0]) if e.args else str(e)) from None
+        return specs
+
+    @property
+    def extra_resources(self) -> tuple[Resource, ...]:
+        return tuple(parse_watch_spec(spec) for spec in self.watch_extra)

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from raybus_common.backoff import backoff
+from raybus_common.errors import TemporaryError
 from raybus_common.kube.client import ApiError, KubeClient
 from raybus_common.kube.resources import Resource
 
@@ -62,6 +63,7 @@ class ResourceWatch:
     watch_timeout: int = 300
     page_size: int = 500
     on_listed: Callable[[], Awaitable[None]] | None = None
+    on_gone: Callable[[], None] | None = None  # called on every 410 Gone (for metrics)
     lists: int = 0
     rv: str | None = None
 
@@ -121,34 +123,65 @@ class ResourceWatch:
         obj = strip(self.res, raw)
         key, uid = name_key(obj), obj["metadata"].get("uid", "")
         if kind == "DELETED":
-            self.known.pop(key, None)
+            # Forget the object only once the sink took the news: if publishing fails, the
+            # relist that follows still knows it and reports it again (as a tombstone).
             await self.sink.vanished(self.res, key[0], key[1], uid, obj)
+            self.known.pop(key, None)
         else:
             self.known[key] = uid
             await self.sink.observed(self.res, str(kind), obj)
 
     async def run(self, stop: asyncio.Event) -> None:
-        """List and watch until `stop` is set; survive every error."""
+        """List and watch until `stop` is set; survive every error.
+
+        Starts with a list, unless `rv` is already set: then it resumes watching from there
+        (`known` must match that resourceVersion). A list or watch in progress is abandoned
+        as soon as `stop` is set (a watch may otherwise sit idle for `watch_timeout` seconds).
+        A sink that cannot publish (`TemporaryError`) means an observation may be lost: back
+        off, then list again.
+        """
         failures = 0
-        need_list = True
+        need_list = self.rv is None
         where = f"{self.res.kind} in {self.namespace or 'all namespaces'}"
         while not stop.is_set():
             try:
                 if need_list:
-                    await self.relist()
+                    if not await _unless_stopped(self.relist(), stop):
+                        return
                     need_list = False
-                await self.watch_once()
+                if not await _unless_stopped(self.watch_once(), stop):
+                    return
                 failures = 0
             except Gone:
                 log.info("watch of %s expired (410 Gone): listing again", where)
+                if self.on_gone is not None:
+                    self.on_gone()
                 need_list = True
-            except (ApiError, ValueError) as e:
+            except (ApiError, ValueError, TemporaryError) as e:
                 failures += 1
                 delay = backoff(failures)
                 log.warning("watch of %s failed (%s); retrying in %.1fs", where, e, delay)
-                if getattr(e, "status", 0) in (403, 404):
-                    need_list = True  # RBAC or CRD changes: start over cleanly
+                if isinstance(e, TemporaryError) or getattr(e, "status", 0) in (403, 404):
+                    # RBAC or CRD changes, or an observation the bus did not take: start over.
+                    need_list = True
                 try:
                     await asyncio.wait_for(stop.wait(), timeout=delay)
                 except TimeoutError:
                     pass
+
+
+async def _unless_stopped(work: Awaitable[None], stop: asyncio.Event) -> bool:
+    """Run `work` unless `stop` is set first (then cancel it); True if `work` finished."""
+    task = asyncio.ensure_future(work)
+    stopper = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for t in (task, stopper):
+            if not t.done():
+                t.cancel()
+        await asyncio.gather(task, stopper, return_exceptions=True)
+    if task.cancelled():
+        return False
+    task.result()  # re-raise what the work raised
+    return True
