@@ -19,6 +19,7 @@ import pytest
 from raybus_testbed.controlplane import CRD_DIR, ControlPlane, Unavailable
 from raybus_testbed.kubeapi import KubeAPI
 from raybus_testbed.nats import NatsServer
+from raybus_testbed.services import Services
 
 
 @pytest.fixture(scope="session")
@@ -99,3 +100,13 @@ def namespace(control_plane: KubeAPI, request: pytest.FixtureRequest) -> Iterato
     control_plane.create("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
     yield name
     control_plane.delete(f"/api/v1/namespaces/{name}")
+
+
+@pytest.fixture
+def services(tmp_path: Path, nats_url: str, kubeconfig: Path) -> Iterator[Services]:
+    """Raybus services as processes on the session's NATS and cluster; all stopped afterwards."""
+    svcs = Services(tmp_path, nats_url, kubeconfig)
+    try:
+        yield svcs
+    finally:
+        svcs.stop()

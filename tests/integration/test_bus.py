@@ -2,6 +2,8 @@
 
 Every test uses its own kind token (`t<hex>`), so its consumers and subjects never overlap
 another test's on the shared streams (a work-queue stream allows one consumer per subject).
+The module runs its own nats-server: the actuator's durable consumer (`raybus.act.>`, left by
+other modules' tests) overlaps every filter, and a work-queue stream would refuse these.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -37,6 +39,21 @@ from raybus_common.settings import ServiceSettings
 from raybus_testbed.nats import NatsServer
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
+    server = NatsServer(tmp_path_factory.mktemp("nats-bus"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def nats_url(nats_server: NatsServer) -> str:
+    return nats_server.url
+
+
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 ROOT = ObjectRef(api_version="ray.io/v1", kind="RayCluster", namespace="ns", name="rc", uid="u-rc")
 
@@ -230,6 +247,14 @@ async def test_last_per_subject_replays_then_goes_live(bus: NatsBus, kind: str) 
                       msg_id=f"{kind}-c-1")
     await eventually(lambda: ("c", "1") in seen, what="the live update")
     assert len(seen) == 3
+
+    sub.stop()  # a stopped replay takes nothing more, and the server stops sending
+    await eventually(lambda: all(s.subject != subjects.of_kind("state", kind) for s in bus.nc._subs.values()),
+                     what="the replay's subscription to go")
+    await bus.publish(subjects.state(kind, "ns", "d"), StateEnvelope.observed("ADDED", obj("d", "1")),
+                      msg_id=f"{kind}-d-1")
+    await asyncio.sleep(0.5)
+    assert ("d", "1") not in seen
 
 
 async def test_replay_of_nothing_is_done_at_once(bus: NatsBus, kind: str) -> None:

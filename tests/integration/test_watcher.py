@@ -8,7 +8,6 @@ in-process, so the test can hand it a resourceVersion the API server has forgott
 from __future__ import annotations
 
 import asyncio
-import base64
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -25,6 +24,7 @@ from raybus_common.bus import MemoryBus, StateEnvelope, decode, subjects
 from raybus_common.bus.streams import STATE
 from raybus_common.kube.client import KubeClient
 from raybus_common.kube.resources import by_kind
+from raybus_testbed.controlplane import compact_etcd
 from raybus_testbed.kubeapi import KubeAPI
 from raybus_testbed.procs import Proc, free_port, wait_until
 from raybus_watcher.handlers import BusSink
@@ -189,15 +189,6 @@ async def test_restart_tombstones_what_was_deleted_meanwhile(start_watcher: Star
     assert still is not None and not still.gone
 
 
-def _compact_etcd(etcd_url: str) -> None:
-    """Compact etcd at its current revision, so old resourceVersions are gone for good."""
-    key = base64.b64encode(b"/registry").decode()
-    head = httpx.post(f"{etcd_url}/v3/kv/range", json={"key": key, "limit": 1}, timeout=10).json()
-    revision = int(head["header"]["revision"])
-    resp = httpx.post(f"{etcd_url}/v3/kv/compaction", json={"revision": revision, "physical": True}, timeout=30)
-    assert resp.status_code == 200, resp.text
-
-
 async def test_expired_watch_relists_and_tombstones(cluster: Any, kubeconfig: Path, control_plane: KubeAPI,
                                                     namespace: str) -> None:
     # RayClusters, not ConfigMaps: the API server's watch cache of a kind holds every event
@@ -222,7 +213,7 @@ async def test_expired_watch_relists_and_tombstones(cluster: Any, kubeconfig: Pa
         # While "disconnected": the object goes, and the history it went in is compacted away.
         control_plane.delete(f"{path}/doomed")
         if cluster.etcd_url is not None:
-            _compact_etcd(cluster.etcd_url)
+            compact_etcd(cluster.etcd_url)
         w.rv = "1"  # older than anything the API server (cache or etcd) still has: 410 Gone
 
         stop = asyncio.Event()

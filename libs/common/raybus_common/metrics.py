@@ -26,6 +26,11 @@ HANDLER_SECONDS = Histogram(
 PUBLISHED = Counter("raybus_published", "Messages published to the bus.", ["stage", "duplicate"])
 DEAD_LETTERS = Counter("raybus_dead_letters", "Messages sent to the dead-letter stage.", ["stage"])
 READY = Gauge("raybus_ready", "1 when the service reports ready, else 0.")
+PARTITIONS_HELD = Gauge("raybus_controller_partitions_held", "Partitions whose lease this replica holds.",
+                        ["controller"])
+RECONCILES = Counter("raybus_controller_reconciles", "Calls of reconcile, by controller.", ["controller"])
+ACTIONS_ISSUED = Counter("raybus_controller_actions", "Actions published, by controller and operation.",
+                         ["controller", "op"])
 OUTCOMES = ("ok", "temporary", "permanent", "malformed", "exhausted")
 
 

@@ -62,6 +62,7 @@ class Service:
         self._ready_marked = False
         self._tasks: set[asyncio.Task[Any]] = set()
         self._bus: Bus | None = None
+        self._after_drain: list[Callable[[], Awaitable[Any]]] = []
         self.stopping = False
         self.http_port: int | None = None
 
@@ -94,6 +95,11 @@ class Service:
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
         return task
+
+    def after_drain(self, close: Callable[[], Awaitable[Any]]) -> None:
+        """Run `close` (a client's close, say) at shutdown once the bus has drained, i.e. after
+        the last in-flight handler that might use it has finished."""
+        self._after_drain.append(close)
 
     @property
     def stop_requested(self) -> asyncio.Event:
@@ -178,8 +184,15 @@ class Service:
                 log.error("task %s ended with %r", t.get_name(), r)
 
     async def _drain_bus(self) -> None:
-        if self._bus is not None:
-            await self._bus.drain(self.settings.shutdown_grace)
+        try:
+            if self._bus is not None:
+                await self._bus.drain(self.settings.shutdown_grace)
+        finally:
+            for close in reversed(self._after_drain):
+                try:
+                    await close()
+                except Exception:
+                    log.exception("closing after the drain failed")
 
     # -- HTTP: health and metrics ----------------------------------------------------------
 

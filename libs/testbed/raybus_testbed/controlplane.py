@@ -11,6 +11,7 @@ not run containers: nothing inside a pod ever executes.
 
 from __future__ import annotations
 
+import base64
 import os
 import secrets
 import shutil
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import yaml
 
 from .kubeapi import KubeAPI
@@ -98,8 +100,11 @@ def make_certs(d: Path) -> None:
 
 class ControlPlane:
     def __init__(self, workdir: Path, *, nodes: tuple[FakeNode, ...] = DEFAULT_NODES,
-                 bin_dir: Path | None = None, crd_dir: Path | None = CRD_DIR) -> None:
+                 bin_dir: Path | None = None, crd_dir: Path | None = CRD_DIR, watch_cache: bool = True) -> None:
         self.workdir = workdir
+        # False: the API server serves every watch from etcd, so compacting etcd (`compact_etcd`)
+        # ends any watch resumed from an older resourceVersion with 410 Gone, CRDs included.
+        self.watch_cache = watch_cache
         self.nodes = nodes
         self.bin_dir = bin_dir
         self.crd_dir = crd_dir
@@ -124,6 +129,10 @@ class ControlPlane:
         if self._api is None:
             self._api = KubeAPI(self.server, token=self.token, ca_file=str(self.certs / "ca.crt"))
         return self._api
+
+    def compact_etcd(self) -> int:
+        """Compact etcd at its current revision (old resourceVersions are gone for good); returns it."""
+        return compact_etcd(self.etcd_url)
 
     # -- lifecycle --------------------------------------------------------------------
     def start(self) -> None:
@@ -160,7 +169,7 @@ class ControlPlane:
             "--service-cluster-ip-range=10.96.0.0/16", "--authorization-mode=Node,RBAC",
             "--allow-privileged=true", "--enable-priority-and-fairness=false",
             "--max-requests-inflight=0", "--max-mutating-requests-inflight=0", "--profiling=false",
-            "--endpoint-reconciler-type=none",
+            "--endpoint-reconciler-type=none", f"--watch-cache={str(self.watch_cache).lower()}",
         ], logs)
         wait_until(lambda: self.api.get("/readyz") == "ok", timeout=90, what="kube-apiserver /readyz",
                    proc=self.procs["kube-apiserver"])
@@ -245,3 +254,14 @@ def _node_ready(node: dict[str, Any]) -> bool:
 def _established(crd: dict[str, Any]) -> bool:
     return any(c["type"] == "Established" and c["status"] == "True"
                for c in (crd.get("status") or {}).get("conditions") or [])
+
+
+def compact_etcd(etcd_url: str) -> int:
+    """Compact etcd (through its JSON gateway) at its current revision; returns the revision."""
+    key = base64.b64encode(b"/registry").decode()
+    head = httpx.post(f"{etcd_url}/v3/kv/range", json={"key": key, "limit": 1}, timeout=10).json()
+    revision = int(head["header"]["revision"])
+    resp = httpx.post(f"{etcd_url}/v3/kv/compaction", json={"revision": revision, "physical": True}, timeout=30)
+    if resp.status_code != 200:
+        raise RuntimeError(f"etcd compaction at {revision} failed: {resp.status_code} {resp.text}")
+    return revision

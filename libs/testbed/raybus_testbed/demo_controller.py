@@ -5,14 +5,17 @@ holding the cluster's total worker replicas, annotated with the replica that wro
 
 The ConfigMap carries `raybus.io/demo=true`, so a watcher started with
 `RAYBUS_WATCH_EXTRA=configmap=raybus.io/demo=true` feeds it back; deleting the RayCluster
-garbage-collects it through the owner reference.
+garbage-collects it through the owner reference. Once a RayCluster and its ConfigMap are both
+gone from the view, it records one `RootGone` Event about the RayCluster, so a test can see
+that every deletion reached the controller (the action id, hence the Event's name, is the same
+each time that view is reconciled, so it is recorded once).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from raybus_common.bus.envelopes import Apply, owner_reference
+from raybus_common.bus.envelopes import Apply, ObjectRef, RecordEvent, owner_reference
 from raybus_common.controller.runtime import ControllerSpec, Watch, serve
 from raybus_common.controller.view import Observed, owned_by
 from raybus_common.decision import NOTHING, Decision
@@ -21,6 +24,7 @@ from raybus_common.settings import ServiceSettings
 
 LABEL = "raybus.io/demo"
 WRITER = "raybus.io/written-by"
+GONE_REASON = "RootGone"
 
 
 def configmap_name(cluster: str) -> str:
@@ -29,7 +33,14 @@ def configmap_name(cluster: str) -> str:
 
 def reconcile(observed: Observed, *, now: datetime, settings: ServiceSettings) -> Decision:
     root = observed.root
-    if root is None or (root.get("metadata") or {}).get("deletionTimestamp"):
+    if root is None:
+        if observed.of("configmap"):
+            return NOTHING  # garbage collection is still under way
+        key = observed.key
+        ref = ObjectRef(api_version="ray.io/v1", kind="RayCluster", namespace=key.namespace, name=key.name)
+        return Decision(actions=(RecordEvent(regarding=ref, reason=GONE_REASON,
+                                             message=f"{key} is gone"),))
+    if (root.get("metadata") or {}).get("deletionTimestamp"):
         return NOTHING
     meta = root["metadata"]
     workers = sum(int(g.get("replicas") or 0) for g in (root.get("spec") or {}).get("workerGroupSpecs") or [])

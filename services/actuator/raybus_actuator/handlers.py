@@ -1,16 +1,129 @@
-"""Bus glue of raybus-actuator.
+"""Bus glue of raybus-actuator: the durable consumer on `raybus.act.>` and one outcome per action.
 
-Consuming RAYBUS_ACT comes next: until a handler applies actions, the actuator
-must not consume (a no-op handler would ack, i.e. drop, every action);
-for now the service only reports ready once connected.
+Every replica binds the same durable pull consumer (`actuator_consumer()`), so JetStream hands
+each action to exactly one of them, and takes it off the work-queue stream only once it is
+acknowledged. For each action:
+
+1. carry it out (`actions.Executor`), one at a time per target object within this process (so
+   two actions for the same object keep their order here), at most `concurrency` at once, every
+   API request under the client-side rate limit (`RAYBUS_QPS` / `RAYBUS_BURST`);
+2. judge the API's answer (`actions.judge`): a temporary failure is retried by JetStream with
+   backoff until `max_deliver`; on the last delivery it becomes permanent;
+3. publish the outcome to `raybus.res.<target>` (msg id `res:<action id>`, so a redelivered
+   action that was already done is not reported twice), then ack; a permanent outcome is
+   raised as `PermanentError` after its result is out, which terminates the message and
+   dead-letters it with the API's message (`raybus.dlq.<target>`).
+
+If publishing the result fails the action is naked and carried out again on redelivery,
+which is safe (see `actions`): an action is never acknowledged without its outcome.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+
+from kubernetes_asyncio.config import ConfigException
+from prometheus_client import Counter
+
+from raybus_common.bus import subjects
+from raybus_common.bus.base import Message
+from raybus_common.bus.envelopes import ActionEnvelope, ResultEnvelope, target_of
+from raybus_common.bus.streams import actuator_consumer
+from raybus_common.errors import PermanentError, TemporaryError
+from raybus_common.kube.client import ApiError, KubeClient
 from raybus_common.runner import Service
 
+from .actions import Executor, Judged, UnknownResource, judge
 from .settings import ActuatorSettings
+
+log = logging.getLogger("raybus.actuator")
+ACTIONS = Counter("raybus_actuator_actions", "Actions finished, by operation and outcome.", ["op", "outcome"])
+RETRIES = Counter("raybus_actuator_retries", "Actions handed back for a retry, by operation and HTTP status.",
+                  ["op", "status"])
+
+
+class KeyLocks:
+    """One lock per object key, dropped when nobody holds or waits for it."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._users: defaultdict[str, int] = defaultdict(int)
+
+    @asynccontextmanager
+    async def hold(self, key: str) -> AsyncIterator[None]:
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        self._users[key] += 1
+        try:
+            async with lock:
+                yield
+        finally:
+            self._users[key] -= 1
+            if not self._users[key]:
+                del self._users[key], self._locks[key]
+
+    def __len__(self) -> int:
+        return len(self._locks)
+
+
+class Actuator:
+    def __init__(self, svc: Service, executor: Executor) -> None:
+        self.svc = svc
+        self.executor = executor
+        self.locks = KeyLocks()
+
+    async def handle(self, msg: Message[ActionEnvelope]) -> None:
+        env = msg.envelope
+        action = env.action
+        target = target_of(action)
+        if env.dry_run:
+            outcome: Judged = "permanent"
+            text = "a dry-run action reached raybus.act (it belongs on raybus.shadow); not applied"
+            status: int | None = None
+        else:
+            async with self.locks.hold(target.key):
+                outcome, text, status = await self._carry_out(msg)
+        if outcome == "temporary":
+            if not msg.last_attempt:
+                RETRIES.labels(action.op, str(status or 0)).inc()
+                raise TemporaryError(text)
+            outcome, text = "permanent", f"gave up after {msg.attempt} attempts: {text}"
+        result = ResultEnvelope(action_id=env.action_id, controller=env.controller, root=env.root, op=action.op,
+                                outcome=outcome, http_status=status, message=text, attempts=msg.attempt)
+        await self.svc.bus.publish(subjects.res(target.kind.lower(), target.namespace, target.name), result,
+                                   msg_id=f"res:{env.action_id}")
+        ACTIONS.labels(action.op, outcome).inc()
+        if outcome == "permanent":
+            raise PermanentError(f"{action.op} {target.key}: {text}")
+        log.debug("%s %s: %s", action.op, target.key, text)
+
+    async def _carry_out(self, msg: Message[ActionEnvelope]) -> tuple[Judged, str, int | None]:
+        env = msg.envelope
+        try:
+            done = await self.executor.execute(env.action, action_id=env.action_id, controller=env.controller,
+                                               now=datetime.now(UTC))
+        except UnknownResource as e:
+            return "permanent", str(e), None
+        except ApiError as e:
+            outcome, text = judge(env.action, e, attempt=msg.attempt)
+            return outcome, text, e.status or None
+        return "ok", done, None
 
 
 async def start(svc: Service, settings: ActuatorSettings) -> None:
+    try:
+        kube = await KubeClient.connect(kubeconfig=settings.kubeconfig or None, qps=settings.qps,
+                                        burst=settings.burst, pool=max(10, settings.concurrency * 2))
+    except ConfigException as e:  # no kubeconfig and not in a cluster: say so, exit 1
+        raise ConnectionError(f"cannot configure the Kubernetes client: {e}") from e
+    svc.after_drain(kube.close)  # in-flight actions finish before the client goes
+    actuator = Actuator(svc, Executor(kube, field_manager=settings.field_manager, instance=settings.instance))
+    spec = actuator_consumer(ack_wait=settings.ack_wait, max_deliver=settings.max_deliver)
+    await svc.bus.consume(spec, ActionEnvelope, actuator.handle, concurrency=settings.concurrency)
     svc.mark_ready()
+    log.info("applying actions from %s as field manager %r (concurrency %d, qps %g, burst %d)",
+             spec.filter_subject, settings.field_manager, settings.concurrency, settings.qps, settings.burst)

@@ -1,4 +1,4 @@
-"""raybus-actuator: wiring only. What it does is in handlers.py."""
+"""raybus-actuator: wiring only. The consumer is in handlers.py, the API calls in actions.py."""
 
 from __future__ import annotations
 

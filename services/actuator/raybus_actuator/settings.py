@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+
 from pydantic import Field
 
 from raybus_common.backoff import MAX_ATTEMPTS
@@ -16,3 +18,4 @@ class ActuatorSettings(ServiceSettings):
     ack_wait: float = Field(30.0, gt=0)  # seconds an action may take before JetStream redelivers it
     max_deliver: int = Field(MAX_ATTEMPTS, ge=1, le=100)  # deliveries of one action before the DLQ
     concurrency: int = Field(4, ge=1)  # actions applied at once (qps/burst still bound API calls)
+    instance: str = Field(default_factory=socket.gethostname)  # Events' reportingInstance (the pod name)

@@ -319,10 +319,27 @@ class NatsBus:
         if not info.num_pending and (info.delivered is None or not info.delivered.consumer_seq):
             handle.replayed.set()  # nothing to replay
         consumer = _Consumer(handle, [], unsubscribe=psub.unsubscribe)
-        consumer.tasks.append(asyncio.create_task(
-            self._replay_loop(consumer, psub, last_seq, model, handler), name=f"raybus-replay-{filter_subject}"))
+        replay = asyncio.create_task(self._replay_loop(consumer, psub, last_seq, model, handler),
+                                     name=f"raybus-replay-{filter_subject}")
+        consumer.tasks += [replay, asyncio.create_task(self._end_when_stopped(consumer, replay),
+                                                       name=f"raybus-replay-stop-{filter_subject}")]
         self._consumers.append(consumer)
         return handle
+
+    async def _end_when_stopped(self, consumer: _Consumer, replay: asyncio.Task[None]) -> None:
+        """`Subscription.stop()` on a replay: unsubscribe at once (the server stops sending) and
+        end the loop once the message in hand is handled, rather than on the next message."""
+        await consumer.sub.stopping.wait()
+        if consumer.unsubscribe is not None:
+            try:
+                await consumer.unsubscribe()
+            except nats.errors.Error as e:
+                log.debug("unsubscribe %s: %s", consumer.sub.name, e)
+            consumer.unsubscribe = None
+        await consumer.idle.wait()
+        replay.cancel()
+        if consumer in self._consumers:
+            self._consumers.remove(consumer)
 
     async def _replay_loop(self, consumer: _Consumer, psub: JetStreamContext.PushSubscription, last_seq: int,
                            model: type[E], handler: Handler[E]) -> None:

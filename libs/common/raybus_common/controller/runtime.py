@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from .. import metrics
 from ..bus import subjects
 from ..bus.base import Bus, Message
 from ..bus.envelopes import (
@@ -176,6 +177,7 @@ class Controller:
             for key in self.view.roots():
                 if partition_of(str(key), self.spec.partitions) in changes.gained:
                     self.queue.add(key)
+        metrics.PARTITIONS_HELD.labels(self.spec.name).set(len(self.leases.held))
         if changes.gained or changes.lost:
             log.info("%s partitions: +%d -%d, holding %d", self.spec.name, len(changes.gained),
                      len(changes.lost), len(self.leases.held))
@@ -217,6 +219,7 @@ class Controller:
         observed = self.view.observe(key)
         decision = self.spec.reconcile(observed, now=datetime.fromtimestamp(now, UTC), settings=self.settings)
         self.reconciles += 1
+        metrics.RECONCILES.labels(self.spec.name).inc()
         await self.publish(observed, decision)
         self.queue.forget(key)
         if decision.requeue_after is not None:
@@ -239,6 +242,7 @@ class Controller:
             env = ActionEnvelope(action_id=aid, controller=self.spec.name, root=root_ref, dry_run=dry, action=action)
             subject = subjects.action(target.kind.lower(), target.namespace, target.name, dry_run=dry)
             await self.bus.publish(subject, env, msg_id=aid)
+            metrics.ACTIONS_ISSUED.labels(self.spec.name, action.op).inc()
             if dry:
                 continue
             if isinstance(action, Apply) and self.view.get(target.kind.lower(), target.namespace, target.name) is None:

@@ -1,0 +1,248 @@
+"""What each action becomes against the Kubernetes API, and how its failure is judged.
+
+The pure half (request builders, `event_for`, `finalizers_after`, `judge`) is unit-tested
+without a server; `Executor` is the thin I/O half that sends the requests.
+
+| action            | request                                                                 |
+|-------------------|-------------------------------------------------------------------------|
+| `Apply`           | PATCH the object, `application/apply-patch+yaml`, one field manager, force |
+| `ApplyStatus`     | JSON patch of `/status`: test `metadata.uid`, then replace the status     |
+| `Delete`          | DELETE with `preconditions.uid` and the propagation policy              |
+| `AddFinalizer`    | GET, then merge-patch `metadata.finalizers` with the resourceVersion read |
+| `RemoveFinalizer` | (optimistic concurrency: a concurrent writer makes it a retried 409)    |
+| `RecordEvent`     | POST an `events.k8s.io/v1` Event named after the action id              |
+
+Every action is safe to carry out twice, because JetStream redelivers an action whose ack was
+lost (a crash between the API call and the ack): an apply of the same object changes nothing
+the second time, a finalizer already present (or absent) is left alone, a redelivered delete
+that finds the object gone was done by the first delivery, and an Event's name comes from the
+action id, so the second POST is refused as AlreadyExists and counted as done.
+
+`judge` is the one table of outcomes:
+
+| API answer                                   | outcome                                    |
+|----------------------------------------------|--------------------------------------------|
+| 2xx                                          | ok                                         |
+| 409 AlreadyExists on `RecordEvent`           | ok (an earlier delivery recorded it)       |
+| 404 on `RemoveFinalizer`                     | ok (the object and its finalizers are gone) |
+| 404 on a redelivered `Delete`                | ok (the earlier delivery deleted it)       |
+| 409 "Precondition failed" (UID)              | permanent: the name now holds another object |
+| 408, 409, 425, 429, 5xx, timeouts, transport | temporary (retried with backoff, bounded)  |
+| 400, 403, 404, 410, 422 and other 4xx        | permanent: result + dead letter            |
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from raybus_common.bus.envelopes import (
+    Action,
+    AddFinalizer,
+    Apply,
+    ApplyStatus,
+    Delete,
+    ObjectRef,
+    RecordEvent,
+    RemoveFinalizer,
+)
+from raybus_common.errors import TEMPORARY_STATUSES
+from raybus_common.kube.client import APPLY, JSON_PATCH, MERGE, ApiError, KubeClient
+from raybus_common.kube.resources import Resource, by_api
+
+Obj = dict[str, Any]
+Judged = Literal["ok", "temporary", "permanent"]
+EVENTS = "/apis/events.k8s.io/v1/namespaces/{namespace}/events"
+MAX_NAME = 253  # DNS subdomain
+MAX_NOTE = 1024  # events.k8s.io/v1 refuses a longer note
+MAX_FIELD = 128  # action, reason, reportingController, reportingInstance
+FINALIZER_TRIES = 3  # GET + patch rounds before a conflicting writer makes it a retried 409
+
+
+class UnknownResource(Exception):
+    """The action names a kind Raybus has no API path for: permanent."""
+
+
+@dataclass(frozen=True)
+class Request:
+    method: str
+    path: str
+    body: Obj | list[Obj] | None = None
+    content_type: str | None = None
+    params: dict[str, str] | None = None
+
+
+def resource_of(ref: ObjectRef) -> Resource:
+    try:
+        return by_api(ref.api_version, ref.kind)
+    except KeyError as e:
+        raise UnknownResource(f"no API path for {ref.api_version} {ref.kind} (not in Raybus's resource catalog)") from e
+
+
+def _item(ref: ObjectRef) -> str:
+    res = resource_of(ref)
+    if res.namespaced and not ref.namespace:
+        raise UnknownResource(f"{ref.kind} {ref.name!r} is namespaced but the action names no namespace")
+    return res.item(ref.namespace or None, ref.name)
+
+
+def apply_request(action: Apply, field_manager: str) -> Request:
+    return Request("PATCH", _item(action.ref), action.object, APPLY,
+                   {"fieldManager": field_manager, "force": "true"})
+
+
+def status_request(action: ApplyStatus, field_manager: str) -> Request:
+    """The status subresource, replaced as a whole. With the object's uid (the usual case) it is
+    a JSON patch that first tests `metadata.uid`, so a status computed for an object that has
+    since been deleted and re-created under the same name is refused (server-side apply would
+    ignore a uid in the body); without a uid, a server-side apply of the status."""
+    ref = action.ref
+    if ref.uid:
+        ops: list[Obj] = [{"op": "test", "path": "/metadata/uid", "value": ref.uid},
+               {"op": "add", "path": "/status", "value": action.status}]
+        return Request("PATCH", _item(ref) + "/status", ops, JSON_PATCH, {"fieldManager": field_manager})
+    meta: Obj = {"name": ref.name}
+    if ref.namespace:
+        meta["namespace"] = ref.namespace
+    body = {"apiVersion": ref.api_version, "kind": ref.kind, "metadata": meta, "status": action.status}
+    return Request("PATCH", _item(ref) + "/status", body, APPLY, {"fieldManager": field_manager, "force": "true"})
+
+
+def delete_request(action: Delete) -> Request:
+    body = {"apiVersion": "v1", "kind": "DeleteOptions", "preconditions": {"uid": action.ref.uid},
+            "propagationPolicy": action.propagation}
+    return Request("DELETE", _item(action.ref), body, "application/json")
+
+
+def event_name(regarding: ObjectRef, action_id: str) -> str:
+    """`<object name>.<16 hex of the action id>`: unique per action, the same on redelivery."""
+    suffix = hashlib.sha256(action_id.encode()).hexdigest()[:16]
+    return f"{regarding.name[: MAX_NAME - len(suffix) - 1]}.{suffix}"
+
+
+def _micro_time(t: datetime) -> str:
+    """Kubernetes MicroTime: RFC 3339 in UTC with microseconds (a naive time is taken as UTC)."""
+    return (t if t.tzinfo is None else t.astimezone(UTC)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def event_for(action: RecordEvent, *, action_id: str, controller: str, instance: str, now: datetime) -> Request:
+    """The events.k8s.io/v1 Event about `action.regarding` (namespace `default` for a
+    cluster-scoped object, as client-go's recorder does)."""
+    ref = action.regarding
+    namespace = ref.namespace or "default"
+    regarding: Obj = {"apiVersion": ref.api_version, "kind": ref.kind, "name": ref.name}
+    if ref.namespace:
+        regarding["namespace"] = ref.namespace
+    if ref.uid:
+        regarding["uid"] = ref.uid
+    body = {
+        "apiVersion": "events.k8s.io/v1", "kind": "Event",
+        "metadata": {"name": event_name(ref, action_id), "namespace": namespace},
+        "eventTime": _micro_time(now),
+        "reportingController": f"raybus.io/{controller or 'raybus'}"[:MAX_FIELD],
+        "reportingInstance": instance[:MAX_FIELD] or "raybus",
+        "action": (action.action or action.reason)[:MAX_FIELD],
+        "reason": action.reason[:MAX_FIELD],
+        "note": action.message[:MAX_NOTE],
+        "type": action.type,
+        "regarding": regarding,
+    }
+    return Request("POST", EVENTS.format(namespace=namespace), body, "application/json")
+
+
+def finalizers_after(obj: Obj, action: AddFinalizer | RemoveFinalizer) -> list[str] | None:
+    """The object's finalizers once the action is done, or None if nothing needs to change."""
+    current = list((obj.get("metadata") or {}).get("finalizers") or [])
+    if isinstance(action, AddFinalizer):
+        return None if action.finalizer in current else [*current, action.finalizer]
+    return [f for f in current if f != action.finalizer] if action.finalizer in current else None
+
+
+def _is_uid_precondition(err: ApiError) -> bool:
+    return err.status == 409 and "precondition" in err.message.lower() and "uid" in err.message.lower()
+
+
+def judge(action: Action, err: ApiError, *, attempt: int) -> tuple[Judged, str]:
+    """Outcome and message for an API error while carrying out `action` (see the module table)."""
+    text = f"{err.status} {err.reason}: {err.message}".replace(" :", ":") if err.status else err.message
+    if isinstance(action, RecordEvent) and err.status == 409 and err.reason == "AlreadyExists":
+        return "ok", "already recorded by an earlier delivery"
+    if isinstance(action, RemoveFinalizer) and err.status == 404:
+        return "ok", "the object is gone, and its finalizers with it"
+    if isinstance(action, Delete) and err.status == 404 and attempt > 1:
+        return "ok", "already gone: an earlier delivery deleted it"
+    if _is_uid_precondition(err):
+        return "permanent", f"the name now holds another object ({text})"
+    if err.status == 0 or err.status in TEMPORARY_STATUSES or err.status >= 500:
+        return "temporary", text
+    return "permanent", text
+
+
+class Executor:
+    """Sends the requests for one action; raises `ApiError` (or `UnknownResource`)."""
+
+    def __init__(self, kube: KubeClient, *, field_manager: str, instance: str) -> None:
+        self.kube = kube
+        self.field_manager = field_manager
+        self.instance = instance
+
+    async def send(self, req: Request) -> Obj:
+        return await self.kube.request(req.method, req.path, body=req.body, content_type=req.content_type,
+                                       params=req.params)
+
+    async def execute(self, action: Action, *, action_id: str, controller: str, now: datetime) -> str:
+        """Carry the action out; returns a short description of what was done."""
+        if isinstance(action, Apply):
+            got = await self.send(apply_request(action, self.field_manager))
+            return f"applied (resourceVersion {(got.get('metadata') or {}).get('resourceVersion', '?')})"
+        if isinstance(action, ApplyStatus):
+            try:
+                got = await self.send(status_request(action, self.field_manager))
+            except ApiError as e:
+                if e.status == 422 and action.ref.uid:
+                    await self._explain_uid_test(action.ref)
+                raise
+            return f"status applied (resourceVersion {(got.get('metadata') or {}).get('resourceVersion', '?')})"
+        if isinstance(action, Delete):
+            await self.send(delete_request(action))
+            return f"deleted ({action.propagation})"
+        if isinstance(action, RecordEvent):
+            await self.send(event_for(action, action_id=action_id, controller=controller, instance=self.instance,
+                                      now=now))
+            return f"event {event_name(action.regarding, action_id)} recorded"
+        return await self._finalizer(action)
+
+    async def _explain_uid_test(self, ref: ObjectRef) -> None:
+        """A JSON patch whose `test` fails is a bare 422; name the real cause if it is the uid."""
+        current = await self.kube.request("GET", _item(ref))  # a 404 here says "gone" better still
+        uid = (current.get("metadata") or {}).get("uid")
+        if uid != ref.uid:
+            raise ApiError(409, f"Precondition failed: the UID in the precondition ({ref.uid}) does not match the "
+                                f"UID in record ({uid}); the object was deleted and re-created", "Conflict")
+
+    async def _finalizer(self, action: AddFinalizer | RemoveFinalizer) -> str:
+        path = _item(action.ref)
+        for attempt in range(1, FINALIZER_TRIES + 1):
+            obj = await self.kube.request("GET", path)
+            meta = obj.get("metadata") or {}
+            if action.ref.uid and meta.get("uid") != action.ref.uid:
+                if isinstance(action, RemoveFinalizer):
+                    return "the object was re-created; the old one and its finalizers are gone"
+                raise ApiError(409, f"Precondition failed: UID in precondition: {action.ref.uid}, "
+                                    f"UID in object meta: {meta.get('uid')}", "Conflict")
+            wanted = finalizers_after(obj, action)
+            if wanted is None:
+                return "finalizer already " + ("present" if isinstance(action, AddFinalizer) else "absent")
+            patch = {"metadata": {"finalizers": wanted, "resourceVersion": meta.get("resourceVersion")}}
+            try:
+                await self.kube.request("PATCH", path, body=patch, content_type=MERGE)
+            except ApiError as e:
+                if e.status != 409 or attempt == FINALIZER_TRIES:
+                    raise
+                await asyncio.sleep(0.05 * attempt)  # someone wrote meanwhile: read again
+                continue
+            return "finalizer " + ("added" if isinstance(action, AddFinalizer) else "removed")
+        raise AssertionError("unreachable: the last round returns or raises")

@@ -1,0 +1,264 @@
+"""raybus-actuator against a real kube-apiserver and a real nats-server.
+
+Actions are published the way controllers publish them (`NatsBus.publish` with the action id
+as `Nats-Msg-Id`); outcomes are read back from RAYBUS_RES and RAYBUS_DLQ, effects from the
+API server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import nats
+import pytest
+import yaml
+
+from raybus_common.bus import subjects
+from raybus_common.bus.envelopes import (
+    Action,
+    ActionEnvelope,
+    AddFinalizer,
+    Apply,
+    ApplyStatus,
+    DeadLetter,
+    Delete,
+    ObjectRef,
+    RecordEvent,
+    RemoveFinalizer,
+    ResultEnvelope,
+    decode,
+)
+from raybus_common.bus.nats import NatsBus, connect
+from raybus_common.bus.streams import DLQ, RES, ensure_streams
+from raybus_common.settings import ServiceSettings
+from raybus_testbed.kubeapi import KubeAPI, KubeError
+from raybus_testbed.services import Services
+
+pytestmark = pytest.mark.integration
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "valid" / "raycluster-head-only.yaml"
+
+
+@pytest.fixture
+async def bus(nats_url: str) -> AsyncIterator[NatsBus]:
+    b = await connect(ServiceSettings(nats_url=nats_url, service_name="test-publisher"))
+    await ensure_streams(b)
+    try:
+        yield b
+    finally:
+        await b.drain(1)
+
+
+class Outcomes:
+    """Every result and dead letter about objects in one namespace, collected as they arrive."""
+
+    def __init__(self, namespace: str) -> None:
+        self.namespace = namespace
+        self.results: list[ResultEnvelope] = []
+        self.dead: list[DeadLetter] = []
+
+    async def run(self, nats_url: str) -> None:
+        nc = await nats.connect(nats_url)
+        js = nc.jetstream()
+
+        async def on_res(msg: Any) -> None:
+            self.results.append(decode(ResultEnvelope, msg.data))
+
+        async def on_dlq(msg: Any) -> None:
+            self.dead.append(decode(DeadLetter, msg.data))
+
+        self.subs = [
+            await js.subscribe(f"raybus.res.*.{self.namespace}.*", cb=on_res, ordered_consumer=True, stream=RES),
+            await js.subscribe(f"raybus.dlq.*.{self.namespace}.*", cb=on_dlq, ordered_consumer=True, stream=DLQ)]
+        self.nc = nc
+
+    async def close(self) -> None:
+        for sub in self.subs:
+            await sub.unsubscribe()
+        await self.nc.close()
+
+    def result(self, action_id: str) -> ResultEnvelope | None:
+        return next((r for r in self.results if r.action_id == action_id), None)
+
+    async def wait(self, action_id: str, timeout: float = 30.0) -> ResultEnvelope:
+        deadline = time.monotonic() + timeout
+        while (res := self.result(action_id)) is None:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no result for action {action_id}; have {[r.op for r in self.results]}")
+            await asyncio.sleep(0.05)
+        return res
+
+
+@pytest.fixture
+async def outcomes(bus: NatsBus, nats_url: str, namespace: str) -> AsyncIterator[Outcomes]:
+    o = Outcomes(namespace)
+    await o.run(nats_url)
+    try:
+        yield o
+    finally:
+        await o.close()
+
+
+ROOT = ObjectRef(api_version="ray.io/v1", kind="RayCluster", namespace="x", name="root")
+
+
+async def send(bus: NatsBus, action: Action, *, salt: str = "", controller: str = "test-ctl") -> str:
+    env = ActionEnvelope.build(controller, ROOT, action, salt=salt)
+    t = env.action.ref if not isinstance(env.action, RecordEvent) else env.action.regarding
+    await bus.publish(subjects.act(t.kind.lower(), t.namespace, t.name), env, msg_id=env.action_id)
+    return env.action_id
+
+
+def configmap(ns: str, name: str, **data: str) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": ns}, "data": data}
+
+
+def ref_of(obj: dict[str, Any]) -> ObjectRef:
+    return ObjectRef.of(obj)
+
+
+async def test_every_kind_of_action_is_applied_and_reported(
+        services: Services, bus: NatsBus, outcomes: Outcomes, control_plane: KubeAPI, namespace: str) -> None:
+    services.start("actuator", "raybus-actuator")
+    cms = f"/api/v1/namespaces/{namespace}/configmaps"
+
+    # Apply: created by server-side apply under the one field manager, then changed.
+    res = await outcomes.wait(await send(bus, Apply(object=configmap(namespace, "a", k="1"))))
+    assert (res.outcome, res.op, res.controller) == ("ok", "apply", "test-ctl")
+    got = control_plane.get(f"{cms}/a")
+    assert got["data"] == {"k": "1"}
+    assert [f["manager"] for f in got["metadata"]["managedFields"]] == ["raybus"]
+    await outcomes.wait(await send(bus, Apply(object=configmap(namespace, "a", k="2"))))
+    assert control_plane.get(f"{cms}/a")["data"] == {"k": "2"}
+
+    # Finalizers: added once (twice is a no-op), then removed.
+    ref = ref_of(control_plane.get(f"{cms}/a"))
+    await outcomes.wait(await send(bus, AddFinalizer(ref=ref, finalizer="raybus.io/test")))
+    res = await outcomes.wait(await send(bus, AddFinalizer(ref=ref, finalizer="raybus.io/test"), salt="again"))
+    assert res.outcome == "ok" and "already present" in res.message
+    assert control_plane.get(f"{cms}/a")["metadata"]["finalizers"] == ["raybus.io/test"]
+    await outcomes.wait(await send(bus, RemoveFinalizer(ref=ref, finalizer="raybus.io/test")))
+    assert not control_plane.get(f"{cms}/a")["metadata"].get("finalizers")
+
+    # An Event about the object, on the object.
+    res = await outcomes.wait(await send(bus, RecordEvent(regarding=ref, type="Warning", reason="TestReason",
+                                                          message="something happened")))
+    assert res.outcome == "ok"
+    events = control_plane.get(f"/apis/events.k8s.io/v1/namespaces/{namespace}/events")["items"]
+    (event,) = [e for e in events if e["reason"] == "TestReason"]
+    assert event["regarding"]["uid"] == ref.uid and event["note"] == "something happened"
+    assert event["reportingController"] == "raybus.io/test-ctl" and event["type"] == "Warning"
+
+    # Delete with a stale uid: refused, dead-lettered, the object survives.
+    stale = ref.model_copy(update={"uid": "00000000-0000-0000-0000-000000000000"})
+    aid = await send(bus, Delete(ref=stale))
+    res = await outcomes.wait(aid)
+    assert res.outcome == "permanent" and "another object" in res.message and res.http_status == 409
+    assert control_plane.exists(f"{cms}/a")
+    # Delete with the right uid: gone.
+    res = await outcomes.wait(await send(bus, Delete(ref=ref)))
+    assert res.outcome == "ok"
+    control_plane.wait(lambda: not control_plane.exists(f"{cms}/a"), timeout=10, what="the ConfigMap deleted")
+    await _wait_for(lambda: any(d.subject == subjects.act("configmap", namespace, "a") for d in outcomes.dead))
+    (letter,) = outcomes.dead
+    assert "precondition" in letter.error.lower() and decode(ActionEnvelope, letter.data).action_id == aid
+
+
+async def test_status_goes_through_the_status_subresource(
+        services: Services, bus: NatsBus, outcomes: Outcomes, control_plane: KubeAPI, namespace: str) -> None:
+    services.start("actuator", "raybus-actuator")
+    rc = copy.deepcopy(yaml.safe_load(FIXTURE.read_text()))
+    rc["metadata"] = {"name": "rc", "namespace": namespace}
+    created = control_plane.create(f"/apis/ray.io/v1/namespaces/{namespace}/rayclusters", rc)
+    ref = ref_of(created)
+    res = await outcomes.wait(await send(bus, ApplyStatus(ref=ref, status={"state": "ready", "readyWorkerReplicas": 0})))
+    assert res.outcome == "ok", res.message
+    got = control_plane.get(f"/apis/ray.io/v1/namespaces/{namespace}/rayclusters/rc")
+    assert got["status"]["state"] == "ready"
+    assert got["metadata"]["generation"] == created["metadata"]["generation"]  # status does not bump generation
+
+    # A status for an object that was re-created under the same name is refused.
+    stale = ref.model_copy(update={"uid": "00000000-0000-0000-0000-000000000000"})
+    res = await outcomes.wait(await send(bus, ApplyStatus(ref=stale, status={"state": "failed"})))
+    assert res.outcome == "permanent" and "another object" in res.message, res
+    assert control_plane.get(f"/apis/ray.io/v1/namespaces/{namespace}/rayclusters/rc")["status"]["state"] == "ready"
+
+
+async def test_rejected_and_malformed_actions_end_in_the_dead_letter_stage_and_the_actuator_keeps_serving(
+        services: Services, bus: NatsBus, outcomes: Outcomes, control_plane: KubeAPI, namespace: str) -> None:
+    proc = services.start("actuator", "raybus-actuator")
+    # 422: a ConfigMap key with a space.
+    bad = await send(bus, Apply(object=configmap(namespace, "bad", **{"not a key": "x"})))
+    res = await outcomes.wait(bad)
+    assert (res.outcome, res.http_status) == ("permanent", 422)
+    assert "Invalid" in res.message and "not a key" in res.message
+    # Not JSON at all, on an action subject.
+    nc = await nats.connect(bus.settings.nats_url)
+    await nc.jetstream().publish(subjects.act("configmap", namespace, "garbage"), b"{not json",
+                                 headers={"Nats-Msg-Id": f"garbage-{namespace}"})
+    await nc.close()
+    # A kind Raybus has no path for.
+    unknown = await send(bus, Apply(object={"apiVersion": "example.com/v1", "kind": "Widget",
+                                            "metadata": {"name": "w", "namespace": namespace}}))
+    res = await outcomes.wait(unknown)
+    assert res.outcome == "permanent" and "no API path" in res.message
+    # ...and the next good action is applied.
+    res = await outcomes.wait(await send(bus, Apply(object=configmap(namespace, "good", k="v"))))
+    assert res.outcome == "ok" and control_plane.exists(f"/api/v1/namespaces/{namespace}/configmaps/good")
+
+    await _wait_for(lambda: len(outcomes.dead) == 3)
+    by_subject = {d.subject: d for d in outcomes.dead}
+    assert "422" in by_subject[subjects.act("configmap", namespace, "bad")].error
+    garbage = by_subject[subjects.act("configmap", namespace, "garbage")]
+    assert "malformed JSON" in garbage.error and garbage.data == "{not json"
+    assert "no API path" in by_subject[subjects.act("widget", namespace, "w")].error
+    assert proc.running()
+    assert services.metric("actuator", "raybus_dead_letters_total") >= 3
+    with pytest.raises(KubeError):
+        control_plane.get(f"/api/v1/namespaces/{namespace}/configmaps/bad")
+
+
+async def test_sigkill_mid_batch_loses_no_action_and_applies_none_twice(
+        services: Services, bus: NatsBus, outcomes: Outcomes, control_plane: KubeAPI, namespace: str) -> None:
+    # Slow the actuator down (10 requests/s) so the kill lands mid-batch, and let JetStream
+    # redeliver what the dead process held after 2 s.
+    env = {"RAYBUS_QPS": "10", "RAYBUS_BURST": "1", "RAYBUS_ACK_WAIT": "2", "RAYBUS_CONCURRENCY": "4"}
+    first = services.start("actuator", "raybus-actuator", **env)
+    ns_ref = ObjectRef(api_version="v1", kind="Namespace", name=namespace)
+    ids: list[str] = []
+    for i in range(25):  # 50 actions: a ConfigMap and an Event each
+        ids.append(await send(bus, Apply(object=configmap(namespace, f"cm-{i}", i=str(i)))))
+        ids.append(await send(bus, RecordEvent(regarding=ns_ref.model_copy(update={"namespace": namespace,
+                                                                                    "name": f"cm-{i}",
+                                                                                    "kind": "ConfigMap"}),
+                                               reason="Batch", message=f"event {i}")))
+    await _wait_for(lambda: len(outcomes.results) >= 10, timeout=30)
+    first.kill()
+    done_at_kill = len(outcomes.results)
+    assert done_at_kill < len(ids), "the batch finished before the kill: nothing was tested"
+
+    services.start("actuator", "raybus-actuator", **env)
+    await _wait_for(lambda: {r.action_id for r in outcomes.results} >= set(ids), timeout=60)
+    await asyncio.sleep(3)  # anything redelivered late would show up as a second result or event
+
+    assert sorted(r.action_id for r in outcomes.results) == sorted(ids), "an action was reported twice"
+    assert all(r.outcome == "ok" for r in outcomes.results), [r for r in outcomes.results if r.outcome != "ok"]
+    assert outcomes.dead == []
+    names = {c["metadata"]["name"] for c in control_plane.get(f"/api/v1/namespaces/{namespace}/configmaps")["items"]}
+    assert {f"cm-{i}" for i in range(25)} <= names
+    events = [e for e in control_plane.get(f"/apis/events.k8s.io/v1/namespaces/{namespace}/events")["items"]
+              if e["reason"] == "Batch"]
+    assert sorted(e["note"] for e in events) == sorted(f"event {i}" for i in range(25)), "an event was recorded twice"
+    print(f"\nSIGKILL after {done_at_kill}/{len(ids)} outcomes; all {len(ids)} applied once after restart")
+
+
+async def _wait_for(check: Any, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise TimeoutError("condition not met in time")
+        await asyncio.sleep(0.05)

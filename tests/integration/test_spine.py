@@ -1,0 +1,187 @@
+"""The spine end to end: API server → watcher → bus → controller → actuator → API server,
+with the demo controller (one ConfigMap per RayCluster), every service a real process.
+
+The last two tests bring their own servers: one restarts NATS under a running stack, the other
+runs a control plane without the watch cache, so compacting etcd really expires the watcher's
+watches (410 Gone) while RayClusters are deleted.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from raybus_common.controller.partitions import DEFAULT_PARTITIONS
+from raybus_testbed.controlplane import ControlPlane
+from raybus_testbed.demo_controller import GONE_REASON, WRITER, configmap_name
+from raybus_testbed.kubeapi import KubeAPI
+from raybus_testbed.nats import NatsServer
+from raybus_testbed.procs import wait_until
+from raybus_testbed.services import Services
+
+pytestmark = pytest.mark.integration
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "valid" / "raycluster-head-only.yaml"
+WATCH_DEMO = {"RAYBUS_WATCH_EXTRA": "configmap=raybus.io/demo=true"}
+
+
+def spine(svcs: Services, *, demos: int = 1, **watcher_env: str) -> list[str]:
+    """Start watcher, actuator and `demos` demo-controller replicas; return the replicas' names."""
+    svcs.start("watcher", "raybus-watcher", **WATCH_DEMO, **watcher_env)
+    svcs.start("actuator", "raybus-actuator")
+    names = [f"demo-{i}" for i in range(1, demos + 1)]
+    for name in names:
+        svcs.start(name, "-m", "raybus_testbed.demo_controller")
+    return names
+
+
+def raycluster(name: str, replicas: int = 2) -> dict[str, Any]:
+    obj = copy.deepcopy(yaml.safe_load(FIXTURE.read_text()))
+    obj["metadata"] = {"name": name}
+    obj["spec"]["workerGroupSpecs"] = [{"groupName": "w", "replicas": replicas, "minReplicas": 0,
+                                        "maxReplicas": 10, "template": obj["spec"]["headGroupSpec"]["template"]}]
+    return obj
+
+
+def rcs(ns: str) -> str:
+    return f"/apis/ray.io/v1/namespaces/{ns}/rayclusters"
+
+
+def scale(api: KubeAPI, ns: str, name: str, replicas: int) -> None:
+    api.merge_patch(f"{rcs(ns)}/{name}", {"spec": {"workerGroupSpecs": raycluster(name, replicas)["spec"]
+                                                   ["workerGroupSpecs"]}})
+
+
+def cm(api: KubeAPI, ns: str, cluster: str) -> dict[str, Any] | None:
+    try:
+        got: dict[str, Any] = api.get(f"/api/v1/namespaces/{ns}/configmaps/{configmap_name(cluster)}")
+        return got
+    except Exception:  # noqa: BLE001 - not there (yet)
+        return None
+
+
+def workers(api: KubeAPI, ns: str, cluster: str) -> str | None:
+    got = cm(api, ns, cluster)
+    return got["data"]["workers"] if got else None
+
+
+def gone_events(api: KubeAPI, ns: str) -> list[dict[str, Any]]:
+    items = api.get(f"/apis/events.k8s.io/v1/namespaces/{ns}/events")["items"]
+    return [e for e in items if e["reason"] == GONE_REASON]
+
+
+def test_a_change_in_the_api_server_reaches_the_controller_and_is_applied(
+        services: Services, control_plane: KubeAPI, namespace: str) -> None:
+    spine(services)
+    control_plane.create(rcs(namespace), raycluster("spine"))
+    control_plane.wait(lambda: workers(control_plane, namespace, "spine") == "2", timeout=60,
+                       what="the demo ConfigMap")
+    scale(control_plane, namespace, "spine", 5)
+    control_plane.wait(lambda: workers(control_plane, namespace, "spine") == "5", timeout=60,
+                       what="the ConfigMap to follow the new replicas")
+    written = cm(control_plane, namespace, "spine")
+    assert written is not None and written["metadata"]["annotations"][WRITER] == "demo-1"
+    assert [f["manager"] for f in written["metadata"]["managedFields"]] == ["raybus"]
+    control_plane.delete(f"{rcs(namespace)}/spine")
+    control_plane.wait(lambda: cm(control_plane, namespace, "spine") is None, timeout=60,
+                       what="garbage collection of the ConfigMap")
+    control_plane.wait(lambda: len(gone_events(control_plane, namespace)) == 1, timeout=60,
+                       what="the controller to see the deletion")
+
+
+def test_three_replicas_share_the_roots_and_a_dead_ones_share_moves(
+        services: Services, control_plane: KubeAPI, namespace: str) -> None:
+    replicas = spine(services, demos=3)
+    held = "raybus_controller_partitions_held"
+    wait_until(lambda: sorted(services.metric(r, held) > 0 for r in replicas) == [True] * 3
+               and sum(services.metric(r, held) for r in replicas) == DEFAULT_PARTITIONS, timeout=30,
+               what="the three replicas to split the partitions")
+    names = [f"rc-{i}" for i in range(24)]
+    for name in names:
+        control_plane.create(rcs(namespace), raycluster(name))
+    control_plane.wait(lambda: all(cm(control_plane, namespace, n) for n in names), timeout=90,
+                       what="a ConfigMap for every RayCluster")
+    writers = {n: cm(control_plane, namespace, n)["metadata"]["annotations"][WRITER] for n in names}  # type: ignore[index]
+    assert len(set(writers.values())) >= 2, f"one replica did all the work: {writers}"
+
+    victim = max(replicas, key=lambda r: list(writers.values()).count(r))
+    orphaned = [n for n, w in writers.items() if w == victim]
+    services.procs[victim].kill()
+    killed_at = time.monotonic()
+    for name in orphaned:
+        scale(control_plane, namespace, name, 3)
+    control_plane.wait(lambda: all(workers(control_plane, namespace, n) == "3" for n in orphaned), timeout=60,
+                       what="the dead replica's roots reconciled by the others")
+    took = time.monotonic() - killed_at
+    new_writers = {n: cm(control_plane, namespace, n)["metadata"]["annotations"][WRITER] for n in orphaned}  # type: ignore[index]
+    assert victim not in new_writers.values()
+    print(f"\n{len(orphaned)} roots of the killed replica reconciled by others {took:.1f}s after SIGKILL")
+    assert took < 10 + 5, f"takeover took {took:.1f}s (leases expire after 10 s)"
+    # The others' roots were untouched by the kill: still written by their first owner.
+    assert all(cm(control_plane, namespace, n)["metadata"]["annotations"][WRITER] == w  # type: ignore[index]
+               for n, w in writers.items() if w != victim)
+
+
+def test_restarting_nats_mid_stream_converges(tmp_path: Path, kubeconfig: Path, control_plane: KubeAPI,
+                                              namespace: str) -> None:
+    nats = NatsServer(tmp_path / "nats")  # our own server: the session's keeps serving the other tests
+    nats.start()
+    svcs = Services(tmp_path, nats.url, kubeconfig)
+    try:
+        spine(svcs)
+        names = [f"rc-{i}" for i in range(12)]
+        for i, name in enumerate(names):
+            control_plane.create(rcs(namespace), raycluster(name))
+            if i == 5:
+                nats.restart()  # file storage: streams, consumers and leases survive
+        for name in names[:6]:
+            scale(control_plane, namespace, name, 4)
+        control_plane.wait(lambda: all(workers(control_plane, namespace, n) == ("4" if i < 6 else "2")
+                                       for i, n in enumerate(names)), timeout=120,
+                           what="every RayCluster's ConfigMap after the NATS restart")
+        assert all(p.running() for p in svcs.procs.values()), "a service died with NATS"
+    finally:
+        svcs.stop()
+        nats.stop()
+
+
+def test_deletions_during_an_expired_watch_still_reach_the_controller(tmp_path: Path, nats_url: str) -> None:
+    cp = ControlPlane(tmp_path / "kube", watch_cache=False)
+    cp.start()
+    svcs = Services(tmp_path, nats_url, cp.kubeconfig)
+    api, ns = cp.api, "expiry"
+    try:
+        api.create("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+        spine(svcs, RAYBUS_WATCH_TIMEOUT_SECONDS="2")
+        names = [f"rc-{i}" for i in range(5)]
+        for name in names:
+            api.create(rcs(ns), raycluster(name))
+        api.wait(lambda: all(cm(api, ns, n) for n in names), timeout=60, what="the demo ConfigMaps")
+
+        watcher = svcs.procs["watcher"]
+        assert watcher.pid is not None
+        os.kill(watcher.pid, signal.SIGSTOP)  # its watches time out server-side while it sleeps
+        try:
+            time.sleep(4)
+            doomed = names[:3]
+            for name in doomed:
+                api.delete(f"{rcs(ns)}/{name}")
+            api.wait(lambda: all(cm(api, ns, n) is None for n in doomed), timeout=60, what="garbage collection")
+            cp.compact_etcd()  # the watcher's resourceVersions are history now
+        finally:
+            os.kill(watcher.pid, signal.SIGCONT)
+
+        api.wait(lambda: {e["regarding"]["name"] for e in gone_events(api, ns)} == set(doomed), timeout=60,
+                 what="every deletion to reach the controller")
+        assert svcs.metric("watcher", "raybus_watcher_watch_expired_total") >= 1, "no watch expired: nothing tested"
+        assert all(cm(api, ns, n) for n in names[3:])
+        assert len(gone_events(api, ns)) == 3
+    finally:
+        svcs.stop()
+        cp.stop()

@@ -1,0 +1,154 @@
+"""The actuator's pure half: the requests each action becomes and how an API error is judged."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+
+from raybus_actuator.actions import (
+    UnknownResource,
+    apply_request,
+    delete_request,
+    event_for,
+    event_name,
+    finalizers_after,
+    judge,
+    status_request,
+)
+from raybus_common.bus.envelopes import (
+    AddFinalizer,
+    Apply,
+    ApplyStatus,
+    Delete,
+    ObjectRef,
+    RecordEvent,
+    RemoveFinalizer,
+)
+from raybus_common.kube.client import ApiError
+
+RC = ObjectRef(api_version="ray.io/v1", kind="RayCluster", namespace="team-a", name="rc", uid="u-1")
+POD = ObjectRef(api_version="v1", kind="Pod", namespace="team-a", name="rc-head-x", uid="u-2")
+NS = ObjectRef(api_version="v1", kind="Namespace", name="team-a", uid="u-3")
+CM = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "team-a"}, "data": {"a": "1"}}
+
+
+def test_apply_is_a_forced_server_side_apply_by_the_one_field_manager() -> None:
+    req = apply_request(Apply(object=CM), "raybus")
+    assert (req.method, req.path) == ("PATCH", "/api/v1/namespaces/team-a/configmaps/c")
+    assert req.content_type == "application/apply-patch+yaml"
+    assert req.params == {"fieldManager": "raybus", "force": "true"}
+    assert req.body == CM
+
+
+def test_apply_drops_managed_fields_and_refuses_unknown_kinds_and_missing_namespaces() -> None:
+    with_mf = {**CM, "metadata": {**CM["metadata"], "managedFields": [{"manager": "x"}]}}
+    assert "managedFields" not in (apply_request(Apply(object=with_mf), "raybus").body or {})["metadata"]
+    with pytest.raises(UnknownResource, match="no API path for example.com/v1 Widget"):
+        apply_request(Apply(object={"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}}), "m")
+    with pytest.raises(UnknownResource, match="namespaced but the action names no namespace"):
+        apply_request(Apply(object={"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}}), "m")
+
+
+def test_status_replaces_the_subresource_after_testing_the_uid() -> None:
+    req = status_request(ApplyStatus(ref=RC, status={"state": "ready"}), "raybus")
+    assert (req.method, req.path) == ("PATCH", "/apis/ray.io/v1/namespaces/team-a/rayclusters/rc/status")
+    assert req.content_type == "application/json-patch+json"
+    assert req.body == [{"op": "test", "path": "/metadata/uid", "value": "u-1"},
+                        {"op": "add", "path": "/status", "value": {"state": "ready"}}]
+
+
+def test_status_without_a_uid_is_a_server_side_apply() -> None:
+    req = status_request(ApplyStatus(ref=RC.model_copy(update={"uid": None}), status={"state": "ready"}), "raybus")
+    assert req.content_type == "application/apply-patch+yaml"
+    assert req.body == {"apiVersion": "ray.io/v1", "kind": "RayCluster",
+                        "metadata": {"name": "rc", "namespace": "team-a"}, "status": {"state": "ready"}}
+
+
+def test_delete_carries_the_uid_precondition_and_propagation() -> None:
+    req = delete_request(Delete(ref=POD, propagation="Foreground"))
+    assert (req.method, req.path) == ("DELETE", "/api/v1/namespaces/team-a/pods/rc-head-x")
+    assert req.body == {"apiVersion": "v1", "kind": "DeleteOptions", "preconditions": {"uid": "u-2"},
+                        "propagationPolicy": "Foreground"}
+    assert delete_request(Delete(ref=NS)).path == "/api/v1/namespaces/team-a"  # cluster-scoped
+
+
+def test_an_event_is_named_after_the_action_and_fills_every_required_field() -> None:
+    action = RecordEvent(regarding=RC, type="Warning", reason="InvalidSpec", message="m" * 5000)
+    now = datetime(2026, 11, 22, 23, 0, 1, 5, tzinfo=timezone(timedelta(hours=2)))
+    req = event_for(action, action_id="abc", controller="cluster-ctl", instance="actuator-0", now=now)
+    body = req.body or {}
+    assert (req.method, req.path) == ("POST", "/apis/events.k8s.io/v1/namespaces/team-a/events")
+    assert body["metadata"] == {"name": event_name(RC, "abc"), "namespace": "team-a"}
+    assert body["eventTime"] == "2026-11-22T21:00:01.000005Z"
+    assert body["reportingController"] == "raybus.io/cluster-ctl"
+    assert body["reportingInstance"] == "actuator-0"
+    assert body["action"] == "InvalidSpec"  # required by events.k8s.io/v1; the reason when none is given
+    assert len(body["note"]) == 1024
+    assert body["regarding"] == {"apiVersion": "ray.io/v1", "kind": "RayCluster", "name": "rc",
+                                 "namespace": "team-a", "uid": "u-1"}
+    assert event_name(RC, "abc") == event_name(RC, "abc") != event_name(RC, "abd")
+    long = ObjectRef(api_version="v1", kind="Pod", namespace="n", name="p" * 253)
+    assert len(event_name(long, "abc")) == 253
+
+
+def test_an_event_about_a_cluster_scoped_object_goes_to_default() -> None:
+    req = event_for(RecordEvent(regarding=NS, reason="R", message="m", action="Act"), action_id="a",
+                    controller="", instance="", now=datetime(2026, 1, 1, tzinfo=UTC))
+    assert req.path == "/apis/events.k8s.io/v1/namespaces/default/events"
+    body = req.body or {}
+    assert "namespace" not in body["regarding"] and body["action"] == "Act"
+    assert body["reportingController"] == "raybus.io/raybus" and body["reportingInstance"] == "raybus"
+
+
+@pytest.mark.parametrize(("have", "op", "want"), [
+    ([], "add", ["f"]),
+    (["a"], "add", ["a", "f"]),
+    (["a", "f"], "add", None),
+    (["a", "f"], "remove", ["a"]),
+    (["f"], "remove", []),
+    (["a"], "remove", None),
+    (None, "remove", None),
+])
+def test_finalizers_after(have: list[str] | None, op: str, want: list[str] | None) -> None:
+    obj = {"metadata": {"finalizers": have} if have is not None else {}}
+    action = AddFinalizer(ref=RC, finalizer="f") if op == "add" else RemoveFinalizer(ref=RC, finalizer="f")
+    assert finalizers_after(obj, action) == want
+
+
+UID_CONFLICT = ApiError(409, "Operation cannot be fulfilled on pods \"p\": Precondition failed: UID in "
+                             "precondition: u-2, UID in object meta: u-9", "Conflict")
+APPLY, DELETE = Apply(object=CM), Delete(ref=POD)
+EVENT, REMOVE = RecordEvent(regarding=RC, reason="R", message="m"), RemoveFinalizer(ref=RC, finalizer="f")
+
+
+@pytest.mark.parametrize(("action", "err", "attempt", "outcome"), [
+    (APPLY, ApiError(409, "conflict", "Conflict"), 1, "temporary"),
+    (APPLY, ApiError(429, "slow down", "TooManyRequests"), 1, "temporary"),
+    (APPLY, ApiError(500, "boom", "InternalError"), 3, "temporary"),
+    (APPLY, ApiError(503, "unavailable", "ServiceUnavailable"), 1, "temporary"),
+    (APPLY, ApiError(504, "timeout", "Timeout"), 1, "temporary"),
+    (APPLY, ApiError(0, "ClientConnectorError: refused", "Transport"), 1, "temporary"),
+    (APPLY, ApiError(400, "bad", "BadRequest"), 1, "permanent"),
+    (APPLY, ApiError(403, "forbidden", "Forbidden"), 1, "permanent"),
+    (APPLY, ApiError(404, "namespace gone", "NotFound"), 1, "permanent"),
+    (APPLY, ApiError(422, "spec.x: Invalid value", "Invalid"), 1, "permanent"),
+    (DELETE, ApiError(404, "not found", "NotFound"), 1, "permanent"),
+    (DELETE, ApiError(404, "not found", "NotFound"), 2, "ok"),
+    (DELETE, UID_CONFLICT, 1, "permanent"),
+    (DELETE, ApiError(409, "the object has been modified", "Conflict"), 1, "temporary"),
+    (EVENT, ApiError(409, "events \"x\" already exists", "AlreadyExists"), 2, "ok"),
+    (EVENT, ApiError(422, "note too long", "Invalid"), 1, "permanent"),
+    (REMOVE, ApiError(404, "not found", "NotFound"), 1, "ok"),
+    (AddFinalizer(ref=RC, finalizer="f"), ApiError(404, "not found", "NotFound"), 1, "permanent"),
+    (ApplyStatus(ref=RC, status={}), UID_CONFLICT, 1, "permanent"),
+])
+def test_judge(action: object, err: ApiError, attempt: int, outcome: str) -> None:
+    got, text = judge(action, err, attempt=attempt)  # type: ignore[arg-type]
+    assert got == outcome
+    assert text
+
+
+def test_judge_keeps_the_api_message_for_the_dead_letter() -> None:
+    _, text = judge(APPLY, ApiError(422, 'ConfigMap "c" is invalid: data[a b]: Invalid value', "Invalid"), attempt=1)
+    assert text == '422 Invalid: ConfigMap "c" is invalid: data[a b]: Invalid value'
