@@ -31,7 +31,7 @@ class WatcherSettings(ServiceSettings):
     service_name: str = "watcher"
 
     kubeconfig: str = ""  # empty: $KUBECONFIG, ~/.kube/config, then the in-cluster service account
-    watch_timeout_seconds: int = Field(300, ge=10)  # server-side timeout of one watch request
+    watch_timeout_seconds: int = Field(300, ge=1)  # server-side timeout of one watch request
     watch_extra: Annotated[list[str], NoDecode] = Field(default_factory=list)
     tombstone_ttl_seconds: float = Field(24 * 3600.0, ge=0)  # 0 = tombstones never expire
 
