@@ -1,5 +1,5 @@
 # The obvious way in. `make dev` once, then `make test`; `make up` / `make down` for the local stack.
-.PHONY: dev control-plane test unit integration up down crds lint
+.PHONY: dev control-plane test unit integration up down crds lint bench
 
 dev:
 	bash scripts/dev-setup.sh
@@ -26,5 +26,8 @@ crds: dev control-plane
 	.venv/bin/raybus crds generate
 
 lint: dev
-	.venv/bin/ruff check libs services cli tests
+	.venv/bin/ruff check libs services cli tests bench
 	MYPYPATH=libs/common .venv/bin/mypy libs/common/raybus_common $(filter-out %.egg-info,$(wildcard services/*/raybus_*))
+
+bench: dev control-plane
+	.venv/bin/python bench/spine.py

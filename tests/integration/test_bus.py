@@ -210,6 +210,32 @@ async def test_failure_on_the_last_delivery_goes_to_the_dlq(bus: NatsBus, kind: 
     await eventually(lambda: _stream_empty(bus, kind), what="the exhausted action to leave the work queue")
 
 
+async def test_a_message_whose_deliveries_all_die_unacknowledged_is_dead_lettered(bus: NatsBus, kind: str) -> None:
+    # Each delivery of "poison" hangs past ack_wait (as if the process died holding it); the
+    # max-deliveries advisory must move it to the dead-letter stage and out of the work queue.
+    release = asyncio.Event()
+    attempts: list[int] = []
+
+    async def handler(msg: Message[ActionEnvelope]) -> None:
+        attempts.append(msg.attempt)
+        await release.wait()
+
+    spec = ConsumerSpec(stream=ACT, durable=f"test-{kind}", filter_subject=subjects.of_kind("act", kind),
+                        ack_wait=1.0, max_deliver=2)
+    await bus.consume(spec, ActionEnvelope, handler, concurrency=3)
+    subject = await publish_action(bus, kind, "poison")
+    try:
+        await eventually(lambda: _has_dead_letter(bus, subject), timeout=20, what="the dead letter")
+        letter = await dead_letter(bus, subject)
+        assert letter is not None and "no outcome after 2 deliveries" in letter.error
+        assert letter.stream == ACT and letter.attempts == 2
+        assert decode(ActionEnvelope, letter.data).action.ref.name == "poison"
+        await eventually(lambda: _stream_empty(bus, kind), what="the poison message to leave the work queue")
+        assert attempts == [1, 2]
+    finally:
+        release.set()
+
+
 async def test_malformed_message_goes_to_the_dlq_and_the_consumer_keeps_serving(bus: NatsBus, kind: str) -> None:
     handled: list[str] = []
 

@@ -8,7 +8,9 @@
 - `consume` runs durable pull consumers; `dispatch` (base.py) judges each message and this
   module acks, naks with a delay, or terminates and dead-letters. A message that fails on its
   last delivery is dead-lettered and terminated: JetStream would otherwise leave it in the
-  work-queue stream, undelivered, forever.
+  work-queue stream, undelivered, forever. When the last delivery ends with no outcome at all
+  (the process died holding it), JetStream's max-deliveries advisory triggers the same:
+  dead letter, then the message is deleted from the stream.
 - `last_per_subject` replays the last message per subject through an ordered consumer and
   sets `replayed` from JetStream's own counts (the consumer's `num_pending` at creation and
   each message's `num_pending`), never from a timeout.
@@ -22,8 +24,9 @@ It does not decide outcomes (base.py), build subjects (subjects.py) or define st
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -49,6 +52,7 @@ log = logging.getLogger("raybus.bus")
 E = TypeVar("E", bound=Envelope)
 STREAM_NAME_IN_USE = 10058  # JetStream: stream exists with a different configuration
 FETCH_TIMEOUT = 5.0  # seconds one pull request waits for messages
+MAX_DELIVERIES_ADVISORY = "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES"
 MAX_LOOP_ERRORS = 10  # consecutive unexpected errors (while connected) before a consumer gives up
 
 
@@ -229,8 +233,46 @@ class NatsBus:
             psub = await self.js.pull_subscribe_bind(spec.durable, spec.stream)
             consumer.tasks.append(asyncio.create_task(self._pull_loop(consumer, psub, spec, model, handler),
                                                       name=f"raybus-consume-{spec.durable}-{i}"))
+        advisory = await self.nc.subscribe(f"{MAX_DELIVERIES_ADVISORY}.{spec.stream}.{spec.durable}",
+                                           queue=spec.durable, cb=self._on_max_deliveries(spec))
+        consumer.unsubscribe = advisory.unsubscribe
         self._consumers.append(consumer)
         handle.replayed.set()  # a work queue has no view to rebuild
+        return handle
+
+    def _on_max_deliveries(self, spec: ConsumerSpec) -> Callable[[Msg], Awaitable[None]]:
+        """JetStream stops delivering a message after `max_deliver` deliveries but leaves it in a
+        work-queue stream for ever. When the last delivery ended without an outcome (the handler's
+        process died, or it outlived ack_wait), the server says so in an advisory: the replica
+        that gets it (a queue group per durable) dead-letters the message and deletes it from
+        the stream. Dead-letter ids are per stream sequence, so a repeat is harmless."""
+
+        async def handle(msg: Msg) -> None:
+            try:
+                advisory = json.loads(msg.data)
+                seq = int(advisory["stream_seq"])
+                deliveries = int(advisory.get("deliveries") or spec.max_deliver)
+                stored = await self.js.get_msg(spec.stream, seq)
+            except nats.js.errors.NotFoundError:
+                return  # already settled (terminated and dead-lettered by dispatch)
+            except (ValueError, KeyError, TypeError, nats.errors.Error, TimeoutError) as e:
+                log.warning("max-deliveries advisory for %s/%s not handled: %s", spec.stream, spec.durable,
+                            e or type(e).__name__)
+                return
+            headers = {k: str(v) for k, v in (stored.headers or {}).items()}
+            letter = DeadLetter(subject=stored.subject or "", data=(stored.data or b"").decode("utf-8", "replace"),
+                                headers=headers, stream=spec.stream, stream_seq=seq, attempts=max(1, deliveries),
+                                error=f"no outcome after {deliveries} deliveries (each ended without an ack: a "
+                                      f"crash or a handler slower than ack_wait {spec.ack_wait:g}s)")
+            try:
+                await self._dead_letter(letter)
+                await self.js.delete_msg(spec.stream, seq)
+            except (TemporaryError, nats.errors.Error, TimeoutError) as e:
+                log.error("could not dead-letter %s (seq %d) after max deliveries: %s", letter.subject, seq, e)
+                return
+            metrics.DEAD_LETTERS.labels(_stage(letter.subject)).inc()
+            log.error("%s (seq %d) dead-lettered: %s", letter.subject, seq, letter.error)
+
         return handle
 
     async def _pull_loop(self, consumer: _Consumer, psub: JetStreamContext.PullSubscription, spec: ConsumerSpec,
