@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import nats
 import pytest
 
@@ -9,6 +11,30 @@ from raybus_common.bus.kv import NatsKV
 from raybus_common.controller.leases import Conflict, LeaseManager
 
 pytestmark = pytest.mark.integration
+
+
+async def test_keys_lists_every_key_under_a_prefix_even_while_others_write(nats_url: str) -> None:
+    # nats-py's KeyValue.keys() can stop before it has seen every key; a lease manager that
+    # misses its own membership record gives up all its partitions.
+    nc = await nats.connect(nats_url)
+    writer = await nats.connect(nats_url)
+    try:
+        kv = await NatsKV.open(nc.jetstream(), bucket="test_keys")
+        other = await NatsKV.open(writer.jetstream(), bucket="test_keys")
+        for i in range(300):
+            await kv.put(f"ctl.p.{i}", b"x")
+        for i in range(5):
+            await kv.put(f"ctl.members.r{i}", b"m")
+        await kv.put("ctlx.members.nope", b"m")
+        for _ in range(20):
+            busy = [asyncio.create_task(other.put(f"ctl.p.{i}", b"y")) for i in range(0, 300, 7)]
+            got = await kv.keys("ctl.members.")
+            await asyncio.gather(*busy)
+            assert got == [f"ctl.members.r{i}" for i in range(5)]
+        assert len(await kv.keys("ctl.p.")) == 300
+    finally:
+        await nc.close()
+        await writer.close()
 
 
 class Clock:

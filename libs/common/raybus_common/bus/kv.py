@@ -14,7 +14,6 @@ from nats.js.errors import (
     KeyDeletedError,
     KeyNotFoundError,
     KeyWrongLastSequenceError,
-    NoKeysError,
 )
 from nats.js.kv import KeyValue
 
@@ -80,9 +79,14 @@ class NatsKV:
             raise
 
     async def keys(self, prefix: str) -> list[str]:
-        # nats-py 2.16's server-side key filters return nothing here; the bucket is small
-        # (members and partition leases), so filter on this side.
-        try:
-            return sorted(k for k in await self.kv.keys() if k.startswith(prefix))
-        except NoKeysError:
-            return []
+        """Keys starting with `prefix` (deleted ones included: `get` says None for those).
+
+        One STREAM.INFO request with a subjects filter, answered atomically by the server.
+        nats-py's `KeyValue.keys()` is a watch that can signal "initial replay done" before the
+        buffered entries are handed over, so under load it returns a partial list; a lease
+        manager that misses its own membership record then gives up every partition."""
+        stream, pre = self.kv._stream, self.kv._pre  # nats-py keeps "KV_<bucket>" and "$KV.<bucket>."
+        wildcard = f"{pre}{prefix}>" if prefix.endswith(".") or not prefix else f"{pre}>"
+        info = await self.kv._js.stream_info(stream, subjects_filter=wildcard)
+        subjects = info.state.subjects or {}
+        return sorted(s[len(pre):] for s in subjects if s.startswith(pre + prefix))
