@@ -1,0 +1,280 @@
+"""RayCluster status calculation (KubeRay v1.7 `calculateStatus`): state, conditions, counters,
+desired resources, endpoints and head info, over table-driven scenarios."""
+
+from __future__ import annotations
+
+import copy
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from raybus_cluster_ctl.status import (
+    Quantity,
+    ReconcileError,
+    calculate_status,
+    desired_resources,
+    status_changed,
+    status_write_blocker,
+)
+from raybus_cluster_ctl.validation import Problem
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "valid"
+T0, NOW = "2026-01-01T00:00:00Z", datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+STAMP = "2026-01-02T03:04:05Z"
+
+
+def cluster(suspend: bool | None = None, status: dict[str, Any] | None = None, replicas: int = 2) -> dict[str, Any]:
+    spec: dict[str, Any] = {"headGroupSpec": {"template": {"spec": {"containers": [
+        {"name": "ray-head", "resources": {"requests": {"cpu": "1", "memory": "2Gi"}}}]}}},
+        "workerGroupSpecs": [{"groupName": "w", "replicas": replicas, "minReplicas": 0, "maxReplicas": 4,
+                              "template": {"spec": {"containers": [
+                                  {"name": "ray-worker", "resources": {"limits": {"cpu": "500m", "memory": "1Gi"}}}]}}}]}
+    if suspend is not None:
+        spec["suspend"] = suspend
+    return {"metadata": {"name": "demo", "generation": 7}, "spec": spec, "status": status or {}}
+
+
+def pod(name: str, kind: str = "worker", phase: str = "Running", ready: bool | None = True, ip: str = "") -> dict[str, Any]:
+    conditions = [] if ready is None else [{"type": "Ready", "status": "True" if ready else "False"}]
+    return {"metadata": {"name": name, "labels": {"ray.io/cluster": "demo", "ray.io/node-type": kind,
+                                                  "ray.io/group": "headgroup" if kind == "head" else "w"}},
+            "status": {"phase": phase, "conditions": conditions, "podIP": ip}}
+
+
+def service(cluster_ip: str = "10.0.0.9", ports: list[dict[str, Any]] | None = None, name: str = "demo-head-svc") -> dict[str, Any]:
+    return {"metadata": {"name": name, "labels": {"ray.io/cluster": "demo", "ray.io/node-type": "head"}},
+            "spec": {"clusterIP": cluster_ip, "ports": ports if ports is not None else [
+                {"name": "dashboard", "port": 8265, "targetPort": 8265}, {"name": "client", "port": 10001, "targetPort": 10001}]}}
+
+
+def cond(status: dict[str, Any], kind: str) -> dict[str, Any] | None:
+    return next((c for c in status.get("conditions", []) if c["type"] == kind), None)
+
+
+def summary(status: dict[str, Any]) -> dict[str, Any]:
+    return {c["type"]: (c["status"], c["reason"]) for c in status.get("conditions", [])}
+
+
+HEAD_OK = pod("demo-head-x", "head", ip="10.1.0.1")
+SCENARIOS: list[tuple[str, dict[str, Any], list[dict[str, Any]], dict[str, Any], dict[str, Any]]] = [
+    ("no-pods-yet", cluster(), [], {"state": None, "readyWorkerReplicas": 0, "availableWorkerReplicas": 0},
+     {"HeadPodReady": ("False", "HeadPodNotFound"), "RayClusterProvisioned": ("False", "RayClusterPodsProvisioning"),
+      "RayClusterSuspended": ("False", "RayClusterSuspended"), "RayClusterSuspending": ("False", "RayClusterSuspending")}),
+    ("head-ready-workers-pending", cluster(), [HEAD_OK, pod("w1", phase="Pending", ready=False), pod("w2", ready=False)],
+     {"state": None, "readyWorkerReplicas": 0, "availableWorkerReplicas": 1},
+     {"HeadPodReady": ("True", "HeadPodRunningAndReady"), "RayClusterProvisioned": ("False", "RayClusterPodsProvisioning")}),
+    ("all-ready", cluster(status={"reason": "old"}), [HEAD_OK, pod("w1"), pod("w2")],
+     {"state": "ready", "reason": None, "readyWorkerReplicas": 2, "availableWorkerReplicas": 2},
+     {"RayClusterProvisioned": ("True", "AllPodRunningAndReadyFirstTime"), "HeadPodReady": ("True", "HeadPodRunningAndReady")}),
+    ("running-without-ready-condition-counts-running", cluster(), [HEAD_OK, pod("w1", ready=None), pod("w2")],
+     {"state": "ready", "readyWorkerReplicas": 1, "availableWorkerReplicas": 2},
+     {"RayClusterProvisioned": ("True", "AllPodRunningAndReadyFirstTime")}),
+    ("one-pod-too-many-not-ready", cluster(), [HEAD_OK, pod("w1"), pod("w2"), pod("w3")],
+     {"state": None, "readyWorkerReplicas": 3}, {"RayClusterProvisioned": ("True", "AllPodRunningAndReadyFirstTime")}),
+    ("failed-worker-pod", cluster(), [HEAD_OK, pod("w1"), pod("w2", phase="Failed", ready=False)],
+     {"state": None, "readyWorkerReplicas": 1, "availableWorkerReplicas": 1},
+     {"RayClusterProvisioned": ("False", "RayClusterPodsProvisioning")}),
+    ("ready-stays-ready-when-a-pod-fails", cluster(status={"state": "ready", "conditions": [
+        {"type": "RayClusterProvisioned", "status": "True", "reason": "AllPodRunningAndReadyFirstTime", "message": "m",
+         "lastTransitionTime": T0}]}), [HEAD_OK, pod("w1", phase="Failed", ready=False)], {"state": "ready"},
+     {"RayClusterProvisioned": ("True", "AllPodRunningAndReadyFirstTime")}),
+    ("suspend-requested", cluster(suspend=True), [HEAD_OK, pod("w1"), pod("w2")], {"state": "ready"},
+     {"RayClusterSuspending": ("True", "RayClusterSuspending"), "RayClusterSuspended": ("False", "RayClusterSuspended")}),
+    ("suspending-pods-left", cluster(suspend=True, status={"conditions": [
+        {"type": "RayClusterSuspending", "status": "True", "reason": "RayClusterSuspending", "lastTransitionTime": T0}]}),
+     [HEAD_OK], {"state": None}, {"RayClusterSuspending": ("True", "RayClusterSuspending")}),
+    ("suspending-done", cluster(suspend=True, status={"state": "ready", "conditions": [
+        {"type": "RayClusterProvisioned", "status": "True", "reason": "AllPodRunningAndReadyFirstTime", "lastTransitionTime": T0},
+        {"type": "RayClusterSuspending", "status": "True", "reason": "RayClusterSuspending", "lastTransitionTime": T0}]}),
+     [], {"state": "suspended", "stateTransitionTimes": {"suspended": STAMP}},
+     {"RayClusterSuspending": ("False", "RayClusterSuspending"), "RayClusterSuspended": ("True", "RayClusterSuspended"),
+      "RayClusterProvisioned": ("False", "RayClusterPodsProvisioning")}),
+    ("suspending-completes-even-if-unsuspended", cluster(suspend=False, status={"conditions": [
+        {"type": "RayClusterSuspending", "status": "True", "reason": "RayClusterSuspending", "lastTransitionTime": T0}]}),
+     [], {"state": None}, {"RayClusterSuspended": ("True", "RayClusterSuspended")}),
+    ("suspended-stays-while-suspend", cluster(suspend=True, status={"state": "suspended", "conditions": [
+        {"type": "RayClusterSuspended", "status": "True", "reason": "RayClusterSuspended", "lastTransitionTime": T0}]}),
+     [], {"state": "suspended"}, {"RayClusterSuspended": ("True", "RayClusterSuspended")}),
+    ("resume", cluster(suspend=False, status={"state": "suspended", "conditions": [
+        {"type": "RayClusterSuspended", "status": "True", "reason": "RayClusterSuspended", "lastTransitionTime": T0}]}),
+     [], {"state": "suspended"}, {"RayClusterSuspended": ("False", "RayClusterSuspended")}),
+]
+
+
+@pytest.mark.parametrize(("obj", "pods", "fields", "conditions"), [s[1:] for s in SCENARIOS], ids=[s[0] for s in SCENARIOS])
+def test_scenario(obj: dict[str, Any], pods: list[dict[str, Any]], fields: dict[str, Any],
+                  conditions: dict[str, tuple[str, str]]) -> None:
+    status = calculate_status(obj, pods, [service()], now=NOW)
+    assert {k: status.get(k) for k in fields} == fields
+    assert {k: summary(status).get(k) for k in conditions} == conditions
+    assert (status["observedGeneration"], status["desiredWorkerReplicas"], status["lastUpdateTime"]) == (7, 2, STAMP)
+
+
+def test_ready_records_transition_time_and_keeps_other_states() -> None:
+    old = {"state": "suspended", "stateTransitionTimes": {"suspended": T0}}
+    status = calculate_status(cluster(status=old), [HEAD_OK, pod("w1"), pod("w2")], [service()], now=NOW)
+    assert status["stateTransitionTimes"] == {"suspended": T0, "ready": STAMP}
+
+
+REPLICA_FAILURE = [
+    ("marked-error-sets", [], ReconcileError("FailedCreateWorkerPod\nquota", "FailedCreateWorkerPod"),
+     ("True", "FailedCreateWorkerPod", "FailedCreateWorkerPod\nquota")),
+    ("no-error-removes", [{"type": "ReplicaFailure", "status": "True", "reason": "FailedDeleteHeadPod", "message": "x",
+                           "lastTransitionTime": T0}], None, None),
+    ("unmarked-error-keeps", [{"type": "ReplicaFailure", "status": "True", "reason": "FailedDeleteHeadPod", "message": "x",
+                               "lastTransitionTime": T0}], ReconcileError("delete 1 unhealthy worker Pods"),
+     ("True", "FailedDeleteHeadPod", "x")),
+]
+
+
+@pytest.mark.parametrize(("previous", "error", "want"), [r[1:] for r in REPLICA_FAILURE], ids=[r[0] for r in REPLICA_FAILURE])
+def test_replica_failure(previous: list[dict[str, Any]], error: ReconcileError | None,
+                         want: tuple[str, str, str] | None) -> None:
+    status = calculate_status(cluster(status={"conditions": previous}), [HEAD_OK, pod("w1"), pod("w2")], [service()],
+                              now=NOW, reconcile_error=error)
+    found = cond(status, "ReplicaFailure")
+    assert (found and (found["status"], found["reason"], found["message"])) == want
+    assert status.get("state") == (None if error else "ready")  # any reconcile error blocks "ready"
+
+
+def test_last_transition_time_kept_when_status_unchanged_and_moved_when_changed() -> None:
+    old = {"conditions": [
+        {"type": "HeadPodReady", "status": "True", "reason": "HeadPodRunningAndReady", "message": "", "lastTransitionTime": T0},
+        {"type": "RayClusterSuspended", "status": "True", "reason": "RayClusterSuspended", "message": "",
+         "lastTransitionTime": T0}]}
+    status = calculate_status(cluster(suspend=False, status=old), [HEAD_OK], [service()], now=NOW)
+    head, suspended = cond(status, "HeadPodReady"), cond(status, "RayClusterSuspended")
+    assert head is not None and suspended is not None
+    assert (head["lastTransitionTime"], head["observedGeneration"]) == (T0, 7)
+    assert (suspended["status"], suspended["lastTransitionTime"]) == ("False", STAMP)
+
+
+def test_head_pod_containers_not_ready_uses_container_reason() -> None:
+    head = pod("demo-head-x", "head", ready=False)
+    head["status"]["conditions"][0].update(reason="ContainersNotReady", message="containers with unready status: [ray-head]")
+    head["status"]["containerStatuses"] = [{"name": "ray-head", "state": {"waiting": {"reason": "CrashLoopBackOff",
+                                                                                      "message": "back-off 10s"}}}]
+    found = cond(calculate_status(cluster(), [head], [service()], now=NOW), "HeadPodReady")
+    assert found is not None
+    assert (found["status"], found["reason"], found["message"]) == (
+        "False", "CrashLoopBackOff", "containers with unready status: [ray-head]; ray-head: back-off 10s")
+
+
+def fixture(name: str) -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load((FIXTURES / f"raycluster-{name}.yaml").read_text())
+    return loaded
+
+
+RESOURCES = [
+    ("cpu-workers", fixture("cpu-workers")["spec"], {"desiredCPU": "6", "desiredMemory": "12Gi", "desiredGPU": "0",
+                                                     "desiredTPU": "0"}),
+    ("gpu-limits-only", fixture("gpu-workers")["spec"], {"desiredCPU": "18", "desiredMemory": "104Gi", "desiredGPU": "2",
+                                                         "desiredTPU": "0"}),
+    ("tpu-multihost", fixture("tpu-multihost")["spec"], {"desiredCPU": "404", "desiredMemory": "816Gi", "desiredGPU": "0",
+                                                         "desiredTPU": "16"}),
+    ("suspended-group-excluded", fixture("scale-strategy-suspend")["spec"], {"desiredCPU": "3", "desiredMemory": "4Gi",
+                                                                            "desiredGPU": "0", "desiredTPU": "0"}),
+    ("raw-replicas-not-clamped", {**cluster(replicas=9)["spec"]}, {"desiredCPU": "5500m", "desiredMemory": "11Gi",
+                                                                    "desiredGPU": "0", "desiredTPU": "0"}),
+    ("mig-and-sidecar", {"headGroupSpec": {"template": {"spec": {"containers": [
+        {"name": "a", "resources": {"limits": {"nvidia.com/mig-1g.5gb": "2", "cpu": "1"}}},
+        {"name": "b", "resources": {"requests": {"cpu": "250m", "amd.com/gpu": "1"}}}]}}}},
+     {"desiredCPU": "1250m", "desiredMemory": "0", "desiredGPU": "3", "desiredTPU": "0"}),
+]
+
+
+@pytest.mark.parametrize(("spec", "want"), [r[1:] for r in RESOURCES], ids=[r[0] for r in RESOURCES])
+def test_desired_resources(spec: dict[str, Any], want: dict[str, str]) -> None:
+    assert desired_resources(spec) == want
+
+
+@pytest.mark.parametrize(("raw", "times", "want"), [("500m", 3, "1500m"), ("1.5Gi", 1, "1536Mi"), ("512Mi", 2, "1Gi"),
+                                                    ("1000", 1, "1k"), ("0.5Ki", 1, "512"), ("100", 4, "400")],
+                         ids=["milli", "binary-fraction", "binary-up", "kilo", "small-binary", "plain"])
+def test_quantity_canonical_form(raw: str, times: int, want: str) -> None:
+    assert str(Quantity.parse(raw) * times) == want
+
+
+def test_counters_min_max_skip_suspended_groups_and_clamp_to_int32() -> None:
+    obj = cluster()
+    obj["spec"]["workerGroupSpecs"] += [
+        {"groupName": "big", "minReplicas": 1, "numOfHosts": 2},  # no maxReplicas: MaxInt32 × 2 overflows int32
+        {"groupName": "off", "suspend": True, "replicas": 5, "minReplicas": 5, "maxReplicas": 5}]
+    status = calculate_status(obj, [], [service()], now=NOW)
+    assert (status["minWorkerReplicas"], status["maxWorkerReplicas"], status["desiredWorkerReplicas"]) == (2, 2**31 - 1, 4)
+
+
+ENDPOINTS = [
+    ("target-ports", service(), {"podIP": "10.1.0.1", "serviceIP": "10.0.0.9", "podName": "demo-head-x",
+                                 "serviceName": "demo-head-svc"}, {"dashboard": "8265", "client": "10001"}),
+    ("headless-uses-pod-ip-nodeport-wins", service("None", [{"name": "dashboard", "port": 8265, "targetPort": "dash",
+                                                             "nodePort": 30001}, {"port": 1}, {"name": "gcs", "port": 6379,
+                                                                                               "targetPort": "gcs-port"}]),
+     {"podIP": "10.1.0.1", "serviceIP": "10.1.0.1", "podName": "demo-head-x", "serviceName": "demo-head-svc"},
+     {"dashboard": "30001", "gcs": "gcs-port"}),
+]
+
+
+@pytest.mark.parametrize(("svc", "head", "want"), [r[1:] for r in ENDPOINTS], ids=[r[0] for r in ENDPOINTS])
+def test_endpoints_and_head(svc: dict[str, Any], head: dict[str, str], want: dict[str, str]) -> None:
+    status = calculate_status(cluster(), [HEAD_OK], [svc], now=NOW)
+    assert (status["head"], status["endpoints"]) == (head, want)
+
+
+def test_endpoints_merge_into_previous_and_missing_service_blanks_head() -> None:
+    status = calculate_status(cluster(status={"endpoints": {"old": "1"}}), [], [], now=NOW)
+    assert status["endpoints"] == {"old": "1"}
+    assert status["head"] == {"podIP": "", "serviceIP": "", "podName": "", "serviceName": ""}
+
+
+BLOCKERS = [
+    ("fine", [HEAD_OK], [service()], None),
+    ("no-service", [HEAD_OK], [], "unable to find head service"),
+    ("two-services", [], [service(), service(name="other")], "found multiple head services"),
+    ("empty-cluster-ip", [], [service("")], "head service IP is empty"),
+    ("two-head-pods", [HEAD_OK, pod("h2", "head")], [service()], "multiple head pods"),
+]
+
+
+@pytest.mark.parametrize(("pods", "services", "want"), [r[1:] for r in BLOCKERS], ids=[r[0] for r in BLOCKERS])
+def test_status_write_blocker(pods: list[dict[str, Any]], services: list[dict[str, Any]], want: str | None) -> None:
+    got = status_write_blocker(cluster(), pods, services)
+    assert got == want if want is None else (got is not None and want in got)
+
+
+def test_problems_become_a_validity_condition_and_clear_when_fixed() -> None:
+    problems = [Problem("spec.workerGroupSpecs[0].maxReplicas", "worker group w has minReplicas 5 greater than maxReplicas 4")]
+    status = calculate_status(cluster(), [], [], now=NOW, problems=problems)
+    found = cond(status, "RayClusterValid")
+    assert found is not None
+    assert (found["status"], found["reason"]) == ("False", "InvalidRayClusterSpec")
+    assert "spec.workerGroupSpecs[0].maxReplicas: worker group w" in found["message"]
+    meta_only = cond(calculate_status(cluster(), [], [], now=NOW, problems=[Problem("metadata.name", "x")]),
+                     "RayClusterValid")
+    assert meta_only is not None and meta_only["reason"] == "InvalidRayClusterMetadata"
+    assert cond(calculate_status(cluster(status=status), [], [], now=NOW), "RayClusterValid") is None
+
+
+def test_feature_gate_off_leaves_conditions_alone() -> None:
+    previous = [{"type": "HeadPodReady", "status": "False", "reason": "HeadPodNotFound", "lastTransitionTime": T0}]
+    status = calculate_status(cluster(suspend=True, status={"conditions": previous}), [], [service()], now=NOW,
+                              feature_conditions=False, problems=[Problem("metadata.name", "x")])
+    assert (status["conditions"], status["state"]) == (previous, "suspended")
+
+
+def test_status_changed_ignores_timestamps_only() -> None:
+    obj = cluster()
+    first = calculate_status(obj, [HEAD_OK], [service()], now=NOW)
+    later = calculate_status({**obj, "status": first}, [HEAD_OK], [service()], now=datetime(2027, 1, 1, tzinfo=UTC))
+    assert later["lastUpdateTime"] != first["lastUpdateTime"]
+    assert not status_changed(first, later)
+    more = calculate_status({**obj, "status": first}, [HEAD_OK, pod("w1")], [service()], now=NOW)
+    assert status_changed(first, more)
+    assert status_changed(None, first)
+    moved = copy.deepcopy(first)
+    moved["conditions"][0]["lastTransitionTime"] = T0
+    assert not status_changed(first, moved)
+    assert not status_changed({"readyWorkerReplicas": 0, "reason": ""}, {})  # Go's omitempty
