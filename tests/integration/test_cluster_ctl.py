@@ -1,0 +1,211 @@
+"""cluster-ctl end to end: real control plane with kwok nodes, real NATS, watcher + actuator +
+cluster-ctl as processes. Pods become Running/Ready through kwok; Jobs' pods complete."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from raybus_testbed.kubeapi import KubeAPI
+from raybus_testbed.services import Services
+
+pytestmark = pytest.mark.integration
+SAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "samples" / "raycluster-sample.yaml"
+
+
+def sample(name: str, **spec: Any) -> dict[str, Any]:
+    obj = copy.deepcopy(yaml.safe_load(SAMPLE.read_text()))
+    obj["metadata"] = {"name": name}
+    obj["spec"].update(spec)
+    return obj
+
+
+def start_stack(services: Services) -> None:
+    services.start("watcher", "raybus-watcher")
+    services.start("actuator", "raybus-actuator")
+    services.start("cluster-ctl", "raybus-cluster-ctl")
+
+
+class Cluster:
+    def __init__(self, api: KubeAPI, ns: str, name: str) -> None:
+        self.api, self.ns, self.name = api, ns, name
+        self.path = f"/apis/ray.io/v1/namespaces/{ns}/rayclusters/{name}"
+
+    def get(self) -> dict[str, Any]:
+        got: dict[str, Any] = self.api.get(self.path)
+        return got
+
+    def status(self) -> dict[str, Any]:
+        return self.get().get("status") or {}
+
+    def pods(self, node_type: str | None = None, group: str | None = None) -> list[dict[str, Any]]:
+        selector = f"ray.io/cluster={self.name}"
+        if node_type:
+            selector += f",ray.io/node-type={node_type}"
+        if group:
+            selector += f",ray.io/group={group}"
+        items: list[dict[str, Any]] = self.api.get(f"/api/v1/namespaces/{self.ns}/pods",
+                                                   labelSelector=selector)["items"]
+        return [p for p in items if not p["metadata"].get("deletionTimestamp")]
+
+    def workers(self, group: str = "cpu") -> list[str]:
+        return sorted(p["metadata"]["name"] for p in self.pods("worker", group))
+
+    def wait(self, check: Callable[[], bool], what: str, timeout: float = 90) -> None:
+        self.api.wait(check, timeout=timeout, what=f"{self.name}: {what}")
+
+    def ready(self, workers: int) -> bool:
+        s = self.status()
+        return s.get("state") == "ready" and s.get("readyWorkerReplicas") == workers
+
+    def patch(self, patch: dict[str, Any]) -> None:
+        self.api.merge_patch(self.path, patch)
+
+    def events(self) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = self.api.get(f"/apis/events.k8s.io/v1/namespaces/{self.ns}/events")["items"]
+        return [e for e in items if e["regarding"].get("name") == self.name]
+
+
+def create(api: KubeAPI, ns: str, obj: dict[str, Any]) -> Cluster:
+    api.create(f"/apis/ray.io/v1/namespaces/{ns}/rayclusters", obj)
+    return Cluster(api, ns, obj["metadata"]["name"])
+
+
+def test_sample_cluster_becomes_ready_scales_and_goes(services: Services, control_plane: KubeAPI,
+                                                     namespace: str) -> None:
+    start_stack(services)
+    rc = create(control_plane, namespace, sample("sample"))
+    rc.wait(lambda: rc.ready(2), "Ready with 2 workers")
+    status = rc.status()
+    assert status["desiredWorkerReplicas"] == 2 and status["minWorkerReplicas"] == 1
+    assert status["maxWorkerReplicas"] == 5 and status["availableWorkerReplicas"] == 2
+    assert status["head"]["podIP"] and status["observedGeneration"] == rc.get()["metadata"]["generation"]
+    assert {c["type"]: c["status"] for c in status["conditions"]}["RayClusterProvisioned"] == "True"
+    svc = control_plane.get(f"/api/v1/namespaces/{namespace}/services/sample-head-svc")
+    assert svc["spec"]["clusterIP"] == "None"
+    reasons = {e["reason"] for e in rc.events()}
+    assert {"CreatedHeadPod", "CreatedWorkerPod", "CreatedService"} <= reasons
+
+    # Scale up, then down (no autoscaler: Raybus removes the surplus).
+    group = rc.get()["spec"]["workerGroupSpecs"][0]
+    rc.patch({"spec": {"workerGroupSpecs": [{**group, "replicas": 4}]}})
+    rc.wait(lambda: rc.ready(4), "4 workers")
+    rc.patch({"spec": {"workerGroupSpecs": [{**group, "replicas": 1}]}})
+    rc.wait(lambda: len(rc.workers()) == 1 and rc.ready(1), "1 worker")
+
+    # Deleting the RayCluster removes every child.
+    control_plane.delete(rc.path)
+    control_plane.wait(lambda: not rc.api.get(f"/api/v1/namespaces/{namespace}/pods")["items"]
+                       and not [s for s in rc.api.get(f"/api/v1/namespaces/{namespace}/services")["items"]
+                                if s["metadata"]["name"].startswith("sample")], timeout=90,
+                       what="every child gone")
+
+
+def test_workers_to_delete_deletes_exactly_those_pods(services: Services, control_plane: KubeAPI,
+                                                     namespace: str) -> None:
+    start_stack(services)
+    rc = create(control_plane, namespace, sample("wtd", enableInTreeAutoscaling=True))
+    rc.wait(lambda: rc.ready(2), "Ready with 2 workers")
+    before = rc.workers()
+    victim, keeper = before[0], before[1]
+    group = rc.get()["spec"]["workerGroupSpecs"][0]
+    # What the autoscaler does: lower replicas and name the pod to remove.
+    rc.patch({"spec": {"workerGroupSpecs": [{**group, "replicas": 1,
+                                             "scaleStrategy": {"workersToDelete": [victim]}}]}})
+    rc.wait(lambda: rc.workers() == [keeper], "only the named worker deleted")
+    assert rc.get()["spec"]["workerGroupSpecs"][0]["scaleStrategy"]["workersToDelete"] == [victim], \
+        "workersToDelete belongs to the autoscaler: left as it was"
+
+
+def test_suspend_and_resume_a_cluster_and_a_group(services: Services, control_plane: KubeAPI,
+                                                 namespace: str) -> None:
+    start_stack(services)
+    rc = create(control_plane, namespace, sample("susp"))
+    rc.wait(lambda: rc.ready(2), "Ready")
+    rc.patch({"spec": {"suspend": True}})
+    rc.wait(lambda: not rc.pods() and any(c["type"] == "RayClusterSuspended" and c["status"] == "True"
+                                          for c in rc.status().get("conditions", [])), "suspended")
+    rc.patch({"spec": {"suspend": False}})
+    rc.wait(lambda: rc.ready(2), "resumed")
+    group = rc.get()["spec"]["workerGroupSpecs"][0]
+    rc.patch({"spec": {"workerGroupSpecs": [{**group, "suspend": True}]}})
+    rc.wait(lambda: not rc.workers() and len(rc.pods("head")) == 1, "the group suspended, the head kept")
+    rc.patch({"spec": {"workerGroupSpecs": [{**group, "suspend": False}]}})
+    rc.wait(lambda: len(rc.workers()) == 2, "the group resumed")
+
+
+def test_multi_host_group_is_kept_whole(services: Services, control_plane: KubeAPI, namespace: str) -> None:
+    start_stack(services)
+    obj = sample("mh")
+    obj["spec"]["workerGroupSpecs"][0].update(replicas=2, numOfHosts=2, maxReplicas=4)
+    rc = create(control_plane, namespace, obj)
+    rc.wait(lambda: len(rc.workers()) == 4, "2 replicas × 2 hosts")
+    pods = rc.pods("worker")
+    replicas: dict[str, list[str]] = {}
+    for p in pods:
+        replicas.setdefault(p["metadata"]["labels"]["ray.io/worker-group-replica-name"], []).append(
+            p["metadata"]["labels"]["ray.io/replica-host-index"])
+    assert len(replicas) == 2 and all(sorted(h) == ["0", "1"] for h in replicas.values())
+    control_plane.get(f"/api/v1/namespaces/{namespace}/services/mh-headless")
+    # Lose one host: its whole replica is replaced (same spec, so possibly the same names:
+    # compare uids).
+    lost = pods[0]["metadata"]["labels"]["ray.io/worker-group-replica-name"]
+    sibling = next(p["metadata"]["uid"] for p in pods[1:]
+                   if p["metadata"]["labels"]["ray.io/worker-group-replica-name"] == lost)
+    control_plane.delete(f"/api/v1/namespaces/{namespace}/pods/{pods[0]['metadata']['name']}")
+
+    def whole_again() -> bool:
+        now = rc.pods("worker")
+        uids = {p["metadata"]["uid"] for p in now}
+        return (len(now) == 4 and pods[0]["metadata"]["uid"] not in uids and sibling not in uids
+                and all(p["status"].get("phase") == "Running" for p in now))
+
+    rc.wait(whole_again, "the broken replica replaced as a whole")
+
+
+def test_recreate_on_spec_change(services: Services, control_plane: KubeAPI, namespace: str) -> None:
+    start_stack(services)
+    rc = create(control_plane, namespace, sample("recreate", upgradeStrategy={"type": "Recreate"}))
+    rc.wait(lambda: rc.ready(2), "Ready")
+    old = {p["metadata"]["name"] for p in rc.pods()}
+    template = rc.get()["spec"]["workerGroupSpecs"][0]
+    template["template"]["spec"]["containers"][0]["env"] = [{"name": "NEW", "value": "1"}]
+    rc.patch({"spec": {"workerGroupSpecs": [template]}})
+    rc.wait(lambda: rc.ready(2) and not (old & {p["metadata"]["name"] for p in rc.pods()}), "every pod recreated")
+    # Scaling alone does not recreate.
+    now = {p["metadata"]["name"] for p in rc.pods("head")}
+    rc.patch({"spec": {"workerGroupSpecs": [{**template, "replicas": 3}]}})
+    rc.wait(lambda: rc.ready(3), "3 workers")
+    assert {p["metadata"]["name"] for p in rc.pods("head")} == now
+
+
+def test_gcs_ft_finalizer_runs_the_cleanup_job(services: Services, control_plane: KubeAPI, namespace: str) -> None:
+    start_stack(services)
+    rc = create(control_plane, namespace, sample("ft", gcsFaultToleranceOptions={"redisAddress": "redis:6379"}))
+    rc.wait(lambda: "ray.io/gcs-ft-redis-cleanup-finalizer" in (rc.get()["metadata"].get("finalizers") or [])
+            and rc.ready(2), "the finalizer and Ready")
+    control_plane.delete(rc.path)
+    jobs = f"/apis/batch/v1/namespaces/{namespace}/jobs"
+    control_plane.wait(lambda: any(j["metadata"]["name"] == "ft-redis-cleanup"
+                                   for j in control_plane.get(jobs)["items"]), timeout=90, what="the cleanup Job")
+    control_plane.wait(lambda: not control_plane.exists(rc.path), timeout=120,
+                       what="the finalizer removed after the Job completed")
+
+
+def test_an_invalid_spec_gets_a_condition_and_an_event_and_others_converge(
+        services: Services, control_plane: KubeAPI, namespace: str) -> None:
+    start_stack(services)
+    bad = sample("bad")
+    bad["spec"]["workerGroupSpecs"][0].update(minReplicas=5, maxReplicas=1)
+    invalid = create(control_plane, namespace, bad)
+    good = create(control_plane, namespace, sample("good"))
+    good.wait(lambda: good.ready(2), "the valid cluster Ready")
+    invalid.wait(lambda: any("workerGroupSpecs[0]" in (c.get("message") or "")
+                             for c in invalid.status().get("conditions", [])), "a condition naming the field")
+    assert any(e["reason"] == "InvalidRayClusterSpec" and e["type"] == "Warning" for e in invalid.events())
+    assert not invalid.pods()

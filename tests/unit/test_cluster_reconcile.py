@@ -1,0 +1,258 @@
+"""cluster-ctl's reconcile, pure: an observed snapshot in, the Decision out."""
+
+from __future__ import annotations
+
+import copy
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import pytest
+import yaml
+
+from raybus_cluster_ctl.reconcile import (
+    FT_FINALIZER,
+    RECREATE_HASH,
+    head_prefix,
+    pod_names,
+    reconcile,
+    should_delete_pod,
+    spec_hash,
+    worker_prefix,
+)
+from raybus_cluster_ctl.settings import ClusterCtlSettings
+from raybus_common.bus.envelopes import AddFinalizer, Apply, Delete, RecordEvent, RemoveFinalizer
+from raybus_common.controller.view import Observed, RootKey
+from raybus_common.decision import Decision
+
+SAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "samples" / "raycluster-sample.yaml"
+NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+SETTINGS = ClusterCtlSettings()
+UID = "11111111-2222-3333-4444-555555555555"
+Obj = dict[str, Any]
+
+
+def cluster(**spec: Any) -> Obj:
+    obj: Obj = copy.deepcopy(yaml.safe_load(SAMPLE.read_text()))
+    obj["metadata"].update(uid=UID, generation=1, resourceVersion="10")
+    obj["spec"].update(spec)
+    return obj
+
+
+def pod(name: str, node_type: str, group: str = "headgroup", *, phase: str = "Running", ready: bool = True,
+        **labels: str) -> Obj:
+    return {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": "default", "uid": f"uid-{name}", "resourceVersion": "5",
+                         "labels": {"ray.io/cluster": "raycluster-sample", "ray.io/node-type": node_type,
+                                    "ray.io/group": group, **labels}},
+            "spec": {"containers": [{"name": "ray"}], "restartPolicy": "Always"},
+            "status": {"phase": phase, "podIP": "10.0.0.1",
+                       "conditions": [{"type": "Ready", "status": "True" if ready else "False"}]}}
+
+
+def observe(root: Obj | None, *pods: Obj, services: tuple[Obj, ...] = ()) -> Observed:
+    return Observed(RootKey("raycluster", "default", "raycluster-sample"), root,
+                    MappingProxyType({"pod": tuple(pods), "service": services}))
+
+
+def run(root: Obj | None, *pods: Obj, settings: ClusterCtlSettings = SETTINGS, now: datetime = NOW,
+        services: tuple[Obj, ...] = ()) -> Decision:
+    return reconcile(observe(root, *pods, services=services), now=now, settings=settings)
+
+
+def applied(d: Decision, kind: str) -> list[Obj]:
+    return [a.object for a in d.actions if isinstance(a, Apply) and a.object["kind"] == kind]
+
+
+def deleted(d: Decision) -> list[str]:
+    return sorted(a.ref.name for a in d.actions if isinstance(a, Delete))
+
+
+def reasons(d: Decision) -> list[str]:
+    return [a.reason for a in d.actions if isinstance(a, RecordEvent)]
+
+
+def head_and_workers(c: Obj, workers: int) -> list[Obj]:
+    seed = f"{UID}:{spec_hash(c)}"
+    names = pod_names(worker_prefix("raycluster-sample", "cpu"), seed, "cpu", set(), workers)
+    head = pod(pod_names(head_prefix("raycluster-sample"), seed, "headgroup", set(), 1)[0], "head")
+    head["metadata"]["annotations"] = {RECREATE_HASH: spec_hash(c)}
+    return [head, *(pod(n, "worker", "cpu") for n in names)]
+
+
+def test_a_new_cluster_gets_its_service_head_and_workers_owned_and_announced() -> None:
+    d = run(cluster())
+    (svc,) = applied(d, "Service")
+    assert svc["metadata"]["name"] == "raycluster-sample-head-svc"
+    pods = applied(d, "Pod")
+    heads = [p for p in pods if p["metadata"]["labels"]["ray.io/node-type"] == "head"]
+    workers = [p for p in pods if p["metadata"]["labels"]["ray.io/node-type"] == "worker"]
+    assert len(heads) == 1 and len(workers) == 2
+    assert heads[0]["metadata"]["name"].startswith("raycluster-sample-head-")
+    assert all(w["metadata"]["name"].startswith("raycluster-sample-cpu-worker-") for w in workers)
+    assert heads[0]["metadata"]["annotations"][RECREATE_HASH] == spec_hash(cluster())
+    for obj in (svc, *pods):
+        (owner,) = obj["metadata"]["ownerReferences"]
+        assert owner["uid"] == UID and owner["kind"] == "RayCluster" and owner["controller"] is True
+    assert sorted(reasons(d)) == ["CreatedHeadPod", "CreatedService", "CreatedWorkerPod", "CreatedWorkerPod"]
+    assert sorted(w["metadata"]["labels"]["ray.io/worker-group-replica-index"] for w in workers) == ["0", "1"]
+    assert d.status is not None and d.requeue_after == 2.0
+
+
+def test_names_are_deterministic_so_a_repeated_decision_creates_nothing_new() -> None:
+    first, again = run(cluster()), run(cluster())
+    assert [a.model_dump() for a in first.actions] == [a.model_dump() for a in again.actions]
+    assert len({p["metadata"]["name"] for p in applied(first, "Pod")}) == 3
+
+
+def test_a_converged_cluster_needs_no_action() -> None:
+    c = cluster()
+    d = run(c, *head_and_workers(c, 2), services=({"kind": "Service", "metadata": {"name": "raycluster-sample-head-svc",
+                                                                                   "labels": {}}},))
+    assert not [a for a in d.actions if not isinstance(a, RecordEvent)]
+    assert d.requeue_after in (2.0, SETTINGS.requeue_seconds)
+
+
+@pytest.mark.parametrize(("replicas", "autoscale", "expect_deleted"), [(1, False, 2), (1, True, 0), (3, False, 0)])
+def test_scale_down_is_raybus_s_only_without_the_autoscaler(replicas: int, autoscale: bool,
+                                                          expect_deleted: int) -> None:
+    c = cluster(enableInTreeAutoscaling=autoscale)
+    c["spec"]["workerGroupSpecs"][0]["replicas"] = replicas
+    d = run(c, *head_and_workers(c, 3))
+    assert len(deleted(d)) == expect_deleted
+    assert not applied(d, "Pod")
+
+
+def test_workers_to_delete_removes_exactly_those_pods_and_leaves_the_field() -> None:
+    c = cluster(enableInTreeAutoscaling=True)
+    pods = head_and_workers(c, 3)
+    victim = pods[2]["metadata"]["name"]
+    c["spec"]["workerGroupSpecs"][0].update(replicas=2, scaleStrategy={"workersToDelete": [victim, "not-a-pod"]})
+    d = run(c, *pods)
+    assert deleted(d) == [victim]
+    assert not applied(d, "Pod")
+    (dl,) = [a for a in d.actions if isinstance(a, Delete)]
+    assert dl.ref.uid == f"uid-{victim}"
+
+
+def test_an_unhealthy_worker_is_replaced_over_two_passes() -> None:
+    c = cluster()
+    pods = head_and_workers(c, 2)
+    pods[1]["status"]["phase"] = "Failed"
+    d = run(c, *pods)
+    assert deleted(d) == [pods[1]["metadata"]["name"]] and not applied(d, "Pod")
+    d2 = run(c, pods[0], pods[2])
+    assert len(applied(d2, "Pod")) == 1
+
+
+@pytest.mark.parametrize(("phase", "restart", "terminated", "gone"), [
+    ("Failed", "Always", False, True), ("Succeeded", "Always", False, True), ("Running", "Never", True, True),
+    ("Running", "Always", True, False), ("Running", "Never", False, False), ("Pending", "Never", False, False)])
+def test_should_delete_pod(phase: str, restart: str, terminated: bool, gone: bool) -> None:
+    p = pod("p", "worker", phase=phase)
+    p["spec"]["restartPolicy"] = restart
+    if terminated:
+        p["status"]["containerStatuses"] = [{"name": "ray", "state": {"terminated": {"exitCode": 1}}}]
+    assert should_delete_pod(p) is gone
+
+
+def test_suspend_deletes_every_pod_and_a_suspended_group_only_its_own() -> None:
+    c = cluster(suspend=True)
+    pods = head_and_workers(c, 2)
+    assert len(deleted(run(c, *pods))) == 3
+    g = cluster()
+    g["spec"]["workerGroupSpecs"][0]["suspend"] = True
+    d = run(g, *head_and_workers(g, 2))
+    assert len(deleted(d)) == 2 and all("worker" in n for n in deleted(d))
+
+
+def test_recreate_deletes_every_pod_when_the_spec_hash_moves_but_not_on_scaling() -> None:
+    c = cluster(upgradeStrategy={"type": "Recreate"})
+    pods = head_and_workers(c, 2)
+    scaled = copy.deepcopy(c)
+    scaled["spec"]["workerGroupSpecs"][0]["replicas"] = 3
+    assert spec_hash(scaled) == spec_hash(c)
+    assert not deleted(run(scaled, *pods))
+    changed = copy.deepcopy(c)
+    changed["spec"]["workerGroupSpecs"][0]["template"]["spec"]["containers"][0]["image"] = "rayproject/ray:2.53.0"
+    assert spec_hash(changed) != spec_hash(c)
+    assert len(deleted(run(changed, *pods))) == 3
+    assert not deleted(run(copy.deepcopy(changed) | {"spec": {**changed["spec"], "upgradeStrategy": None}}, *pods))
+
+
+def test_multi_host_groups_are_created_as_whole_replicas() -> None:
+    c = cluster()
+    c["spec"]["workerGroupSpecs"][0].update(replicas=2, numOfHosts=2, maxReplicas=4)
+    workers = [p for p in applied(run(c), "Pod") if p["metadata"]["labels"]["ray.io/node-type"] == "worker"]
+    assert len(workers) == 4
+    replicas: dict[str, list[str]] = {}
+    for w in workers:
+        labels = w["metadata"]["labels"]
+        replicas.setdefault(labels["ray.io/worker-group-replica-name"], []).append(labels["ray.io/replica-host-index"])
+    assert len(replicas) == 2 and all(sorted(v) == ["0", "1"] for v in replicas.values())
+
+
+def test_an_invalid_cluster_gets_a_warning_and_a_condition_naming_the_field_and_nothing_else() -> None:
+    c = cluster()
+    c["spec"]["workerGroupSpecs"][0].update(minReplicas=5, maxReplicas=1)
+    d = run(c)
+    assert reasons(d) == ["InvalidRayClusterSpec"]
+    assert not [a for a in d.actions if not isinstance(a, RecordEvent)]
+    assert d.status is not None
+    (valid,) = [x for x in d.status["conditions"] if x["type"] == "RayClusterValid"]
+    assert valid["status"] == "False" and "workerGroupSpecs[0]" in valid["message"]
+    # Once the condition says so, the Event is not repeated on every pass.
+    c["status"] = d.status
+    assert reasons(run(c)) == []
+
+
+def test_another_manager_means_hands_off() -> None:
+    assert run(cluster(managedBy="kueue.x-k8s.io/multikueue")).is_noop
+    assert not run(cluster(managedBy="ray.io/kuberay-operator")).is_noop
+
+
+def test_gcs_ft_redis_adds_the_finalizer_first() -> None:
+    d = run(cluster(gcsFaultToleranceOptions={"redisAddress": "redis:6379"}))
+    assert [type(a) for a in d.actions] == [AddFinalizer]
+    assert d.actions[0].finalizer == FT_FINALIZER  # type: ignore[union-attr]
+
+
+def deleting(seconds_ago: float, **spec: Any) -> Obj:
+    c = cluster(gcsFaultToleranceOptions={"redisAddress": "redis:6379"}, **spec)
+    c["metadata"].update(finalizers=[FT_FINALIZER],
+                         deletionTimestamp=(NOW - timedelta(seconds=seconds_ago)).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    return c
+
+
+def job(done: bool) -> Obj:
+    return {"apiVersion": "batch/v1", "kind": "Job",
+            "metadata": {"name": "raycluster-sample-redis-cleanup", "namespace": "default", "uid": "j",
+                         "labels": {"ray.io/node-type": "redis-cleanup", "ray.io/cluster": "raycluster-sample"}},
+            "status": {"conditions": [{"type": "Complete", "status": "True"}] if done else []}}
+
+
+def test_gcs_ft_deletion_deletes_pods_runs_the_cleanup_job_then_lets_go() -> None:
+    c = deleting(5)
+    d = run(c, *head_and_workers(c, 2))
+    assert len(deleted(d)) == 3 and not applied(d, "Job")
+    d = run(c)
+    (j,) = applied(d, "Job")
+    assert j["metadata"]["labels"]["ray.io/node-type"] == "redis-cleanup"
+
+    def with_job(done: bool) -> Decision:
+        obs = Observed(RootKey("raycluster", "default", "raycluster-sample"), c,
+                       MappingProxyType({"pod": (), "job": (job(done),)}))
+        return reconcile(obs, now=NOW, settings=SETTINGS)
+
+    assert not any(isinstance(a, RemoveFinalizer) for a in with_job(False).actions)
+    assert any(isinstance(a, RemoveFinalizer) for a in with_job(True).actions)
+
+
+def test_a_stuck_deletion_is_forced_after_the_timeout() -> None:
+    c = deleting(301)
+    d = run(c, *head_and_workers(c, 1))
+    assert any(isinstance(a, RemoveFinalizer) for a in d.actions)
+    assert "ForceDeletedStuckCluster" in reasons(d)
+    c["metadata"]["annotations"] = {"ray.io/gcs-ft-deletion-timeout": "600"}
+    assert not any(isinstance(a, RemoveFinalizer) for a in run(c, *head_and_workers(c, 1)).actions)
