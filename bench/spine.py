@@ -23,20 +23,18 @@ import argparse
 import copy
 import json
 import os
-import platform
-import re
 import statistics
 import sys
 import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import yaml
+from benchlib import DOC, ROOT, machine, pct, peak_rss_mib, write_section
 
 from raybus_testbed.controlplane import ControlPlane
 from raybus_testbed.demo_controller import configmap_name
@@ -44,9 +42,7 @@ from raybus_testbed.kubeapi import KubeAPI
 from raybus_testbed.nats import NatsServer
 from raybus_testbed.services import Services
 
-ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / "tests" / "fixtures" / "valid" / "raycluster-head-only.yaml"
-DOC = ROOT / "docs" / "benchmarks.md"
 NS = "bench-spine"
 
 
@@ -122,22 +118,6 @@ def scale_patch(replicas: int) -> dict[str, Any]:
     return {"spec": {"workerGroupSpecs": raycluster("x", replicas)["spec"]["workerGroupSpecs"]}}
 
 
-def peak_rss_mib(pid: int | None) -> float:
-    if pid is None:
-        return 0.0
-    try:
-        text = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return 0.0
-    m = re.search(r"VmHWM:\s+(\d+) kB", text)
-    return int(m.group(1)) / 1024 if m else 0.0
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))]
-
-
 def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     existing = os.environ.get("RAYBUS_TEST_KUBECONFIG")
     cp: ControlPlane | None = None
@@ -201,8 +181,7 @@ def report(args: argparse.Namespace, r: dict[str, Any]) -> str:
     cmd = f"python bench/spine.py --clusters {n} --samples {args.samples} --qps {args.qps}"
     lat = r["latency_ms"]
     rss = ", ".join(f"{k} {v:.0f}" for k, v in r["rss_mib"].items())
-    setup = (f"`{cmd}` on {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-             f"{datetime.now(UTC):%Y-%m-%d}. One replica of each service; actuator QPS {args.qps} / burst "
+    setup = (f"`{cmd}` on {machine()}. One replica of each service; actuator QPS {args.qps} / burst "
              f"{args.qps * 2}; the demo controller (one ConfigMap per RayCluster) stands for a no-op controller.")
     create = (f"| {n} RayClusters created → {n} ConfigMaps applied | {r['create_seconds']:.1f} s "
               f"({n / r['create_seconds']:.0f} events/s; the API writes themselves took "
@@ -216,16 +195,6 @@ def report(args: argparse.Namespace, r: dict[str, Any]) -> str:
             "seen by the bench through a watch of its own.")
     return "\n".join([f"## Spine: watcher → controller → actuator (actuator QPS {args.qps})", "", setup, "", "| measure | value |", "|---|---|",
                       create, update, latency, f"| peak RSS (MiB) | {rss} |", "", path, ""])
-
-
-def write_section(section: str) -> None:
-    """Replace (or add) the section that starts with the same `## ` heading in docs/benchmarks.md."""
-    heading = section.splitlines()[0]
-    text = DOC.read_text() if DOC.exists() else (
-        "# Benchmarks\n\nFigures from the scripts under `bench/`; each section says how it was produced.\n\n")
-    parts = re.split(r"(?m)^(?=## )", text)
-    kept = [p for p in parts if not p.startswith(heading)]
-    DOC.write_text("".join(kept).rstrip("\n") + "\n\n" + section)
 
 
 def main() -> None:

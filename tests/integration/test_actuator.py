@@ -28,6 +28,7 @@ from raybus_common.bus.envelopes import (
     DeadLetter,
     Delete,
     ObjectRef,
+    Patch,
     RecordEvent,
     RemoveFinalizer,
     ResultEnvelope,
@@ -144,6 +145,16 @@ async def test_every_kind_of_action_is_applied_and_reported(
     await outcomes.wait(await send(bus, RemoveFinalizer(ref=ref, finalizer="raybus.io/test")))
     assert not control_plane.get(f"{cms}/a")["metadata"].get("finalizers")
 
+    # A merge patch of fields Raybus does not apply; with a stale uid it is refused.
+    res = await outcomes.wait(await send(bus, Patch(ref=ref, patch={"metadata": {"annotations": {"x": "y"}}})))
+    assert res.outcome == "ok", res.message
+    assert control_plane.get(f"{cms}/a")["metadata"]["annotations"] == {"x": "y"}
+    assert control_plane.get(f"{cms}/a")["data"] == {"k": "2"}
+    gone = ref.model_copy(update={"uid": "00000000-0000-0000-0000-000000000001"})
+    res = await outcomes.wait(await send(bus, Patch(ref=gone, patch={"metadata": {"annotations": {"x": "z"}}})))
+    assert res.outcome == "permanent", res
+    assert control_plane.get(f"{cms}/a")["metadata"]["annotations"] == {"x": "y"}
+
     # An Event about the object, on the object.
     res = await outcomes.wait(await send(bus, RecordEvent(regarding=ref, type="Warning", reason="TestReason",
                                                           message="something happened")))
@@ -163,8 +174,9 @@ async def test_every_kind_of_action_is_applied_and_reported(
     res = await outcomes.wait(await send(bus, Delete(ref=ref)))
     assert res.outcome == "ok"
     control_plane.wait(lambda: not control_plane.exists(f"{cms}/a"), timeout=10, what="the ConfigMap deleted")
-    await _wait_for(lambda: any(d.subject == subjects.act("configmap", namespace, "a") for d in outcomes.dead))
-    (letter,) = outcomes.dead
+    await _wait_for(lambda: sum(d.subject == subjects.act("configmap", namespace, "a") for d in outcomes.dead) == 2)
+    letter = next(d for d in outcomes.dead if d.subject == subjects.act("configmap", namespace, "a")
+                  and "precondition" in d.error.lower() and "delete" in d.error)
     assert "precondition" in letter.error.lower() and decode(ActionEnvelope, letter.data).action_id == aid
 
 

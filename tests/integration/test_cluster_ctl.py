@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 
@@ -90,6 +91,10 @@ def test_sample_cluster_becomes_ready_scales_and_goes(services: Services, contro
     assert svc["spec"]["clusterIP"] == "None"
     reasons = {e["reason"] for e in rc.events()}
     assert {"CreatedHeadPod", "CreatedWorkerPod", "CreatedService"} <= reasons
+    lines = httpx.get(services.url("cluster-ctl", "/metrics"), timeout=5).text.splitlines()
+    assert any(x.startswith("kuberay_cluster_condition_provisioned{") and 'name="sample"' in x
+               and f'namespace="{namespace}"' in x and 'condition="true"' in x for x in lines)
+    assert any(x.startswith('kuberay_cluster_provisioned_duration_seconds{name="sample"') for x in lines)
 
     # Scale up, then down (no autoscaler: Raybus removes the surplus).
     group = rc.get()["spec"]["workerGroupSpecs"][0]
@@ -209,3 +214,40 @@ def test_an_invalid_spec_gets_a_condition_and_an_event_and_others_converge(
                              for c in invalid.status().get("conditions", [])), "a condition naming the field")
     assert any(e["reason"] == "InvalidRayClusterSpec" and e["type"] == "Warning" for e in invalid.events())
     assert not invalid.pods()
+
+
+def test_a_cluster_kuberay_made_is_adopted_without_restarting_a_pod(services: Services, control_plane: KubeAPI,
+                                                                    namespace: str) -> None:
+    # KubeRay's pods are what pods.py builds (the same code path, KubeRay's shape), with
+    # generateName-style names, KubeRay's version stamp and its own spec hash.
+    from raybus_cluster_ctl.children import head_service
+    from raybus_cluster_ctl.pods import head_pod, worker_pod
+    from raybus_cluster_ctl.settings import ClusterCtlSettings
+    from raybus_common.bus.envelopes import owner_reference
+
+    rc = create(control_plane, namespace, sample("adopt", upgradeStrategy={"type": "Recreate"}))
+    obj = rc.get()
+    settings = ClusterCtlSettings()
+    made = [head_pod(obj, "adopt-head-x7k2p", settings)]
+    made += [worker_pod(obj, obj["spec"]["workerGroupSpecs"][0], f"adopt-cpu-worker-{s}", settings)
+             for s in ("q8z4m", "w2c9d")]
+    for p in made:
+        p["metadata"]["namespace"] = namespace
+        p["metadata"]["ownerReferences"] = [owner_reference(obj)]
+        p["metadata"].setdefault("annotations", {}).update({
+            "ray.io/kuberay-version": "v1.7.0", "ray.io/upgrade-strategy-recreate-hash": "kuberayshash"})
+        control_plane.create(f"/api/v1/namespaces/{namespace}/pods", p)
+    svc = head_service(obj)
+    svc["metadata"].update(namespace=namespace, ownerReferences=[owner_reference(obj)])
+    control_plane.create(f"/api/v1/namespaces/{namespace}/services", svc)
+    control_plane.wait(lambda: all(p["status"].get("phase") == "Running" for p in rc.pods()) and len(rc.pods()) == 3,
+                       timeout=60, what="KubeRay's pods running")
+    uids = {p["metadata"]["uid"] for p in rc.pods()}
+
+    start_stack(services)
+    rc.wait(lambda: rc.ready(2), "Ready under Raybus")
+    rc.wait(lambda: all((p["metadata"].get("annotations") or {}).get("ray.io/kuberay-version") == "raybus-0.1.0"
+                        for p in rc.pods("head")), "the head re-stamped")
+    assert {p["metadata"]["uid"] for p in rc.pods()} == uids, "a pod was restarted"
+    assert not [e for e in rc.events() if e["reason"] in ("CreatedHeadPod", "CreatedWorkerPod", "DeletedPod",
+                                                          "DeletedWorkerPod", "DeletedHeadPod")]

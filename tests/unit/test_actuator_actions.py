@@ -14,6 +14,7 @@ from raybus_actuator.actions import (
     event_name,
     finalizers_after,
     judge,
+    patch_request,
     status_request,
 )
 from raybus_common.bus.envelopes import (
@@ -22,6 +23,7 @@ from raybus_common.bus.envelopes import (
     ApplyStatus,
     Delete,
     ObjectRef,
+    Patch,
     RecordEvent,
     RemoveFinalizer,
 )
@@ -63,6 +65,13 @@ def test_status_without_a_uid_is_a_server_side_apply() -> None:
     assert req.content_type == "application/apply-patch+yaml"
     assert req.body == {"apiVersion": "ray.io/v1", "kind": "RayCluster",
                         "metadata": {"name": "rc", "namespace": "team-a"}, "status": {"state": "ready"}}
+
+
+def test_patch_is_a_merge_patch_that_pins_the_uid() -> None:
+    req = patch_request(Patch(ref=POD, patch={"metadata": {"annotations": {"a": "b"}}}))
+    assert (req.method, req.path, req.content_type) == ("PATCH", "/api/v1/namespaces/team-a/pods/rc-head-x",
+                                                        "application/merge-patch+json")
+    assert req.body == {"metadata": {"annotations": {"a": "b"}, "uid": "u-2"}}
 
 
 def test_delete_carries_the_uid_precondition_and_propagation() -> None:

@@ -250,7 +250,7 @@ def test_head_labels_and_metadata() -> None:
         "ray.io/is-ray-node": "yes", "ray.io/cluster": "c", "ray.io/node-type": "head", "ray.io/group": "headgroup",
         "ray.io/identifier": "c-head", "app.kubernetes.io/name": "mine",
         "app.kubernetes.io/created-by": "kuberay-operator", "team": "ml", "accel": "none"}
-    assert pod["metadata"]["annotations"] == {"ray.io/ft-enabled": "false", "ray.io/kuberay-version": "v1.7.0"}
+    assert pod["metadata"]["annotations"] == {"ray.io/ft-enabled": "false", "ray.io/kuberay-version": "raybus-0.1.0"}
 
 
 def test_worker_labels_from_fixture() -> None:
@@ -295,7 +295,7 @@ def test_rayservice_serve_label_and_env() -> None:
     h, w = head(c), worker(c)
     assert h["metadata"]["labels"]["ray.io/serve"] == "false"
     assert w["metadata"]["labels"]["ray.io/serve"] == "true"
-    assert env(ray(h))["RAY_USAGE_STATS_EXTRA_TAGS"] == "kuberay_version=v1.7.0;kuberay_crd=RayService"
+    assert env(ray(h))["RAY_USAGE_STATS_EXTRA_TAGS"] == "kuberay_version=raybus-0.1.0;kuberay_crd=RayService"
     assert {k: env(ray(w))[k] for k in ("RAY_timeout_ms_task_wait_for_death_info",
                                          "RAY_gcs_server_request_timeout_seconds", "RAY_SERVE_KV_TIMEOUT_S")} == {
         "RAY_timeout_ms_task_wait_for_death_info": "0", "RAY_gcs_server_request_timeout_seconds": "5",
@@ -335,7 +335,7 @@ def test_head_env_order_and_values() -> None:
     assert values["RAY_NODE_TYPE_NAME"] == {"fieldRef": {"fieldPath": "metadata.labels['ray.io/group']"}}
     assert values["RAY_ADDRESS"] == "127.0.0.1:6379"
     assert values["RAY_PORT"] == "6379"
-    assert values["RAY_USAGE_STATS_EXTRA_TAGS"] == "kuberay_version=v1.7.0;kuberay_crd=RayCluster"
+    assert values["RAY_USAGE_STATS_EXTRA_TAGS"] == "kuberay_version=raybus-0.1.0;kuberay_crd=RayCluster"
 
 
 def test_worker_env() -> None:

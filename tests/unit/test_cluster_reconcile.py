@@ -22,7 +22,7 @@ from raybus_cluster_ctl.reconcile import (
     worker_prefix,
 )
 from raybus_cluster_ctl.settings import ClusterCtlSettings
-from raybus_common.bus.envelopes import AddFinalizer, Apply, Delete, RecordEvent, RemoveFinalizer
+from raybus_common.bus.envelopes import AddFinalizer, Apply, Delete, Patch, RecordEvent, RemoveFinalizer
 from raybus_common.controller.view import Observed, RootKey
 from raybus_common.decision import Decision
 
@@ -256,3 +256,15 @@ def test_a_stuck_deletion_is_forced_after_the_timeout() -> None:
     assert "ForceDeletedStuckCluster" in reasons(d)
     c["metadata"]["annotations"] = {"ray.io/gcs-ft-deletion-timeout": "600"}
     assert not any(isinstance(a, RemoveFinalizer) for a in run(c, *head_and_workers(c, 1)).actions)
+
+
+def test_a_head_stamped_by_another_operator_is_re_stamped_not_recreated() -> None:
+    c = cluster(upgradeStrategy={"type": "Recreate"})
+    pods = head_and_workers(c, 2)
+    pods[0]["metadata"]["annotations"] = {RECREATE_HASH: "kuberays", "ray.io/kuberay-version": "v1.7.0"}
+    d = run(c, *pods)
+    assert not deleted(d) and not applied(d, "Pod")
+    (patch,) = [a for a in d.actions if isinstance(a, Patch)]
+    assert patch.ref.name == pods[0]["metadata"]["name"] and patch.ref.uid == pods[0]["metadata"]["uid"]
+    assert patch.patch == {"metadata": {"annotations": {RECREATE_HASH: spec_hash(c),
+                                                        "ray.io/kuberay-version": SETTINGS.kuberay_version}}}

@@ -7,6 +7,7 @@ without a server; `Executor` is the thin I/O half that sends the requests.
 |-------------------|-------------------------------------------------------------------------|
 | `Apply`           | PATCH the object, `application/apply-patch+yaml`, one field manager, force |
 | `ApplyStatus`     | JSON patch of `/status`: test `metadata.uid`, then replace the status     |
+| `Patch`           | a JSON merge patch (fields Raybus does not apply), `metadata.uid` pinned  |
 | `Delete`          | DELETE with `preconditions.uid` and the propagation policy              |
 | `AddFinalizer`    | GET, then merge-patch `metadata.finalizers` with the resourceVersion read |
 | `RemoveFinalizer` | (optimistic concurrency: a concurrent writer makes it a retried 409)    |
@@ -34,6 +35,7 @@ action id, so the second POST is refused as AlreadyExists and counted as done.
 from __future__ import annotations
 
 import asyncio
+import copy
 import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -46,6 +48,7 @@ from raybus_common.bus.envelopes import (
     ApplyStatus,
     Delete,
     ObjectRef,
+    Patch,
     RecordEvent,
     RemoveFinalizer,
 )
@@ -109,6 +112,14 @@ def status_request(action: ApplyStatus, field_manager: str) -> Request:
         meta["namespace"] = ref.namespace
     body = {"apiVersion": ref.api_version, "kind": ref.kind, "metadata": meta, "status": action.status}
     return Request("PATCH", _item(ref) + "/status", body, APPLY, {"fieldManager": field_manager, "force": "true"})
+
+
+def patch_request(action: Patch) -> Request:
+    """A merge patch; with the ref's uid in `metadata.uid`, which the API server refuses to change."""
+    body = copy.deepcopy(action.patch)
+    if action.ref.uid:
+        body.setdefault("metadata", {})["uid"] = action.ref.uid
+    return Request("PATCH", _item(action.ref), body, MERGE)
 
 
 def delete_request(action: Delete) -> Request:
@@ -206,6 +217,9 @@ class Executor:
                     await self._explain_uid_test(action.ref)
                 raise
             return f"status applied (resourceVersion {(got.get('metadata') or {}).get('resourceVersion', '?')})"
+        if isinstance(action, Patch):
+            got = await self.send(patch_request(action))
+            return f"patched (resourceVersion {(got.get('metadata') or {}).get('resourceVersion', '?')})"
         if isinstance(action, Delete):
             await self.send(delete_request(action))
             return f"deleted ({action.propagation})"

@@ -7,10 +7,15 @@ RayClusters through partition leases, and publishes the actions.
 
 from __future__ import annotations
 
+from typing import Any
+
+from prometheus_client import REGISTRY
+
 from raybus_common.controller.runtime import Controller, ControllerSpec, Watch, serve
 from raybus_common.controller.view import either, labelled, owned_by
 from raybus_common.runner import Service
 
+from .metrics import ViewCollector
 from .reconcile import reconcile
 from .settings import ClusterCtlSettings
 
@@ -35,4 +40,17 @@ SPEC = ControllerSpec(
 
 
 async def start(svc: Service, settings: ClusterCtlSettings) -> Controller:
-    return serve(svc, SPEC)
+    ctl = serve(svc, SPEC)
+
+    def mine() -> list[dict[str, Any]]:
+        found = (ctl.view.get(ROOT, k.namespace, k.name) for k in ctl.view.roots() if ctl.owns(k))
+        return [c for c in found if c is not None]
+
+    collector = ViewCollector(mine)
+    REGISTRY.register(collector)
+    svc.after_drain(lambda: _unregister(collector))
+    return ctl
+
+
+async def _unregister(collector: ViewCollector) -> None:
+    REGISTRY.unregister(collector)

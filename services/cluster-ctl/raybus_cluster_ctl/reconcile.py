@@ -42,6 +42,7 @@ from raybus_common.bus.envelopes import (
     Apply,
     Delete,
     ObjectRef,
+    Patch,
     RecordEvent,
     RemoveFinalizer,
     owner_reference,
@@ -60,6 +61,7 @@ Obj = dict[str, Any]
 KUBERAY_MANAGER = "ray.io/kuberay-operator"
 FT_FINALIZER = "ray.io/gcs-ft-redis-cleanup-finalizer"
 RECREATE_HASH = "ray.io/upgrade-strategy-recreate-hash"
+KUBERAY_VERSION = "ray.io/kuberay-version"
 REPLICA_NAME = "ray.io/worker-group-replica-name"
 REPLICA_INDEX = "ray.io/worker-group-replica-index"
 HOST_INDEX = "ray.io/replica-host-index"
@@ -303,7 +305,14 @@ def _pods(p: Pass) -> None:
         return
     current_hash = spec_hash(cluster)
     heads = [pod for pod in pods if _labels(pod).get("ray.io/node-type") == "head"]
-    if ((spec.get("upgradeStrategy") or {}).get("type") == "Recreate"
+    stamped = [h for h in heads if (_meta(h).get("annotations") or {}).get(KUBERAY_VERSION)
+               not in (None, "", p.settings.kuberay_version)]
+    if stamped:  # another operator's head (adoption, an upgrade): re-stamp it, never recreate for that
+        for h in stamped:  # a merge patch: a partial server-side apply would drop fields we applied
+            p.actions.append(Patch(ref=_ref(h), patch={"metadata": {"annotations": {
+                RECREATE_HASH: current_hash, KUBERAY_VERSION: p.settings.kuberay_version}}}))
+        p.soon()
+    elif ((spec.get("upgradeStrategy") or {}).get("type") == "Recreate"
             and any(_meta(h).get("annotations", {}).get(RECREATE_HASH) not in (None, "", current_hash)
                     for h in heads)):
         for pod in pods:

@@ -35,7 +35,9 @@ class ClusterCtlSettings(ServiceSettings):
     # CLUSTER_DOMAIN: the DNS suffix of the head Service's FQDN that workers dial.
     cluster_domain: str = "cluster.local"
     # KUBERAY_VERSION: reported to Ray's usage stats and stamped on head pods (`ray.io/kuberay-version`).
-    kuberay_version: str = "v1.7.0"
+    # Raybus's own value, not KubeRay's: a head pod stamped with another version (a cluster adopted
+    # from KubeRay) gets its annotations re-stamped instead of being recreated (reference §5.6).
+    kuberay_version: str = "raybus-0.1.0"
     # Operator config `defaultContainerEnvs`: env vars added to every Ray container that lacks them.
     default_container_envs: list[dict[str, Any]] = Field(default_factory=list)
     # Operator config `defaultPodLabels` / `defaultPodAnnotations`: fill keys the pod does not set.

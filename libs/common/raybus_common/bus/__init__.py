@@ -22,6 +22,7 @@ from .envelopes import (
     Delete,
     Envelope,
     ObjectRef,
+    Patch,
     RecordEvent,
     RemoveFinalizer,
     ResultEnvelope,
@@ -49,7 +50,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "SCHEMA_VERSION", "Action", "ActionEnvelope", "AddFinalizer", "Apply", "ApplyStatus", "Bus", "ConsumerSpec",
-    "DeadLetter", "Delete", "Envelope", "Handler", "MemoryBus", "Message", "NatsBus", "ObjectRef", "RecordEvent",
+    "DeadLetter", "Delete", "Envelope", "Handler", "MemoryBus", "Message", "NatsBus", "ObjectRef", "Patch", "RecordEvent",
     "RemoveFinalizer", "ResultEnvelope", "StateEnvelope", "StreamSpec", "SubjectParts", "Subscription", "Verdict",
     "action_id", "actuator_consumer", "connect", "decode", "default_streams", "dispatch", "encode",
     "ensure_streams", "owner_reference", "subjects",

@@ -3,7 +3,7 @@
 - `StateEnvelope` on `raybus.state.…`: an object as last observed (managedFields stripped),
   or a tombstone once it is gone.
 - `ActionEnvelope` on `raybus.act.…` / `raybus.shadow.…`: one `Action` (a discriminated union
-  on `op`: `Apply`, `ApplyStatus`, `Delete`, `AddFinalizer`, `RemoveFinalizer`, `RecordEvent`)
+  on `op`: `Apply`, `ApplyStatus`, `Patch`, `Delete`, `AddFinalizer`, `RemoveFinalizer`, `RecordEvent`)
   with a deterministic `action_id` that is also its `Nats-Msg-Id`.
 - `ResultEnvelope` on `raybus.res.…`: what became of an action.
 - `DeadLetter` on `raybus.dlq.…`: a message that failed for good, with the error.
@@ -161,6 +161,16 @@ class Delete(_Model):
         return value
 
 
+class Patch(_Model):
+    """A JSON merge patch of fields Raybus does not own by server-side apply (re-stamping an
+    adopted pod's annotations, say); with `ref.uid`, the patch also pins the uid, so a
+    re-created object of the same name is refused."""
+
+    op: Literal["patch"] = "patch"
+    ref: ObjectRef
+    patch: Obj
+
+
 class AddFinalizer(_Model):
     op: Literal["add_finalizer"] = "add_finalizer"
     ref: ObjectRef
@@ -188,7 +198,7 @@ class RecordEvent(_Model):
         return self.regarding
 
 
-Action = Annotated[Apply | ApplyStatus | Delete | AddFinalizer | RemoveFinalizer | RecordEvent,
+Action = Annotated[Apply | ApplyStatus | Patch | Delete | AddFinalizer | RemoveFinalizer | RecordEvent,
                    Field(discriminator="op")]
 
 
