@@ -268,3 +268,27 @@ def test_a_head_stamped_by_another_operator_is_re_stamped_not_recreated() -> Non
     assert patch.ref.name == pods[0]["metadata"]["name"] and patch.ref.uid == pods[0]["metadata"]["uid"]
     assert patch.patch == {"metadata": {"annotations": {RECREATE_HASH: spec_hash(c),
                                                         "ray.io/kuberay-version": SETTINGS.kuberay_version}}}
+
+
+def test_the_ingress_is_created_then_kept_in_line_but_server_defaults_do_not_count() -> None:
+    c = cluster()
+    c["spec"]["headGroupSpec"]["enableIngress"] = True
+    (ing,) = applied(run(c), "Ingress")
+    served = copy.deepcopy(ing)
+    served["metadata"].update(uid="ing-uid", resourceVersion="3", generation=1)
+    served["status"] = {"loadBalancer": {}}
+    served["metadata"]["annotations"] = {**(served["metadata"].get("annotations") or {}), "added-by": "someone"}
+
+    def with_ingress(obj: Obj) -> Decision:
+        obs = Observed(RootKey("raycluster", "default", "raycluster-sample"), c,
+                       MappingProxyType({"pod": tuple(head_and_workers(c, 2)), "ingress": (obj,)}))
+        return reconcile(obs, now=NOW, settings=SETTINGS)
+
+    assert not applied(with_ingress(served), "Ingress")
+    drifted = copy.deepcopy(served)
+    drifted["spec"]["rules"][0]["http"]["paths"][0]["path"] = "/elsewhere"
+    d = with_ingress(drifted)
+    assert applied(d, "Ingress") == [ing | {"metadata": {**ing["metadata"], "namespace": "default",
+                                                         "ownerReferences": applied(d, "Ingress")[0]["metadata"]
+                                                         ["ownerReferences"]}}]
+    assert "UpdatedIngress" in reasons(d)

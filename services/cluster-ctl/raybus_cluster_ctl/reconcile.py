@@ -202,13 +202,13 @@ class Pass:
     def soon(self, seconds: float = REQUEUE_SOON) -> None:
         self.requeue = seconds if self.requeue is None else min(self.requeue, seconds)
 
-    def create(self, obj: Obj, reason: str, what: str) -> None:
+    def create(self, obj: Obj, reason: str, what: str, *, verb: str = "Create") -> None:
         owned = copy.deepcopy(obj)
         meta = owned.setdefault("metadata", {})
         meta.setdefault("namespace", _meta(self.cluster)["namespace"])
         meta["ownerReferences"] = [owner_reference(self.cluster)]
         self.actions.append(Apply(object=owned))
-        self.event(reason, f"Created {what} {meta['namespace']}/{meta['name']}", action="Create")
+        self.event(reason, f"{verb}d {what} {meta['namespace']}/{meta['name']}", action=verb)
         self.soon()
 
     def delete(self, obj: Obj, reason: str, what: str) -> None:
@@ -286,10 +286,33 @@ CHILD_EVENTS = {
 
 
 def _children(p: Pass) -> None:
+    """Create what is missing. Only the Ingress is also kept in line (KubeRay updates it when its
+    labels, annotations or spec drift); the rest is created once, as in KubeRay."""
     for child in kids.children(p.cluster, cluster_ip_service=p.settings.enable_ray_head_cluster_ip_service):
         kind = child["kind"].lower()
-        if not p.present(kind, _name(child)):
+        current = next((o for o in p.observed.of(kind) if _name(o) == _name(child)), None)
+        if current is None:
             p.create(child, CHILD_EVENTS.get(child["kind"], f"Created{child['kind']}"), child["kind"])
+        elif kind == "ingress" and _drifted(current, child):
+            p.create(child, "UpdatedIngress", "Ingress", verb="Update")
+
+
+def _drifted(current: Obj, desired: Obj) -> bool:
+    """Something we set (labels, annotations, spec) is no longer as we set it. Fields the API
+    server or others added do not count, so a defaulted field cannot make this loop."""
+    return not all(_subset(desired.get(k) if k == "spec" else _meta(desired).get(k),
+                           current.get(k) if k == "spec" else _meta(current).get(k))
+                   for k in ("labels", "annotations", "spec"))
+
+
+def _subset(want: Any, have: Any) -> bool:
+    if want is None:
+        return True
+    if isinstance(want, dict):
+        return isinstance(have, dict) and all(_subset(v, have.get(k)) for k, v in want.items())
+    if isinstance(want, list):
+        return isinstance(have, list) and len(want) == len(have) and all(map(_subset, want, have))
+    return bool(want == have)
 
 
 # -- pods -------------------------------------------------------------------------------------
