@@ -132,3 +132,41 @@ async def test_a_replica_without_the_lease_does_not_reconcile() -> None:
         assert actions(bus) == [] and second.reconciles == 0
     finally:
         await second.stop()
+
+
+async def test_a_written_status_is_not_sent_again_while_the_view_lags() -> None:
+    # Child events keep waking the root while its status write has not come back yet; each
+    # reconcile yields the same status with a new timestamp-free body, and with a different
+    # child set a different action id: without the written-status overlay, every one would
+    # be another ApplyStatus for the actuator to work through.
+    bus = MemoryBus()
+    await publish_state(bus, "raycluster", raycluster("s", workers=1))
+    ctl = await started(bus)
+    try:
+        await run_until_quiet(bus)
+        (apply,) = [a for a in actions(bus) if a.action.op == "apply"]
+        info = dict(apply.action.object)  # type: ignore[union-attr]
+        info["metadata"] = {**info["metadata"], "uid": "info-uid", "resourceVersion": "9"}
+        await publish_state(bus, "configmap", info)  # the expected child shows up
+        await run_until_quiet(bus)
+        for i in range(5):
+            cm = {"apiVersion": "v1", "kind": "ConfigMap",
+                  "metadata": {"name": f"other-{i}", "namespace": "ns", "uid": f"o{i}", "resourceVersion": str(10 + i),
+                               "ownerReferences": [owner_reference(raycluster("s"))]}, "data": {}}
+            await publish_state(bus, "configmap", cm)
+            await run_until_quiet(bus)
+        statuses = [a for a in actions(bus) if a.action.op == "apply_status"]
+        assert len(statuses) == 1, [a.action_id for a in statuses]
+        # The write lands (the root's resourceVersion moves with the status in it): still one.
+        landed = {**raycluster("s", rv="2"), "status": {"workers": 1}}
+        await publish_state(bus, "raycluster", landed, "MODIFIED")
+        await run_until_quiet(bus)
+        assert len([a for a in actions(bus) if a.action.op == "apply_status"]) == 1
+        # A real change of status is written.
+        await publish_state(bus, "raycluster", {**raycluster("s", rv="3", workers=4), "status": {"workers": 1}},
+                            "MODIFIED")
+        await run_until_quiet(bus)
+        statuses = [a for a in actions(bus) if a.action.op == "apply_status"]
+        assert [s.action.status for s in statuses] == [{"workers": 1}, {"workers": 4}]  # type: ignore[union-attr]
+    finally:
+        await ctl.stop()

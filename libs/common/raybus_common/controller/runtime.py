@@ -103,6 +103,11 @@ class Controller:
         self.leases = LeaseManager(kv, spec.name, replica or replica_id(), partitions=spec.partitions,
                                    ttl=lease_ttl, clock=clock)
         self.ready = asyncio.Event()
+        # Status written but not yet seen back: root key → (root resourceVersion it was computed
+        # on, the status, its action id). Reconciles see it in place of the observed status until
+        # the root's resourceVersion moves, so a lagging view does not re-send the same status
+        # on every child event (a status flood the actuator would have to work through).
+        self._written_status: dict[RootKey, tuple[str, dict[str, Any], str]] = {}
         self.reconciles = 0
         self._tasks: list[asyncio.Task[Any]] = []
         self._stopping = asyncio.Event()
@@ -167,6 +172,11 @@ class Controller:
     async def _on_result(self, msg: Message[ResultEnvelope]) -> None:
         res = msg.envelope
         if res.controller == self.spec.name and res.outcome not in ("ok", "skipped"):
+            for key, (_, _, aid) in list(self._written_status.items()):
+                if aid == res.action_id:  # the status was not written: compare with the real one again
+                    del self._written_status[key]
+                    if self.owns(key):
+                        self.queue.add(key)
             for key in self.expectations.failed(res.action_id):
                 if self.owns(key):
                     self.queue.add(key)
@@ -216,7 +226,7 @@ class Controller:
         if not self.expectations.satisfied(key, now):
             self.queue.add_after(key, 1.0)
             return
-        observed = self.view.observe(key)
+        observed = self._with_written_status(self.view.observe(key))
         decision = self.spec.reconcile(observed, now=datetime.fromtimestamp(now, UTC), settings=self.settings)
         self.reconciles += 1
         metrics.RECONCILES.labels(self.spec.name).inc()
@@ -224,6 +234,17 @@ class Controller:
         self.queue.forget(key)
         if decision.requeue_after is not None:
             self.queue.add_after(key, decision.requeue_after)
+
+    def _with_written_status(self, observed: Observed) -> Observed:
+        written = self._written_status.get(observed.key)
+        root = observed.root
+        if written is None:
+            return observed
+        rv, status, _ = written
+        if root is None or str((root.get("metadata") or {}).get("resourceVersion", "")) != rv:
+            del self._written_status[observed.key]  # the write landed (or the root moved on)
+            return observed
+        return Observed(observed.key, {**root, "status": status}, observed.children)
 
     async def publish(self, observed: Observed, decision: Decision) -> None:
         key, root = observed.key, observed.root
@@ -243,6 +264,9 @@ class Controller:
             subject = subjects.action(target.kind.lower(), target.namespace, target.name, dry_run=dry)
             await self.bus.publish(subject, env, msg_id=aid)
             metrics.ACTIONS_ISSUED.labels(self.spec.name, action.op).inc()
+            if isinstance(action, ApplyStatus) and not dry and root is not None:
+                rv = str((root.get("metadata") or {}).get("resourceVersion", ""))
+                self._written_status[key] = (rv, action.status, aid)
             if dry:
                 continue
             if isinstance(action, Apply) and self.view.get(target.kind.lower(), target.namespace, target.name) is None:
