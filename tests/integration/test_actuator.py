@@ -107,8 +107,9 @@ async def outcomes(bus: NatsBus, nats_url: str, namespace: str) -> AsyncIterator
 ROOT = ObjectRef(api_version="ray.io/v1", kind="RayCluster", namespace="x", name="root")
 
 
-async def send(bus: NatsBus, action: Action, *, salt: str = "", controller: str = "test-ctl") -> str:
-    env = ActionEnvelope.build(controller, ROOT, action, salt=salt)
+async def send(bus: NatsBus, action: Action, *, salt: str = "", controller: str = "test-ctl",
+               root: ObjectRef = ROOT) -> str:
+    env = ActionEnvelope.build(controller, root, action, salt=salt)
     t = env.action.ref if not isinstance(env.action, RecordEvent) else env.action.regarding
     await bus.publish(subjects.act(t.kind.lower(), t.namespace, t.name), env, msg_id=env.action_id)
     return env.action_id
@@ -203,11 +204,17 @@ async def test_status_goes_through_the_status_subresource(
 async def test_rejected_and_malformed_actions_end_in_the_dead_letter_stage_and_the_actuator_keeps_serving(
         services: Services, bus: NatsBus, outcomes: Outcomes, control_plane: KubeAPI, namespace: str) -> None:
     proc = services.start("actuator", "raybus-actuator")
-    # 422: a ConfigMap key with a space.
-    bad = await send(bus, Apply(object=configmap(namespace, "bad", **{"not a key": "x"})))
+    # 422: a ConfigMap key with a space. The controller asked for a Warning Event on its root.
+    root = ObjectRef(api_version="ray.io/v1", kind="RayCluster", namespace=namespace, name="owner", uid="u-owner")
+    bad = await send(bus, Apply(object=configmap(namespace, "bad", **{"not a key": "x"}),
+                                failure_reason="FailedToCreateConfigMap"), root=root)
     res = await outcomes.wait(bad)
     assert (res.outcome, res.http_status) == ("permanent", 422)
     assert "Invalid" in res.message and "not a key" in res.message
+    warnings = [e for e in control_plane.get(f"/apis/events.k8s.io/v1/namespaces/{namespace}/events")["items"]
+                if e["reason"] == "FailedToCreateConfigMap"]
+    assert len(warnings) == 1 and warnings[0]["type"] == "Warning" and "not a key" in warnings[0]["note"]
+    assert warnings[0]["regarding"]["name"] == "owner" and warnings[0]["regarding"]["kind"] == "RayCluster"
     # Not JSON at all, on an action subject.
     nc = await nats.connect(bus.settings.nats_url)
     await nc.jetstream().publish(subjects.act("configmap", namespace, "garbage"), b"{not json",

@@ -14,6 +14,7 @@ import yaml
 from raybus_cluster_ctl.reconcile import (
     FT_FINALIZER,
     RECREATE_HASH,
+    failure_reason,
     head_prefix,
     pod_names,
     reconcile,
@@ -292,3 +293,19 @@ def test_the_ingress_is_created_then_kept_in_line_but_server_defaults_do_not_cou
                                                          "ownerReferences": applied(d, "Ingress")[0]["metadata"]
                                                          ["ownerReferences"]}}]
     assert "UpdatedIngress" in reasons(d)
+
+
+@pytest.mark.parametrize(("done", "failed"), [
+    ("CreatedHeadPod", "FailedToCreateHeadPod"), ("CreatedWorkerPod", "FailedToCreateWorkerPod"),
+    ("CreatedService", "FailedToCreateService"), ("DeletedWorkerPod", "FailedToDeleteWorkerPod"),
+    ("DeletedHeadPod", "FailedToDeleteHeadPod"), ("DeletedPod", "FailedToDeletePodCollection"),
+    ("UpdatedIngress", "FailedToUpdateIngress"), ("CreatedRedisCleanupJob", "FailedToCreateRedisCleanupJob"),
+    ("Whatever", "")])
+def test_failed_writes_carry_kuberays_warning_reason(done: str, failed: str) -> None:
+    assert failure_reason(done) == failed
+
+
+def test_every_write_of_a_new_cluster_names_its_failure_reason() -> None:
+    writes = [a for a in run(cluster()).actions if not isinstance(a, RecordEvent)]
+    assert {a.failure_reason for a in writes} == {"FailedToCreateService", "FailedToCreateHeadPod",  # type: ignore[union-attr]
+                                                  "FailedToCreateWorkerPod"}

@@ -32,7 +32,7 @@ from prometheus_client import Counter
 
 from raybus_common.bus import subjects
 from raybus_common.bus.base import Message
-from raybus_common.bus.envelopes import ActionEnvelope, ResultEnvelope, target_of
+from raybus_common.bus.envelopes import ActionEnvelope, RecordEvent, ResultEnvelope, target_of
 from raybus_common.bus.streams import actuator_consumer
 from raybus_common.errors import PermanentError, TemporaryError
 from raybus_common.kube.client import ApiError, KubeClient
@@ -98,8 +98,23 @@ class Actuator:
                                    msg_id=f"res:{env.action_id}")
         ACTIONS.labels(action.op, outcome).inc()
         if outcome == "permanent":
+            await self._announce_failure(env, text)
             raise PermanentError(f"{action.op} {target.key}: {text}")
         log.debug("%s %s: %s", action.op, target.key, text)
+
+    async def _announce_failure(self, env: ActionEnvelope, text: str) -> None:
+        """The Warning Event the controller asked for (`failure_reason`), on the root object.
+        Best effort: the result and the dead letter already carry the failure."""
+        reason = getattr(env.action, "failure_reason", "")
+        if not reason or not env.root.name or not env.root.api_version:
+            return
+        event = RecordEvent(regarding=env.root, type="Warning", reason=reason, message=text[:1024],
+                            action="Create" if env.action.op == "apply" else "Update")
+        try:
+            await self.executor.execute(event, action_id=f"{env.action_id}:failed", controller=env.controller,
+                                        now=datetime.now(UTC))
+        except (ApiError, UnknownResource) as e:
+            log.warning("could not record %s on %s: %s", reason, env.root.key, e)
 
     async def _carry_out(self, msg: Message[ActionEnvelope]) -> tuple[Judged, str, int | None]:
         env = msg.envelope

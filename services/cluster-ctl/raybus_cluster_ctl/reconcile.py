@@ -174,6 +174,17 @@ def redis_ft(cluster: Obj) -> bool:
     return _truthy(_meta(cluster).get("annotations", {}).get("ray.io/ft-enabled"))
 
 
+def failure_reason(reason: str) -> str:
+    """KubeRay's Warning reason for a failed write, from the Normal reason of its success:
+    CreatedWorkerPod → FailedToCreateWorkerPod, DeletedPod → FailedToDeletePodCollection."""
+    if reason == "DeletedPod":
+        return "FailedToDeletePodCollection"
+    for done, verb in (("Created", "Create"), ("Deleted", "Delete"), ("Updated", "Update")):
+        if reason.startswith(done):
+            return f"FailedTo{verb}{reason[len(done):]}"
+    return ""
+
+
 # -- one pass ---------------------------------------------------------------------------------
 
 @dataclass
@@ -207,14 +218,14 @@ class Pass:
         meta = owned.setdefault("metadata", {})
         meta.setdefault("namespace", _meta(self.cluster)["namespace"])
         meta["ownerReferences"] = [owner_reference(self.cluster)]
-        self.actions.append(Apply(object=owned))
+        self.actions.append(Apply(object=owned, failure_reason=failure_reason(reason)))
         self.event(reason, f"{verb}d {what} {meta['namespace']}/{meta['name']}", action=verb)
         self.soon()
 
     def delete(self, obj: Obj, reason: str, what: str) -> None:
         if _terminating(obj):
             return
-        self.actions.append(Delete(ref=_ref(obj)))
+        self.actions.append(Delete(ref=_ref(obj), failure_reason=failure_reason(reason)))
         self.event(reason, f"Deleted {what} {_meta(obj).get('namespace')}/{_name(obj)}", action="Delete")
         self.soon()
 

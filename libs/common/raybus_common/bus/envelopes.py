@@ -117,7 +117,15 @@ class StateEnvelope(Envelope):
 # -- actions ------------------------------------------------------------------------------------
 
 
-class Apply(_Model):
+class _Write(_Model):
+    """An action that writes an object. `failure_reason`, if set, is the reason of the Warning
+    Event the actuator records on the action's root when the write fails for good (e.g.
+    KubeRay's `FailedToCreateWorkerPod`), with the API's message."""
+
+    failure_reason: str = ""
+
+
+class Apply(_Write):
     """Server-side apply of a full object (the actuator's one field manager, force=True)."""
 
     op: Literal["apply"] = "apply"
@@ -138,7 +146,7 @@ class Apply(_Model):
         return ObjectRef.of(self.object)
 
 
-class ApplyStatus(_Model):
+class ApplyStatus(_Write):
     """Server-side apply to the status subresource; `ref.uid`, if set, must still match."""
 
     op: Literal["apply_status"] = "apply_status"
@@ -146,7 +154,7 @@ class ApplyStatus(_Model):
     status: Obj
 
 
-class Delete(_Model):
+class Delete(_Write):
     """Delete with a UID precondition, so a re-created object of the same name survives."""
 
     op: Literal["delete"] = "delete"
@@ -161,7 +169,7 @@ class Delete(_Model):
         return value
 
 
-class Patch(_Model):
+class Patch(_Write):
     """A JSON merge patch of fields Raybus does not own by server-side apply (re-stamping an
     adopted pod's annotations, say); with `ref.uid`, the patch also pins the uid, so a
     re-created object of the same name is refused."""
@@ -171,13 +179,13 @@ class Patch(_Model):
     patch: Obj
 
 
-class AddFinalizer(_Model):
+class AddFinalizer(_Write):
     op: Literal["add_finalizer"] = "add_finalizer"
     ref: ObjectRef
     finalizer: str
 
 
-class RemoveFinalizer(_Model):
+class RemoveFinalizer(_Write):
     op: Literal["remove_finalizer"] = "remove_finalizer"
     ref: ObjectRef
     finalizer: str
