@@ -4,8 +4,9 @@ Every function takes the RayCluster as plain Kubernetes JSON (camelCase dicts) a
 complete objects (apiVersion, kind, metadata, spec) without ownerReferences: the caller adds
 the controller reference. Nothing here reads the clock, the environment or the API server;
 KubeRay's operator-level switches (`ENABLE_RAY_HEAD_CLUSTER_IP_SERVICE`) are keyword
-arguments. Pods are built elsewhere (`pods.py`); the Redis cleanup Job accepts the built
-head pod for full fidelity and otherwise derives the parts of it the cleanup needs.
+arguments. Pods are built elsewhere (`pods.py`); the Redis cleanup Job is in `cleanup_job.py`
+and the shared label keys, name rules and readers are in `children_common.py`, whose public
+names are all importable from here too.
 
 Deliberate differences from KubeRay, each because Raybus applies objects rather than
 creating them once: every object carries `app.kubernetes.io/created-by` and `ray.io/cluster`
@@ -19,104 +20,56 @@ duplicate). Not covered: the OpenShift Route, the GCS PVC, NetworkPolicies, mTLS
 from __future__ import annotations
 
 import copy
-from typing import Any
 
 from raybus_common.kube.resources import CREATED_BY, CREATED_BY_VALUE
 
-Obj = dict[str, Any]
+from .children_common import (
+    _APP_NAME,
+    _APP_NAME_VALUE,
+    _CLUSTER,
+    _ENABLE_SERVE_SERVICE,
+    _HEADLESS,
+    _IDENTIFIER,
+    _INGRESS_CLASS,
+    _NODE_TYPE,
+    _ORIGIN_CRD,
+    _ORIGIN_NAME,
+    _SERVE,
+    Obj,
+    _annotations,
+    _head,
+    _head_template,
+    _meta,
+    _name,
+    _namespace,
+    _spec,
+    autoscaler_service_account_name,
+    autoscaling_enabled,
+    check_label,
+    check_name,
+    head_service_name,
+)
+from .cleanup_job import redis_cleanup_job, redis_ft_enabled
 
-# KubeRay label and annotation keys (utils/constant.go); pods.py keeps its own copy.
-_CLUSTER = "ray.io/cluster"
-_NODE_TYPE = "ray.io/node-type"
-_GROUP = "ray.io/group"
-_IS_RAY_NODE = "ray.io/is-ray-node"
-_IDENTIFIER = "ray.io/identifier"
-_APP_NAME = "app.kubernetes.io/name"
-_APP_NAME_VALUE = "kuberay"
-_ORIGIN_NAME = "ray.io/originated-from-cr-name"
-_ORIGIN_CRD = "ray.io/originated-from-crd"
-_SERVE = "ray.io/serve"
-_HEADLESS = "ray.io/headless-worker-svc"
-_ENABLE_SERVE_SERVICE = "ray.io/enable-serve-service"
-_FT_ENABLED = "ray.io/ft-enabled"
-_STORAGE_NS = "ray.io/external-storage-namespace"
-_OVERWRITE_CMD = "ray.io/overwrite-container-cmd"
-_INGRESS_CLASS = "kubernetes.io/ingress.class"
+# Every public name of the three children modules stays importable from here.
+__all__ = [
+    "Obj", "auth_secret", "auth_secret_name", "auth_secret_needed", "autoscaler_rbac",
+    "autoscaler_service_account_name", "autoscaling_enabled", "check_label", "check_name", "children",
+    "head_service", "head_service_labels", "head_service_name", "headless_worker_service", "ingress",
+    "redis_cleanup_job", "redis_ft_enabled", "serve_service", "serve_service_enabled", "user_service_account",
+]
 
 # Default head ports (utils/constant.go), used when the head container declares none.
 _DEFAULT_PORTS = {"client": 10001, "gcs-server": 6379, "dashboard": 8265, "metrics": 8080, "serve": 8000}
 _METRICS = ("metrics", 8080)
 _DASHBOARD_PORT = 8265
 
-# Go's unicode.IsPunct over ASCII: what CheckName/CheckLabel replace when leading.
-_GO_PUNCT = set("!\"#%&'()*,-./:;?@[\\]_{}")
-
-
-# --- names (utils/util.go) -------------------------------------------------------------------
-
-def check_name(s: str) -> str:
-    """KubeRay `CheckName`: keep the last 50 chars; a leading digit or punctuation becomes `r`."""
-    s = s[-50:]
-    if s[:1].isdigit():
-        s = "r" + s[1:]
-    if s[:1] in _GO_PUNCT:
-        s = "r" + s[1:]
-    return s
-
-
-def check_label(s: str) -> str:
-    """KubeRay `CheckLabel`: keep the last 63 chars; leading punctuation becomes `r`."""
-    s = s[-63:]
-    if s[:1] in _GO_PUNCT:
-        s = "r" + s[1:]
-    return s
-
-
-def head_service_name(cluster: Obj) -> str:
-    """`headGroupSpec.headService.metadata.name` if set, else `<cluster>-head-svc`."""
-    custom = _head(cluster).get("headService") or {}
-    return str((custom.get("metadata") or {}).get("name") or f"{_name(cluster)}-head-svc")
-
-
-def autoscaler_service_account_name(cluster: Obj) -> str:
-    """The head template's `serviceAccountName` if set, else the cluster name; CheckName'd."""
-    sa = _head_template(cluster).get("spec", {}).get("serviceAccountName") or _name(cluster)
-    return check_name(str(sa))
-
 
 # --- small readers ---------------------------------------------------------------------------
-
-def _name(cluster: Obj) -> str:
-    return str(cluster["metadata"]["name"])
-
-
-def _namespace(cluster: Obj) -> str:
-    return str(cluster["metadata"].get("namespace") or "default")
-
-
-def _annotations(cluster: Obj) -> dict[str, str]:
-    return dict(cluster["metadata"].get("annotations") or {})
-
-
-def _spec(cluster: Obj) -> Obj:
-    return dict(cluster.get("spec") or {})
-
-
-def _head(cluster: Obj) -> Obj:
-    return dict(_spec(cluster).get("headGroupSpec") or {})
-
-
-def _head_template(cluster: Obj) -> Obj:
-    return dict(_head(cluster).get("template") or {})
-
 
 def _ray_container(template: Obj) -> Obj:
     containers = (template.get("spec") or {}).get("containers") or [{}]
     return dict(containers[0])
-
-
-def _meta(name: str, namespace: str, labels: dict[str, str], annotations: dict[str, str]) -> Obj:
-    return {"name": name, "namespace": namespace, "labels": labels, "annotations": annotations}
 
 
 def _ours(cluster: Obj, labels: dict[str, str]) -> dict[str, str]:
@@ -280,10 +233,6 @@ _AUTOSCALER_RULES: list[Obj] = [
 ]
 
 
-def autoscaling_enabled(cluster: Obj) -> bool:
-    return bool(_spec(cluster).get("enableInTreeAutoscaling"))
-
-
 def user_service_account(cluster: Obj) -> bool:
     """The head names its own ServiceAccount: KubeRay never creates it (the user must; a
     missing one is a `AutoscalerServiceAccountNotFound` error), so neither do we."""
@@ -338,123 +287,6 @@ def auth_secret(cluster: Obj, token: str) -> Obj | None:
     return {"apiVersion": "v1", "kind": "Secret",
             "metadata": _meta(auth_secret_name(cluster), _namespace(cluster), _ours(cluster, {}), {}),
             "stringData": {"auth_token": token}}
-
-
-# --- Redis cleanup Job (raycluster_controller.go buildRedisCleanupJob) -----------------------
-
-def redis_ft_enabled(cluster: Obj) -> bool:
-    """GCS FT (annotation `ray.io/ft-enabled` "true", any case, or `gcsFaultToleranceOptions`)
-    with the Redis backend (the default)."""
-    options = _spec(cluster).get("gcsFaultToleranceOptions")
-    enabled = _annotations(cluster).get(_FT_ENABLED, "").lower() == "true" or options is not None
-    return enabled and (options or {}).get("backend", "redis") in ("", "redis")
-
-
-def _storage_namespace(cluster: Obj) -> str:
-    options = _spec(cluster).get("gcsFaultToleranceOptions") or {}
-    return str(options.get("externalStorageNamespace")
-               or _annotations(cluster).get(_STORAGE_NS, cluster["metadata"].get("uid", "")))
-
-
-def _redis_env(cluster: Obj, env: list[Obj]) -> list[Obj]:
-    """KubeRay `configureRedisFT`: the env the head (and so the cleanup) gets for Redis FT."""
-    names = {e.get("name") for e in env}
-    out = list(env)
-    if "RAY_external_storage_namespace" not in names:
-        out.append({"name": "RAY_external_storage_namespace", "value": _storage_namespace(cluster)})
-    options = _spec(cluster).get("gcsFaultToleranceOptions")
-    if options is not None:
-        out.append({"name": "RAY_REDIS_ADDRESS", "value": options.get("redisAddress", "")})
-        for field, var in (("redisUsername", "REDIS_USERNAME"), ("redisPassword", "REDIS_PASSWORD")):
-            if options.get(field) is not None:
-                out.append({"name": var, **copy.deepcopy(options[field])})
-    elif "REDIS_PASSWORD" not in names and "redis-password" in (_head(cluster).get("rayStartParams") or {}):
-        out.append({"name": "REDIS_PASSWORD", "value": _head(cluster)["rayStartParams"]["redis-password"]})
-    return out
-
-
-def _derived_head_pod(cluster: Obj) -> Obj:
-    """The parts of KubeRay's head pod the cleanup Job keeps: labels, FT annotations, the
-    template spec with the Redis env, and the autoscaler's ServiceAccount."""
-    name, template = _name(cluster), copy.deepcopy(_head_template(cluster))
-    meta = template.get("metadata") or {}
-    labels = {_IS_RAY_NODE: "yes", _CLUSTER: name, _NODE_TYPE: "head", _GROUP: "headgroup",
-              _IDENTIFIER: check_label(f"{name}-head"), _APP_NAME: _APP_NAME_VALUE, CREATED_BY: CREATED_BY_VALUE}
-    overrides = {**(meta.get("labels") or {}), **(_head(cluster).get("labels") or {})}
-    labels.update({k: v for k, v in overrides.items() if k not in (_NODE_TYPE, _GROUP, _CLUSTER)})
-    annotations = dict(meta.get("annotations") or {})
-    if _annotations(cluster).get(_OVERWRITE_CMD, "").lower() == "true":
-        annotations[_OVERWRITE_CMD] = "true"
-    annotations[_FT_ENABLED] = "true"
-    annotations[_STORAGE_NS] = _storage_namespace(cluster)
-    spec = template.get("spec") or {}
-    spec["containers"][0]["env"] = _redis_env(cluster, spec["containers"][0].get("env") or [])
-    if autoscaling_enabled(cluster):
-        spec["serviceAccountName"] = autoscaler_service_account_name(cluster)
-    return {"metadata": {"labels": labels, "annotations": annotations}, "spec": spec}
-
-
-_CLEANUP_HINT = (
-    "echo \"To get more information about manually deleting the storage namespace in Redis and removing "
-    "the RayCluster's finalizer, please check "
-    "https://docs.ray.io/en/master/cluster/kubernetes/user-guides/kuberay-gcs-ft.html for more details.\" && "
-)
-_CLEANUP_PREFIX = (
-    "python -c \"from ray._private.gcs_utils import cleanup_redis_storage; "
-    "from urllib.parse import urlparse; import os; import sys; "
-    "redis_address = os.getenv('RAY_REDIS_ADDRESS', '').split(',')[0]; "
-    "redis_address = redis_address if '://' in redis_address else 'redis://' + redis_address; "
-    "parsed = urlparse(redis_address); "
-    "sys.exit(1) if not cleanup_redis_storage(host=parsed.hostname, port=parsed.port, "
-)
-_CLEANUP_USERNAME = "username=os.getenv('REDIS_USERNAME', parsed.username), "
-_CLEANUP_SUFFIX = (
-    "password=os.getenv('REDIS_PASSWORD', parsed.password or ''), use_ssl=parsed.scheme=='rediss', "
-    "storage_namespace=os.getenv('RAY_external_storage_namespace')) else None\""
-)
-_CLEANUP_RESOURCES = {"cpu": "200m", "memory": "256Mi"}
-
-
-def redis_cleanup_job(cluster: Obj, *, head_pod: Obj | None = None) -> Obj | None:
-    """KubeRay `buildRedisCleanupJob`, for Redis-backed GCS FT: the head pod relabelled
-    `ray.io/node-type: redis-cleanup`, only its Ray container (no `wait-for-tls-ip-san` init
-    container, no probes) running `cleanup_redis_storage` on the first `RAY_REDIS_ADDRESS`,
-    200m/256Mi, restartPolicy Never, backoffLimit 0, activeDeadlineSeconds 300. Pass the
-    built `head_pod` for full fidelity; without it the head pod is derived from the template."""
-    if not redis_ft_enabled(cluster):
-        return None
-    pod = copy.deepcopy(head_pod) if head_pod is not None else _derived_head_pod(cluster)
-    labels = {**(pod["metadata"].get("labels") or {}), _NODE_TYPE: "redis-cleanup"}
-    annotations = dict(pod["metadata"].get("annotations") or {})
-    spec = pod["spec"]
-    ray = spec["containers"][0]
-    env = list(ray.get("env") or [])
-    script = _CLEANUP_PREFIX + (_CLEANUP_USERNAME if any(e.get("name") == "REDIS_USERNAME" for e in env) else "")
-    ray["command"] = ["/bin/bash", "-c", "--"]
-    ray["args"] = [_CLEANUP_HINT + script + _CLEANUP_SUFFIX]
-    ray.pop("livenessProbe", None)
-    ray.pop("readinessProbe", None)
-    ray["env"] = env + [{"name": "RAY_redis_db_connect_retries", "value": "120"},
-                        {"name": "RAY_redis_db_connect_wait_milliseconds", "value": "500"}]
-    ray["resources"] = {"limits": dict(_CLEANUP_RESOURCES), "requests": dict(_CLEANUP_RESOURCES)}
-    spec["containers"] = [ray]
-    init = [c for c in spec.get("initContainers") or [] if c.get("name") != "wait-for-tls-ip-san"]
-    if init:
-        spec["initContainers"] = init
-    else:
-        spec.pop("initContainers", None)
-    spec["restartPolicy"] = "Never"
-    return {
-        "apiVersion": "batch/v1",
-        "kind": "Job",
-        "metadata": _meta(check_label(f"{_name(cluster)}-redis-cleanup"), _namespace(cluster),
-                          labels, annotations),
-        "spec": {
-            "backoffLimit": 0,
-            "activeDeadlineSeconds": 300,  # best effort for five minutes
-            "template": {"metadata": {"labels": dict(labels), "annotations": dict(annotations)}, "spec": spec},
-        },
-    }
 
 
 # --- all of them -----------------------------------------------------------------------------
