@@ -8,6 +8,7 @@ watches (410 Gone) while RayClusters are deleted.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import os
 import signal
@@ -15,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import nats as nats_client
 import pytest
 import yaml
 
@@ -151,6 +153,24 @@ def test_restarting_nats_mid_stream_converges(tmp_path: Path, kubeconfig: Path, 
         nats.stop()
 
 
+async def _bus_about(nats_url: str, ns: str, names: list[str]) -> str:
+    """What the bus holds about `names` (state of the RayClusters and their ConfigMaps, results)."""
+    nc = await nats_client.connect(nats_url)
+    js, out = nc.jetstream(), []
+    try:
+        for name in names:
+            for subject in (f"raybus.state.raycluster.{ns}.{name}", f"raybus.state.configmap.{ns}.{name}-demo",
+                            f"raybus.res.raycluster.{ns}.{name}"):
+                try:
+                    msg = await js.get_last_msg("RAYBUS_RES" if ".res." in subject else "RAYBUS_STATE", subject)
+                    out.append(f"{subject}: {(msg.data or b'')[:160]!r}")
+                except Exception as e:  # noqa: BLE001 - diagnostics only
+                    out.append(f"{subject}: {type(e).__name__}")
+    finally:
+        await nc.close()
+    return "\n".join(out)
+
+
 def test_deletions_during_an_expired_watch_still_reach_the_controller(tmp_path: Path, nats_url: str) -> None:
     cp = ControlPlane(tmp_path / "kube", watch_cache=False)
     cp.start()
@@ -177,8 +197,12 @@ def test_deletions_during_an_expired_watch_still_reach_the_controller(tmp_path: 
         finally:
             os.kill(watcher.pid, signal.SIGCONT)
 
-        api.wait(lambda: {e["regarding"]["name"] for e in gone_events(api, ns)} == set(doomed), timeout=60,
-                 what="every deletion to reach the controller")
+        try:
+            api.wait(lambda: {e["regarding"]["name"] for e in gone_events(api, ns)} == set(doomed), timeout=60,
+                     what="every deletion to reach the controller")
+        except TimeoutError:
+            print(asyncio.run(_bus_about(nats_url, ns, doomed)))
+            raise
         assert svcs.metric("watcher", "raybus_watcher_watch_expired_total") >= 1, "no watch expired: nothing tested"
         assert all(cm(api, ns, n) for n in names[3:])
         assert len(gone_events(api, ns)) == 3

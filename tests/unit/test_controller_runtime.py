@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from raybus_common.bus import subjects
-from raybus_common.bus.envelopes import ActionEnvelope, Apply, StateEnvelope, owner_reference
+from raybus_common.bus.envelopes import ActionEnvelope, Apply, ObjectRef, StateEnvelope, owner_reference
 from raybus_common.bus.memory import MemoryBus
 from raybus_common.controller.leases import MemoryKV
 from raybus_common.controller.runtime import Controller, ControllerSpec, Watch
@@ -168,5 +168,26 @@ async def test_a_written_status_is_not_sent_again_while_the_view_lags() -> None:
         await run_until_quiet(bus)
         statuses = [a for a in actions(bus) if a.action.op == "apply_status"]
         assert [s.action.status for s in statuses] == [{"workers": 1}, {"workers": 4}]  # type: ignore[union-attr]
+    finally:
+        await ctl.stop()
+
+
+async def test_a_gone_root_drops_its_expectations_and_is_reconciled_at_once() -> None:
+    # The child it asked for never showed up (the view raced a deletion): the expectation would
+    # hold reconciles back for minutes; the root's tombstone must release it.
+    bus = MemoryBus()
+    await publish_state(bus, "raycluster", raycluster("g"))
+    ctl = await started(bus)
+    try:
+        await run_until_quiet(bus)
+        key = next(iter(ctl.view.roots()))
+        assert ctl.expectations.pending(key)
+        before = ctl.reconciles
+        await bus.publish(subjects.state("raycluster", "ns", "g"),
+                          StateEnvelope(type="TOMBSTONE", ref=ObjectRef.of(raycluster("g")), uid="uid-g"),
+                          msg_id="uid-g:gone")
+        await run_until_quiet(bus)
+        assert not ctl.expectations.pending(key)
+        assert ctl.reconciles == before + 1
     finally:
         await ctl.stop()

@@ -161,13 +161,21 @@ class Controller:
         if env.gone:
             woken = self.view.remove(kind, ns, name)
             woken |= self.expectations.observed(kind, ns, name, present=False)
+            if kind == self.spec.root:
+                # The root is gone: what it was waiting for no longer matters (KubeRay drops a
+                # deleted cluster's expectations too); without this a create decided on a stale
+                # view would hold the root's last reconcile back for the expectation TTL.
+                root_key = RootKey(kind, ns, name)
+                self.expectations.forget(root_key)
+                self._written_status.pop(root_key, None)
         else:
             assert env.object is not None
             woken = self.view.upsert(kind, env.object)
             woken |= self.expectations.observed(kind, ns, name, present=True)
-        for key in woken:
-            if self.owns(key):
-                self.queue.add(key)
+        owned = [key for key in woken if self.owns(key)]
+        for key in owned:
+            self.queue.add(key)
+        log.debug("%s %s/%s/%s: woke %s", env.type, kind, ns, name, ", ".join(map(str, owned)) or "nothing")
 
     async def _on_result(self, msg: Message[ResultEnvelope]) -> None:
         res = msg.envelope
@@ -230,6 +238,8 @@ class Controller:
         decision = self.spec.reconcile(observed, now=datetime.fromtimestamp(now, UTC), settings=self.settings)
         self.reconciles += 1
         metrics.RECONCILES.labels(self.spec.name).inc()
+        log.debug("reconciled %s: %d actions, status %s, requeue %s", key, len(decision.actions),
+                  "set" if decision.status is not None else "unchanged", decision.requeue_after)
         await self.publish(observed, decision)
         self.queue.forget(key)
         if decision.requeue_after is not None:
