@@ -5,11 +5,19 @@ from __future__ import annotations
 import os
 import platform
 import re
+import signal
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "benchmarks.md"
+
+
+def stop_cleanly_on_sigterm() -> None:
+    """Turn SIGTERM into SystemExit, so the `finally` blocks stop the control plane, NATS and
+    the services a benchmark started instead of leaving them running."""
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(143))
 
 
 def machine() -> str:

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from benchlib import DOC, ROOT, machine, peak_rss_mib, write_section
+from benchlib import DOC, ROOT, machine, peak_rss_mib, stop_cleanly_on_sigterm, write_section
 
 from raybus_testbed.controlplane import ControlPlane, FakeNode
 from raybus_testbed.kubeapi import KubeAPI
@@ -139,6 +139,7 @@ def main() -> None:
     p.add_argument("--timeout", type=float, default=1800.0)
     p.add_argument("--no-write", action="store_true")
     args = p.parse_args()
+    stop_cleanly_on_sigterm()
     results = []
     for replicas in (int(x) for x in args.replicas.split(",")):
         with tempfile.TemporaryDirectory(prefix="raybus-scale-") as tmp:

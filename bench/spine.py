@@ -34,7 +34,7 @@ from typing import Any
 
 import httpx
 import yaml
-from benchlib import DOC, ROOT, machine, pct, peak_rss_mib, write_section
+from benchlib import DOC, ROOT, machine, pct, peak_rss_mib, stop_cleanly_on_sigterm, write_section
 
 from raybus_testbed.controlplane import ControlPlane
 from raybus_testbed.demo_controller import configmap_name
@@ -204,6 +204,7 @@ def main() -> None:
     p.add_argument("--qps", type=int, default=100, help="actuator client-side QPS (burst is twice this)")
     p.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
     args = p.parse_args()
+    stop_cleanly_on_sigterm()
     with tempfile.TemporaryDirectory(prefix="raybus-bench-") as tmp:
         result = run(args, Path(tmp))
     section = report(args, result)

@@ -309,3 +309,15 @@ def test_every_write_of_a_new_cluster_names_its_failure_reason() -> None:
     writes = [a for a in run(cluster()).actions if not isinstance(a, RecordEvent)]
     assert {a.failure_reason for a in writes} == {"FailedToCreateService", "FailedToCreateHeadPod",  # type: ignore[union-attr]
                                                   "FailedToCreateWorkerPod"}
+
+
+def test_a_deterministic_head_name_is_kuberays_fixed_one() -> None:
+    fixed = ClusterCtlSettings(enable_deterministic_head_pod_name=True)
+    heads = [p for p in applied(run(cluster(), settings=fixed), "Pod")
+             if p["metadata"]["labels"]["ray.io/node-type"] == "head"]
+    assert [h["metadata"]["name"] for h in heads] == ["raycluster-sample-head"]
+    # The old head still terminating under that name: no second create until it is gone.
+    old = pod("raycluster-sample-head", "head", phase="Failed")
+    old["metadata"]["deletionTimestamp"] = "2026-11-22T11:59:00Z"
+    d = run(cluster(), old, settings=fixed)
+    assert not [p for p in applied(d, "Pod") if p["metadata"]["labels"]["ray.io/node-type"] == "head"]

@@ -126,7 +126,12 @@ def _head(p: Pass, heads: list[Obj], current_hash: str) -> None:
     if provisioned and _truthy(annotations.get("ray.io/disable-provisioned-head-restart")):
         return
     taken = {_name(pod) for pod in p.observed.of("pod")}
-    (name,) = pod_names(head_prefix(_name(cluster)), p.seed, "headgroup", taken, 1)
+    if p.settings.enable_deterministic_head_pod_name:  # KubeRay's fixed `<cluster>-head`
+        name = head_prefix(_name(cluster)).rstrip("-")
+        if name in taken:
+            return  # the old head is still terminating under that name: wait for it
+    else:
+        (name,) = pod_names(head_prefix(_name(cluster)), p.seed, "headgroup", taken, 1)
     pod = podlib.head_pod(cluster, name, p.settings)
     pod["metadata"].setdefault("annotations", {})[RECREATE_HASH] = current_hash
     p.create(pod, "CreatedHeadPod", "head Pod")
