@@ -181,7 +181,13 @@ def test_recreate_on_spec_change(services: Services, control_plane: KubeAPI, nam
     template = rc.get()["spec"]["workerGroupSpecs"][0]
     template["template"]["spec"]["containers"][0]["env"] = [{"name": "NEW", "value": "1"}]
     rc.patch({"spec": {"workerGroupSpecs": [template]}})
-    rc.wait(lambda: rc.ready(2) and not (old & {p["metadata"]["name"] for p in rc.pods()}), "every pod recreated")
+    def recreated() -> bool:
+        pods = rc.pods()
+        names = {p["metadata"]["name"] for p in pods}
+        return (not old & names and len(rc.pods("head")) == 1 and len(rc.workers()) == 2
+                and all(p["status"].get("phase") == "Running" for p in pods) and rc.ready(2))
+
+    rc.wait(recreated, "every pod recreated, a new head and two new workers running")
     # Scaling alone does not recreate.
     now = {p["metadata"]["name"] for p in rc.pods("head")}
     rc.patch({"spec": {"workerGroupSpecs": [{**template, "replicas": 3}]}})
