@@ -18,6 +18,7 @@ import copy
 from typing import Any
 
 from .children import check_name
+from .children_common import _name
 from .raystart import (
     FT_ENABLED_ANNOTATION,
     HEAD,
@@ -253,10 +254,6 @@ def _tls_env_and_mount(container: Obj) -> None:
 
 
 # --- small helpers ---------------------------------------------------------------------------
-
-def _name(cluster: Obj) -> str:
-    return str(cluster["metadata"]["name"])
-
 
 def container_env(container: Obj) -> list[Obj]:
     """The container's `env` list, added if missing."""

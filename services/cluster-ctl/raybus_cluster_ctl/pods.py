@@ -28,6 +28,7 @@ from typing import Any
 from raybus_common.kube.resources import CREATED_BY, CREATED_BY_VALUE
 
 from .children import autoscaler_service_account_name, check_label
+from .children_common import _head, _name, _namespace
 from .podenv import (
     AUTOSCALER_CMD,
     CLUSTER_LABEL,
@@ -323,18 +324,6 @@ def _wait_gcs_ready(cluster: Obj, ray: Obj, settings: ClusterCtlSettings) -> Obj
 
 
 # --- small helpers ---------------------------------------------------------------------------
-
-def _name(cluster: Obj) -> str:
-    return str(cluster["metadata"]["name"])
-
-
-def _namespace(cluster: Obj) -> str:
-    return str(cluster["metadata"].get("namespace") or "default")
-
-
-def _head(cluster: Obj) -> Obj:
-    return dict((cluster.get("spec") or {}).get("headGroupSpec") or {})
-
 
 def _spec_and_ray(template: Obj) -> tuple[Obj, Obj]:
     spec = template.setdefault("spec", {})

@@ -17,6 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 from .children import head_service_name
+from .children_common import _head, _namespace
 from .settings import ClusterCtlSettings
 from .status import Quantity, is_gpu
 
@@ -216,9 +217,3 @@ def _go_json(values: dict[str, Any]) -> str:
 
 # --- small helpers ---------------------------------------------------------------------------
 
-def _namespace(cluster: Obj) -> str:
-    return str(cluster["metadata"].get("namespace") or "default")
-
-
-def _head(cluster: Obj) -> Obj:
-    return dict((cluster.get("spec") or {}).get("headGroupSpec") or {})
