@@ -231,6 +231,10 @@ class Controller:
         if not self.owns(key):
             return
         now = self.clock()
+        if self.view.get(key.kind, key.namespace, key.name) is None:
+            # A gone root waits for nothing: an expectation recorded by a reconcile that was
+            # still running when the root's tombstone came in must not hold this one back.
+            self.expectations.forget(key)
         if not self.expectations.satisfied(key, now):
             self.queue.add_after(key, 1.0)
             return
