@@ -18,22 +18,19 @@ import nats
 import pytest
 import yaml
 
-from raybus_common.bus import subjects
-from raybus_common.bus.envelopes import (
+from raybus_common.actions import (
     Action,
-    ActionEnvelope,
     AddFinalizer,
     Apply,
     ApplyStatus,
-    DeadLetter,
     Delete,
     ObjectRef,
     Patch,
     RecordEvent,
     RemoveFinalizer,
-    ResultEnvelope,
-    decode,
 )
+from raybus_common.bus import subjects
+from raybus_common.bus.envelopes import ActionEnvelope, DeadLetter, ResultEnvelope, decode
 from raybus_common.bus.nats import NatsBus, connect
 from raybus_common.bus.streams import DLQ, RES, ensure_streams
 from raybus_common.settings import ServiceSettings

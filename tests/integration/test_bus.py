@@ -20,20 +20,20 @@ from nats.js.errors import NotFoundError
 from opentelemetry.sdk.trace import TracerProvider
 
 from raybus_common import tracing
-from raybus_common.bus import (
-    ActionEnvelope,
-    DeadLetter,
-    Delete,
-    Message,
-    ObjectRef,
-    StateEnvelope,
-    decode,
+from raybus_common.actions import Delete, ObjectRef
+from raybus_common.bus import subjects
+from raybus_common.bus.base import Message
+from raybus_common.bus.envelopes import ActionEnvelope, DeadLetter, StateEnvelope, decode
+from raybus_common.bus.nats import NatsBus, connect
+from raybus_common.bus.streams import (
+    ACT,
+    DLQ,
+    STATE,
+    ConsumerSpec,
+    StreamSpec,
     default_streams,
     ensure_streams,
-    subjects,
 )
-from raybus_common.bus.nats import NatsBus, connect
-from raybus_common.bus.streams import ACT, DLQ, STATE, ConsumerSpec, StreamSpec
 from raybus_common.errors import PermanentError, TemporaryError
 from raybus_common.settings import ServiceSettings
 from raybus_testbed.nats import NatsServer

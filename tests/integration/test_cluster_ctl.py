@@ -229,7 +229,7 @@ def test_a_cluster_kuberay_made_is_adopted_without_restarting_a_pod(services: Se
     from raybus_cluster_ctl.children import head_service
     from raybus_cluster_ctl.pods import head_pod, worker_pod
     from raybus_cluster_ctl.settings import ClusterCtlSettings
-    from raybus_common.bus.envelopes import owner_reference
+    from raybus_common.objects import owner_reference
 
     rc = create(control_plane, namespace, sample("adopt", upgradeStrategy={"type": "Recreate"}))
     obj = rc.get()

@@ -7,8 +7,9 @@ import asyncio
 import nats
 import pytest
 
-from raybus_common.bus.kv import NatsKV
-from raybus_common.controller.leases import Conflict, LeaseManager
+from raybus_common.bus.nats_kv import NatsKV
+from raybus_common.controller.leases import LeaseManager
+from raybus_common.kv import Conflict
 
 pytestmark = pytest.mark.integration
 
@@ -19,8 +20,8 @@ async def test_keys_lists_every_key_under_a_prefix_even_while_others_write(nats_
     nc = await nats.connect(nats_url)
     writer = await nats.connect(nats_url)
     try:
-        kv = await NatsKV.open(nc.jetstream(), bucket="test_keys")
-        other = await NatsKV.open(writer.jetstream(), bucket="test_keys")
+        kv = await NatsKV.open(nc.jetstream(), "test_keys")
+        other = await NatsKV.open(writer.jetstream(), "test_keys")
         for i in range(300):
             await kv.put(f"ctl.p.{i}", b"x")
         for i in range(5):
@@ -48,7 +49,7 @@ class Clock:
 async def test_nats_kv_compare_and_swap(nats_url: str) -> None:
     nc = await nats.connect(nats_url)
     try:
-        kv = await NatsKV.open(nc.jetstream(), bucket="test_cas")
+        kv = await NatsKV.open(nc.jetstream(), "test_cas")
         rev = await kv.create("a.b", b"1")
         with pytest.raises(Conflict):
             await kv.create("a.b", b"2")
@@ -68,7 +69,7 @@ async def test_nats_kv_compare_and_swap(nats_url: str) -> None:
 async def test_replicas_split_partitions_and_take_over_from_a_dead_one(nats_url: str) -> None:
     nc = await nats.connect(nats_url)
     try:
-        kv = await NatsKV.open(nc.jetstream(), bucket="test_leases")
+        kv = await NatsKV.open(nc.jetstream(), "test_leases")
         clock = Clock()
         ms = [LeaseManager(kv, "ctl", n, partitions=12, ttl=6, clock=clock) for n in ("r1", "r2", "r3")]
         for _ in range(3):

@@ -9,9 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from raybus_common.bus import default_streams, ensure_streams, subjects
-from raybus_common.bus.envelopes import ObjectRef, ResultEnvelope, StateEnvelope
+from raybus_common.actions import ObjectRef
+from raybus_common.bus import subjects
+from raybus_common.bus.envelopes import ResultEnvelope, StateEnvelope
 from raybus_common.bus.nats import connect
+from raybus_common.bus.streams import default_streams, ensure_streams
 from raybus_common.settings import ServiceSettings
 
 pytestmark = pytest.mark.integration

@@ -20,7 +20,9 @@ import yaml
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
-from raybus_common.bus import MemoryBus, StateEnvelope, decode, subjects
+from raybus_common.bus import subjects
+from raybus_common.bus.envelopes import StateEnvelope, decode
+from raybus_common.bus.memory import MemoryBus
 from raybus_common.bus.streams import STATE
 from raybus_common.kube.client import KubeClient
 from raybus_common.kube.resources import by_kind

@@ -17,7 +17,7 @@ from raybus_actuator.actions import (
     patch_request,
     status_request,
 )
-from raybus_common.bus.envelopes import (
+from raybus_common.actions import (
     AddFinalizer,
     Apply,
     ApplyStatus,
@@ -131,33 +131,39 @@ APPLY, DELETE = Apply(object=CM), Delete(ref=POD)
 EVENT, REMOVE = RecordEvent(regarding=RC, reason="R", message="m"), RemoveFinalizer(ref=RC, finalizer="f")
 
 
-@pytest.mark.parametrize(("action", "err", "attempt", "outcome"), [
-    (APPLY, ApiError(409, "conflict", "Conflict"), 1, "temporary"),
-    (APPLY, ApiError(429, "slow down", "TooManyRequests"), 1, "temporary"),
-    (APPLY, ApiError(500, "boom", "InternalError"), 3, "temporary"),
-    (APPLY, ApiError(503, "unavailable", "ServiceUnavailable"), 1, "temporary"),
-    (APPLY, ApiError(504, "timeout", "Timeout"), 1, "temporary"),
-    (APPLY, ApiError(0, "ClientConnectorError: refused", "Transport"), 1, "temporary"),
-    (APPLY, ApiError(400, "bad", "BadRequest"), 1, "permanent"),
-    (APPLY, ApiError(403, "forbidden", "Forbidden"), 1, "permanent"),
-    (APPLY, ApiError(404, "namespace gone", "NotFound"), 1, "permanent"),
-    (APPLY, ApiError(422, "spec.x: Invalid value", "Invalid"), 1, "permanent"),
-    (DELETE, ApiError(404, "not found", "NotFound"), 1, "permanent"),
-    (DELETE, ApiError(404, "not found", "NotFound"), 2, "ok"),
-    (DELETE, UID_CONFLICT, 1, "permanent"),
-    (DELETE, ApiError(409, "the object has been modified", "Conflict"), 1, "temporary"),
-    (EVENT, ApiError(409, "events \"x\" already exists", "AlreadyExists"), 2, "ok"),
-    (EVENT, ApiError(422, "note too long", "Invalid"), 1, "permanent"),
-    (REMOVE, ApiError(404, "not found", "NotFound"), 1, "ok"),
-    (AddFinalizer(ref=RC, finalizer="f"), ApiError(404, "not found", "NotFound"), 1, "permanent"),
-    (ApplyStatus(ref=RC, status={}), UID_CONFLICT, 1, "permanent"),
-])
-def test_judge(action: object, err: ApiError, attempt: int, outcome: str) -> None:
-    got, text = judge(action, err, attempt=attempt)  # type: ignore[arg-type]
-    assert got == outcome
-    assert text
+@pytest.mark.parametrize(("action", "err", "outcome", "delay"), [
+    (APPLY, ApiError(409, "conflict", "Conflict"), "temporary", None),
+    (APPLY, ApiError(429, "slow down", "TooManyRequests", retry_after=7.0), "temporary", 7.0),
+    (APPLY, ApiError(429, "slow down", "TooManyRequests"), "temporary", None),
+    (APPLY, ApiError(500, "boom", "InternalError"), "temporary", None),
+    (APPLY, ApiError(503, "unavailable", "ServiceUnavailable", retry_after=2.0), "temporary", 2.0),
+    (APPLY, ApiError(504, "timeout", "Timeout"), "temporary", None),
+    (APPLY, ApiError(408, "request timeout", "Timeout"), "temporary", None),
+    (APPLY, ApiError(599, "odd", ""), "temporary", None),
+    (APPLY, ApiError(0, "ClientConnectorError: refused", "Transport"), "temporary", None),
+    (APPLY, ApiError(400, "bad", "BadRequest"), "permanent", None),
+    (APPLY, ApiError(403, "forbidden", "Forbidden"), "permanent", None),
+    (APPLY, ApiError(404, "namespace gone", "NotFound"), "permanent", None),
+    (APPLY, ApiError(410, "gone", "Gone"), "permanent", None),
+    (APPLY, ApiError(422, "spec.x: Invalid value", "Invalid"), "permanent", None),
+    (DELETE, ApiError(404, "not found", "NotFound"), "ok", None),
+    (DELETE, UID_CONFLICT, "permanent", None),
+    (DELETE, ApiError(409, "the object has been modified", "Conflict"), "temporary", None),
+    (EVENT, ApiError(409, "events \"x\" already exists", "AlreadyExists"), "ok", None),
+    (EVENT, ApiError(422, "note too long", "Invalid"), "permanent", None),
+    (REMOVE, ApiError(404, "not found", "NotFound"), "ok", None),
+    (AddFinalizer(ref=RC, finalizer="f"), ApiError(404, "not found", "NotFound"), "permanent", None),
+    (ApplyStatus(ref=RC, status={}), UID_CONFLICT, "permanent", None),
+], ids=["conflict", "throttled-retry-after", "throttled", "internal", "unavailable-retry-after", "gateway-timeout",
+        "request-timeout", "odd-5xx", "transport", "bad-request", "forbidden", "apply-not-found", "gone", "invalid",
+        "delete-not-found-is-done", "delete-uid-conflict", "delete-conflict", "event-exists", "event-invalid",
+        "remove-finalizer-not-found", "add-finalizer-not-found", "status-uid-conflict"])
+def test_judge(action: object, err: ApiError, outcome: str, delay: float | None) -> None:
+    got = judge(action, err)  # type: ignore[arg-type]
+    assert (got.outcome, got.delay) == (outcome, delay)
+    assert got.message
 
 
 def test_judge_keeps_the_api_message_for_the_dead_letter() -> None:
-    _, text = judge(APPLY, ApiError(422, 'ConfigMap "c" is invalid: data[a b]: Invalid value', "Invalid"), attempt=1)
-    assert text == '422 Invalid: ConfigMap "c" is invalid: data[a b]: Invalid value'
+    got = judge(APPLY, ApiError(422, 'ConfigMap "c" is invalid: data[a b]: Invalid value', "Invalid"))
+    assert got.message == '422 Invalid: ConfigMap "c" is invalid: data[a b]: Invalid value'

@@ -23,7 +23,7 @@ from raybus_cluster_ctl.reconcile import (
     worker_prefix,
 )
 from raybus_cluster_ctl.settings import ClusterCtlSettings
-from raybus_common.bus.envelopes import AddFinalizer, Apply, Delete, Patch, RecordEvent, RemoveFinalizer
+from raybus_common.actions import AddFinalizer, Apply, Delete, Patch, RecordEvent, RemoveFinalizer
 from raybus_common.controller.view import Observed, RootKey
 from raybus_common.decision import Decision
 

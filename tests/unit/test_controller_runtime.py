@@ -6,14 +6,16 @@ import asyncio
 from datetime import datetime
 from typing import Any
 
+from raybus_common.actions import Apply, ObjectRef
 from raybus_common.bus import subjects
-from raybus_common.bus.envelopes import ActionEnvelope, Apply, ObjectRef, StateEnvelope, owner_reference
+from raybus_common.bus.envelopes import ActionEnvelope, StateEnvelope
 from raybus_common.bus.memory import MemoryBus
-from raybus_common.controller.leases import MemoryKV
+from raybus_common.controller.config import ControllerConfig, RuntimeConfig
 from raybus_common.controller.runtime import Controller, ControllerSpec, Watch
 from raybus_common.controller.view import Observed, owned_by
 from raybus_common.decision import Decision
-from raybus_common.settings import ServiceSettings
+from raybus_common.kv import MemoryKV
+from raybus_common.objects import owner_reference
 
 
 def raycluster(name: str, rv: str = "1", workers: int = 1) -> dict[str, Any]:
@@ -22,7 +24,7 @@ def raycluster(name: str, rv: str = "1", workers: int = 1) -> dict[str, Any]:
             "spec": {"workerGroupSpecs": [{"groupName": "g", "replicas": workers}]}}
 
 
-def reconcile(observed: Observed, *, now: datetime, settings: ServiceSettings) -> Decision:
+def reconcile(observed: Observed, *, now: datetime, settings: ControllerConfig) -> Decision:
     """Keep one ConfigMap per RayCluster holding its worker count; report it in status."""
     root = observed.root
     if root is None:
@@ -37,8 +39,8 @@ def reconcile(observed: Observed, *, now: datetime, settings: ServiceSettings) -
     return Decision(actions=actions, status={"workers": workers})
 
 
-SPEC = ControllerSpec("demo-ctl", "raycluster", reconcile, (Watch("configmap", owned_by("raycluster", "RayCluster")),),
-                      partitions=8)
+SPEC = ControllerSpec[ControllerConfig]("demo-ctl", "raycluster", reconcile,
+                                         (Watch("configmap", owned_by("raycluster", "RayCluster")),), partitions=8)
 
 
 async def publish_state(bus: MemoryBus, kind: str, obj: dict[str, Any], event: str = "ADDED") -> None:
@@ -59,7 +61,7 @@ def actions(bus: MemoryBus, stage: str = "act") -> list[ActionEnvelope]:
 
 
 async def started(bus: MemoryBus, **settings: Any) -> Controller:
-    ctl = Controller(SPEC, bus, ServiceSettings(**settings), MemoryKV(), replica="r1")
+    ctl = Controller(SPEC, bus, RuntimeConfig(**settings), ControllerConfig(), MemoryKV(), replica="r1")
     task = asyncio.create_task(ctl.start())
     while not task.done():
         await bus.settle()
@@ -116,9 +118,9 @@ async def test_a_replica_without_the_lease_does_not_reconcile() -> None:
     bus = MemoryBus()
     kv = MemoryKV()
     await publish_state(bus, "raycluster", raycluster("c"))
-    first = Controller(SPEC, bus, ServiceSettings(), kv, replica="r1")
+    first = Controller(SPEC, bus, RuntimeConfig(), ControllerConfig(), kv, replica="r1")
     await first.leases.tick()  # r1 holds all 8 partitions
-    second = Controller(SPEC, bus, ServiceSettings(), kv, replica="r2")
+    second = Controller(SPEC, bus, RuntimeConfig(), ControllerConfig(), kv, replica="r2")
     task = asyncio.create_task(second.start())
     while not task.done():
         await bus.settle()

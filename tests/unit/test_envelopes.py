@@ -8,26 +8,28 @@ from typing import Any
 
 import pytest
 
-from raybus_common.bus.envelopes import (
-    SCHEMA_VERSION,
-    ActionEnvelope,
+from raybus_common.actions import (
     AddFinalizer,
     Apply,
     ApplyStatus,
-    DeadLetter,
     Delete,
     ObjectRef,
     RecordEvent,
     RemoveFinalizer,
+    action_id,
+)
+from raybus_common.bus.envelopes import (
+    SCHEMA_VERSION,
+    ActionEnvelope,
+    DeadLetter,
     ResultEnvelope,
     StateEnvelope,
-    action_id,
     decode,
     encode,
-    owner_reference,
 )
 from raybus_common.decision import NOTHING, Decision
 from raybus_common.errors import PermanentError
+from raybus_common.objects import owner_reference
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 CLUSTER: dict[str, Any] = {

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from raybus_common.controller.leases import LeaseManager, MemoryKV
+from raybus_common.controller.leases import LeaseManager
+from raybus_common.kv import MemoryKV
 
 
 class Clock:

@@ -13,18 +13,12 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from raybus_common import logging as rlog
 from raybus_common import tracing
-from raybus_common.bus import (
-    ActionEnvelope,
-    DeadLetter,
-    Delete,
-    MemoryBus,
-    Message,
-    ObjectRef,
-    StateEnvelope,
-    actuator_consumer,
-    decode,
-    subjects,
-)
+from raybus_common.actions import Delete, ObjectRef
+from raybus_common.bus import subjects
+from raybus_common.bus.base import Message
+from raybus_common.bus.envelopes import ActionEnvelope, DeadLetter, StateEnvelope, decode
+from raybus_common.bus.memory import MemoryBus
+from raybus_common.bus.streams import actuator_consumer
 from raybus_common.errors import PermanentError, TemporaryError
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)

@@ -1,11 +1,23 @@
-"""ServiceSettings from RAYBUS_* variables: KubeRay's defaults, comma lists, feature gates, validation."""
+"""Settings by role, from RAYBUS_* variables: KubeRay's defaults, comma lists, feature gates,
+validation; and each role carries only its own knobs."""
 
 from __future__ import annotations
 
 import pytest
 from pydantic import ValidationError
 
-from raybus_common.settings import FEATURE_GATES, ServiceSettings, parse_feature_gates
+from raybus_actuator.settings import ActuatorSettings
+from raybus_cluster_ctl.config import ClusterConfig
+from raybus_cluster_ctl.settings import ClusterCtlSettings
+from raybus_common.controller.config import (
+    FEATURE_GATES,
+    ControllerConfig,
+    RuntimeConfig,
+    parse_feature_gates,
+)
+from raybus_common.settings import ControllerSettings, ServiceSettings
+from raybus_scheduler_bridge.settings import SchedulerBridgeSettings
+from raybus_watcher.settings import WatcherSettings
 
 
 @pytest.fixture(autouse=True)
@@ -18,52 +30,70 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_defaults_match_kuberay() -> None:
+    c = ControllerSettings()
+    assert (c.reconcile_concurrency, c.requeue_seconds) == (1, 300.0)
+    assert c.watch_namespaces == [] and c.all_namespaces and not c.dry_run
+    assert c.gates == dict(FEATURE_GATES)
+    assert c.feature_enabled("RayClusterStatusConditions") and not c.feature_enabled("RayCronJob")
+    a = ActuatorSettings()
+    assert (a.qps, a.burst, a.kubeconfig) == (100.0, 200, "")
     s = ServiceSettings()
-    assert (s.qps, s.burst, s.reconcile_concurrency, s.requeue_seconds) == (100.0, 200, 1, 300.0)
-    assert s.watch_namespaces == [] and s.all_namespaces
-    assert s.http_port == 8080 and s.nats_url == "nats://127.0.0.1:4222"
-    assert s.batch_scheduler == "" and not s.dry_run and s.log_format == "json"
-    assert s.gates == dict(FEATURE_GATES)
-    assert s.feature_enabled("RayClusterStatusConditions") and not s.feature_enabled("RayCronJob")
+    assert s.http_port == 8080 and s.nats_url == "nats://127.0.0.1:4222" and s.log_format == "json"
+    assert SchedulerBridgeSettings().batch_scheduler == ""
 
 
-@pytest.mark.parametrize(("env", "field", "expected"), [
-    ({"RAYBUS_WATCH_NAMESPACES": "a, b,,c"}, "watch_namespaces", ["a", "b", "c"]),
-    ({"RAYBUS_WATCH_NAMESPACES": ""}, "watch_namespaces", []),
-    ({"RAYBUS_HTTP_PORT": "0"}, "http_port", 0),
-    ({"RAYBUS_QPS": "5.5"}, "qps", 5.5),
-    ({"RAYBUS_DRY_RUN": "true"}, "dry_run", True),
-    ({"RAYBUS_BATCH_SCHEDULER": "kai-scheduler"}, "batch_scheduler", "kai-scheduler"),
-    ({"RAYCLUSTER_DEFAULT_REQUEUE_SECONDS_ENV": "60"}, "requeue_seconds", 60.0),
-    ({"RAYBUS_REQUEUE_SECONDS": "30"}, "requeue_seconds", 30.0),
-    ({"RAYBUS_FEATURE_GATES": "RayCronJob=true,RayClusterStatusConditions=false"}, "feature_gates",
-     {"RayCronJob": True, "RayClusterStatusConditions": False}),
-    ({"RAYBUS_LOG_FORMAT": "console"}, "log_format", "console"),
+@pytest.mark.parametrize(("cls", "absent"), [
+    (ServiceSettings, ("qps", "burst", "kubeconfig", "watch_namespaces", "batch_scheduler", "feature_gates",
+                       "reconcile_concurrency")),
+    (ActuatorSettings, ("watch_namespaces", "batch_scheduler", "feature_gates", "reconcile_concurrency")),
+    (WatcherSettings, ("batch_scheduler", "feature_gates", "reconcile_concurrency", "dry_run")),
+    (ControllerSettings, ("qps", "burst", "kubeconfig", "batch_scheduler")),
+    (ClusterCtlSettings, ("qps", "burst", "kubeconfig", "batch_scheduler")),
+], ids=["service", "actuator", "watcher", "controller", "cluster-ctl"])
+def test_each_role_has_only_its_own_knobs(cls: type[ServiceSettings], absent: tuple[str, ...]) -> None:
+    assert not set(absent) & set(cls.model_fields)
+
+
+@pytest.mark.parametrize(("cls", "env", "field", "expected"), [
+    (ControllerSettings, {"RAYBUS_WATCH_NAMESPACES": "a, b,,c"}, "watch_namespaces", ["a", "b", "c"]),
+    (WatcherSettings, {"RAYBUS_WATCH_NAMESPACES": ""}, "watch_namespaces", []),
+    (ServiceSettings, {"RAYBUS_HTTP_PORT": "0"}, "http_port", 0),
+    (ActuatorSettings, {"RAYBUS_QPS": "5.5"}, "qps", 5.5),
+    (ControllerSettings, {"RAYBUS_DRY_RUN": "true"}, "dry_run", True),
+    (SchedulerBridgeSettings, {"RAYBUS_BATCH_SCHEDULER": "kai-scheduler"}, "batch_scheduler", "kai-scheduler"),
+    (ControllerSettings, {"RAYCLUSTER_DEFAULT_REQUEUE_SECONDS_ENV": "60"}, "requeue_seconds", 60.0),
+    (ControllerSettings, {"RAYBUS_REQUEUE_SECONDS": "30"}, "requeue_seconds", 30.0),
+    (ControllerSettings, {"RAYBUS_FEATURE_GATES": "RayCronJob=true,RayClusterStatusConditions=false"},
+     "feature_gates", {"RayCronJob": True, "RayClusterStatusConditions": False}),
+    (ServiceSettings, {"RAYBUS_LOG_FORMAT": "console"}, "log_format", "console"),
+    (ClusterCtlSettings, {"RAYBUS_ENABLE_PROBES_INJECTION": "false"}, "enable_probes_injection", False),
+    (ClusterCtlSettings, {"RAYBUS_DEFAULT_POD_LABELS": '{"team": "ml"}'}, "default_pod_labels", {"team": "ml"}),
 ], ids=["namespaces", "namespaces-empty", "random-port", "qps", "dry-run", "kai", "kuberay-requeue-env",
-        "requeue", "gates", "console-logs"])
-def test_from_env(monkeypatch: pytest.MonkeyPatch, env: dict[str, str], field: str, expected: object) -> None:
+        "requeue", "gates", "console-logs", "cluster-knob", "cluster-json-knob"])
+def test_from_env(monkeypatch: pytest.MonkeyPatch, cls: type[ServiceSettings], env: dict[str, str], field: str,
+                  expected: object) -> None:
     for k, v in env.items():
         monkeypatch.setenv(k, v)
-    assert getattr(ServiceSettings(), field) == expected
+    assert getattr(cls(), field) == expected
 
 
-@pytest.mark.parametrize("env", [
-    {"RAYBUS_BATCH_SCHEDULER": "slurm"},
-    {"RAYBUS_FEATURE_GATES": "NoSuchGate=true"},
-    {"RAYBUS_FEATURE_GATES": "RayCronJob"},
-    {"RAYBUS_FEATURE_GATES": "RayCronJob=maybe"},
-    {"RAYBUS_FEATURE_GATES": "KubernetesWAS=true", "RAYBUS_BATCH_SCHEDULER": "volcano"},
-    {"RAYBUS_HTTP_PORT": "70000"},
-    {"RAYBUS_LOG_FORMAT": "xml"},
-    {"RAYBUS_NATS_CONNECT_ATTEMPTS": "0"},
-    {"RAYBUS_BURST": "0"},
+@pytest.mark.parametrize(("cls", "env"), [
+    (SchedulerBridgeSettings, {"RAYBUS_BATCH_SCHEDULER": "slurm"}),
+    (ControllerSettings, {"RAYBUS_FEATURE_GATES": "NoSuchGate=true"}),
+    (ControllerSettings, {"RAYBUS_FEATURE_GATES": "RayCronJob"}),
+    (ControllerSettings, {"RAYBUS_FEATURE_GATES": "RayCronJob=maybe"}),
+    (SchedulerBridgeSettings, {"RAYBUS_FEATURE_GATES": "KubernetesWAS=true", "RAYBUS_BATCH_SCHEDULER": "volcano"}),
+    (ServiceSettings, {"RAYBUS_HTTP_PORT": "70000"}),
+    (ServiceSettings, {"RAYBUS_LOG_FORMAT": "xml"}),
+    (ServiceSettings, {"RAYBUS_NATS_CONNECT_ATTEMPTS": "0"}),
+    (ActuatorSettings, {"RAYBUS_BURST": "0"}),
 ], ids=["unknown-scheduler", "unknown-gate", "gate-without-value", "gate-bad-value", "was-with-scheduler",
         "port-out-of-range", "bad-log-format", "unbounded-connect", "zero-burst"])
-def test_invalid(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> None:
+def test_invalid(monkeypatch: pytest.MonkeyPatch, cls: type[ServiceSettings], env: dict[str, str]) -> None:
     for k, v in env.items():
         monkeypatch.setenv(k, v)
     with pytest.raises(ValidationError):
-        ServiceSettings()
+        cls()
 
 
 @pytest.mark.parametrize(("text", "expected"), [
@@ -75,16 +105,28 @@ def test_parse_feature_gates(text: str, expected: dict[str, bool]) -> None:
     assert parse_feature_gates(text) == expected
 
 
-def test_subclass_adds_knobs_and_keeps_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
-    class Mine(ServiceSettings):
-        service_name: str = "mine"
-        widgets: int = 3
+def test_a_controllers_settings_are_its_reconciles_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RAYBUS_ENABLE_LOGIN_SHELL", "true")
+    s = ClusterCtlSettings()
+    assert isinstance(s, ClusterConfig) and isinstance(s, RuntimeConfig)
+    assert (s.service_name, s.enable_login_shell) == ("cluster-ctl", True)
 
-    monkeypatch.setenv("RAYBUS_WIDGETS", "7")
-    s = Mine()
-    assert (s.service_name, s.widgets, s.qps) == ("mine", 7, 100.0)
+
+def test_configs_are_built_without_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RAYBUS_ENABLE_LOGIN_SHELL", "true")
+    monkeypatch.setenv("RAYBUS_DRY_RUN", "true")
+    assert ClusterConfig().enable_login_shell is False  # a plain model: the environment is not read
+    assert RuntimeConfig().dry_run is False
+    assert ClusterConfig(feature_gates="RayCronJob=true").feature_enabled("RayCronJob")
+
+
+@pytest.mark.parametrize(("namespaces", "namespace", "expected"), [
+    ([], "any", True), (["a"], "a", True), (["a"], "b", False), (["a"], "", True),
+], ids=["all", "listed", "not-listed", "cluster-scoped"])
+def test_runtime_scope(namespaces: list[str], namespace: str, expected: bool) -> None:
+    assert RuntimeConfig(watch_namespaces=namespaces).watches(namespace) is expected
 
 
 def test_gate_lookup_of_unknown_name() -> None:
     with pytest.raises(KeyError):
-        ServiceSettings().feature_enabled("Nope")
+        ControllerConfig().feature_enabled("Nope")

@@ -6,7 +6,9 @@ from typing import Any
 
 import pytest
 
-from raybus_common.bus import MemoryBus, StateEnvelope, decode, subjects
+from raybus_common.bus import subjects
+from raybus_common.bus.envelopes import StateEnvelope, decode
+from raybus_common.bus.memory import MemoryBus
 from raybus_common.kube.resources import OWNED, RAY, by_kind, parse_watch_spec
 from raybus_watcher.handlers import BusSink, _split, known_alive, watched_resources
 from raybus_watcher.settings import WatcherSettings, split_specs

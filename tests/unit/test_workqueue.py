@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from raybus_common.controller.workqueue import ItemBackoff, TokenBucket, WorkQueue
+from raybus_common.controller.workqueue import ItemBackoff, WorkQueue
+from raybus_common.ratelimit import TokenBucket
 
 
 class FakeClock:

@@ -1,9 +1,10 @@
 """What a pure `reconcile(observed, *, now, settings)` returns: actions, status, requeue.
 
-`actions` are the writes the actuator should make (see `bus.envelopes.Action`), in order;
+`actions` are the writes the actuator should make (see `raybus_common.actions`), in order;
 `status` is the desired `.status` of the root object (None = leave it alone); `requeue_after`
 asks for another reconcile after that many seconds even if nothing changes (None = only on
-the next event). A `Decision` is data: the handler turns it into `ActionEnvelope`s.
+the next event). A `Decision` is data: the controller runtime turns it into `ActionEnvelope`s. Pure, like the
+actions it holds.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .bus.envelopes import Action
+from .actions import Action
 
 
 class Decision(BaseModel):

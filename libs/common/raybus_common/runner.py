@@ -113,16 +113,16 @@ class Service:
 
     async def wait(self) -> None:
         """Until asked to stop; raises if a background task or the bus failed."""
-        waiters: list[asyncio.Future[Any]] = [asyncio.ensure_future(self._stop.wait())]
-        failed = getattr(self._bus, "failed", None)
-        if isinstance(failed, asyncio.Future):
-            waiters.append(failed)
+        stop = asyncio.ensure_future(self._stop.wait())
+        bus_failed = asyncio.ensure_future(self.bus.failed())
         try:
-            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait([stop, bus_failed], return_when=asyncio.FIRST_COMPLETED)
         finally:
-            waiters[0].cancel()
-        if isinstance(failed, asyncio.Future) and failed.done() and failed.exception() is not None:
-            raise RuntimeError("the bus failed") from failed.exception()
+            for waiter in (stop, bus_failed):
+                waiter.cancel()
+            await asyncio.gather(stop, bus_failed, return_exceptions=True)
+        if bus_failed.done() and not bus_failed.cancelled():
+            raise RuntimeError("the bus failed") from bus_failed.result()
         if self._failure is not None:
             raise RuntimeError("a background task failed") from self._failure
 
@@ -151,7 +151,7 @@ class Service:
             await self._serve_http()
             self._bus = await self._connect(s)
             self._stack.push_async_callback(self._drain_bus)
-            await ensure_streams(self._bus, default_streams(s))
+            await ensure_streams(self._bus, default_streams(s.stream_limits))
         except BaseException:
             await self._stack.aclose()
             raise

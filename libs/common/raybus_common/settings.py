@@ -1,64 +1,31 @@
-"""`ServiceSettings`: what every Raybus service reads from `RAYBUS_*` environment variables.
+"""What the services read from `RAYBUS_*` environment variables, by role.
 
-Defaults follow KubeRay's operator where it has one (`--qps 100`, `--burst 200`,
-`--reconcile-concurrency 1`, `--watch-namespace ""` = all, metrics on `:8080`, feature gates
-and their defaults from `pkg/features/features.go`, `RAYCLUSTER_DEFAULT_REQUEUE_SECONDS_ENV`
-300). Each service subclasses it with its own knobs; nothing here reads files or talks to
-anything. Lists and maps use KubeRay's own spellings, not JSON:
+| class                | who                                   | what                                       |
+|----------------------|---------------------------------------|--------------------------------------------|
+| `ServiceSettings`    | every service                         | NATS, streams, logs, tracing, HTTP, shutdown |
+| `KubeClientSettings` | the watcher and the actuator (mixin)  | kubeconfig, client QPS and burst           |
+| `scope.WatchScope`   | the watcher (mixin)                   | the namespaces to watch                    |
+| `ControllerSettings` | every controller                      | `RuntimeConfig` (namespaces, concurrency, dry run, lease TTL) and `ControllerConfig` (gates, requeue) |
 
-    RAYBUS_WATCH_NAMESPACES=team-a,team-b
-    RAYBUS_FEATURE_GATES=RayCronJob=true,RayClusterStatusConditions=false
+Each service subclasses one of these with its own knobs (`<service>/settings.py`). Defaults
+follow KubeRay's operator flags where it has one (`--qps 100`, `--burst 200`,
+`--reconcile-concurrency 1`, `--watch-namespace ""` = all, metrics on `:8080`). Lists use
+KubeRay's own spelling, not JSON: `RAYBUS_WATCH_NAMESPACES=team-a,team-b`.
 
-Unknown feature gates and unknown batch schedulers are errors at start-up, as in KubeRay.
+Only `BaseSettings` subclasses read the environment, when a service's `main` builds them. The
+parts the runtime and decision code read are plain models (`controller.config`, `scope`),
+passed in as arguments, so neither ever builds settings itself.
 """
 
 from __future__ import annotations
 
-from types import MappingProxyType
-from typing import Annotated, Any, Literal
+from typing import Literal
 
-from pydantic import AliasChoices, Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
-# KubeRay v1.7 feature gates and their defaults (ray-operator/pkg/features/features.go).
-FEATURE_GATES: MappingProxyType[str, bool] = MappingProxyType({
-    "RayClusterStatusConditions": True,
-    "RayJobDeletionPolicy": True,
-    "RayMultiHostIndexing": True,
-    "RayServiceIncrementalUpgrade": True,
-    "RayCronJob": False,
-    "SidecarSubmitterRestart": False,
-    "RayClusterNetworkPolicy": False,
-    "GCSFaultToleranceEmbeddedStorage": False,
-    "RayClusterMTLS": False,
-    "RayClusterHistoryServer": False,
-    "KubernetesWAS": False,
-})
-
-BatchScheduler = Literal["", "volcano", "yunikorn", "kai-scheduler", "scheduler-plugins"]
-_TRUE, _FALSE = {"true", "1", "yes", "on"}, {"false", "0", "no", "off"}
-
-
-def parse_feature_gates(text: str) -> dict[str, bool]:
-    """`Name=true,Other=false` → {"Name": True, "Other": False}; ValueError on anything else."""
-    gates: dict[str, bool] = {}
-    for item in (part.strip() for part in text.split(",")):
-        if not item:
-            continue
-        name, sep, value = item.partition("=")
-        name, value = name.strip(), value.strip().lower()
-        if not sep or value not in _TRUE | _FALSE:
-            raise ValueError(f"feature gate {item!r} must look like Name=true or Name=false")
-        if name not in FEATURE_GATES:
-            raise ValueError(f"unrecognized feature gate {name!r}; known: {', '.join(sorted(FEATURE_GATES))}")
-        gates[name] = value in _TRUE
-    return gates
-
-
-def _split_commas(value: Any) -> Any:
-    if isinstance(value, str):
-        return [part.strip() for part in value.split(",") if part.strip()]
-    return value
+from .bus.streams import StreamLimits
+from .controller.config import ControllerConfig, RuntimeConfig
 
 
 class ServiceSettings(BaseSettings):
@@ -87,52 +54,22 @@ class ServiceSettings(BaseSettings):
     otlp_endpoint: str = ""  # e.g. http://otel-collector:4318/v1/traces; empty = no export
     shutdown_grace: float = Field(20.0, ge=0)  # seconds for in-flight work after SIGTERM
 
-    # What KubeRay's operator flags cover
-    watch_namespaces: Annotated[list[str], NoDecode] = Field(default_factory=list)  # empty = all
-    qps: float = Field(100.0, gt=0)
-    burst: int = Field(200, ge=1)
-    reconcile_concurrency: int = Field(1, ge=1)
-    dry_run: bool = False  # controllers publish actions to raybus.shadow.* instead of raybus.act.*
-    feature_gates: Annotated[dict[str, bool], NoDecode] = Field(default_factory=dict)
-    batch_scheduler: BatchScheduler = ""
-    requeue_seconds: float = Field(
-        300.0, gt=0,
-        validation_alias=AliasChoices("RAYBUS_REQUEUE_SECONDS", "RAYCLUSTER_DEFAULT_REQUEUE_SECONDS_ENV",
-                                      "requeue_seconds"))
-
-    @field_validator("watch_namespaces", mode="before")
-    @classmethod
-    def _namespaces(cls, value: Any) -> Any:
-        return _split_commas(value)
-
-    @field_validator("feature_gates", mode="before")
-    @classmethod
-    def _gates(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return parse_feature_gates(value)
-        if isinstance(value, dict):
-            unknown = set(value) - set(FEATURE_GATES)
-            if unknown:
-                raise ValueError(f"unrecognized feature gates: {', '.join(sorted(unknown))}")
-        return value
-
-    @model_validator(mode="after")
-    def _scheduler_vs_gates(self) -> ServiceSettings:
-        # KubeRay (config_utils.go): with the KubernetesWAS gate on, no batch scheduler may be set.
-        if self.feature_enabled("KubernetesWAS") and self.batch_scheduler:
-            raise ValueError("batch_scheduler must be empty when the KubernetesWAS feature gate is on")
-        return self
-
-    def feature_enabled(self, gate: str) -> bool:
-        if gate not in FEATURE_GATES:
-            raise KeyError(f"unknown feature gate {gate!r}")
-        return self.feature_gates.get(gate, FEATURE_GATES[gate])
-
     @property
-    def gates(self) -> dict[str, bool]:
-        """Every gate with its effective value (defaults overlaid with what was set)."""
-        return {**FEATURE_GATES, **self.feature_gates}
+    def stream_limits(self) -> StreamLimits:
+        return StreamLimits(replicas=self.stream_replicas, res_max_age=self.res_max_age,
+                            dlq_max_age=self.dlq_max_age, shadow_max_age=self.shadow_max_age)
 
-    @property
-    def all_namespaces(self) -> bool:
-        return not self.watch_namespaces
+
+class KubeClientSettings(BaseModel):
+    """The services that talk to the Kubernetes API: the watcher (reads) and the actuator (writes)."""
+
+    model_config = SettingsConfigDict(frozen=True)
+
+    kubeconfig: str = ""  # empty: $KUBECONFIG, ~/.kube/config, then the in-cluster service account
+    qps: float = Field(100.0, gt=0)  # client-side rate limit, KubeRay's --qps
+    burst: int = Field(200, ge=1)  # KubeRay's --burst
+
+
+class ControllerSettings(ServiceSettings, RuntimeConfig, ControllerConfig):
+    """Every controller: the service's settings, the runtime's (`RuntimeConfig`) and what its
+    reconcile reads (`ControllerConfig`; each controller's settings class adds its own subclass)."""

@@ -15,12 +15,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from raybus_common.bus.envelopes import Apply, ObjectRef, RecordEvent, owner_reference
+from raybus_common.actions import Apply, ObjectRef, RecordEvent
+from raybus_common.controller.config import ControllerConfig
 from raybus_common.controller.runtime import ControllerSpec, Watch, serve
 from raybus_common.controller.view import Observed, owned_by
 from raybus_common.decision import NOTHING, Decision
+from raybus_common.objects import owner_reference
 from raybus_common.runner import Service, run
-from raybus_common.settings import ServiceSettings
+from raybus_common.settings import ControllerSettings
 
 LABEL = "raybus.io/demo"
 WRITER = "raybus.io/written-by"
@@ -31,7 +33,15 @@ def configmap_name(cluster: str) -> str:
     return f"{cluster}-demo"
 
 
-def reconcile(observed: Observed, *, now: datetime, settings: ServiceSettings) -> Decision:
+class DemoConfig(ControllerConfig):
+    service_name: str = "demo-ctl"  # stamped on every ConfigMap (`raybus.io/written-by`)
+
+
+class DemoSettings(ControllerSettings, DemoConfig):
+    service_name: str = "demo-ctl"
+
+
+def reconcile(observed: Observed, *, now: datetime, settings: DemoConfig) -> Decision:
     root = observed.root
     if root is None:
         key = observed.key
@@ -54,17 +64,18 @@ def reconcile(observed: Observed, *, now: datetime, settings: ServiceSettings) -
     return Decision(actions=(Apply(object=cm),))
 
 
-SPEC = ControllerSpec("demo-ctl", "raycluster", reconcile, (Watch("configmap", owned_by("raycluster", "RayCluster")),))
+SPEC = ControllerSpec[DemoConfig]("demo-ctl", "raycluster", reconcile,
+                                   (Watch("configmap", owned_by("raycluster", "RayCluster")),))
 
 
-async def _serve(settings: ServiceSettings) -> None:
+async def _serve(settings: DemoSettings) -> None:
     async with Service(settings) as svc:
-        serve(svc, SPEC)
+        serve(svc, SPEC, settings, settings)
         await svc.wait()
 
 
 def main() -> None:
-    run(_serve, ServiceSettings)
+    run(_serve, DemoSettings)
 
 
 if __name__ == "__main__":

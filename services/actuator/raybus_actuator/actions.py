@@ -15,20 +15,19 @@ without a server; `Executor` is the thin I/O half that sends the requests.
 
 Every action is safe to carry out twice, because JetStream redelivers an action whose ack was
 lost (a crash between the API call and the ack): an apply of the same object changes nothing
-the second time, a finalizer already present (or absent) is left alone, a redelivered delete
-that finds the object gone was done by the first delivery, and an Event's name comes from the
-action id, so the second POST is refused as AlreadyExists and counted as done.
+the second time, a finalizer already present (or absent) is left alone, a delete that finds
+the object gone has nothing left to do, and an Event's name comes from the action id, so the
+second POST is refused as AlreadyExists and counted as done.
 
-`judge` is the one table of outcomes:
+`judge` is the one table of outcomes of a Kubernetes API answer in Raybus:
 
 | API answer                                   | outcome                                    |
 |----------------------------------------------|--------------------------------------------|
 | 2xx                                          | ok                                         |
 | 409 AlreadyExists on `RecordEvent`           | ok (an earlier delivery recorded it)       |
-| 404 on `RemoveFinalizer`                     | ok (the object and its finalizers are gone) |
-| 404 on a redelivered `Delete`                | ok (the earlier delivery deleted it)       |
+| 404 on `Delete` or `RemoveFinalizer`         | ok: the object is gone, which is what was asked (KubeRay treats NotFound as done too) |
 | 409 "Precondition failed" (UID)              | permanent: the name now holds another object |
-| 408, 409, 425, 429, 5xx, timeouts, transport | temporary (retried with backoff, bounded)  |
+| 408, 409, 425, 429, 5xx, timeouts, transport | temporary, retried after `Retry-After` if the API sent one, else with backoff; bounded |
 | 400, 403, 404, 410, 422 and other 4xx        | permanent: result + dead letter            |
 """
 
@@ -41,7 +40,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from raybus_common.bus.envelopes import (
+from raybus_common.actions import (
     Action,
     AddFinalizer,
     Apply,
@@ -52,7 +51,7 @@ from raybus_common.bus.envelopes import (
     RecordEvent,
     RemoveFinalizer,
 )
-from raybus_common.errors import TEMPORARY_STATUSES
+from raybus_common.errors import retryable
 from raybus_common.kube.client import APPLY, JSON_PATCH, MERGE, ApiError, KubeClient
 from raybus_common.kube.resources import Resource, by_api
 
@@ -176,20 +175,25 @@ def _is_uid_precondition(err: ApiError) -> bool:
     return err.status == 409 and "precondition" in err.message.lower() and "uid" in err.message.lower()
 
 
-def judge(action: Action, err: ApiError, *, attempt: int) -> tuple[Judged, str]:
-    """Outcome and message for an API error while carrying out `action` (see the module table)."""
+@dataclass(frozen=True)
+class Judgement:
+    outcome: Judged
+    message: str
+    delay: float | None = None  # for a temporary outcome: the API's Retry-After, if it sent one
+
+
+def judge(action: Action, err: ApiError) -> Judgement:
+    """The outcome of an API error while carrying out `action` (see the module table)."""
     text = f"{err.status} {err.reason}: {err.message}".replace(" :", ":") if err.status else err.message
     if isinstance(action, RecordEvent) and err.status == 409 and err.reason == "AlreadyExists":
-        return "ok", "already recorded by an earlier delivery"
-    if isinstance(action, RemoveFinalizer) and err.status == 404:
-        return "ok", "the object is gone, and its finalizers with it"
-    if isinstance(action, Delete) and err.status == 404 and attempt > 1:
-        return "ok", "already gone: an earlier delivery deleted it"
+        return Judgement("ok", "already recorded by an earlier delivery")
+    if isinstance(action, (Delete, RemoveFinalizer)) and err.status == 404:
+        return Judgement("ok", "already gone")
     if _is_uid_precondition(err):
-        return "permanent", f"the name now holds another object ({text})"
-    if err.status == 0 or err.status in TEMPORARY_STATUSES or err.status >= 500:
-        return "temporary", text
-    return "permanent", text
+        return Judgement("permanent", f"the name now holds another object ({text})")
+    if retryable(err.status):
+        return Judgement("temporary", text, err.retry_after)
+    return Judgement("permanent", text)
 
 
 class Executor:

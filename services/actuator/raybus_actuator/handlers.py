@@ -4,11 +4,11 @@ Every replica binds the same durable pull consumer (`actuator_consumer()`), so J
 each action to exactly one of them, and takes it off the work-queue stream only once it is
 acknowledged. For each action:
 
-1. carry it out (`actions.Executor`), one at a time per target object within this process (so
-   two actions for the same object keep their order here), at most `concurrency` at once, every
-   API request under the client-side rate limit (`RAYBUS_QPS` / `RAYBUS_BURST`);
-2. judge the API's answer (`actions.judge`): a temporary failure is retried by JetStream with
-   backoff until `max_deliver`; on the last delivery it becomes permanent;
+1. carry it out (`actions.Executor`), at most `concurrency` at once, every API request under the
+   client-side rate limit (`RAYBUS_QPS` / `RAYBUS_BURST`);
+2. judge the API's answer (`actions.judge`): a temporary failure is retried by JetStream after
+   the API's `Retry-After` (or with backoff) until `max_deliver`; on the last delivery it becomes
+   permanent;
 3. publish the outcome to `raybus.res.<target>` (msg id `res:<action id>`, so a redelivered
    action that was already done is not reported twice), then ack; a permanent outcome is
    raised as `PermanentError` after its result is out, which terminates the message and
@@ -16,29 +16,32 @@ acknowledged. For each action:
 
 If publishing the result fails the action is naked and carried out again on redelivery,
 which is safe (see `actions`): an action is never acknowledged without its outcome.
+
+Actions are not applied in any particular order, not even two for the same object: replicas
+and concurrent fetches take them as they come, and a retried action comes back after later
+ones. Nothing depends on the order, by design (docs/architecture.md, "Order of actions"): each
+action is whole (a full object, a full status, a delete pinned to a uid), and controllers are
+level-triggered, so a write that lands out of order is corrected by the next reconcile.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections import defaultdict
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
 from kubernetes_asyncio.config import ConfigException
 from prometheus_client import Counter
 
+from raybus_common.actions import RecordEvent, target_of
 from raybus_common.bus import subjects
 from raybus_common.bus.base import Message
-from raybus_common.bus.envelopes import ActionEnvelope, RecordEvent, ResultEnvelope, target_of
+from raybus_common.bus.envelopes import ActionEnvelope, ResultEnvelope
 from raybus_common.bus.streams import actuator_consumer
 from raybus_common.errors import PermanentError, TemporaryError
 from raybus_common.kube.client import ApiError, KubeClient
 from raybus_common.runner import Service
 
-from .actions import Executor, Judged, UnknownResource, judge
+from .actions import Executor, Judgement, UnknownResource, judge
 from .settings import ActuatorSettings
 
 log = logging.getLogger("raybus.actuator")
@@ -47,50 +50,26 @@ RETRIES = Counter("raybus_actuator_retries", "Actions handed back for a retry, b
                   ["op", "status"])
 
 
-class KeyLocks:
-    """One lock per object key, dropped when nobody holds or waits for it."""
-
-    def __init__(self) -> None:
-        self._locks: dict[str, asyncio.Lock] = {}
-        self._users: defaultdict[str, int] = defaultdict(int)
-
-    @asynccontextmanager
-    async def hold(self, key: str) -> AsyncIterator[None]:
-        lock = self._locks.setdefault(key, asyncio.Lock())
-        self._users[key] += 1
-        try:
-            async with lock:
-                yield
-        finally:
-            self._users[key] -= 1
-            if not self._users[key]:
-                del self._users[key], self._locks[key]
-
-    def __len__(self) -> int:
-        return len(self._locks)
-
-
 class Actuator:
     def __init__(self, svc: Service, executor: Executor) -> None:
         self.svc = svc
         self.executor = executor
-        self.locks = KeyLocks()
 
     async def handle(self, msg: Message[ActionEnvelope]) -> None:
         env = msg.envelope
         action = env.action
         target = target_of(action)
         if env.dry_run:
-            outcome: Judged = "permanent"
-            text = "a dry-run action reached raybus.act (it belongs on raybus.shadow); not applied"
+            judged = Judgement("permanent", "a dry-run action reached raybus.act (it belongs on raybus.shadow); "
+                                            "not applied")
             status: int | None = None
         else:
-            async with self.locks.hold(target.key):
-                outcome, text, status = await self._carry_out(msg)
+            judged, status = await self._carry_out(msg)
+        outcome, text = judged.outcome, judged.message
         if outcome == "temporary":
             if not msg.last_attempt:
                 RETRIES.labels(action.op, str(status or 0)).inc()
-                raise TemporaryError(text)
+                raise TemporaryError(text, delay=judged.delay)
             outcome, text = "permanent", f"gave up after {msg.attempt} attempts: {text}"
         result = ResultEnvelope(action_id=env.action_id, controller=env.controller, root=env.root, op=action.op,
                                 outcome=outcome, http_status=status, message=text, attempts=msg.attempt)
@@ -116,17 +95,16 @@ class Actuator:
         except (ApiError, UnknownResource) as e:
             log.warning("could not record %s on %s: %s", reason, env.root.key, e)
 
-    async def _carry_out(self, msg: Message[ActionEnvelope]) -> tuple[Judged, str, int | None]:
+    async def _carry_out(self, msg: Message[ActionEnvelope]) -> tuple[Judgement, int | None]:
         env = msg.envelope
         try:
             done = await self.executor.execute(env.action, action_id=env.action_id, controller=env.controller,
                                                now=datetime.now(UTC))
         except UnknownResource as e:
-            return "permanent", str(e), None
+            return Judgement("permanent", str(e)), None
         except ApiError as e:
-            outcome, text = judge(env.action, e, attempt=msg.attempt)
-            return outcome, text, e.status or None
-        return "ok", done, None
+            return judge(env.action, e), e.status or None
+        return Judgement("ok", done), None
 
 
 async def start(svc: Service, settings: ActuatorSettings) -> None:

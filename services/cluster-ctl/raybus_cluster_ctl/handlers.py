@@ -15,12 +15,13 @@ from raybus_common.controller.runtime import Controller, ControllerSpec, Watch, 
 from raybus_common.controller.view import either, labelled, owned_by
 from raybus_common.runner import Service
 
+from .config import ClusterConfig
 from .metrics import ViewCollector
 from .reconcile import reconcile
 from .settings import ClusterCtlSettings
 
 ROOT = "raycluster"
-SPEC = ControllerSpec(
+SPEC = ControllerSpec[ClusterConfig](
     name="cluster-ctl",
     root=ROOT,
     reconcile=reconcile,
@@ -39,8 +40,8 @@ SPEC = ControllerSpec(
 )
 
 
-async def start(svc: Service, settings: ClusterCtlSettings) -> Controller:
-    ctl = serve(svc, SPEC)
+async def start(svc: Service, settings: ClusterCtlSettings) -> Controller[ClusterConfig]:
+    ctl = serve(svc, SPEC, settings, settings)
 
     def mine() -> list[dict[str, Any]]:
         found = (ctl.view.get(ROOT, k.namespace, k.name) for k in ctl.view.roots() if ctl.owns(k))

@@ -11,10 +11,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from raybus_common.bus.envelopes import Action, Apply, Delete, ObjectRef, RecordEvent, owner_reference
+from raybus_common.actions import Action, Apply, Delete, ObjectRef, RecordEvent
 from raybus_common.controller.view import Observed
+from raybus_common.objects import owner_reference
 
-from .settings import ClusterCtlSettings
+from .config import ClusterConfig
 
 Obj = dict[str, Any]
 KUBERAY_MANAGER = "ray.io/kuberay-operator"
@@ -95,7 +96,7 @@ class Pass:
     cluster: Obj
     observed: Observed
     now: datetime
-    settings: ClusterCtlSettings
+    settings: ClusterConfig
     actions: list[Action] = field(default_factory=list)
     requeue: float | None = None
 

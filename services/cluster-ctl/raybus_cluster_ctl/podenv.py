@@ -19,6 +19,7 @@ from typing import Any
 
 from .children import check_name
 from .children_common import _name
+from .config import ClusterConfig
 from .raystart import (
     FT_ENABLED_ANNOTATION,
     HEAD,
@@ -29,7 +30,6 @@ from .raystart import (
     head_fqdn,
     head_port,
 )
-from .settings import ClusterCtlSettings
 
 Obj = dict[str, Any]
 
@@ -58,7 +58,7 @@ _WAIT_TLS = (
 # --- the Ray container's env (§4.2) ----------------------------------------------------------
 
 def ray_container_env(cluster: Obj, node_type: str, ray: Obj, start: str, crd: str,
-                      settings: ClusterCtlSettings) -> None:
+                      settings: ClusterConfig) -> None:
     """KubeRay `setContainerEnvVars` (§4.2), in KubeRay's order."""
     env = container_env(ray)
     for default in settings.default_container_envs:
@@ -135,7 +135,7 @@ def configure_gcs_ft(cluster: Obj, node_type: str, spec: Obj, ray: Obj, annotati
 
 # --- the autoscaler sidecar (§4.5) -----------------------------------------------------------
 
-def autoscaler_container(cluster: Obj, image: str, settings: ClusterCtlSettings) -> Obj:
+def autoscaler_container(cluster: Obj, image: str, settings: ClusterConfig) -> Obj:
     """KubeRay `BuildAutoscalerContainer` + auth/TLS env + `mergeAutoscalerOverrides` (§4.5)."""
     resources = {"cpu": "500m", "memory": "512Mi"}
     container: Obj = {
@@ -206,12 +206,12 @@ def _token_auth_env(cluster: Obj, container: Obj) -> None:
         env.append({"name": "RAY_AUTH_TOKEN", "valueFrom": {"secretKeyRef": {"name": secret, "key": "auth_token"}}})
 
 
-def _tls_enabled(cluster: Obj, settings: ClusterCtlSettings) -> bool:
+def _tls_enabled(cluster: Obj, settings: ClusterConfig) -> bool:
     tls = (cluster.get("spec") or {}).get("tlsOptions") or {}
     return settings.feature_enabled("RayClusterMTLS") and tls.get("enabled") is True
 
 
-def configure_tls(cluster: Obj, node_type: str, spec: Obj, settings: ClusterCtlSettings) -> None:
+def configure_tls(cluster: Obj, node_type: str, spec: Obj, settings: ClusterConfig) -> None:
     """KubeRay `configureTLS`: the cert-manager Secret volume, TLS env on the Ray and
     `wait-gcs-ready` containers, and a prepended `wait-for-tls-ip-san` init container."""
     if not _tls_enabled(cluster, settings):

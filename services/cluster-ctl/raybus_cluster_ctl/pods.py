@@ -5,7 +5,7 @@ return a complete Pod: labels (§3.3), annotations (§3.4), the rewritten Ray co
 with its `ray start` flags in KubeRay's order (§4.1), env vars (§4.2), the `wait-gcs-ready`
 init container, `/dev/shm` and log volumes, the metrics port (§4.3), probes (§4.4), the
 autoscaler sidecar (§4.5), token auth, mTLS and GCS fault tolerance (§6). The Ray container is
-`containers[0]`. Operator-level switches come from `ClusterCtlSettings`.
+`containers[0]`. Operator-level switches come from `ClusterConfig`.
 
 This module assembles the pod and holds the public constants. The `ray start` flags and command
 come from `raystart.py`; the injected env vars, with the token auth, mTLS, GCS fault tolerance
@@ -29,6 +29,7 @@ from raybus_common.kube.resources import CREATED_BY, CREATED_BY_VALUE
 
 from .children import autoscaler_service_account_name, check_label
 from .children_common import _head, _name, _namespace
+from .config import ClusterConfig
 from .podenv import (
     AUTOSCALER_CMD,
     CLUSTER_LABEL,
@@ -61,7 +62,6 @@ from .raystart import (
     render_ray_start,
     set_ray_command,
 )
-from .settings import ClusterCtlSettings
 
 __all__ = [
     "APP_NAME_LABEL", "APP_NAME_VALUE", "AUTOSCALER_CMD", "CLUSTER_LABEL", "CREATED_BY_LABEL",
@@ -160,7 +160,7 @@ def pod_labels(cluster: Obj, node_type: str, group_name: str, extra: dict[str, s
 
 # --- the pods --------------------------------------------------------------------------------
 
-def head_pod(cluster: Obj, name: str, settings: ClusterCtlSettings) -> Obj:
+def head_pod(cluster: Obj, name: str, settings: ClusterConfig) -> Obj:
     """KubeRay `buildHeadPod` (`DefaultHeadPodTemplate` + `BuildPod`) with the name given."""
     head = _head(cluster)
     template = copy.deepcopy(head.get("template") or {})
@@ -187,7 +187,7 @@ def head_pod(cluster: Obj, name: str, settings: ClusterCtlSettings) -> Obj:
     return _build_pod(cluster, template, name, HEAD, labels, annotations, params, settings, autoscaling=autoscaling)
 
 
-def worker_pod(cluster: Obj, group: Obj, name: str, settings: ClusterCtlSettings, *,
+def worker_pod(cluster: Obj, group: Obj, name: str, settings: ClusterConfig, *,
                replica_group: str | None = None, host_index: int | None = None,
                replica_index: int | None = None) -> Obj:
     """KubeRay `buildWorkerPod` (`DefaultWorkerPodTemplate` + `BuildPod`) with the name given.
@@ -217,7 +217,7 @@ def worker_pod(cluster: Obj, group: Obj, name: str, settings: ClusterCtlSettings
 
 
 def _build_pod(cluster: Obj, template: Obj, name: str, node_type: str, labels: dict[str, str],
-               annotations: dict[str, str], params: dict[str, str], settings: ClusterCtlSettings, *,
+               annotations: dict[str, str], params: dict[str, str], settings: ClusterConfig, *,
                autoscaling: bool) -> Obj:
     """The operator defaults and KubeRay `BuildPod`: serve label, volumes, the command, env, probes."""
     for key, value in settings.default_pod_annotations.items():
@@ -306,7 +306,7 @@ def _port_param(params: dict[str, str], key: str, default: int) -> int:
 
 # --- init containers -------------------------------------------------------------------------
 
-def _wait_gcs_ready(cluster: Obj, ray: Obj, settings: ClusterCtlSettings) -> Obj:
+def _wait_gcs_ready(cluster: Obj, ray: Obj, settings: ClusterConfig) -> Obj:
     """The `wait-gcs-ready` init container (§4.3): polls `ray health-check` every 5 s."""
     fqdn, port = head_fqdn(cluster, settings), head_port(cluster)
     fixed = {"cpu": "200m", "memory": "256Mi"}

@@ -16,10 +16,12 @@ import json
 from decimal import Decimal
 from typing import Any
 
+from raybus_common.quantity import Quantity
+
 from .children import head_service_name
 from .children_common import _head, _namespace
-from .settings import ClusterCtlSettings
-from .status import Quantity, is_gpu
+from .config import ClusterConfig
+from .status import is_gpu
 
 Obj = dict[str, Any]
 
@@ -45,7 +47,7 @@ def head_port(cluster: Obj) -> str:
     return str(params.get("port", DEFAULT_GCS_PORT))
 
 
-def head_fqdn(cluster: Obj, settings: ClusterCtlSettings) -> str:
+def head_fqdn(cluster: Obj, settings: ClusterConfig) -> str:
     """`<head service>.<namespace>.svc.<cluster domain>`: the address workers dial."""
     return f"{head_service_name(cluster)}.{_namespace(cluster)}.svc.{settings.cluster_domain}"
 
@@ -66,7 +68,7 @@ def gcs_ft_embedded(options: Obj) -> bool:
 
 # --- ray start -------------------------------------------------------------------------------
 
-def ray_start_params(cluster: Obj, group: Obj, node_type: str, settings: ClusterCtlSettings,
+def ray_start_params(cluster: Obj, group: Obj, node_type: str, settings: ClusterConfig,
                      container_resources: Obj | None = None) -> dict[str, str]:
     """The `ray start` parameters in KubeRay's order of mutation (§4.1): the group's
     `rayStartParams`, its `resources` and `labels`, the defaults, `no-monitor` and the Redis
@@ -109,7 +111,7 @@ def render_ray_start(node_type: str, params: dict[str, str]) -> str:
     return f"ray start --head {flags}" if node_type == HEAD else f"ray start {flags}"
 
 
-def set_ray_command(ray: Obj, start: str, settings: ClusterCtlSettings, *, keep_user_command: bool) -> None:
+def set_ray_command(ray: Obj, start: str, settings: ClusterConfig, *, keep_user_command: bool) -> None:
     """KubeRay `BuildPod`'s command rewrite: unless `keep_user_command` (the pod's
     `ray.io/overwrite-container-cmd` annotation is "true") or the container's command and args
     already run `ray start`, run `ulimit …; <start>` through `bash_command`, after them if any."""
@@ -120,7 +122,7 @@ def set_ray_command(ray: Obj, start: str, settings: ClusterCtlSettings, *, keep_
         ray["args"] = [f"{user_cmd} && {generated}" if user_cmd else generated]
 
 
-def bash_command(settings: ClusterCtlSettings) -> list[str]:
+def bash_command(settings: ClusterConfig) -> list[str]:
     """KubeRay `GetContainerCommand`: `/bin/bash -c --`, `-cl` with ENABLE_LOGIN_SHELL."""
     return ["/bin/bash", "-cl" if settings.enable_login_shell else "-c", "--"]
 

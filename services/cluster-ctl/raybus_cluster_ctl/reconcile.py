@@ -29,13 +29,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from raybus_common.bus.envelopes import AddFinalizer, RemoveFinalizer
+from raybus_common.actions import AddFinalizer, RemoveFinalizer
 from raybus_common.controller.view import Observed
 from raybus_common.decision import NOTHING, Decision
-from raybus_common.settings import ServiceSettings
 
 from . import children as kids
 from . import pods as podlib
+from .config import ClusterConfig
 from .plan import (
     FT_DELETION_TIMEOUT,
     FT_FINALIZER,
@@ -53,7 +53,6 @@ from .plan import (
     spec_hash,
 )
 from .scaling import head_prefix, pod_names, reconcile_pods, should_delete_pod, worker_prefix
-from .settings import ClusterCtlSettings
 from .status import calculate_status, status_changed
 from .validation import Problem, validate
 
@@ -72,7 +71,7 @@ def redis_ft(cluster: Obj) -> bool:
 
 
 
-def reconcile(observed: Observed, *, now: datetime, settings: ServiceSettings) -> Decision:
+def reconcile(observed: Observed, *, now: datetime, settings: ClusterConfig) -> Decision:
     """The whole desired state of one RayCluster from its observed snapshot."""
     cluster = observed.root
     if cluster is None:
@@ -81,8 +80,7 @@ def reconcile(observed: Observed, *, now: datetime, settings: ServiceSettings) -
     managed_by = spec.get("managedBy")
     if managed_by not in (None, "", KUBERAY_MANAGER):
         return NOTHING  # another manager (e.g. MultiKueue) owns it
-    s = settings if isinstance(settings, ClusterCtlSettings) else ClusterCtlSettings.model_validate(
-        settings.model_dump())
+    s = settings
     p = Pass(cluster, observed, now, s)
 
     if _terminating(cluster):

@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 
-from raybus_common.bus.envelopes import Patch
+from raybus_common.actions import Patch
 
 from . import pods as podlib
 from .plan import (

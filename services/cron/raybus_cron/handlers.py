@@ -11,11 +11,12 @@ from raybus_common.controller.runtime import Controller, ControllerSpec, Watch, 
 from raybus_common.controller.view import owned_by
 from raybus_common.runner import Service
 
+from .config import CronConfig
 from .reconcile import reconcile
 from .settings import CronSettings
 
 ROOT = "raycronjob"
-SPEC = ControllerSpec(
+SPEC = ControllerSpec[CronConfig](
     name="cron",
     root=ROOT,
     reconcile=reconcile,
@@ -25,5 +26,5 @@ SPEC = ControllerSpec(
 )
 
 
-async def start(svc: Service, settings: CronSettings) -> Controller:
-    return serve(svc, SPEC)
+async def start(svc: Service, settings: CronSettings) -> Controller[CronConfig]:
+    return serve(svc, SPEC, settings, settings)

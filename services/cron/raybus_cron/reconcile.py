@@ -10,9 +10,10 @@ from datetime import datetime
 
 from raybus_common.controller.view import Observed
 from raybus_common.decision import NOTHING, Decision
-from raybus_common.settings import ServiceSettings
+
+from .config import CronConfig
 
 
-def reconcile(observed: Observed, *, now: datetime, settings: ServiceSettings) -> Decision:
+def reconcile(observed: Observed, *, now: datetime, settings: CronConfig) -> Decision:
     """The whole desired state of one RayCronJob from its observed snapshot."""
     return NOTHING

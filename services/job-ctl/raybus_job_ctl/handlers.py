@@ -11,11 +11,12 @@ from raybus_common.controller.runtime import Controller, ControllerSpec, Watch, 
 from raybus_common.controller.view import owned_by
 from raybus_common.runner import Service
 
+from .config import JobConfig
 from .reconcile import reconcile
 from .settings import JobCtlSettings
 
 ROOT = "rayjob"
-SPEC = ControllerSpec(
+SPEC = ControllerSpec[JobConfig](
     name="job-ctl",
     root=ROOT,
     reconcile=reconcile,
@@ -27,5 +28,5 @@ SPEC = ControllerSpec(
 )
 
 
-async def start(svc: Service, settings: JobCtlSettings) -> Controller:
-    return serve(svc, SPEC)
+async def start(svc: Service, settings: JobCtlSettings) -> Controller[JobConfig]:
+    return serve(svc, SPEC, settings, settings)

@@ -11,11 +11,12 @@ from raybus_common.controller.runtime import Controller, ControllerSpec, Watch, 
 from raybus_common.controller.view import owned_by
 from raybus_common.runner import Service
 
+from .config import SchedulerConfig
 from .reconcile import reconcile
 from .settings import SchedulerBridgeSettings
 
 ROOT = "raycluster"
-SPEC = ControllerSpec(
+SPEC = ControllerSpec[SchedulerConfig](
     name="scheduler-bridge",
     root=ROOT,
     reconcile=reconcile,
@@ -27,5 +28,5 @@ SPEC = ControllerSpec(
 )
 
 
-async def start(svc: Service, settings: SchedulerBridgeSettings) -> Controller:
-    return serve(svc, SPEC)
+async def start(svc: Service, settings: SchedulerBridgeSettings) -> Controller[SchedulerConfig]:
+    return serve(svc, SPEC, settings, settings)

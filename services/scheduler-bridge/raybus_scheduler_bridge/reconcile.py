@@ -10,9 +10,10 @@ from datetime import datetime
 
 from raybus_common.controller.view import Observed
 from raybus_common.decision import NOTHING, Decision
-from raybus_common.settings import ServiceSettings
+
+from .config import SchedulerConfig
 
 
-def reconcile(observed: Observed, *, now: datetime, settings: ServiceSettings) -> Decision:
+def reconcile(observed: Observed, *, now: datetime, settings: SchedulerConfig) -> Decision:
     """The whole desired state of one RayCluster from its observed snapshot."""
     return NOTHING

@@ -11,11 +11,12 @@ from raybus_common.controller.runtime import Controller, ControllerSpec, Watch, 
 from raybus_common.controller.view import owned_by
 from raybus_common.runner import Service
 
+from .config import ServeConfig
 from .reconcile import reconcile
 from .settings import ServeCtlSettings
 
 ROOT = "rayservice"
-SPEC = ControllerSpec(
+SPEC = ControllerSpec[ServeConfig](
     name="serve-ctl",
     root=ROOT,
     reconcile=reconcile,
@@ -26,5 +27,5 @@ SPEC = ControllerSpec(
 )
 
 
-async def start(svc: Service, settings: ServeCtlSettings) -> Controller:
-    return serve(svc, SPEC)
+async def start(svc: Service, settings: ServeCtlSettings) -> Controller[ServeConfig]:
+    return serve(svc, SPEC, settings, settings)

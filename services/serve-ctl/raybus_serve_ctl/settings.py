@@ -1,12 +1,13 @@
-"""Settings of raybus-serve-ctl: the common `RAYBUS_*` ones plus its own."""
+"""Settings of raybus-serve-ctl: every controller's (`ControllerSettings`: NATS, namespaces,
+concurrency, gates, ...) and its reconcile's own knobs (`config.ServeConfig`), from `RAYBUS_*`
+environment variables."""
 
 from __future__ import annotations
 
-from raybus_common.settings import ServiceSettings
+from raybus_common.settings import ControllerSettings
+
+from .config import ServeConfig
 
 
-class ServeCtlSettings(ServiceSettings):
+class ServeCtlSettings(ControllerSettings, ServeConfig):
     service_name: str = "serve-ctl"
-
-    # KubeRay: ENABLE_ZERO_DOWNTIME (the spec's upgradeStrategy takes precedence)
-    enable_zero_downtime: bool = True

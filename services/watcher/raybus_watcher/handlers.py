@@ -29,8 +29,10 @@ from typing import get_args
 from kubernetes_asyncio.config import ConfigException
 from prometheus_client import Counter
 
-from raybus_common.bus import Bus, Handler, Message, ObjectRef, StateEnvelope, subjects
-from raybus_common.bus.envelopes import StateType
+from raybus_common.actions import ObjectRef
+from raybus_common.bus import subjects
+from raybus_common.bus.base import Bus, Handler, Message
+from raybus_common.bus.envelopes import StateEnvelope, StateType
 from raybus_common.kube.client import ApiError, KubeClient
 from raybus_common.kube.resources import OWNED, RAY, SCHEDULERS, Resource
 from raybus_common.runner import Service

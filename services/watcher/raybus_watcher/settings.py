@@ -1,4 +1,5 @@
-"""Settings of raybus-watcher: the common `RAYBUS_*` ones plus its own.
+"""Settings of raybus-watcher: the common `RAYBUS_*` ones, the Kubernetes client's, the watched
+namespaces (`RAYBUS_WATCH_NAMESPACES`), and its own.
 
     RAYBUS_KUBECONFIG=/path/to/kubeconfig           # empty: $KUBECONFIG, ~/.kube/config, in-cluster
     RAYBUS_WATCH_TIMEOUT_SECONDS=300                # server-side timeout of one watch request
@@ -18,7 +19,8 @@ from pydantic import Field, field_validator
 from pydantic_settings import NoDecode
 
 from raybus_common.kube.resources import Resource, parse_watch_spec
-from raybus_common.settings import ServiceSettings
+from raybus_common.scope import WatchScope
+from raybus_common.settings import KubeClientSettings, ServiceSettings
 
 
 def split_specs(value: str) -> list[str]:
@@ -27,10 +29,9 @@ def split_specs(value: str) -> list[str]:
     return [part.strip() for part in value.split(sep) if part.strip()]
 
 
-class WatcherSettings(ServiceSettings):
+class WatcherSettings(ServiceSettings, KubeClientSettings, WatchScope):
     service_name: str = "watcher"
 
-    kubeconfig: str = ""  # empty: $KUBECONFIG, ~/.kube/config, then the in-cluster service account
     watch_timeout_seconds: int = Field(300, ge=1)  # server-side timeout of one watch request
     watch_extra: Annotated[list[str], NoDecode] = Field(default_factory=list)
     tombstone_ttl_seconds: float = Field(24 * 3600.0, ge=0)  # 0 = tombstones never expire

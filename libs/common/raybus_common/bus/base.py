@@ -32,6 +32,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from .. import metrics, tracing
 from ..backoff import backoff
 from ..errors import PermanentError, TemporaryError
+from ..kv import KV
 from ..logging import log_context
 from . import subjects
 from .envelopes import DeadLetter, Envelope, decode
@@ -101,6 +102,15 @@ class Bus(Protocol):
         ...
 
     async def ensure_stream(self, spec: StreamSpec) -> str: ...
+
+    async def key_value(self, bucket: str) -> KV:
+        """The key-value bucket `bucket` (created if missing), e.g. for partition leases."""
+        ...
+
+    async def failed(self) -> BaseException:
+        """Wait until the bus has failed for good (a consumer that kept failing while connected)
+        and return the error; never returns while the bus works."""
+        ...
 
     @property
     def connected(self) -> bool: ...

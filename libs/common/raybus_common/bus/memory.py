@@ -13,6 +13,7 @@ two-minute window. Not for production, and not a model of JetStream's timing.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections import deque
 from collections.abc import Mapping
@@ -21,6 +22,7 @@ from typing import Any, TypeVar
 
 from .. import tracing
 from ..errors import PermanentError
+from ..kv import KV, MemoryKV
 from . import subjects
 from .base import Handler, Subscription, Verdict, dead_letter_id, dispatch
 from .envelopes import Envelope, encode
@@ -68,6 +70,7 @@ class MemoryBus:
         self._consumers: list[_Consumer] = []
         self.naks: list[tuple[str, float | None]] = []  # (subject, requested delay)
         self.outcomes: list[tuple[str, str]] = []  # (subject, outcome)
+        self.buckets: dict[str, MemoryKV] = {}
         self.closed = False
 
     # -- Bus -------------------------------------------------------------------------------
@@ -84,6 +87,14 @@ class MemoryBus:
             return "unchanged"
         self._streams[spec.name].spec = spec
         return "updated"
+
+    async def key_value(self, bucket: str) -> KV:
+        return self.buckets.setdefault(bucket, MemoryKV())
+
+    async def failed(self) -> BaseException:
+        """A memory bus never fails on its own: wait until cancelled."""
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
 
     async def publish(self, subject: str, envelope: Envelope, *, msg_id: str,
                       headers: Mapping[str, str] | None = None, ttl: float | None = None) -> bool:

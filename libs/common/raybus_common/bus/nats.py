@@ -1,4 +1,4 @@
-"""The `Bus` over NATS JetStream: the only module that imports nats (besides `bus/kv.py`).
+"""The `Bus` over NATS JetStream: with `nats_kv.py`, the only code that imports nats.
 
 - `connect(settings)` retries the *first* connect a bounded number of times (nats-py does not:
   with `max_reconnect_attempts=-1` it would loop forever, with a positive value it gives up
@@ -42,10 +42,12 @@ from nats.js.api import ConsumerConfig, DeliverPolicy, RetentionPolicy, StorageT
 from .. import metrics, tracing
 from ..backoff import Bounded, backoff
 from ..errors import TemporaryError
+from ..kv import KV
 from ..settings import ServiceSettings
 from . import subjects
 from .base import Handler, Subscription, Verdict, dead_letter_id, dispatch
 from .envelopes import DeadLetter, Envelope, encode
+from .nats_kv import NatsKV
 from .streams import ConsumerSpec, StreamSpec
 
 log = logging.getLogger("raybus.bus")
@@ -125,7 +127,8 @@ class NatsBus:
         self._consumers: list[_Consumer] = []
         self._connected = asyncio.Event()
         self._closing = False
-        self.failed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._failed: asyncio.Future[BaseException] = asyncio.get_running_loop().create_future()
+        self._buckets: dict[str, NatsKV] = {}
 
     def _attach(self, nc: NATS) -> None:
         self._nc, self._js = nc, nc.jetstream()
@@ -146,6 +149,14 @@ class NatsBus:
     @property
     def connected(self) -> bool:
         return self._nc is not None and self._nc.is_connected
+
+    async def failed(self) -> BaseException:
+        return await asyncio.shield(self._failed)
+
+    async def key_value(self, bucket: str) -> KV:
+        if bucket not in self._buckets:
+            self._buckets[bucket] = await NatsKV.open(self.js, bucket, replicas=self.settings.stream_replicas)
+        return self._buckets[bucket]
 
     # -- callbacks: one log line each ----------------------------------------------------------
 
@@ -303,8 +314,8 @@ class NatsBus:
         errors += 1
         if errors >= MAX_LOOP_ERRORS:
             err = RuntimeError(f"consumer {consumer.sub.name} failed {errors} times in a row: {e}")
-            if not self.failed.done():
-                self.failed.set_exception(err)
+            if not self._failed.done():
+                self._failed.set_result(err)
             raise err from e
         delay = backoff(errors, cap=10.0)
         log.warning("consumer %s: %s; retrying in %.1fs", consumer.sub.name, e or type(e).__name__, delay)

@@ -18,27 +18,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
 
+from ..kv import KV, Conflict
 from .partitions import DEFAULT_PARTITIONS, Lease, can_claim, desired
-
-
-class Conflict(Exception):
-    """A compare-and-swap on the KV lost: someone else wrote the key first."""
-
-
-class KV(Protocol):
-    async def get(self, key: str) -> tuple[bytes, int] | None: ...
-
-    async def create(self, key: str, value: bytes) -> int: ...
-
-    async def update(self, key: str, value: bytes, last: int) -> int: ...
-
-    async def put(self, key: str, value: bytes) -> int: ...
-
-    async def delete(self, key: str, last: int | None = None) -> None: ...
-
-    async def keys(self, prefix: str) -> list[str]: ...
 
 
 @dataclass
@@ -132,40 +114,3 @@ class LeaseManager:
 
     def owns(self, partition: int) -> bool:
         return partition in self.held
-
-
-class MemoryKV:
-    """An in-process KV with the same compare-and-swap rules, for unit tests."""
-
-    def __init__(self) -> None:
-        self.data: dict[str, tuple[bytes, int]] = {}
-        self.rev = 0
-
-    async def get(self, key: str) -> tuple[bytes, int] | None:
-        return self.data.get(key)
-
-    def _write(self, key: str, value: bytes) -> int:
-        self.rev += 1
-        self.data[key] = (value, self.rev)
-        return self.rev
-
-    async def create(self, key: str, value: bytes) -> int:
-        if key in self.data:
-            raise Conflict(key)
-        return self._write(key, value)
-
-    async def update(self, key: str, value: bytes, last: int) -> int:
-        if key not in self.data or self.data[key][1] != last:
-            raise Conflict(key)
-        return self._write(key, value)
-
-    async def put(self, key: str, value: bytes) -> int:
-        return self._write(key, value)
-
-    async def delete(self, key: str, last: int | None = None) -> None:
-        if last is not None and (key not in self.data or self.data[key][1] != last):
-            raise Conflict(key)
-        self.data.pop(key, None)
-
-    async def keys(self, prefix: str) -> list[str]:
-        return sorted(k for k in self.data if k.startswith(prefix))

@@ -7,10 +7,16 @@ turned into a live service by `Controller`.
 - Every state message updates the view and wakes the roots it concerns (child → root through
   the spec's mappers); a root is reconciled only by the replica holding its partition's lease.
 - A worker takes a key from the work queue, skips it while expectations are pending, calls
-  `reconcile(observed, now=, settings=)`, publishes the actions (to `raybus.shadow.*` in
-  dry-run) with deterministic ids, turns a changed desired status into `ApplyStatus`, records
-  expectations for creates and deletes, and requeues as asked (or with backoff on failure).
+  `reconcile(observed, now=, settings=)` with the controller's own config (a `ControllerConfig`
+  subclass, passed in explicitly), publishes the actions (to `raybus.shadow.*` in dry-run) with
+  deterministic ids, turns a changed desired status into `ApplyStatus`, records expectations
+  for creates and deletes, and requeues as asked (or with backoff on failure).
+- A replica that loses a partition's lease while publishing stops publishing for its roots at
+  once: the new holder reconciles them from the view.
+- Objects in namespaces outside `watch_namespaces` are ignored: they never enter the view.
 - Results from the actuator (`raybus.res.>`) release the expectations of failed actions.
+- One injectable clock (`clock`, wall-clock seconds) drives leases, expectations, `now` and
+  the work queue's timers, so the timing rules are tested without sleeping.
 """
 
 from __future__ import annotations
@@ -24,37 +30,34 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 from .. import metrics
+from ..actions import Action, Apply, ApplyStatus, Delete, ObjectRef, action_id, target_of
 from ..bus import subjects
 from ..bus.base import Bus, Message
-from ..bus.envelopes import (
-    Action,
-    ActionEnvelope,
-    Apply,
-    ApplyStatus,
-    Delete,
-    ObjectRef,
-    ResultEnvelope,
-    StateEnvelope,
-    action_id,
-    target_of,
-)
-from ..bus.kv import NatsKV
+from ..bus.envelopes import ActionEnvelope, ResultEnvelope, StateEnvelope
 from ..decision import Decision
 from ..errors import TemporaryError
+from ..kv import KV, MemoryKV
 from ..runner import Service
-from ..settings import ServiceSettings
+from .config import ControllerConfig, RuntimeConfig
 from .expectations import Expectations, Want
-from .leases import KV, LeaseManager, MemoryKV
+from .leases import LeaseManager
 from .partitions import DEFAULT_PARTITIONS, partition_of
 from .view import Observed, RootKey, ToRoots, View
 from .workqueue import ShutDown, WorkQueue
 
 log = logging.getLogger("raybus.controller")
 
-Reconcile = Callable[..., Decision]
+C = TypeVar("C", bound=ControllerConfig)
+C_contra = TypeVar("C_contra", bound=ControllerConfig, contravariant=True)
+Clock = Callable[[], float]
+LEASE_BUCKET = "raybus_leases"
+
+
+class Reconcile(Protocol[C_contra]):
+    def __call__(self, observed: Observed, *, now: datetime, settings: C_contra) -> Decision: ...
 
 
 @dataclass(frozen=True)
@@ -66,10 +69,14 @@ class Watch:
 
 
 @dataclass(frozen=True)
-class ControllerSpec:
-    name: str  # "cluster-ctl": the field in every action, the lease prefix
-    root: str  # subject kind of the root object: "raycluster"
-    reconcile: Reconcile
+class ControllerSpec(Generic[C]):
+    """A controller: its name (the field in every action, the lease prefix), the subject kind of
+    its root objects, its pure `reconcile` over the controller's own config type `C`, and the
+    child kinds it watches."""
+
+    name: str
+    root: str
+    reconcile: Reconcile[C]
     watches: tuple[Watch, ...] = ()
     partitions: int = DEFAULT_PARTITIONS
 
@@ -90,18 +97,23 @@ def view_salt(observed: Observed) -> str:
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
 
 
-class Controller:
-    def __init__(self, spec: ControllerSpec, bus: Bus, settings: ServiceSettings, kv: KV, *,
-                 replica: str | None = None, lease_ttl: float = 6.0, clock: Callable[[], float] = time.time) -> None:
+class Controller(Generic[C]):
+    """`settings` are the runtime's knobs (concurrency, dry run, namespaces, lease TTL);
+    `config` is what `reconcile` receives (in a service, the same object: its settings class
+    inherits both)."""
+
+    def __init__(self, spec: ControllerSpec[C], bus: Bus, settings: RuntimeConfig, config: C, kv: KV, *,
+                 replica: str | None = None, clock: Clock = time.time) -> None:
         self.spec = spec
         self.bus = bus
         self.settings = settings
+        self.config = config
         self.clock = clock
         self.view = View(spec.root, {w.kind: w.to_roots for w in spec.watches})
-        self.queue: WorkQueue[RootKey] = WorkQueue()
+        self.queue: WorkQueue[RootKey] = WorkQueue(clock=clock)
         self.expectations = Expectations()
         self.leases = LeaseManager(kv, spec.name, replica or replica_id(), partitions=spec.partitions,
-                                   ttl=lease_ttl, clock=clock)
+                                   ttl=settings.lease_ttl, clock=clock)
         self.ready = asyncio.Event()
         # Status written but not yet seen back: root key → (root resourceVersion it was computed
         # on, the status, its action id). Reconciles see it in place of the observed status until
@@ -158,6 +170,8 @@ class Controller:
         parts = msg.parts
         if parts is not None:
             kind = parts.kind
+        if not self.settings.watches(ns):
+            return  # outside the watched namespaces: never in the view, never reconciled
         if env.gone:
             woken = self.view.remove(kind, ns, name)
             woken |= self.expectations.observed(kind, ns, name, present=False)
@@ -228,7 +242,7 @@ class Controller:
                 self.queue.done(key)
 
     async def process(self, key: RootKey) -> None:
-        if not self.owns(key):
+        if not self.owns(key) or not self.settings.watches(key.namespace):
             return
         now = self.clock()
         if self.view.get(key.kind, key.namespace, key.name) is None:
@@ -239,7 +253,7 @@ class Controller:
             self.queue.add_after(key, 1.0)
             return
         observed = self._with_written_status(self.view.observe(key))
-        decision = self.spec.reconcile(observed, now=datetime.fromtimestamp(now, UTC), settings=self.settings)
+        decision = self.spec.reconcile(observed, now=datetime.fromtimestamp(now, UTC), settings=self.config)
         self.reconciles += 1
         metrics.RECONCILES.labels(self.spec.name).inc()
         log.debug("reconciled %s: %d actions, status %s, requeue %s", key, len(decision.actions),
@@ -271,7 +285,12 @@ class Controller:
                                                                          namespace=key.namespace, name=key.name)
         salt = view_salt(observed)
         dry = self.settings.dry_run
-        for action in actions:
+        for i, action in enumerate(actions):
+            if not self.owns(key):
+                # The lease went while we were publishing: the new holder decides from here on.
+                log.info("%s: partition lost while publishing; %d of %d actions left unpublished",
+                         key, len(actions) - i, len(actions))
+                return
             target = target_of(action)
             aid = action_id(self.spec.name, root_ref, action, salt=salt)
             env = ActionEnvelope(action_id=aid, controller=self.spec.name, root=root_ref, dry_run=dry, action=action)
@@ -291,15 +310,15 @@ class Controller:
                                          Want.ABSENT, self.clock())
 
 
-def serve(svc: Service, spec: ControllerSpec) -> Controller:
-    """Run `spec` inside a started service: leases in the NATS KV, ready after the replay."""
+def serve(svc: Service, spec: ControllerSpec[C], settings: RuntimeConfig, config: C) -> Controller[C]:
+    """Run `spec` inside a started service: leases in the bus's key-value store, ready after
+    the replay. `config` is what `reconcile` receives; usually `settings` itself."""
 
     async def run() -> None:
-        kv = await NatsKV.open(getattr(svc.bus, "js"))  # noqa: B009 - only the NATS bus has leases
-        ctl.leases.kv = kv
+        ctl.leases.kv = await svc.bus.key_value(LEASE_BUCKET)
         await ctl.run(svc.stop_requested)
 
-    ctl = Controller(spec, svc.bus, svc.settings, MemoryKV())
+    ctl = Controller(spec, svc.bus, settings, config, MemoryKV())
     svc.ready_when(ctl.ready)
     svc.spawn(run(), name=spec.name)
     return ctl

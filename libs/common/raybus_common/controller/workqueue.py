@@ -20,6 +20,8 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
+from ..ratelimit import TokenBucket
+
 K = TypeVar("K", bound=Hashable)
 Clock = Callable[[], float]
 
@@ -46,27 +48,6 @@ class ItemBackoff(Generic[K]):
 
     def retries(self, key: K) -> int:
         return self.failures.get(key, 0)
-
-
-@dataclass
-class TokenBucket:
-    """Global limit on how fast rate-limited keys come back: `rate` per second, `burst` at once."""
-
-    rate: float = 10.0
-    burst: int = 100
-    clock: Clock = time.monotonic
-    _tokens: float | None = None
-    _last: float = 0.0
-
-    def delay(self) -> float:
-        """Reserve one token; return how long the caller must wait for it."""
-        now = self.clock()
-        if self._tokens is None:
-            self._tokens, self._last = float(self.burst), now
-        self._tokens = min(float(self.burst), self._tokens + (now - self._last) * self.rate)
-        self._last = now
-        self._tokens -= 1.0
-        return 0.0 if self._tokens >= 0 else -self._tokens / self.rate
 
 
 class WorkQueue(Generic[K]):

@@ -5,8 +5,9 @@ It loads the kubeconfig (`KUBECONFIG`, `~/.kube/config`) or the in-cluster servi
 applies a client-side rate limit (KubeRay's QPS 100 / burst 200 by default), sends raw
 requests by path (so one code path serves core, batch, ray.io and any scheduler's kinds), and
 streams watch events line by line with a read timeout so a half-dead connection cannot hang a
-watch forever. HTTP errors come out as `ApiError` with the status and the API's message; what
-is temporary and what is permanent is decided in `raybus_common.errors`.
+watch forever. HTTP errors come out as `ApiError` with the status, the API's reason and message
+and the `Retry-After` delay (parsed here, once); status 0 means no answer came (a timeout or a
+broken connection). What is temporary and what is permanent is the actuator's `judge`.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from kubernetes_asyncio import client as k8s
 from kubernetes_asyncio import config as k8s_config
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from ..controller.workqueue import TokenBucket
+from ..errors import TRANSPORT, parse_retry_after
+from ..ratelimit import TokenBucket
 
 APPLY = "application/apply-patch+yaml"
 MERGE = "application/merge-patch+json"
@@ -47,8 +49,7 @@ class ApiError(Exception):
         except (ValueError, TypeError):
             pass
         headers: dict[str, str] = dict(exc.headers or {})
-        retry = headers.get("Retry-After")
-        return cls(int(exc.status or 0), message, reason, float(retry) if retry and retry.isdigit() else None)
+        return cls(int(exc.status or TRANSPORT), message, reason, parse_retry_after(headers.get("Retry-After")))
 
 
 class KubeClient:
@@ -95,7 +96,7 @@ class KubeClient:
         except ApiException as exc:
             raise ApiError.from_exception(exc) from None
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise ApiError(0, f"{type(exc).__name__}: {exc}", "Transport") from exc
+            raise ApiError(TRANSPORT, f"{type(exc).__name__}: {exc}", "Transport") from exc
         data = await resp.read()
         resp.release()
         if resp.status >= 400:
@@ -114,7 +115,7 @@ class KubeClient:
         except ApiException as exc:
             raise ApiError.from_exception(exc) from None
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise ApiError(0, f"{type(exc).__name__}: {exc}", "Transport") from exc
+            raise ApiError(TRANSPORT, f"{type(exc).__name__}: {exc}", "Transport") from exc
         if resp.status >= 400:
             data = await resp.read()
             resp.release()
@@ -124,7 +125,7 @@ class KubeClient:
                 if line.strip():
                     yield json.loads(line)
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise ApiError(0, f"watch stream broke: {type(exc).__name__}: {exc}", "Transport") from exc
+            raise ApiError(TRANSPORT, f"watch stream broke: {type(exc).__name__}: {exc}", "Transport") from exc
         finally:
             resp.release()
 
@@ -136,5 +137,4 @@ def _status_error(status: int, body: bytes, retry_after: str | None) -> ApiError
         message, reason = str(parsed.get("message", message)), str(parsed.get("reason", ""))
     except (ValueError, AttributeError):
         pass
-    retry = float(retry_after) if retry_after and retry_after.isdigit() else None
-    return ApiError(status, message, reason, retry)
+    return ApiError(status, message, reason, parse_retry_after(retry_after))

@@ -1,7 +1,9 @@
 """NATS JetStream Key-Value as the `KV` the lease manager needs (compare-and-swap by revision).
 
-Key names may use letters, digits, `-`, `_`, `=`, `/` and `.`; a lost compare-and-swap is
-raised as `controller.leases.Conflict`.
+Opened through `NatsBus.key_value(bucket)`; the second module that imports nats. Key names may
+use letters, digits, `-`, `_`, `=`, `/` and `.`; a lost compare-and-swap raises `kv.Conflict`.
+A bucket named B is the stream `KV_B` holding subjects `$KV.B.<key>` (the KV convention every
+NATS client follows); `keys` relies on that, not on any client's private attributes.
 """
 
 from __future__ import annotations
@@ -17,9 +19,8 @@ from nats.js.errors import (
 )
 from nats.js.kv import KeyValue
 
-from ..controller.leases import Conflict
+from ..kv import Conflict
 
-LEASE_BUCKET = "raybus_leases"
 WRONG_LAST_SEQUENCE = 10071  # JetStream's error code for a failed expected-last-sequence check
 
 
@@ -30,17 +31,21 @@ def _lost_race(exc: Exception) -> bool:
 
 
 class NatsKV:
-    def __init__(self, kv: KeyValue) -> None:
+    def __init__(self, js: JetStreamContext, bucket: str, kv: KeyValue) -> None:
+        self.js = js
+        self.bucket = bucket
         self.kv = kv
+        self.stream = f"KV_{bucket}"
+        self.prefix = f"$KV.{bucket}."
 
     @classmethod
-    async def open(cls, js: JetStreamContext, bucket: str = LEASE_BUCKET, replicas: int = 1) -> NatsKV:
+    async def open(cls, js: JetStreamContext, bucket: str, replicas: int = 1) -> NatsKV:
         try:
             kv = await js.key_value(bucket)
         except BucketNotFoundError:
             kv = await js.create_key_value(KeyValueConfig(bucket=bucket, history=1, storage=StorageType.FILE,
                                                           replicas=replicas))
-        return cls(kv)
+        return cls(js, bucket, kv)
 
     async def get(self, key: str) -> tuple[bytes, int] | None:
         try:
@@ -85,8 +90,8 @@ class NatsKV:
         nats-py's `KeyValue.keys()` is a watch that can signal "initial replay done" before the
         buffered entries are handed over, so under load it returns a partial list; a lease
         manager that misses its own membership record then gives up every partition."""
-        stream, pre = self.kv._stream, self.kv._pre  # nats-py keeps "KV_<bucket>" and "$KV.<bucket>."
+        pre = self.prefix
         wildcard = f"{pre}{prefix}>" if prefix.endswith(".") or not prefix else f"{pre}>"
-        info = await self.kv._js.stream_info(stream, subjects_filter=wildcard)
+        info = await self.js.stream_info(self.stream, subjects_filter=wildcard)
         subjects = info.state.subjects or {}
         return sorted(s[len(pre):] for s in subjects if s.startswith(pre + prefix))

@@ -1,0 +1,98 @@
+"""What a controller is configured with, as plain pydantic models: `ControllerConfig`, what every
+`reconcile` may read besides the view (KubeRay's feature gates, the default requeue interval),
+and `RuntimeConfig`, what the runtime itself needs (namespaces, concurrency, dry run, lease TTL).
+Pure: built explicitly in tests and filled from `RAYBUS_*` variables only by a service's settings
+class (`settings.ControllerSettings` inherits both), so decision code never reads the environment.
+
+Each controller extends it with its own knobs (cluster-ctl: `ClusterConfig`), and its
+`ControllerSpec` is generic over that type. Defaults follow KubeRay v1.7
+(`pkg/features/features.go`, `RAYCLUSTER_DEFAULT_REQUEUE_SECONDS_ENV` 300). Gates use KubeRay's
+spelling:
+
+    RAYBUS_FEATURE_GATES=RayCronJob=true,RayClusterStatusConditions=false
+
+An unknown gate is an error at start-up, as in KubeRay.
+"""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+from typing import Annotated, Any
+
+from pydantic import AliasChoices, BaseModel, Field, field_validator
+from pydantic_settings import NoDecode, SettingsConfigDict
+
+from ..scope import WatchScope
+
+# KubeRay v1.7 feature gates and their defaults (ray-operator/pkg/features/features.go).
+FEATURE_GATES: MappingProxyType[str, bool] = MappingProxyType({
+    "RayClusterStatusConditions": True,
+    "RayJobDeletionPolicy": True,
+    "RayMultiHostIndexing": True,
+    "RayServiceIncrementalUpgrade": True,
+    "RayCronJob": False,
+    "SidecarSubmitterRestart": False,
+    "RayClusterNetworkPolicy": False,
+    "GCSFaultToleranceEmbeddedStorage": False,
+    "RayClusterMTLS": False,
+    "RayClusterHistoryServer": False,
+    "KubernetesWAS": False,
+})
+_TRUE, _FALSE = {"true", "1", "yes", "on"}, {"false", "0", "no", "off"}
+
+
+def parse_feature_gates(text: str) -> dict[str, bool]:
+    """`Name=true,Other=false` → {"Name": True, "Other": False}; ValueError on anything else."""
+    gates: dict[str, bool] = {}
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        name, sep, value = item.partition("=")
+        name, value = name.strip(), value.strip().lower()
+        if not sep or value not in _TRUE | _FALSE:
+            raise ValueError(f"feature gate {item!r} must look like Name=true or Name=false")
+        if name not in FEATURE_GATES:
+            raise ValueError(f"unrecognized feature gate {name!r}; known: {', '.join(sorted(FEATURE_GATES))}")
+        gates[name] = value in _TRUE
+    return gates
+
+
+class ControllerConfig(BaseModel):
+    model_config = SettingsConfigDict(frozen=True, populate_by_name=True)
+
+    feature_gates: Annotated[dict[str, bool], NoDecode] = Field(default_factory=dict)
+    requeue_seconds: float = Field(
+        300.0, gt=0,
+        validation_alias=AliasChoices("RAYBUS_REQUEUE_SECONDS", "RAYCLUSTER_DEFAULT_REQUEUE_SECONDS_ENV",
+                                      "requeue_seconds"))
+
+    @field_validator("feature_gates", mode="before")
+    @classmethod
+    def _gates(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return parse_feature_gates(value)
+        if isinstance(value, dict):
+            unknown = set(value) - set(FEATURE_GATES)
+            if unknown:
+                raise ValueError(f"unrecognized feature gates: {', '.join(sorted(unknown))}")
+        return value
+
+    def feature_enabled(self, gate: str) -> bool:
+        if gate not in FEATURE_GATES:
+            raise KeyError(f"unknown feature gate {gate!r}")
+        return self.feature_gates.get(gate, FEATURE_GATES[gate])
+
+    @property
+    def gates(self) -> dict[str, bool]:
+        """Every gate with its effective value (defaults overlaid with what was set)."""
+        return {**FEATURE_GATES, **self.feature_gates}
+
+
+class RuntimeConfig(WatchScope):
+    """What `runtime.Controller` reads: the watched namespaces (a root elsewhere is never
+    reconciled), KubeRay's `--reconcile-concurrency`, dry run (actions go to
+    `raybus.shadow.*`), and how long a dead replica's partitions stay claimed."""
+
+    reconcile_concurrency: int = Field(1, ge=1)
+    dry_run: bool = False
+    lease_ttl: float = Field(6.0, gt=0)

@@ -1,0 +1,77 @@
+"""Reading Kubernetes objects held as JSON (`dict`s with camelCase keys), the one way.
+
+Observed objects reach controllers as the API server sent them: plain dicts. Every service reads
+their metadata through these few functions (name, namespace, labels, annotations, whether the
+object is being deleted), builds owner references with `owner_reference`, and strips
+`managedFields` with `strip_managed_fields`. Missing metadata reads as empty, never as an error.
+
+Pure: no I/O, no clock, no environment. Typed views of Raybus's own kinds are the pydantic models
+in `raybus_common.crds`; this module is for everything else (Pods, Services, Jobs, ...).
+"""
+
+
+from collections.abc import Mapping
+from typing import Any
+
+Obj = dict[str, Any]
+
+
+def meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
+    """`metadata`, or an empty mapping."""
+    found: Mapping[str, Any] = obj.get("metadata") or {}
+    return found
+
+
+def name(obj: Mapping[str, Any]) -> str:
+    return str(meta(obj).get("name") or "")
+
+
+def namespace(obj: Mapping[str, Any]) -> str:
+    return str(meta(obj).get("namespace") or "")
+
+
+def uid(obj: Mapping[str, Any]) -> str:
+    return str(meta(obj).get("uid") or "")
+
+
+def resource_version(obj: Mapping[str, Any]) -> str:
+    return str(meta(obj).get("resourceVersion") or "")
+
+
+def labels(obj: Mapping[str, Any]) -> Mapping[str, str]:
+    found: Mapping[str, str] = meta(obj).get("labels") or {}
+    return found
+
+
+def annotations(obj: Mapping[str, Any]) -> Mapping[str, str]:
+    found: Mapping[str, str] = meta(obj).get("annotations") or {}
+    return found
+
+
+def finalizers(obj: Mapping[str, Any]) -> list[str]:
+    return list(meta(obj).get("finalizers") or [])
+
+
+def terminating(obj: Mapping[str, Any]) -> bool:
+    """The object has a deletionTimestamp: it goes once its finalizers are removed."""
+    return bool(meta(obj).get("deletionTimestamp"))
+
+
+def strip_managed_fields(obj: Obj) -> Obj:
+    """The object without `metadata.managedFields` (large, and no controller reads it)."""
+    m = obj.get("metadata")
+    if not isinstance(m, dict) or "managedFields" not in m:
+        return obj
+    return {**obj, "metadata": {k: v for k, v in m.items() if k != "managedFields"}}
+
+
+def owner_reference(owner: Mapping[str, Any], controller: bool = True, block_owner_deletion: bool = True) -> Obj:
+    """The ownerReference that makes `owner` (an object dict) own another object; the one way
+    Raybus builds owner references, so garbage collection behaves the same everywhere."""
+    m = meta(owner)
+    missing = [k for k, v in (("apiVersion", owner.get("apiVersion")), ("kind", owner.get("kind")),
+                              ("metadata.name", m.get("name")), ("metadata.uid", m.get("uid"))) if not v]
+    if missing:
+        raise ValueError(f"an owner needs {', '.join(missing)}")
+    return {"apiVersion": owner["apiVersion"], "kind": owner["kind"], "name": m["name"], "uid": m["uid"],
+            "controller": controller, "blockOwnerDeletion": block_owner_deletion}
