@@ -125,12 +125,17 @@ class Controller(Generic[C]):
         self._stopping = asyncio.Event()
 
     # -- lifecycle ----------------------------------------------------------------------
-    async def start(self) -> None:
+    async def subscribe(self) -> None:
+        """Rebuild the view from the bus (returns once the replay is complete), then follow it
+        live, and follow the actuator's results."""
         subs = [await self.bus.last_per_subject(subjects.of_kind("state", kind), StateEnvelope, self._on_state)
                 for kind in self.view.kinds()]
         await self.bus.last_per_subject(subjects.all_of("res"), ResultEnvelope, self._on_result)
         await asyncio.gather(*(s.replayed.wait() for s in subs))
-        await self._lease_tick()
+
+    async def start(self) -> None:
+        await self.subscribe()
+        await self.tick_leases()
         self._tasks.append(asyncio.create_task(self._lease_loop(), name=f"{self.spec.name}-leases"))
         for i in range(self.settings.reconcile_concurrency):
             self._tasks.append(asyncio.create_task(self._worker(), name=f"{self.spec.name}-worker-{i}"))
@@ -203,7 +208,8 @@ class Controller(Generic[C]):
                 if self.owns(key):
                     self.queue.add(key)
 
-    async def _lease_tick(self) -> None:
+    async def tick_leases(self) -> None:
+        """Heartbeat, then claim and release partitions; roots of a gained partition are queued."""
         changes = await self.leases.tick()
         if changes.gained:
             for key in self.view.roots():
@@ -218,7 +224,7 @@ class Controller(Generic[C]):
         while not self._stopping.is_set():
             await asyncio.sleep(self.leases.interval)
             try:
-                await self._lease_tick()
+                await self.tick_leases()
             except Exception as e:  # noqa: BLE001 - a missed tick is retried at the next one
                 log.warning("%s lease tick failed: %s", self.spec.name, e)
 
@@ -229,17 +235,29 @@ class Controller(Generic[C]):
                 key = await self.queue.get()
             except ShutDown:
                 return
-            try:
-                await self.process(key)
-            except asyncio.CancelledError:
-                raise
-            except Exception as e:
-                retries = self.queue.retries(key)
-                log.warning("reconcile of %s failed (retry %d): %s", key, retries + 1, e,
-                            exc_info=not isinstance(e, TemporaryError))
-                self.queue.add_rate_limited(key)
-            finally:
-                self.queue.done(key)
+            await self.work(key)
+
+    async def work(self, key: RootKey) -> None:
+        """Reconcile one key taken from the queue; a failure comes back with per-key backoff."""
+        try:
+            await self.process(key)
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:
+            retries = self.queue.retries(key)
+            log.warning("reconcile of %s failed (retry %d): %s", key, retries + 1, e,
+                        exc_info=not isinstance(e, TemporaryError))
+            self.queue.add_rate_limited(key)
+        finally:
+            self.queue.done(key)
+
+    async def step(self) -> RootKey | None:
+        """Work on the next key that is due now, if any, and return it. The workers loop over
+        this; tests call it directly to drive the controller on a fake clock."""
+        key = self.queue.get_nowait()
+        if key is not None:
+            await self.work(key)
+        return key
 
     async def process(self, key: RootKey) -> None:
         if not self.owns(key) or not self.settings.watches(key.namespace):

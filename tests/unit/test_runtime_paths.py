@@ -1,0 +1,294 @@
+"""The controller runtime's timing and failure paths, on a fake clock and the in-memory bus:
+requeue-after, worker backoff, results from the actuator, a lease lost while publishing,
+watched namespaces, and status writes applied out of order.
+
+The controller is driven by hand (`subscribe`, `tick_leases`, `step`), never by its worker
+tasks, so nothing here sleeps: the clock moves only when a test says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import pytest
+
+from raybus_common.actions import Apply, ObjectRef
+from raybus_common.bus import subjects
+from raybus_common.bus.envelopes import ActionEnvelope, Envelope, ResultEnvelope, StateEnvelope
+from raybus_common.bus.memory import MemoryBus
+from raybus_common.controller.config import ControllerConfig, RuntimeConfig
+from raybus_common.controller.runtime import Controller, ControllerSpec, Watch
+from raybus_common.controller.view import Observed, RootKey, owned_by
+from raybus_common.decision import Decision
+from raybus_common.kv import MemoryKV
+from raybus_common.objects import owner_reference
+
+T0 = 1_800_000_000.0
+
+
+@dataclass
+class FakeClock:
+    now: float = T0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@dataclass
+class Script:
+    """What the test's reconcile does: `decide` per call; every call is recorded."""
+
+    decide: Callable[[Observed], Decision]
+    calls: list[Observed] = field(default_factory=list)
+
+    def __call__(self, observed: Observed, *, now: datetime, settings: ControllerConfig) -> Decision:
+        self.calls.append(observed)
+        return self.decide(observed)
+
+
+def cluster(name: str, rv: str = "1", ns: str = "ns", **extra: Any) -> dict[str, Any]:
+    return {"apiVersion": "ray.io/v1", "kind": "RayCluster",
+            "metadata": {"name": name, "namespace": ns, "uid": f"uid-{name}", "resourceVersion": rv},
+            "spec": {}, **extra}
+
+
+def configmap(owner: dict[str, Any], name: str, **meta: str) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": name, "namespace": owner["metadata"]["namespace"],
+                         "ownerReferences": [owner_reference(owner)], **meta}}
+
+
+async def observe(bus: MemoryBus, obj: dict[str, Any], kind: str = "raycluster", event: str = "MODIFIED") -> None:
+    m = obj["metadata"]
+    await bus.publish(subjects.state(kind, m["namespace"], m["name"]), StateEnvelope.observed(event, obj),  # type: ignore[arg-type]
+                      msg_id=f"{m.get('uid')}:{m.get('resourceVersion')}")
+    await bus.settle()
+
+
+def published(bus: MemoryBus, op: str | None = None) -> list[ActionEnvelope]:
+    found = [ActionEnvelope.model_validate_json(m.data) for m in bus.messages("raybus.act.>")]
+    return [a for a in found if op is None or a.action.op == op]
+
+
+async def controller(script: Script, bus: MemoryBus, clock: FakeClock, *, watch: list[str] | None = None,
+                     kv: MemoryKV | None = None, replica: str = "r1") -> Controller[ControllerConfig]:
+    spec = ControllerSpec[ControllerConfig]("test-ctl", "raycluster", script,
+                                            (Watch("configmap", owned_by("raycluster", "RayCluster")),), partitions=4)
+    ctl = Controller(spec, bus, RuntimeConfig(watch_namespaces=watch or []), ControllerConfig(), kv or MemoryKV(),
+                     replica=replica, clock=clock)
+    await ctl.subscribe()
+    await ctl.tick_leases()
+    return ctl
+
+
+async def drain_queue(ctl: Controller[ControllerConfig]) -> list[RootKey]:
+    done = []
+    while (key := await ctl.step()) is not None:
+        done.append(key)
+    return done
+
+
+KEY = RootKey("raycluster", "ns", "a")
+
+
+async def test_requeue_after_brings_the_root_back_at_its_time_and_not_before() -> None:
+    bus, clock = MemoryBus(), FakeClock()
+    script = Script(lambda o: Decision(requeue_after=30.0))
+    await observe(bus, cluster("a"))
+    ctl = await controller(script, bus, clock)
+    assert await drain_queue(ctl) == [KEY]
+    clock.advance(29.9)
+    assert await ctl.step() is None
+    clock.advance(0.1)
+    assert await ctl.step() == KEY
+    assert len(script.calls) == 2
+
+
+async def test_an_earlier_wake_wins_over_a_later_requeue() -> None:
+    bus, clock = MemoryBus(), FakeClock()
+    script = Script(lambda o: Decision(requeue_after=300.0))
+    await observe(bus, cluster("a"))
+    ctl = await controller(script, bus, clock)
+    await drain_queue(ctl)
+    await observe(bus, cluster("a", rv="2"))  # an event is a hint: reconcile now
+    assert await ctl.step() == KEY
+    assert len(script.calls) == 2
+
+
+async def test_a_failing_reconcile_backs_off_per_key_and_the_backoff_resets_on_success() -> None:
+    bus, clock = MemoryBus(), FakeClock()
+    outcomes = iter([RuntimeError("boom")] * 3 + [None, RuntimeError("again")])
+
+    def decide(o: Observed) -> Decision:
+        error = next(outcomes)
+        if error is not None:
+            raise error
+        return Decision()
+
+    await observe(bus, cluster("a"))
+    ctl = await controller(Script(decide), bus, clock)
+    assert await ctl.step() == KEY  # fails: back after 5 ms
+    for delay in (0.005, 0.010, 0.020):  # then 10 ms, then 20 ms (controller-runtime's 5 ms doubling)
+        failed_at = clock.now
+        clock.now = failed_at + delay * 0.9
+        assert await ctl.step() is None, f"came back before {delay}s"
+        clock.now = failed_at + delay
+        assert await ctl.step() == KEY
+    assert ctl.queue.retries(KEY) == 0, "the fourth reconcile succeeded: the backoff is forgotten"
+    await observe(bus, cluster("a", rv="2"))
+    assert await ctl.step() == KEY  # fails again: back after 5 ms, not 40 ms
+    failed_at = clock.now
+    clock.now = failed_at + 0.005
+    assert await ctl.step() == KEY
+
+
+async def test_a_failed_create_releases_its_expectation_through_the_result() -> None:
+    bus, clock = MemoryBus(), FakeClock()
+
+    def decide(o: Observed) -> Decision:
+        assert o.root is not None
+        return Decision(actions=(Apply(object=configmap(o.root, "a-info")),))
+
+    script = Script(decide)
+    await observe(bus, cluster("a"))
+    ctl = await controller(script, bus, clock)
+    await drain_queue(ctl)
+    (create,) = published(bus, "apply")
+    assert ctl.expectations.pending(KEY)
+    await observe(bus, cluster("a", rv="2"))  # woken while the create is not yet seen: held back
+    assert await ctl.step() == KEY
+    assert len(script.calls) == 1
+    result = ResultEnvelope(action_id=create.action_id, controller="test-ctl", root=create.root, op="apply",
+                            outcome="permanent", http_status=422, message="invalid")
+    await bus.publish(subjects.res("configmap", "ns", "a-info"), result, msg_id=f"res:{create.action_id}")
+    await bus.settle()
+    assert not ctl.expectations.pending(KEY)
+    assert await ctl.step() == KEY  # queued again by the result, at once
+    assert len(script.calls) == 2
+
+
+async def test_expectations_expire_after_their_ttl_on_the_clock() -> None:
+    bus, clock = MemoryBus(), FakeClock()
+    script = Script(lambda o: Decision(actions=(Apply(object=configmap(o.root or {}, "a-info")),)))
+    await observe(bus, cluster("a"))
+    ctl = await controller(script, bus, clock)
+    await drain_queue(ctl)
+    await observe(bus, cluster("a", rv="2"))
+    await drain_queue(ctl)
+    assert len(script.calls) == 1
+    clock.advance(ctl.expectations.ttl)
+    assert await drain_queue(ctl) == [KEY]  # the hold-back requeue comes due and the expectation expired
+    assert len(script.calls) == 2
+
+
+async def test_a_failed_status_write_is_compared_again() -> None:
+    bus, clock = MemoryBus(), FakeClock()
+    script = Script(lambda o: Decision(status={"state": "ready"}))
+    await observe(bus, cluster("a"))
+    ctl = await controller(script, bus, clock)
+    await drain_queue(ctl)
+    (status,) = published(bus, "apply_status")
+    await observe(bus, configmap(cluster("a"), "noise", uid="n", resourceVersion="5"), kind="configmap")
+    await drain_queue(ctl)
+    assert len(published(bus, "apply_status")) == 1, "a written status is not sent again while the view lags"
+    result = ResultEnvelope(action_id=status.action_id, controller="test-ctl", root=status.root, op="apply_status",
+                            outcome="temporary", message="gave up")
+    await bus.publish(subjects.res("raycluster", "ns", "a"), result, msg_id=f"res:{status.action_id}")
+    await bus.settle()
+    assert await drain_queue(ctl) == [KEY]
+    assert len(published(bus, "apply_status")) == 2, "the status did not land: it is written again"
+
+
+async def test_status_writes_applied_out_of_order_converge() -> None:
+    # The actuator promises no order: the status of view 2 may land before the status of view 1.
+    # The controller is level-triggered, so the stale status that landed last is corrected.
+    bus, clock = MemoryBus(), FakeClock()
+    script = Script(lambda o: Decision(status={"workers": (o.root or {})["spec"].get("workers", 0)}))
+    await observe(bus, cluster("a", spec={"workers": 1}))
+    ctl = await controller(script, bus, clock)
+    await drain_queue(ctl)
+    await observe(bus, cluster("a", rv="2", spec={"workers": 2}))
+    await drain_queue(ctl)
+    assert [a.action.status for a in published(bus, "apply_status")] == [{"workers": 1}, {"workers": 2}]  # type: ignore[union-attr]
+    await observe(bus, cluster("a", rv="3", spec={"workers": 2}, status={"workers": 2}))  # view 2's lands first
+    await drain_queue(ctl)
+    await observe(bus, cluster("a", rv="4", spec={"workers": 2}, status={"workers": 1}))  # then view 1's
+    await drain_queue(ctl)
+    statuses = [a.action.status for a in published(bus, "apply_status")]  # type: ignore[union-attr]
+    assert statuses == [{"workers": 1}, {"workers": 2}, {"workers": 2}]
+
+
+class HookedBus(MemoryBus):
+    """A memory bus that runs a hook after each publish (to lose a lease mid-publish)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.after_publish: Callable[[], Any] | None = None
+
+    async def publish(self, subject: str, envelope: Envelope, *, msg_id: str,
+                      headers: Mapping[str, str] | None = None, ttl: float | None = None) -> bool:
+        fresh = await super().publish(subject, envelope, msg_id=msg_id, headers=headers, ttl=ttl)
+        if self.after_publish is not None and subject.startswith("raybus.act."):
+            await self.after_publish()
+        return fresh
+
+
+async def test_a_lease_lost_while_publishing_stops_the_publishing() -> None:
+    bus, clock, kv = HookedBus(), FakeClock(), MemoryKV()
+
+    def decide(o: Observed) -> Decision:
+        assert o.root is not None
+        return Decision(actions=tuple(Apply(object=configmap(o.root, f"a-{i}")) for i in range(3)))
+
+    await observe(bus, cluster("a"))
+    ctl = await controller(Script(decide), bus, clock, kv=kv)
+    other = await controller(Script(lambda o: Decision()), bus, clock, kv=kv, replica="r2")
+    assert ctl.owns(KEY) and not other.owns(KEY)
+
+    async def lose_the_lease() -> None:
+        # r1 stalls past its lease TTL; r2 takes over its partitions; r1 learns at its next tick.
+        bus.after_publish = None
+        clock.advance(ctl.leases.ttl + 1)
+        await other.tick_leases()
+        await ctl.tick_leases()
+
+    bus.after_publish = lose_the_lease
+    assert await ctl.step() == KEY
+    assert not ctl.owns(KEY) and other.owns(KEY)
+    assert [a.action.object["metadata"]["name"] for a in published(bus, "apply")] == ["a-0"]  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(("watch", "reconciled"), [
+    ([], {"a", "b"}), (["team-a"], {"a"}),
+], ids=["all-namespaces", "one-namespace"])
+async def test_only_roots_in_the_watched_namespaces_are_reconciled(watch: list[str], reconciled: set[str]) -> None:
+    bus, clock = MemoryBus(), FakeClock()
+    script = Script(lambda o: Decision(actions=(Apply(object=configmap(o.root or {}, "x")),)))
+    await observe(bus, cluster("a", ns="team-a"))
+    await observe(bus, cluster("b", ns="team-b"))
+    ctl = await controller(script, bus, clock, watch=watch)
+    await drain_queue(ctl)
+    await observe(bus, cluster("b", rv="2", ns="team-b"))  # a live event from outside: still nothing
+    await drain_queue(ctl)
+    assert {o.key.name for o in script.calls} == reconciled
+    assert {a.root.name for a in published(bus)} == reconciled
+    assert ctl.view.count("raycluster") == len(reconciled)
+
+
+async def test_a_gone_root_is_reconciled_once_more_with_no_root() -> None:
+    bus, clock = MemoryBus(), FakeClock()
+    script = Script(lambda o: Decision())
+    await observe(bus, cluster("a"))
+    ctl = await controller(script, bus, clock)
+    await drain_queue(ctl)
+    await bus.publish(subjects.state("raycluster", "ns", "a"),
+                      StateEnvelope(type="TOMBSTONE", ref=ObjectRef.of(cluster("a")), uid="uid-a"), msg_id="uid-a:gone")
+    await bus.settle()
+    assert await drain_queue(ctl) == [KEY]
+    assert script.calls[-1].root is None
