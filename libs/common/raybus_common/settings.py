@@ -2,7 +2,7 @@
 
 | class                | who                                   | what                                       |
 |----------------------|---------------------------------------|--------------------------------------------|
-| `ServiceSettings`    | every service                         | NATS, streams, logs, tracing, HTTP, shutdown |
+| `ServiceSettings`    | every service                         | NATS and streams (`bus.config.NatsConfig`), logs, tracing, HTTP, shutdown |
 | `KubeClientSettings` | the watcher and the actuator (mixin)  | kubeconfig, client QPS and burst           |
 | `scope.WatchScope`   | the watcher (mixin)                   | the namespaces to watch                    |
 | `ControllerSettings` | every controller                      | `RuntimeConfig` (namespaces, concurrency, dry run, lease TTL) and `ControllerConfig` (gates, requeue) |
@@ -24,27 +24,15 @@ from typing import Literal
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from .bus.config import NatsConfig
 from .bus.streams import StreamLimits
 from .controller.config import ControllerConfig, RuntimeConfig
 
 
-class ServiceSettings(BaseSettings):
+class ServiceSettings(BaseSettings, NatsConfig):
     model_config = SettingsConfigDict(env_prefix="RAYBUS_", extra="ignore", frozen=True)
 
     service_name: str = "raybus"
-
-    # NATS
-    nats_url: str = "nats://127.0.0.1:4222"  # comma-separated for several servers
-    nats_user: str = ""
-    nats_password: str = ""
-    nats_token: str = ""
-    nats_creds_file: str = ""
-    nats_connect_attempts: int = Field(10, ge=1)  # first connect only; reconnects are unbounded
-    nats_connect_timeout: float = Field(2.0, gt=0)
-    stream_replicas: int = Field(1, ge=1, le=5)
-    res_max_age: float = Field(24 * 3600.0, gt=0)  # seconds RAYBUS_RES keeps action outcomes
-    dlq_max_age: float = Field(7 * 24 * 3600.0, gt=0)
-    shadow_max_age: float = Field(3600.0, gt=0)
 
     # Observability and the process
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

@@ -43,9 +43,9 @@ from .. import metrics, tracing
 from ..backoff import Bounded, backoff
 from ..errors import TemporaryError
 from ..kv import KV
-from ..settings import ServiceSettings
 from . import subjects
 from .base import Handler, Subscription, Verdict, dead_letter_id, dispatch
+from .config import NatsConfig
 from .envelopes import DeadLetter, Envelope, encode
 from .nats_kv import NatsKV
 from .streams import ConsumerSpec, StreamSpec
@@ -58,7 +58,7 @@ MAX_DELIVERIES_ADVISORY = "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES"
 MAX_LOOP_ERRORS = 10  # consecutive unexpected errors (while connected) before a consumer gives up
 
 
-async def connect(settings: ServiceSettings, *, name: str | None = None) -> NatsBus:
+async def connect(settings: NatsConfig, *, name: str | None = None) -> NatsBus:
     """Connect with bounded retries for the first connection, then reconnect forever."""
     bus = NatsBus(settings)
     policy = Bounded(max_attempts=settings.nats_connect_attempts, base=0.5, cap=5.0)
@@ -120,7 +120,7 @@ class _Consumer:
 
 
 class NatsBus:
-    def __init__(self, settings: ServiceSettings) -> None:
+    def __init__(self, settings: NatsConfig) -> None:
         self.settings = settings
         self._nc: NATS | None = None
         self._js: JetStreamContext | None = None
