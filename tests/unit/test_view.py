@@ -1,4 +1,4 @@
-"""The controller view: child→root indexing, stale updates, removal."""
+"""The controller view: child→root indexing, stale and unchanged updates, removal."""
 
 from __future__ import annotations
 
@@ -52,6 +52,16 @@ def test_an_older_resource_version_of_the_same_object_is_ignored() -> None:
     v.upsert("pod", obj("p", rv="10", labels={"ray.io/cluster": "rc", "v": "new"}))
     assert v.upsert("pod", obj("p", rv="9", labels={"ray.io/cluster": "rc", "v": "old"})) == set()
     assert v.get("pod", "default", "p")["metadata"]["labels"]["v"] == "new"  # type: ignore[index]
+
+
+def test_the_same_resource_version_again_wakes_nothing() -> None:
+    # A relist after a restart republishes every object unchanged: no root needs reconciling.
+    v = view()
+    v.upsert("raycluster", obj("rc", rv="5"))
+    v.upsert("pod", obj("p", rv="10", labels={"ray.io/cluster": "rc"}))
+    assert v.upsert("pod", obj("p", rv="10", labels={"ray.io/cluster": "rc"})) == set()
+    assert v.upsert("raycluster", obj("rc", rv="5")) == set()
+    assert v.upsert("pod", obj("p", rv="11", labels={"ray.io/cluster": "rc"})) == {RC}
 
 
 def test_a_recreated_object_with_a_new_uid_replaces_the_old_even_with_lower_rv() -> None:

@@ -2,8 +2,9 @@
 indexed by their root, and the frozen snapshot handed to `reconcile`.
 
 Pure data structures: the runtime feeds it state messages; nothing here does I/O. Updates
-older than what is held (same uid, lower resourceVersion) are ignored, so a late duplicate
-from a second watcher never rolls the picture back.
+not newer than what is held (same uid, same or lower resourceVersion) are ignored: a late
+duplicate from a second watcher never rolls the picture back, and a relist that republishes
+unchanged objects wakes nothing.
 """
 
 from __future__ import annotations
@@ -111,14 +112,14 @@ class View:
         return [RootKey(self.root_kind, ns, n) for ns, n in self._objs[self.root_kind]]
 
     def upsert(self, kind: str, obj: Obj) -> set[RootKey]:
-        """Store `obj`; return the root keys to reconcile (old and new parents). Stale: none."""
+        """Store `obj`; return the root keys to reconcile (old and new parents). Stale or unchanged: none."""
         meta = obj.get("metadata") or {}
         ns, name = meta.get("namespace", ""), meta["name"]
         old = self._objs[kind].get((ns, name))
         if old is not None:
             old_meta = old.get("metadata") or {}
             new_rv, old_rv = _rv(obj), _rv(old)
-            if old_meta.get("uid") == meta.get("uid") and new_rv is not None and old_rv is not None and new_rv < old_rv:
+            if old_meta.get("uid") == meta.get("uid") and new_rv is not None and old_rv is not None and new_rv <= old_rv:
                 return set()
         self._objs[kind][(ns, name)] = obj
         return self._reindex(kind, ns, name, obj)
