@@ -1,13 +1,13 @@
-"""The layers hold, transitively (STYLE.md §2): each rule is checked by importing modules in a
+"""The layers hold, transitively (the house style's layering rule): each rule is checked by importing modules in a
 fresh interpreter and looking at `sys.modules`, so an import through another module, a package
 `__init__` or a lazy import at module level counts the same as a direct one.
 
 1. Pure modules — every controller's decision code (a controller package minus its edges:
    main, handlers, settings, metrics), the decision vocabulary, the view, expectations,
    partitions, the CRD models, subjects and envelopes — never load nats, kubernetes_asyncio,
-   httpx, aiohttp, prometheus_client or opentelemetry, never load a settings module (the only
-   code that builds settings from the environment), and never read the environment while they
-   load. Statically, they do not import `os`, `time` or `random` either.
+   httpx, aiohttp, prometheus_client or opentelemetry (nor asyncio), never load pydantic-settings
+   or a settings module (the only code that builds settings from the environment), and never
+   read the environment while they load. Statically, they import no `os`, `time` or `random`.
 2. Services never import each other.
 3. `raybus_common.kube` and `raybus_common.bus` never import `raybus_common.controller`.
 4. Only the bus's NATS modules import nats; only the Kubernetes edge, the watcher and the
@@ -36,6 +36,8 @@ SERVICES = {p.name: p for p in sorted(ROOT.glob("services/*/raybus_*")) if (p / 
 COMMON = ROOT / "libs" / "common" / "raybus_common"
 SOURCES = [COMMON.parent, *(p.parent for p in SERVICES.values()), ROOT / "libs" / "testbed", ROOT / "cli"]
 BANNED = ("nats", "kubernetes_asyncio", "httpx", "aiohttp", "prometheus_client", "opentelemetry")
+# Pure code also needs no event loop and never the library that reads settings from the environment.
+PURE_BANNED = (*BANNED, "asyncio", "pydantic_settings")
 EDGES = {"main", "handlers", "settings", "metrics"}  # a controller's modules that may do I/O
 CONTROLLERS = [name for name in SERVICES if name not in ("raybus_watcher", "raybus_actuator")]
 PURE_COMMON = ["actions", "decision", "objects", "quantity", "kv", "scope", "errors", "backoff",
@@ -128,7 +130,7 @@ def probe_all(modules: list[str]) -> dict[str, dict[str, list[str]]]:
 def impurities(report: dict[str, list[str]]) -> list[str]:
     settings = [m for m in report["modules"] if m == "raybus_common.settings" or m.endswith(".settings")
                 and m.split(".")[0] in SERVICES]
-    return loaded(report["modules"], BANNED) + settings + [f"reads the environment: {r}" for r in report["env"]]
+    return loaded(report["modules"], PURE_BANNED) + settings + [f"reads the environment: {r}" for r in report["env"]]
 
 
 # -- static checks -----------------------------------------------------------------------------

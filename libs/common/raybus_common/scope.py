@@ -5,10 +5,9 @@ reconcile only roots in them. Pure: a plain pydantic model.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 from pydantic import BaseModel, Field, field_validator
-from pydantic_settings import NoDecode, SettingsConfigDict
 
 
 def split_commas(value: Any) -> Any:
@@ -17,10 +16,8 @@ def split_commas(value: Any) -> Any:
     return value
 
 
-class WatchScope(BaseModel):
-    model_config = SettingsConfigDict(frozen=True)
-
-    watch_namespaces: Annotated[list[str], NoDecode] = Field(default_factory=list)
+class WatchScope(BaseModel, frozen=True):
+    watch_namespaces: list[str] = Field(default_factory=list)
 
     @field_validator("watch_namespaces", mode="before")
     @classmethod

@@ -30,7 +30,9 @@ from .controller.config import ControllerConfig, RuntimeConfig
 
 
 class ServiceSettings(BaseSettings, NatsConfig):
-    model_config = SettingsConfigDict(env_prefix="RAYBUS_", extra="ignore", frozen=True)
+    # Values come as the strings they are: each list or map field parses its own spelling
+    # (`a,b` lists, `Name=true` gates, JSON where a knob takes structured data).
+    model_config = SettingsConfigDict(env_prefix="RAYBUS_", extra="ignore", frozen=True, enable_decoding=False)
 
     service_name: str = "raybus"
 
@@ -48,10 +50,8 @@ class ServiceSettings(BaseSettings, NatsConfig):
                             dlq_max_age=self.dlq_max_age, shadow_max_age=self.shadow_max_age)
 
 
-class KubeClientSettings(BaseModel):
+class KubeClientSettings(BaseModel, frozen=True):
     """The services that talk to the Kubernetes API: the watcher (reads) and the actuator (writes)."""
-
-    model_config = SettingsConfigDict(frozen=True)
 
     kubeconfig: str = ""  # empty: $KUBECONFIG, ~/.kube/config, then the in-cluster service account
     qps: float = Field(100.0, gt=0)  # client-side rate limit, KubeRay's --qps

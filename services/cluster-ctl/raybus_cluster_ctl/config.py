@@ -10,9 +10,10 @@ JSON, e.g. `RAYBUS_DEFAULT_POD_LABELS='{"team": "ml"}'`.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from raybus_common.controller.config import ControllerConfig
 
@@ -36,7 +37,7 @@ class ClusterConfig(ControllerConfig):
     cluster_domain: str = "cluster.local"
     # KUBERAY_VERSION: reported to Ray's usage stats and stamped on head pods (`ray.io/kuberay-version`).
     # Raybus's own value, not KubeRay's: a head pod stamped with another version (a cluster adopted
-    # from KubeRay) gets its annotations re-stamped instead of being recreated (reference §5.6).
+    # from KubeRay) gets its annotations re-stamped instead of being recreated (KubeRay's `ShouldRecreatePodsForUpgrade` re-stamps across its own versions).
     kuberay_version: str = "raybus-0.1.0"
     # Operator config `defaultContainerEnvs`: env vars added to every Ray container that lacks them.
     default_container_envs: list[dict[str, Any]] = Field(default_factory=list)
@@ -46,3 +47,10 @@ class ClusterConfig(ControllerConfig):
     # Operator config `headSidecarContainers` / `workerSidecarContainers`: appended to every pod.
     head_sidecar_containers: list[dict[str, Any]] = Field(default_factory=list)
     worker_sidecar_containers: list[dict[str, Any]] = Field(default_factory=list)
+
+    @field_validator("default_container_envs", "default_pod_labels", "default_pod_annotations",
+                     "head_sidecar_containers", "worker_sidecar_containers", mode="before")
+    @classmethod
+    def _json(cls, value: Any) -> Any:
+        """From the environment these come as JSON text (`RAYBUS_DEFAULT_POD_LABELS='{"team": "ml"}'`)."""
+        return json.loads(value) if isinstance(value, str) else value

@@ -6,12 +6,9 @@ bus never imports the settings module (which also knows controllers).
 from __future__ import annotations
 
 from pydantic import BaseModel, Field
-from pydantic_settings import SettingsConfigDict
 
 
-class NatsConfig(BaseModel):
-    model_config = SettingsConfigDict(frozen=True)
-
+class NatsConfig(BaseModel, frozen=True):
     service_name: str = "raybus"  # the NATS connection's name (as `nats server report connections` shows)
     nats_url: str = "nats://127.0.0.1:4222"  # comma-separated for several servers
     nats_user: str = ""

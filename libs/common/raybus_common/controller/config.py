@@ -17,10 +17,9 @@ An unknown gate is an error at start-up, as in KubeRay.
 from __future__ import annotations
 
 from types import MappingProxyType
-from typing import Annotated, Any
+from typing import Any
 
 from pydantic import AliasChoices, BaseModel, Field, field_validator
-from pydantic_settings import NoDecode, SettingsConfigDict
 
 from ..scope import WatchScope
 
@@ -57,10 +56,8 @@ def parse_feature_gates(text: str) -> dict[str, bool]:
     return gates
 
 
-class ControllerConfig(BaseModel):
-    model_config = SettingsConfigDict(frozen=True, populate_by_name=True)
-
-    feature_gates: Annotated[dict[str, bool], NoDecode] = Field(default_factory=dict)
+class ControllerConfig(BaseModel, frozen=True, populate_by_name=True):
+    feature_gates: dict[str, bool] = Field(default_factory=dict)
     requeue_seconds: float = Field(
         300.0, gt=0,
         validation_alias=AliasChoices("RAYBUS_REQUEUE_SECONDS", "RAYCLUSTER_DEFAULT_REQUEUE_SECONDS_ENV",
