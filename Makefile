@@ -1,5 +1,5 @@
 # The obvious way in. `make dev` once, then `make test`; `make up` / `make down` for the local stack.
-.PHONY: dev control-plane test unit integration up down crds lint bench
+.PHONY: dev control-plane kuberay test unit integration up down crds lint bench
 
 dev:
 	bash scripts/dev-setup.sh
@@ -7,13 +7,17 @@ dev:
 control-plane:
 	bash scripts/build-control-plane.sh
 
-test: dev control-plane
+# The real KubeRay operator, the reference the adoption test runs against (cached like the control plane).
+kuberay:
+	bash scripts/build-kuberay.sh
+
+test: dev control-plane kuberay
 	bash scripts/test.sh
 
 unit: dev
 	.venv/bin/pytest tests/unit
 
-integration: dev control-plane
+integration: dev control-plane kuberay
 	.venv/bin/pytest tests/integration
 
 up: dev control-plane

@@ -1,0 +1,100 @@
+"""The real KubeRay operator as a local process: the reference Raybus is checked against.
+
+`scripts/build-kuberay.sh` builds `ray-operator` from the Go module proxy into
+`~/.cache/raybus/bin/kuberay-<version>/` (the proxy serves v1.4.0 and v1.5.0 only);
+`operator_binary` finds it there, building it first when Go is available, and raises
+`NoKubeRay` when it can do neither, so a test can skip saying why.
+
+    with KubeRay(tmp_path, kubeconfig, namespaces=[ns]) as kuberay:
+        ...  # KubeRay reconciles the Ray objects of `ns`
+    # here the process is gone (SIGTERM, SIGKILL if it lingers)
+
+The operator runs without leader election, webhooks or batch schedulers, with its metrics and
+health probes on loopback ports, watching only the namespaces given. This module starts and
+stops it; it does not install CRDs (the control plane does) or judge what KubeRay did.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+import httpx
+
+from .procs import Proc, free_port, wait_until
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+BUILD_SCRIPT = REPO_ROOT / "scripts" / "build-kuberay.sh"
+VERSION = "v1.5.0"  # the newest the Go module proxy serves; it stamps nothing newer than this
+
+
+class NoKubeRay(RuntimeError):
+    """No KubeRay binary in the cache and no Go toolchain to build one."""
+
+
+def operator_binary(version: str = VERSION) -> Path:
+    """The `ray-operator` binary of `version`, built by `scripts/build-kuberay.sh` if missing."""
+    cached = Path(os.environ.get("RAYBUS_CACHE", Path.home() / ".cache" / "raybus")) / "bin" / \
+        f"kuberay-{version}" / "ray-operator"
+    if os.access(cached, os.X_OK):
+        return cached
+    if not shutil.which("go"):
+        raise NoKubeRay(f"no KubeRay {version} in {cached.parent} and no Go toolchain to build it")
+    out = subprocess.run(["bash", str(BUILD_SCRIPT)], env={**os.environ, "RAYBUS_KUBERAY_VERSION": version},
+                         check=False, capture_output=True, text=True)
+    if out.returncode != 0:
+        raise NoKubeRay(f"scripts/build-kuberay.sh failed ({out.returncode}): {out.stderr.strip()[-2000:]}")
+    return Path(out.stdout.strip().splitlines()[-1])
+
+
+class KubeRay:
+    """One KubeRay operator process against `kubeconfig`, reconciling `namespaces` only;
+    `feature_gates` in KubeRay's spelling (`RayMultiHostIndexing=true`), its defaults if empty."""
+
+    def __init__(self, workdir: Path, kubeconfig: Path | str, *, namespaces: Sequence[str],
+                 binary: Path | None = None, feature_gates: str = "", concurrency: int = 4) -> None:
+        if not namespaces:  # an empty flag would make it watch every namespace of the cluster
+            raise ValueError("KubeRay needs at least one namespace to watch")
+        self.binary = binary or operator_binary()
+        self.metrics_port, self.probe_port = free_port(), free_port()
+        self.proc = Proc("kuberay", [
+            str(self.binary), f"-kubeconfig={kubeconfig}", f"-watch-namespace={','.join(namespaces)}",
+            "-enable-leader-election=false", f"-metrics-addr=127.0.0.1:{self.metrics_port}",
+            f"-health-probe-bind-address=127.0.0.1:{self.probe_port}",
+            f"-reconcile-concurrency={concurrency}", f"-feature-gates={feature_gates}", "-log-stdout-encoder=console",
+        ], workdir / "kuberay.log", env={"ENABLE_WEBHOOKS": "false"})
+
+    def start(self, timeout: float = 60.0) -> None:
+        """Start the operator; return once its readiness probe answers (its manager is running)."""
+        self.proc.start()
+        try:
+            wait_until(lambda: httpx.get(f"http://127.0.0.1:{self.probe_port}/readyz", timeout=1).status_code == 200,
+                       timeout=timeout, what="KubeRay ready", proc=self.proc)
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        """SIGTERM (SIGKILL after 10 s); on return the process has exited and writes nothing more."""
+        self.proc.stop()
+        if self.proc.running():
+            raise RuntimeError(f"KubeRay (pid {self.proc.pid}) is still running after SIGTERM and SIGKILL")
+
+    def running(self) -> bool:
+        return self.proc.running()
+
+    def log(self, lines: int = 30) -> str:
+        return self.proc.tail(lines)
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
