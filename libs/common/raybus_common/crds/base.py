@@ -17,6 +17,10 @@
   model; `ge`/`le`/`min_length`/`max_length` become minimum/maximum/minLength/maxLength (or
   minItems/maxItems on lists).
 
+- `CRDObject` reads its `metadata` dict through `name`, `namespace`, `uid`, `labels` and
+  `annotations`; the rules of each kind (KubeRay's `IsAutoscalingEnabled`, ...) are methods and
+  properties of its models, each written once, never new fields.
+
 This module does no I/O and knows nothing of any particular kind.
 """
 
@@ -135,3 +139,27 @@ class CRDObject(CRDModel):
     @classmethod
     def from_wire(cls, obj: dict[str, Any]) -> Any:
         return cls.model_validate(obj)
+
+    # Readers of `metadata` (a plain dict, the API server's own schema); missing reads as empty,
+    # as `raybus_common.objects` reads any other object's metadata.
+    @property
+    def name(self) -> str:
+        return str(self.metadata.get("name") or "")
+
+    @property
+    def namespace(self) -> str:
+        return str(self.metadata.get("namespace") or "")
+
+    @property
+    def uid(self) -> str:
+        return str(self.metadata.get("uid") or "")
+
+    @property
+    def labels(self) -> dict[str, str]:
+        found: dict[str, str] = self.metadata.get("labels") or {}
+        return found
+
+    @property
+    def annotations(self) -> dict[str, str]:
+        found: dict[str, str] = self.metadata.get("annotations") or {}
+        return found

@@ -3,12 +3,15 @@ and reasons it uses.
 
 Also embedded, as a copy, in RayJob and RayService statuses. String-typed fields whose values come
 from an enum here (`state`) stay plain strings in the schema, as in KubeRay's CRD: compare them
-with the enum members. Import these through `raybus_common.crds.raycluster`.
+with the enum members; `condition_true` reads a list of conditions. Import these through
+`raybus_common.crds.raycluster`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from enum import StrEnum
+from typing import Any
 
 from pydantic import Field
 
@@ -46,6 +49,11 @@ class RayClusterConditionReason(StrEnum):
     # RayClusterSuspending / RayClusterSuspended use their own type name as reason.
     RAY_CLUSTER_SUSPENDING = "RayClusterSuspending"
     RAY_CLUSTER_SUSPENDED = "RayClusterSuspended"
+
+
+def condition_true(conditions: Iterable[Mapping[str, Any]] | None, kind: str) -> bool:
+    """`meta.IsStatusConditionTrue`: a condition of type `kind` has status "True"."""
+    return any(c.get("type") == kind and c.get("status") == "True" for c in conditions or ())
 
 
 class HeadInfo(CRDModel):
