@@ -1,5 +1,6 @@
-"""The non-pod children of a RayCluster (`raybus_cluster_ctl.children`), against KubeRay v1.7's
-names, labels, selectors, ports and shapes (reference/raycluster.md §3, §4.6, §4.7, §6)."""
+"""The non-pod children of a RayCluster (`raybus_cluster_ctl.children`, in the pass's order from
+`plan.children`), against KubeRay v1.7's names, labels, selectors, ports and shapes
+(reference/raycluster.md §3, §4.6, §4.7, §6)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,61 @@ from typing import Any
 import pytest
 import yaml
 
-from raybus_cluster_ctl import children as ch
+from raybus_cluster_ctl import names
+from raybus_cluster_ctl.children import auth_secret as secrets
+from raybus_cluster_ctl.children import cleanup_job, ingress, rbac, services
+from raybus_cluster_ctl.config import ClusterConfig
+from raybus_cluster_ctl.plan import children as plan
+from raybus_cluster_ctl.pods.build import head_pod
+from raybus_common.crds.raycluster import RayCluster
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "valid"
+Obj = dict[str, Any]
+
+
+class ch:
+    """The builders under test, over the cluster as JSON (parsed as reconcile parses it)."""
+
+    check_name = staticmethod(names.check_name)
+    check_label = staticmethod(names.check_label)
+
+    @staticmethod
+    def head_service(cluster: Obj, **kw: Any) -> Obj:
+        return services.head_service(RayCluster.model_validate(cluster), **kw)
+
+    @staticmethod
+    def serve_service(cluster: Obj) -> Obj | None:
+        return services.serve_service(RayCluster.model_validate(cluster))
+
+    @staticmethod
+    def headless_worker_service(cluster: Obj) -> Obj | None:
+        return services.headless_worker_service(RayCluster.model_validate(cluster))
+
+    @staticmethod
+    def ingress(cluster: Obj) -> Obj | None:
+        return ingress.ingress(RayCluster.model_validate(cluster))
+
+    @staticmethod
+    def autoscaler_rbac(cluster: Obj) -> list[Obj]:
+        return rbac.autoscaler_rbac(RayCluster.model_validate(cluster))
+
+    @staticmethod
+    def auth_secret(cluster: Obj, token: str) -> Obj | None:
+        return secrets.auth_secret(RayCluster.model_validate(cluster), token)
+
+    @staticmethod
+    def children(cluster: Obj) -> list[Obj]:
+        return plan.children(RayCluster.model_validate(cluster))
+
+    @staticmethod
+    def redis_cleanup_job(cluster: Obj, head_pod: Obj | None = None) -> Obj | None:
+        """From `head_pod`, else from the head pod the pass would build (as deletion does)."""
+        rc = RayCluster.model_validate(cluster)
+        return cleanup_job.redis_cleanup_job(rc, head_pod if head_pod is not None else built_head(rc))
+
+
+def built_head(rc: RayCluster) -> Obj:
+    return head_pod(rc, "h", ClusterConfig())
 CB = {"app.kubernetes.io/created-by": "kuberay-operator"}
 DEFAULT_HEAD_PORTS = [("client", 10001), ("dashboard", 8265), ("gcs-server", 6379), ("metrics", 8080)]
 
@@ -334,8 +387,8 @@ def test_redis_cleanup_job_from_fixture() -> None:
     assert labels["ray.io/node-type"] == "redis-cleanup"
     assert {"ray.io/cluster": "ha-redis", "ray.io/group": "headgroup", "ray.io/identifier": "ha-redis-head",
             "ray.io/is-ray-node": "yes", **CB}.items() <= labels.items()
-    assert job["metadata"]["annotations"] == {"ray.io/ft-enabled": "true",
-                                              "ray.io/external-storage-namespace": "ha-redis-gcs"}
+    assert job["metadata"]["annotations"] == {"ray.io/ft-enabled": "true", "ray.io/kuberay-version": "raybus-0.1.0",
+                                              "ray.io/external-storage-namespace": "ha-redis-gcs"}  # the head pod's
     spec = job["spec"]
     assert (spec["backoffLimit"], spec["activeDeadlineSeconds"]) == (0, 300)
     assert spec["template"]["metadata"]["labels"] == labels
@@ -454,7 +507,13 @@ def test_every_child_is_labelled_and_unowned(name: str) -> None:
 def test_builders_do_not_mutate_the_cluster() -> None:
     cluster = fixture("head-service-ingress")
     cluster["metadata"]["annotations"] = {"kubernetes.io/ingress.class": "nginx", "ray.io/ft-enabled": "true"}
-    before = copy.deepcopy(cluster)
-    ch.children(cluster)
-    ch.redis_cleanup_job(cluster)
-    assert cluster == before
+    rc = RayCluster.model_validate(cluster)
+    before = rc.model_dump()
+    made = plan.children(rc)
+    head = built_head(rc)
+    cleanup_job.redis_cleanup_job(rc, head)
+    for obj in made:  # what was built is a copy: changing it changes nothing in the model
+        obj["metadata"]["labels"]["later"] = "x"
+        obj["metadata"]["annotations"]["later"] = "x"
+    assert rc.model_dump() == before
+    assert head == built_head(rc)

@@ -9,16 +9,18 @@ from typing import Any
 import pytest
 import yaml
 
-from raybus_cluster_ctl import pods
-from raybus_cluster_ctl.settings import ClusterCtlSettings
+from raybus_cluster_ctl.config import ClusterConfig
+from raybus_cluster_ctl.pods.build import head_pod, worker_pod
+from raybus_common.crds.raycluster import FT_ENABLED_ANNOTATION, RayCluster
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "valid"
-S = ClusterCtlSettings()
+S = ClusterConfig()
 Obj = dict[str, Any]
 
 
 def fixture(name: str) -> Obj:
     data: Obj = yaml.safe_load((FIXTURES / f"raycluster-{name}.yaml").read_text())
+    data["metadata"].setdefault("namespace", "default")  # as the API server would have it
     return data
 
 
@@ -40,12 +42,13 @@ def cluster(**spec: Any) -> Obj:
     return base
 
 
-def head(c: Obj, settings: ClusterCtlSettings = S) -> Obj:
-    return pods.head_pod(c, "c-head-x", settings)
+def head(c: Obj, settings: ClusterConfig = S) -> Obj:
+    return head_pod(RayCluster.model_validate(c), "c-head-x", settings)
 
 
-def worker(c: Obj, settings: ClusterCtlSettings = S, index: int = 0, **kw: Any) -> Obj:
-    return pods.worker_pod(c, c["spec"]["workerGroupSpecs"][index], "c-g-worker-x", settings, **kw)
+def worker(c: Obj, settings: ClusterConfig = S, index: int = 0, **kw: Any) -> Obj:
+    rc = RayCluster.model_validate(c)
+    return worker_pod(rc, rc.spec.workers[index], "c-g-worker-x", settings, **kw)
 
 
 def ray(pod: Obj) -> Obj:
@@ -229,7 +232,7 @@ def test_overwrite_container_cmd_annotation_is_copied_and_honoured() -> None:
 
 
 def test_login_shell() -> None:
-    pod = worker(cluster(), ClusterCtlSettings(enable_login_shell=True))
+    pod = worker(cluster(), ClusterConfig(enable_login_shell=True))
     assert ray(pod)["command"] == ["/bin/bash", "-cl", "--"]
     assert pod["spec"]["initContainers"][-1]["command"] == ["/bin/bash", "-cl", "--"]
 
@@ -259,7 +262,7 @@ def test_worker_labels_from_fixture() -> None:
         "ray.io/is-ray-node": "yes", "ray.io/cluster": "cpu-pool", "ray.io/node-type": "worker",
         "ray.io/group": "large", "ray.io/identifier": "cpu-pool-worker", "app.kubernetes.io/name": "kuberay",
         "app.kubernetes.io/created-by": "kuberay-operator", "tier": "large", "ray.io/worker-group-replica-index": "0"}
-    assert pods.FT_ENABLED_ANNOTATION not in pod["metadata"]["annotations"]
+    assert FT_ENABLED_ANNOTATION not in pod["metadata"]["annotations"]
 
 
 def test_identifier_is_check_labelled() -> None:
@@ -284,7 +287,7 @@ def test_multi_host_labels(fields: Obj, kwargs: Obj, expected: dict[str, str]) -
 
 
 def test_multi_host_labels_off_without_the_gate() -> None:
-    settings = ClusterCtlSettings(feature_gates={"RayMultiHostIndexing": False})
+    settings = ClusterConfig(feature_gates={"RayMultiHostIndexing": False})
     labels = worker(with_worker(cluster(), numOfHosts=2), settings, replica_group="r", host_index=1)["metadata"]["labels"]
     assert not any(k.startswith("ray.io/worker-group-replica") or k == "ray.io/replica-host-index" for k in labels)
 
@@ -303,7 +306,7 @@ def test_rayservice_serve_label_and_env() -> None:
 
 
 def test_operator_defaults_fill_only_missing_keys() -> None:
-    settings = ClusterCtlSettings(default_pod_labels={"team": "ops", "ray.io/cluster": "no"},
+    settings = ClusterConfig(default_pod_labels={"team": "ops", "ray.io/cluster": "no"},
                                   default_pod_annotations={"a": "1"},
                                   default_container_envs=[{"name": "X", "value": "1"}, {"name": "Y", "value": "d"}],
                                   worker_sidecar_containers=[{"name": "side", "image": "busybox"}])
@@ -355,7 +358,7 @@ def test_user_env_wins_where_kuberay_checks() -> None:
 
 
 def test_cluster_domain_setting() -> None:
-    values = env(ray(worker(cluster(), ClusterCtlSettings(cluster_domain="corp.local"))))
+    values = env(ray(worker(cluster(), ClusterConfig(cluster_domain="corp.local"))))
     assert values["FQ_RAY_IP"] == "c-head-svc.ns.svc.corp.local"
 
 
@@ -400,7 +403,7 @@ def test_k8s_token_auth_mounts_projected_token() -> None:
 def test_tls_needs_the_gate() -> None:
     c = cluster(tlsOptions={"enabled": True})
     assert "RAY_USE_TLS" not in env(ray(worker(c)))
-    w = worker(c, ClusterCtlSettings(feature_gates={"RayClusterMTLS": True}))
+    w = worker(c, ClusterConfig(feature_gates={"RayClusterMTLS": True}))
     assert env(ray(w))["RAY_TLS_CA_CERT"] == "/etc/ray/tls/ca.crt"
     assert [i["name"] for i in w["spec"]["initContainers"]] == ["wait-for-tls-ip-san", "wait-gcs-ready"]
     assert env(w["spec"]["initContainers"][1])["RAY_USE_TLS"] == "1"
@@ -478,7 +481,7 @@ def test_wait_gcs_ready_init_container() -> None:
 
 
 def test_init_container_injection_can_be_disabled() -> None:
-    assert "initContainers" not in worker(cluster(), ClusterCtlSettings(enable_init_container_injection=False))["spec"]
+    assert "initContainers" not in worker(cluster(), ClusterConfig(enable_init_container_injection=False))["spec"]
 
 
 SHM = [
@@ -560,7 +563,7 @@ def test_only_nil_probes_are_filled() -> None:
 
 
 def test_probe_injection_can_be_disabled() -> None:
-    container = ray(head(cluster(), ClusterCtlSettings(enable_probes_injection=False)))
+    container = ray(head(cluster(), ClusterConfig(enable_probes_injection=False)))
     assert "livenessProbe" not in container and "readinessProbe" not in container
 
 
@@ -617,11 +620,12 @@ def test_no_autoscaler_without_in_tree_autoscaling() -> None:
 # --- purity and the template hash ------------------------------------------------------------
 
 def test_builders_do_not_mutate_the_cluster() -> None:
-    c = fixture("gcs-ft-redis")
-    before = copy.deepcopy(c)
-    head(c)
-    worker(c)
-    assert c == before
+    rc = RayCluster.model_validate(fixture("gcs-ft-redis"))
+    before = rc.model_dump()
+    pod = head_pod(rc, "h", S)
+    worker_pod(rc, rc.spec.workers[0], "w", S)
+    pod["spec"]["containers"][0]["env"].append({"name": "LATER", "value": "x"})  # the pod is a copy, too
+    assert rc.model_dump() == before
 
 
 def test_builders_are_deterministic() -> None:
@@ -629,22 +633,14 @@ def test_builders_are_deterministic() -> None:
     assert worker(c, replica_group="r", host_index=1) == worker(c, replica_group="r", host_index=1)
 
 
-def test_pod_template_hash() -> None:
-    a: Obj = {"spec": {"containers": [{"name": "x", "image": "a"}]}, "metadata": {"labels": {"k": "v"}}}
-    b: Obj = {"metadata": {"labels": {"k": "v"}}, "spec": {"containers": [{"image": "a", "name": "x"}]}}
-    assert pods.pod_template_hash(a) == pods.pod_template_hash(b)
-    assert len(pods.pod_template_hash(a)) == 16
-    b["spec"]["containers"][0]["image"] = "b"
-    assert pods.pod_template_hash(a) != pods.pod_template_hash(b)
-
-
 @pytest.mark.parametrize("path", sorted(FIXTURES.glob("raycluster-*.yaml")), ids=lambda p: p.stem)
 def test_every_fixture_builds(path: Path) -> None:
     c = yaml.safe_load(path.read_text())
-    h = pods.head_pod(c, "h", S)
+    rc = RayCluster.model_validate(c)
+    h = head_pod(rc, "h", S)
     assert h["metadata"]["labels"]["ray.io/node-type"] == "head"
     assert start(h).startswith("ray start --head ")
-    for group in c["spec"].get("workerGroupSpecs") or []:
-        w = pods.worker_pod(c, group, "w", S)
-        assert w["metadata"]["labels"]["ray.io/group"] == group["groupName"]
+    for group in rc.spec.workers:
+        w = worker_pod(rc, group, "w", S)
+        assert w["metadata"]["labels"]["ray.io/group"] == group.group_name
         assert f" --address={c['metadata']['name']}-head-svc." in start(w) or "headService" in c["spec"]["headGroupSpec"]

@@ -11,25 +11,21 @@ from typing import Any
 import pytest
 import yaml
 
-from raybus_cluster_ctl.reconcile import (
-    FT_FINALIZER,
-    RECREATE_HASH,
-    failure_reason,
-    head_prefix,
-    pod_names,
-    reconcile,
-    should_delete_pod,
-    spec_hash,
-    worker_prefix,
-)
-from raybus_cluster_ctl.settings import ClusterCtlSettings
+from raybus_cluster_ctl.config import ClusterConfig
+from raybus_cluster_ctl.constants import FT_FINALIZER
+from raybus_cluster_ctl.constants import RECREATE_HASH_ANNOTATION as RECREATE_HASH
+from raybus_cluster_ctl.plan.collector import failure_reason
+from raybus_cluster_ctl.plan.podnames import head_prefix, pod_names, worker_prefix
+from raybus_cluster_ctl.plan.pods import should_delete_pod
+from raybus_cluster_ctl.reconcile import reconcile
 from raybus_common.actions import AddFinalizer, Apply, Delete, Patch, RecordEvent, RemoveFinalizer
 from raybus_common.controller.view import Observed, RootKey
+from raybus_common.crds.raycluster import RayCluster
 from raybus_common.decision import Decision
 
 SAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "samples" / "raycluster-sample.yaml"
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
-SETTINGS = ClusterCtlSettings()
+SETTINGS = ClusterConfig()
 UID = "11111111-2222-3333-4444-555555555555"
 Obj = dict[str, Any]
 
@@ -39,6 +35,10 @@ def cluster(**spec: Any) -> Obj:
     obj["metadata"].update(uid=UID, generation=1, resourceVersion="10")
     obj["spec"].update(spec)
     return obj
+
+
+def spec_hash(c: Obj) -> str:
+    return RayCluster.model_validate(c).spec.spec_hash()
 
 
 def pod(name: str, node_type: str, group: str = "headgroup", *, phase: str = "Running", ready: bool = True,
@@ -57,7 +57,7 @@ def observe(root: Obj | None, *pods: Obj, services: tuple[Obj, ...] = ()) -> Obs
                     MappingProxyType({"pod": tuple(pods), "service": services}))
 
 
-def run(root: Obj | None, *pods: Obj, settings: ClusterCtlSettings = SETTINGS, now: datetime = NOW,
+def run(root: Obj | None, *pods: Obj, settings: ClusterConfig = SETTINGS, now: datetime = NOW,
         services: tuple[Obj, ...] = ()) -> Decision:
     return reconcile(observe(root, *pods, services=services), now=now, settings=settings)
 
@@ -312,7 +312,7 @@ def test_every_write_of_a_new_cluster_names_its_failure_reason() -> None:
 
 
 def test_a_deterministic_head_name_is_kuberays_fixed_one() -> None:
-    fixed = ClusterCtlSettings(enable_deterministic_head_pod_name=True)
+    fixed = ClusterConfig(enable_deterministic_head_pod_name=True)
     heads = [p for p in applied(run(cluster(), settings=fixed), "Pod")
              if p["metadata"]["labels"]["ray.io/node-type"] == "head"]
     assert [h["metadata"]["name"] for h in heads] == ["raycluster-sample-head"]
@@ -321,3 +321,45 @@ def test_a_deterministic_head_name_is_kuberays_fixed_one() -> None:
     old["metadata"]["deletionTimestamp"] = "2026-11-22T11:59:00Z"
     d = run(cluster(), old, settings=fixed)
     assert not [p for p in applied(d, "Pod") if p["metadata"]["labels"]["ray.io/node-type"] == "head"]
+
+
+UNPARSABLE = [
+    ("text-for-a-boolean", lambda c: c["spec"].update(enableInTreeAutoscaling="maybe"), "spec.enableInTreeAutoscaling"),
+    ("number-for-a-start-param", lambda c: c["spec"]["workerGroupSpecs"][0]["rayStartParams"].update({"num-cpus": 1}),
+     "spec.workerGroupSpecs[0].rayStartParams.num-cpus"),
+    ("map-for-the-group-list", lambda c: c["spec"].update(workerGroupSpecs={"cpu": {}}), "spec.workerGroupSpecs"),
+    ("unknown-ingress-path-type", lambda c: c["spec"]["headGroupSpec"].update(
+        enableIngress=True, ingressOptions={"pathType": "Everything"}), "spec.headGroupSpec.ingressOptions.pathType"),
+]
+
+
+@pytest.mark.parametrize(("mutate", "field"), [u[1:] for u in UNPARSABLE], ids=[u[0] for u in UNPARSABLE])
+def test_an_object_the_model_cannot_hold_is_an_invalid_cluster_not_an_exception(mutate: Any, field: str) -> None:
+    c = cluster()
+    mutate(c)
+    d = run(c, *head_and_workers(cluster(), 2))
+    assert reasons(d) == ["InvalidRayClusterSpec"]
+    (event,) = d.actions
+    assert isinstance(event, RecordEvent) and event.type == "Warning" and field in event.message
+    assert d.status is not None and d.requeue_after is None
+    (valid,) = [x for x in d.status["conditions"] if x["type"] == "RayClusterValid"]
+    assert (valid["status"], valid["reason"]) == ("False", "InvalidRayClusterSpec")
+    assert valid["message"].startswith(f"{field}: ")
+    c["status"] = d.status  # written: the next pass neither repeats the Event nor rewrites the status
+    assert run(c).is_noop
+
+
+def test_an_unparsable_cluster_being_deleted_lets_go_of_its_finalizer() -> None:
+    c = deleting(5)
+    pods = head_and_workers(c, 1)
+    c["spec"]["suspend"] = "soon"
+    d = run(c, *pods)
+    assert [type(a) for a in d.actions] == [RecordEvent, RemoveFinalizer]
+    assert reasons(d) == ["ForceDeletedStuckCluster"]
+    c["metadata"]["finalizers"] = []
+    assert run(c).is_noop
+
+
+def test_an_unparsable_cluster_another_manager_owns_is_left_alone() -> None:
+    c = cluster(managedBy="kueue.x-k8s.io/multikueue", enableInTreeAutoscaling="maybe")
+    assert run(c).is_noop

@@ -11,15 +11,17 @@ from typing import Any
 import pytest
 import yaml
 
-from raybus_cluster_ctl.status import (
-    Quantity,
+from raybus_cluster_ctl.status.calculate import (
     ReconcileError,
     calculate_status,
     desired_resources,
+    invalid_status,
     status_changed,
     status_write_blocker,
 )
-from raybus_cluster_ctl.validation import Problem
+from raybus_cluster_ctl.validation.problems import Problem
+from raybus_common.crds.raycluster import RayCluster
+from raybus_common.quantity import Quantity
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "valid"
 T0, NOW = "2026-01-01T00:00:00Z", datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -48,6 +50,12 @@ def service(cluster_ip: str = "10.0.0.9", ports: list[dict[str, Any]] | None = N
     return {"metadata": {"name": name, "labels": {"ray.io/cluster": "demo", "ray.io/node-type": "head"}},
             "spec": {"clusterIP": cluster_ip, "ports": ports if ports is not None else [
                 {"name": "dashboard", "port": 8265, "targetPort": 8265}, {"name": "client", "port": 10001, "targetPort": 10001}]}}
+
+
+def calculate(obj: dict[str, Any], pods: list[dict[str, Any]], services: list[dict[str, Any]],
+              **kw: Any) -> dict[str, Any]:
+    """`calculate_status` over the cluster parsed as reconcile parses it."""
+    return calculate_status(RayCluster.model_validate(obj), pods, services, **kw)
 
 
 def cond(status: dict[str, Any], kind: str) -> dict[str, Any] | None:
@@ -107,7 +115,7 @@ SCENARIOS: list[tuple[str, dict[str, Any], list[dict[str, Any]], dict[str, Any],
 @pytest.mark.parametrize(("obj", "pods", "fields", "conditions"), [s[1:] for s in SCENARIOS], ids=[s[0] for s in SCENARIOS])
 def test_scenario(obj: dict[str, Any], pods: list[dict[str, Any]], fields: dict[str, Any],
                   conditions: dict[str, tuple[str, str]]) -> None:
-    status = calculate_status(obj, pods, [service()], now=NOW)
+    status = calculate(obj, pods, [service()], now=NOW)
     assert {k: status.get(k) for k in fields} == fields
     assert {k: summary(status).get(k) for k in conditions} == conditions
     assert (status["observedGeneration"], status["desiredWorkerReplicas"], status["lastUpdateTime"]) == (7, 2, STAMP)
@@ -115,7 +123,7 @@ def test_scenario(obj: dict[str, Any], pods: list[dict[str, Any]], fields: dict[
 
 def test_ready_records_transition_time_and_keeps_other_states() -> None:
     old = {"state": "suspended", "stateTransitionTimes": {"suspended": T0}}
-    status = calculate_status(cluster(status=old), [HEAD_OK, pod("w1"), pod("w2")], [service()], now=NOW)
+    status = calculate(cluster(status=old), [HEAD_OK, pod("w1"), pod("w2")], [service()], now=NOW)
     assert status["stateTransitionTimes"] == {"suspended": T0, "ready": STAMP}
 
 
@@ -133,7 +141,7 @@ REPLICA_FAILURE = [
 @pytest.mark.parametrize(("previous", "error", "want"), [r[1:] for r in REPLICA_FAILURE], ids=[r[0] for r in REPLICA_FAILURE])
 def test_replica_failure(previous: list[dict[str, Any]], error: ReconcileError | None,
                          want: tuple[str, str, str] | None) -> None:
-    status = calculate_status(cluster(status={"conditions": previous}), [HEAD_OK, pod("w1"), pod("w2")], [service()],
+    status = calculate(cluster(status={"conditions": previous}), [HEAD_OK, pod("w1"), pod("w2")], [service()],
                               now=NOW, reconcile_error=error)
     found = cond(status, "ReplicaFailure")
     assert (found and (found["status"], found["reason"], found["message"])) == want
@@ -145,7 +153,7 @@ def test_last_transition_time_kept_when_status_unchanged_and_moved_when_changed(
         {"type": "HeadPodReady", "status": "True", "reason": "HeadPodRunningAndReady", "message": "", "lastTransitionTime": T0},
         {"type": "RayClusterSuspended", "status": "True", "reason": "RayClusterSuspended", "message": "",
          "lastTransitionTime": T0}]}
-    status = calculate_status(cluster(suspend=False, status=old), [HEAD_OK], [service()], now=NOW)
+    status = calculate(cluster(suspend=False, status=old), [HEAD_OK], [service()], now=NOW)
     head, suspended = cond(status, "HeadPodReady"), cond(status, "RayClusterSuspended")
     assert head is not None and suspended is not None
     assert (head["lastTransitionTime"], head["observedGeneration"]) == (T0, 7)
@@ -157,7 +165,7 @@ def test_head_pod_containers_not_ready_uses_container_reason() -> None:
     head["status"]["conditions"][0].update(reason="ContainersNotReady", message="containers with unready status: [ray-head]")
     head["status"]["containerStatuses"] = [{"name": "ray-head", "state": {"waiting": {"reason": "CrashLoopBackOff",
                                                                                       "message": "back-off 10s"}}}]
-    found = cond(calculate_status(cluster(), [head], [service()], now=NOW), "HeadPodReady")
+    found = cond(calculate(cluster(), [head], [service()], now=NOW), "HeadPodReady")
     assert found is not None
     assert (found["status"], found["reason"], found["message"]) == (
         "False", "CrashLoopBackOff", "containers with unready status: [ray-head]; ray-head: back-off 10s")
@@ -188,7 +196,7 @@ RESOURCES = [
 
 @pytest.mark.parametrize(("spec", "want"), [r[1:] for r in RESOURCES], ids=[r[0] for r in RESOURCES])
 def test_desired_resources(spec: dict[str, Any], want: dict[str, str]) -> None:
-    assert desired_resources(spec) == want
+    assert desired_resources(RayCluster.model_validate({"spec": spec})) == want
 
 
 @pytest.mark.parametrize(("raw", "times", "want"), [("500m", 3, "1500m"), ("1.5Gi", 1, "1536Mi"), ("512Mi", 2, "1Gi"),
@@ -201,9 +209,9 @@ def test_quantity_canonical_form(raw: str, times: int, want: str) -> None:
 def test_counters_min_max_skip_suspended_groups_and_clamp_to_int32() -> None:
     obj = cluster()
     obj["spec"]["workerGroupSpecs"] += [
-        {"groupName": "big", "minReplicas": 1, "numOfHosts": 2},  # no maxReplicas: MaxInt32 × 2 overflows int32
-        {"groupName": "off", "suspend": True, "replicas": 5, "minReplicas": 5, "maxReplicas": 5}]
-    status = calculate_status(obj, [], [service()], now=NOW)
+        {"groupName": "big", "minReplicas": 1, "numOfHosts": 2, "template": {}},  # no maxReplicas: MaxInt32 × 2 overflows int32
+        {"groupName": "off", "suspend": True, "replicas": 5, "minReplicas": 5, "maxReplicas": 5, "template": {}}]
+    status = calculate(obj, [], [service()], now=NOW)
     assert (status["minWorkerReplicas"], status["maxWorkerReplicas"], status["desiredWorkerReplicas"]) == (2, 2**31 - 1, 4)
 
 
@@ -220,12 +228,12 @@ ENDPOINTS = [
 
 @pytest.mark.parametrize(("svc", "head", "want"), [r[1:] for r in ENDPOINTS], ids=[r[0] for r in ENDPOINTS])
 def test_endpoints_and_head(svc: dict[str, Any], head: dict[str, str], want: dict[str, str]) -> None:
-    status = calculate_status(cluster(), [HEAD_OK], [svc], now=NOW)
+    status = calculate(cluster(), [HEAD_OK], [svc], now=NOW)
     assert (status["head"], status["endpoints"]) == (head, want)
 
 
 def test_endpoints_merge_into_previous_and_missing_service_blanks_head() -> None:
-    status = calculate_status(cluster(status={"endpoints": {"old": "1"}}), [], [], now=NOW)
+    status = calculate(cluster(status={"endpoints": {"old": "1"}}), [], [], now=NOW)
     assert status["endpoints"] == {"old": "1"}
     assert status["head"] == {"podIP": "", "serviceIP": "", "podName": "", "serviceName": ""}
 
@@ -241,40 +249,53 @@ BLOCKERS = [
 
 @pytest.mark.parametrize(("pods", "services", "want"), [r[1:] for r in BLOCKERS], ids=[r[0] for r in BLOCKERS])
 def test_status_write_blocker(pods: list[dict[str, Any]], services: list[dict[str, Any]], want: str | None) -> None:
-    got = status_write_blocker(cluster(), pods, services)
+    got = status_write_blocker(RayCluster.model_validate(cluster()), pods, services)
     assert got == want if want is None else (got is not None and want in got)
 
 
 def test_problems_become_a_validity_condition_and_clear_when_fixed() -> None:
     problems = [Problem("spec.workerGroupSpecs[0].maxReplicas", "worker group w has minReplicas 5 greater than maxReplicas 4")]
-    status = calculate_status(cluster(), [], [], now=NOW, problems=problems)
+    status = calculate(cluster(), [], [], now=NOW, problems=problems)
     found = cond(status, "RayClusterValid")
     assert found is not None
     assert (found["status"], found["reason"]) == ("False", "InvalidRayClusterSpec")
     assert "spec.workerGroupSpecs[0].maxReplicas: worker group w" in found["message"]
-    meta_only = cond(calculate_status(cluster(), [], [], now=NOW, problems=[Problem("metadata.name", "x")]),
+    meta_only = cond(calculate(cluster(), [], [], now=NOW, problems=[Problem("metadata.name", "x")]),
                      "RayClusterValid")
     assert meta_only is not None and meta_only["reason"] == "InvalidRayClusterMetadata"
-    assert cond(calculate_status(cluster(status=status), [], [], now=NOW), "RayClusterValid") is None
+    assert cond(calculate(cluster(status=status), [], [], now=NOW), "RayClusterValid") is None
 
 
 def test_feature_gate_off_leaves_conditions_alone() -> None:
     previous = [{"type": "HeadPodReady", "status": "False", "reason": "HeadPodNotFound", "lastTransitionTime": T0}]
-    status = calculate_status(cluster(suspend=True, status={"conditions": previous}), [], [service()], now=NOW,
+    status = calculate(cluster(suspend=True, status={"conditions": previous}), [], [service()], now=NOW,
                               feature_conditions=False, problems=[Problem("metadata.name", "x")])
     assert (status["conditions"], status["state"]) == (previous, "suspended")
 
 
 def test_status_changed_ignores_timestamps_only() -> None:
     obj = cluster()
-    first = calculate_status(obj, [HEAD_OK], [service()], now=NOW)
-    later = calculate_status({**obj, "status": first}, [HEAD_OK], [service()], now=datetime(2027, 1, 1, tzinfo=UTC))
+    first = calculate(obj, [HEAD_OK], [service()], now=NOW)
+    later = calculate({**obj, "status": first}, [HEAD_OK], [service()], now=datetime(2027, 1, 1, tzinfo=UTC))
     assert later["lastUpdateTime"] != first["lastUpdateTime"]
     assert not status_changed(first, later)
-    more = calculate_status({**obj, "status": first}, [HEAD_OK, pod("w1")], [service()], now=NOW)
+    more = calculate({**obj, "status": first}, [HEAD_OK, pod("w1")], [service()], now=NOW)
     assert status_changed(first, more)
     assert status_changed(None, first)
     moved = copy.deepcopy(first)
     moved["conditions"][0]["lastTransitionTime"] = T0
     assert not status_changed(first, moved)
     assert not status_changed({"readyWorkerReplicas": 0, "reason": ""}, {})  # Go's omitempty
+
+
+def test_an_unparsable_cluster_keeps_its_status_and_gains_the_validity_condition() -> None:
+    old = {"state": "ready", "conditions": [{"type": "HeadPodReady", "status": "True", "reason": "HeadPodRunningAndReady",
+                                             "message": "", "lastTransitionTime": T0}]}
+    problems = [Problem("spec.suspend", "Invalid value: \"soon\": Input should be a valid boolean")]
+    status = invalid_status(old, problems, generation=4, now=NOW)
+    assert status["state"] == "ready" and cond(status, "HeadPodReady") == old["conditions"][0]
+    assert cond(status, "RayClusterValid") == {
+        "type": "RayClusterValid", "status": "False", "reason": "InvalidRayClusterSpec", "observedGeneration": 4,
+        "message": 'spec.suspend: Invalid value: "soon": Input should be a valid boolean', "lastTransitionTime": STAMP}
+    assert invalid_status(old, problems, generation=4, now=NOW, feature_conditions=False) == old
+    assert old["conditions"] == [old["conditions"][0]]  # the observed status is not edited

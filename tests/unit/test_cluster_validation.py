@@ -1,5 +1,5 @@
-"""RayCluster validation (KubeRay v1.7 `ValidateRayCluster*`, plus schema/CEL/webhook rules) and
-the desired-replica helpers: every rule accepted and rejected, and the YAML fixtures."""
+"""RayCluster validation (KubeRay v1.7 `ValidateRayCluster*`, plus schema/CEL/webhook rules): every
+rule accepted and rejected, and the YAML fixtures."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 import yaml
 
-from raybus_cluster_ctl.validation import desired_worker_replicas, group_desired_replicas, validate
+from raybus_cluster_ctl.validation.check import check
+from raybus_cluster_ctl.validation.problems import Problem
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 Mut = Callable[[dict[str, Any]], None]
@@ -21,6 +22,11 @@ W0 = ("spec", "workerGroupSpecs", 0)
 WC0 = (*W0, "template", "spec", "containers", 0)
 ON = {"RayClusterNetworkPolicy": True, "GCSFaultToleranceEmbeddedStorage": True, "RayClusterMTLS": True,
       "RayClusterHistoryServer": True}
+
+
+def validate(cluster: dict[str, Any], gates: dict[str, bool] | None = None) -> list[Problem]:
+    """Every problem `check` finds in the raw object."""
+    return list(check(cluster, gates=gates).problems)
 
 
 def base() -> dict[str, Any]:
@@ -257,6 +263,7 @@ ACCEPTED: list[tuple[str, list[Mut], dict[str, bool]]] = [
     ("group-suspend-gate-on", [S((*W0, "suspend"), True)], {}),
     ("history-with-gate", [S(("spec", "historyServerOptions"), {"collectorOptions": COLLECTOR})], ON),
     ("token-2.52", [TOKEN], {}),
+    ("token-two-component-version", [TOKEN, S(("spec", "rayVersion"), "2.52")], {}),  # 2.52 is 2.52.0, as in Go
     ("k8s-token-2.55", [S(("spec", "authOptions"), {"mode": "token", "enableK8sTokenAuth": True}),
                         S(("spec", "rayVersion"), "2.55.0")], {}),
     ("auth-disabled-any-version", [S(("spec", "authOptions"), {"mode": "disabled"}), D(("spec", "rayVersion"))], {}),
@@ -307,29 +314,39 @@ def test_invalid_fixture(path: Path) -> None:
     assert expected in [p.field for p in validate(yaml.safe_load(text))]
 
 
-def group(**fields: Any) -> dict[str, Any]:
-    return {"groupName": "g", **fields}
-
-
-REPLICAS = [
-    ("replicas-unset-uses-min", group(minReplicas=2, maxReplicas=5), 2),
-    ("below-min", group(replicas=1, minReplicas=2, maxReplicas=5), 2),
-    ("above-max", group(replicas=9, minReplicas=2, maxReplicas=5), 5),
-    ("within", group(replicas=4, minReplicas=2, maxReplicas=5), 4),
-    ("max-unset-unbounded", group(replicas=400, minReplicas=0), 400),
-    ("all-unset", group(), 0),
-    ("group-suspended", group(replicas=3, minReplicas=1, maxReplicas=5, suspend=True), 0),
-    ("multi-host", group(replicas=9, minReplicas=1, maxReplicas=2, numOfHosts=4), 8),
+UNPARSABLE = [
+    ("no-spec", {"metadata": {"name": "demo"}}, ["spec"]),
+    ("spec-is-text", {"metadata": {"name": "demo"}, "spec": "x"}, ["spec"]),
+    ("head-is-a-list", {"metadata": {"name": "demo"}, "spec": {"headGroupSpec": []}}, ["spec.headGroupSpec"]),
+    ("groups-are-a-map", {"metadata": {"name": "demo"}, "spec": {"headGroupSpec": {"template": {}},
+                                                                 "workerGroupSpecs": {"a": {}}}},
+     ["spec.workerGroupSpecs"]),
+    ("group-is-text", {"metadata": {"name": "demo"}, "spec": {"headGroupSpec": {"template": {}},
+                                                              "workerGroupSpecs": ["g"]}},
+     ["spec.workerGroupSpecs[0]"]),
+    ("options-are-text", {"metadata": {"name": "demo"}, "spec": {"headGroupSpec": {"template": {}},
+                                                                 "autoscalerOptions": "v2", "authOptions": 1}},
+     ["spec.authOptions", "spec.autoscalerOptions"]),
 ]
 
 
-@pytest.mark.parametrize(("grp", "want"), [r[1:] for r in REPLICAS], ids=[r[0] for r in REPLICAS])
-def test_desired_worker_replicas(grp: dict[str, Any], want: int) -> None:
-    assert desired_worker_replicas(grp, {"spec": {}}) == want
-    assert group_desired_replicas(grp) == want
+@pytest.mark.parametrize(("raw", "fields"), [u[1:] for u in UNPARSABLE], ids=[u[0] for u in UNPARSABLE])
+def test_what_does_not_parse_is_named_field_by_field_and_never_raises(raw: dict[str, Any], fields: list[str]) -> None:
+    checked = check(raw)
+    assert checked.cluster is None
+    found = [p.field for p in checked.problems]
+    assert found == fields, checked.problems
+    assert len(set(found)) == len(found)  # one problem per field: schema and parse do not both report it
 
 
-def test_suspended_cluster_wants_no_workers_but_kuberay_count_ignores_it() -> None:
-    grp = group(replicas=2, minReplicas=0, maxReplicas=3)
-    assert desired_worker_replicas(grp, {"spec": {"suspend": True}}) == 0
-    assert group_desired_replicas(grp) == 2
+def test_a_field_the_schema_names_is_not_reported_again_by_the_parse() -> None:
+    raw = build([S((*W0, "replicas"), "two"), D((*W0, "template"))])
+    checked = check(raw)
+    assert checked.cluster is None
+    assert [p.field for p in checked.problems] == ["spec.workerGroupSpecs[0].template", "spec.workerGroupSpecs[0].replicas"]
+
+
+def test_an_object_that_parses_is_handed_back_typed() -> None:
+    checked = check(base())
+    assert checked.problems == ()
+    assert checked.cluster is not None and checked.cluster.spec.workers[0].group_name == "workers"

@@ -22,6 +22,9 @@ from typing import Any
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from raybus_common import objects
+from raybus_common.crds.raycluster import ORIGINATED_FROM_CRD_LABEL, RayClusterConditionType
+
 Obj = dict[str, Any]
 LABELS = ["name", "namespace", "uid"]
 
@@ -41,16 +44,15 @@ def families(clusters: Iterable[Obj]) -> list[GaugeMetricFamily]:
     duration = GaugeMetricFamily("kuberay_cluster_provisioned_duration_seconds",
                                  "The time, in seconds, when a RayCluster's `RayClusterProvisioned` status "
                                  "transitions from false (or unset) to true", labels=LABELS)
-    for c in clusters:
-        meta = c.get("metadata") or {}
-        ids = [str(meta.get("name", "")), str(meta.get("namespace", "")), str(meta.get("uid", ""))]
-        owner = (meta.get("labels") or {}).get("ray.io/originated-from-crd") or "None"
+    for c in clusters:  # as observed: a scrape does not parse every cluster
+        ids = [objects.name(c), objects.namespace(c), objects.uid(c)]
+        owner = objects.labels(c).get(ORIGINATED_FROM_CRD_LABEL) or "None"
         info.add_metric([*ids, owner], 1)
         cond = next((x for x in (c.get("status") or {}).get("conditions") or []
-                     if x.get("type") == "RayClusterProvisioned"), None)
+                     if x.get("type") == RayClusterConditionType.PROVISIONED), None)
         is_true = cond is not None and cond.get("status") == "True"
         provisioned.add_metric([*ids, "true" if is_true else "false"], 1)
-        created, since = _time(meta.get("creationTimestamp")), _time((cond or {}).get("lastTransitionTime"))
+        created, since = _time(objects.meta(c).get("creationTimestamp")), _time((cond or {}).get("lastTransitionTime"))
         if is_true and created is not None and since is not None:
             duration.add_metric(ids, max(0.0, (since - created).total_seconds()))
     return [info, provisioned, duration]

@@ -1,207 +1,111 @@
-"""The RayCluster reconcile: observed world in, a `Decision` out. Pure: no I/O, no clock
-(the caller passes `now`), no randomness.
+"""The RayCluster reconcile: observed world in, a `Decision` out. Pure: no I/O, no clock (the
+caller passes `now`), no randomness, no environment (`settings` is passed in).
 
 KubeRay's sequence (`rayClusterReconcile`, reference §2), one pass at a time:
 
 1. `managedBy` names another manager → hands off (nothing at all).
-2. Validation (`validation.validate`): an invalid cluster gets a Warning Event
-   (`InvalidRayClusterSpec`) *and*, unlike KubeRay, a status condition naming the field; it is
+2. The observed dict is parsed once into the typed `RayCluster` and validated
+   (`validation.check`); everything below reads the model.
+3. Deletion and the GCS fault-tolerance finalizer (`plan.deletion`, §6.3).
+4. An invalid cluster — or one that does not even parse — gets a Warning Event
+   (`InvalidRayClusterSpec`) *and*, unlike KubeRay, a status condition naming the fields; it is
    not reconciled further.
-3. Deletion and the GCS fault-tolerance finalizer (§6.3): add it while alive; once deleting,
-   delete the pods, run the Redis cleanup Job, remove the finalizer when the Job finished
-   or the deletion timeout passed.
-4. Children in KubeRay's order: autoscaler ServiceAccount/Role/RoleBinding, Ingress, auth
-   Secret, head Service, headless worker Service, serve Service — each created when missing
-   (server-side apply of the full object, owned by the cluster), with KubeRay's Events.
-5. Pods (§5): suspend, `upgradeStrategy: Recreate`, the head, then each worker group in
-   spec order: unhealthy pods first, `scaleStrategy.workersToDelete`, then the difference to
-   the desired count (clamped to [min, max] × numOfHosts); scale-down by Raybus only when
-   the autoscaler is off.
-6. Status (`status.calculate_status`), written only when it changed; requeue after 2 s when
-   this pass acted, else after `requeue_seconds` (300 s, KubeRay's default).
-
-Modules: `plan.py` holds the `Pass` (actions and Events collected in order) and the keys;
-`scaling.py` the pods (step 5, with deterministic pod names); this module the rest.
+5. Children in KubeRay's order (`plan.children`), then pods (`plan.pods`, §5).
+6. Status (`status.calculate`), written only when it changed; requeue after 2 s when this pass
+   acted, else after `requeue_seconds` (300 s, KubeRay's default).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from raybus_common.actions import AddFinalizer, RemoveFinalizer
+from raybus_common import objects
+from raybus_common.actions import ObjectRef, RecordEvent, RemoveFinalizer
 from raybus_common.controller.view import Observed
+from raybus_common.crds.raycluster import external_manager
 from raybus_common.decision import NOTHING, Decision
 
-from . import children as kids
-from . import pods as podlib
 from .config import ClusterConfig
-from .plan import (
-    FT_DELETION_TIMEOUT,
-    FT_FINALIZER,
-    KUBERAY_MANAGER,
-    RECREATE_HASH,
-    REQUEUE_SOON,
-    Obj,
-    Pass,
-    _labels,
-    _meta,
-    _name,
-    _terminating,
-    _truthy,
-    failure_reason,
-    spec_hash,
-)
-from .scaling import head_prefix, pod_names, reconcile_pods, should_delete_pod, worker_prefix
-from .status import calculate_status, status_changed
-from .validation import Problem, validate
-
-__all__ = ["FT_FINALIZER", "RECREATE_HASH", "failure_reason", "head_prefix", "pod_names", "reconcile",
-           "should_delete_pod", "spec_hash", "worker_prefix"]
-
-
-
-def redis_ft(cluster: Obj) -> bool:
-    """GCS fault tolerance on the Redis backend (§6.1, §6.3)."""
-    spec = cluster.get("spec") or {}
-    options = spec.get("gcsFaultToleranceOptions")
-    if options is not None:
-        return (options.get("backend") or "redis") == "redis"
-    return _truthy(_meta(cluster).get("annotations", {}).get("ray.io/ft-enabled"))
-
+from .constants import FT_FINALIZER
+from .plan.children import reconcile_children
+from .plan.collector import Pass
+from .plan.deletion import add_finalizer, deleting, needs_finalizer
+from .plan.pods import reconcile_pods
+from .status.calculate import calculate_status, invalid_status, status_changed
+from .validation.check import check
+from .validation.problems import Problem, summary
 
 
 def reconcile(observed: Observed, *, now: datetime, settings: ClusterConfig) -> Decision:
     """The whole desired state of one RayCluster from its observed snapshot."""
-    cluster = observed.root
-    if cluster is None:
+    raw = observed.root
+    if raw is None:
         return NOTHING
-    spec = cluster.get("spec") or {}
-    managed_by = spec.get("managedBy")
-    if managed_by not in (None, "", KUBERAY_MANAGER):
+    spec = raw.get("spec")
+    if external_manager(spec.get("managedBy") if isinstance(spec, Mapping) else None):
         return NOTHING  # another manager (e.g. MultiKueue) owns it
-    s = settings
-    p = Pass(cluster, observed, now, s)
-
-    if _terminating(cluster):
-        _deleting(p)
+    checked = check(raw, gates=settings.gates)
+    if checked.cluster is None:
+        return _unparsable(raw, observed, checked.problems, now=now, settings=settings)
+    p = Pass(checked.cluster, observed, now, settings)
+    if objects.terminating(raw):
+        deleting(p)
         return Decision(actions=tuple(p.actions), requeue_after=p.requeue)
-
-    problems = list(validate(cluster, gates=s.gates))
-    if problems:
-        return _invalid(p, problems)
-
-    if redis_ft(cluster) and s.gcs_ft_redis_cleanup and FT_FINALIZER not in (_meta(cluster).get("finalizers") or []):
-        p.actions.append(AddFinalizer(ref=p.ref, finalizer=FT_FINALIZER))
-        return Decision(actions=tuple(p.actions), requeue_after=REQUEUE_SOON)
-
-    _children(p)
+    if checked.problems:
+        return _invalid(p, checked.problems)
+    if needs_finalizer(p):
+        add_finalizer(p)
+        return Decision(actions=tuple(p.actions), requeue_after=p.requeue)
+    reconcile_children(p)
     reconcile_pods(p)
-    return _finish(p, [])
+    return _finish(p, ())
 
 
-def _finish(p: Pass, problems: list[Problem]) -> Decision:
-    services = list(p.observed.of("service"))
-    new = calculate_status(p.cluster, list(p.observed.of("pod")), services, now=p.now, problems=problems,
-                           feature_conditions=p.settings.feature_enabled("RayClusterStatusConditions"))
-    status = new if status_changed(p.cluster.get("status"), new) else None
+def _finish(p: Pass, problems: tuple[Problem, ...]) -> Decision:
+    new = calculate_status(p.cluster, list(p.observed.of("pod")), list(p.observed.of("service")), now=p.now,
+                           problems=problems, feature_conditions=p.settings.feature_enabled("RayClusterStatusConditions"))
+    status = new if status_changed(p.root.get("status"), new) else None
     if status is not None:
         p.soon()
     requeue = p.requeue if p.requeue is not None else p.settings.requeue_seconds
     return Decision(actions=tuple(p.actions), status=status, requeue_after=requeue)
 
 
-def _invalid(p: Pass, problems: list[Problem]) -> Decision:
-    text = "; ".join(f"{pr.field}: {pr.message}" for pr in problems)
-    old = p.cluster.get("status") or {}
-    already = any(c.get("message") == text for c in old.get("conditions") or [])
-    if not already:  # one Event per distinct problem, not one per pass
-        p.event("InvalidRayClusterSpec", f"The RayCluster spec is invalid {_meta(p.cluster).get('namespace')}/"
-                                         f"{_name(p.cluster)}: {text}", warning=True, action="Validate")
+def _invalid(p: Pass, problems: tuple[Problem, ...]) -> Decision:
+    event = _invalid_event(p.root, problems)
+    if event is not None:
+        p.actions.append(event)
     decision = _finish(p, problems)
     return decision.model_copy(update={"requeue_after": None})  # nothing to retry until the spec changes
 
 
-# -- children ---------------------------------------------------------------------------------
-
-CHILD_EVENTS = {
-    "ServiceAccount": "CreatedServiceAccount", "Role": "CreatedRole", "RoleBinding": "CreatedRoleBinding",
-    "Ingress": "CreatedIngress", "Secret": "CreatedSecret", "Service": "CreatedService",
-}
-
-
-def _children(p: Pass) -> None:
-    """Create what is missing. Only the Ingress is also kept in line (KubeRay updates it when its
-    labels, annotations or spec drift); the rest is created once, as in KubeRay."""
-    for child in kids.children(p.cluster, cluster_ip_service=p.settings.enable_ray_head_cluster_ip_service):
-        kind = child["kind"].lower()
-        current = next((o for o in p.observed.of(kind) if _name(o) == _name(child)), None)
-        if current is None:
-            p.create(child, CHILD_EVENTS.get(child["kind"], f"Created{child['kind']}"), child["kind"])
-        elif kind == "ingress" and _drifted(current, child):
-            p.create(child, "UpdatedIngress", "Ingress", verb="Update")
-
-
-def _drifted(current: Obj, desired: Obj) -> bool:
-    """Something we set (labels, annotations, spec) is no longer as we set it. Fields the API
-    server or others added do not count, so a defaulted field cannot make this loop."""
-    return not all(_subset(desired.get(k) if k == "spec" else _meta(desired).get(k),
-                           current.get(k) if k == "spec" else _meta(current).get(k))
-                   for k in ("labels", "annotations", "spec"))
+def _unparsable(raw: dict[str, Any], observed: Observed, problems: tuple[Problem, ...], *, now: datetime,
+                settings: ClusterConfig) -> Decision:
+    """An object the typed model cannot hold (wrong types the API server would have rejected):
+    an invalid cluster like any other — Event and condition — never an exception. Being deleted,
+    its finalizer goes: the cleanup it guards needs a spec Raybus can read."""
+    if objects.terminating(raw):
+        if FT_FINALIZER not in objects.finalizers(raw):
+            return NOTHING
+        forced = RecordEvent(regarding=ObjectRef.of(raw), type="Warning", reason="ForceDeletedStuckCluster",
+                             action="Cleanup", message=f"Forcibly removed the finalizer {FT_FINALIZER}: the spec "
+                                                       f"is invalid: {summary(problems)}")
+        return Decision(actions=(forced, RemoveFinalizer(ref=ObjectRef.of(raw), finalizer=FT_FINALIZER)))
+    status = raw.get("status")
+    old = status if isinstance(status, Mapping) else None
+    new = invalid_status(old, problems, generation=int(objects.meta(raw).get("generation") or 0), now=now,
+                         feature_conditions=settings.feature_enabled("RayClusterStatusConditions"))
+    event = _invalid_event(raw, problems)
+    return Decision(actions=() if event is None else (event,), status=new if status_changed(old, new) else None)
 
 
-def _subset(want: Any, have: Any) -> bool:
-    if want is None:
-        return True
-    if isinstance(want, dict):
-        return isinstance(have, dict) and all(_subset(v, have.get(k)) for k, v in want.items())
-    if isinstance(want, list):
-        return isinstance(have, list) and len(want) == len(have) and all(map(_subset, want, have))
-    return bool(want == have)
-
-
-# -- deletion and the GCS FT finalizer ----------------------------------------------------------
-
-def _deleting(p: Pass) -> None:
-    cluster = p.cluster
-    finalizers = _meta(cluster).get("finalizers") or []
-    if FT_FINALIZER not in finalizers:
-        return  # garbage collection removes the children
-    if not redis_ft(cluster):  # a stale finalizer (rocksdb backend): just remove it
-        p.actions.append(RemoveFinalizer(ref=p.ref, finalizer=FT_FINALIZER))
-        return
-    pods = p.pods()
-    for pod in sorted(pods, key=lambda x: _labels(x).get("ray.io/node-type") != "head"):
-        if _labels(pod).get("ray.io/node-type") in ("head", "worker"):
-            p.delete(pod, "DeletedPod", "Pod")
-    annotations = _meta(cluster).get("annotations") or {}
-    try:
-        timeout = float(annotations.get("ray.io/gcs-ft-deletion-timeout", FT_DELETION_TIMEOUT))
-    except ValueError:
-        timeout = FT_DELETION_TIMEOUT
-    if timeout <= 0:
-        timeout = FT_DELETION_TIMEOUT
-    since = datetime.fromisoformat(str(_meta(cluster)["deletionTimestamp"]))
-    if (p.now - since).total_seconds() >= timeout:
-        p.event("ForceDeletedStuckCluster", f"Forcibly removed the finalizer {FT_FINALIZER} after {timeout:g}s",
-                warning=True, action="Cleanup")
-        p.actions.append(RemoveFinalizer(ref=p.ref, finalizer=FT_FINALIZER))
-        return
-    if any(_labels(pod).get("ray.io/node-type") == "head" for pod in pods):
-        p.soon(10.0)
-        return
-    jobs = [j for j in p.observed.of("job") if _labels(j).get("ray.io/node-type") == "redis-cleanup"]
-    if not jobs:
-        job = kids.redis_cleanup_job(cluster, head_pod=podlib.head_pod(cluster, head_prefix(_name(cluster)) + "x",
-                                                                         p.settings))
-        if job is not None:
-            p.create(job, "CreatedRedisCleanupJob", "Redis cleanup Job")
-        p.soon(timeout - (p.now - since).total_seconds())
-        return
-    finished = any(c.get("type") in ("Complete", "Failed", "FailureTarget") and c.get("status") == "True"
-                   for j in jobs for c in (j.get("status") or {}).get("conditions") or [])
-    if finished:
-        p.actions.append(RemoveFinalizer(ref=p.ref, finalizer=FT_FINALIZER))
-    else:
-        p.soon()
-
+def _invalid_event(raw: Mapping[str, Any], problems: tuple[Problem, ...]) -> RecordEvent | None:
+    """KubeRay's Warning Event, once per distinct set of problems: not when the status already says so."""
+    text = summary(problems)
+    old = raw.get("status")
+    if isinstance(old, Mapping) and any(c.get("message") == text for c in old.get("conditions") or []):
+        return None
+    return RecordEvent(regarding=ObjectRef.of(raw), type="Warning", reason="InvalidRayClusterSpec", action="Validate",
+                       message=f"The RayCluster spec is invalid {objects.namespace(raw)}/{objects.name(raw)}: {text}")

@@ -2,36 +2,28 @@
 
 `ray_start_params` collects the flags in KubeRay's order of mutation, `render_ray_start` turns
 them into the command line (`generateRayStartCommand`) and `set_ray_command` puts it into the Ray
-container behind `ulimit`, through `bash_command`. The cluster-level facts the flags depend on
-live here too: the head's address and port, in-tree autoscaling and GCS fault tolerance, with
-the node types, ports and annotation they read.
+container behind `ulimit`, through `bash_command` (also the shell of the autoscaler and the
+`wait-gcs-ready` init container).
 
-Not here: the rest of the pod (`pods.py`, which re-exports the public names of this module) and
-the env vars, among them the rendered command as `KUBERAY_GEN_RAY_START_CMD` (`podenv.py`).
+Not here: the rest of the pod (`build`) and the env vars, among them the rendered command as
+`KUBERAY_GEN_RAY_START_CMD` (`env`).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
+from raybus_common.crds.raycluster import HeadGroupSpec, RayCluster, RayNodeType, WorkerGroupSpec
+from raybus_common.crds.resources import is_gpu
 from raybus_common.quantity import Quantity
 
-from .children import head_service_name
-from .children_common import _head, _namespace
-from .config import ClusterConfig
-from .status import is_gpu
-
-Obj = dict[str, Any]
-
-HEAD, WORKER = "head", "worker"
-FT_ENABLED_ANNOTATION = "ray.io/ft-enabled"
-
-# Ports.
-DEFAULT_GCS_PORT = 6379
-DEFAULT_METRICS_PORT = 8080
-DEFAULT_AGENT_PORT = 52365
+from ..config import ClusterConfig
+from ..constants import DEFAULT_AGENT_PORT, DEFAULT_METRICS_PORT
+from ..names import head_fqdn, head_port
+from ..podtemplate import Obj
 
 ULIMIT_CMD = "ulimit -n ${RAY_START_ULIMIT_OPEN_FILES:-65536}"
 _ACCELERATORS = {"aws.amazon.com/neuroncore": "neuron_cores", "google.com/tpu": "TPU"}
@@ -39,64 +31,36 @@ _SPECIAL_BOOL_FLAGS = ("log-color", "include-dashboard", "include-log-monitor")
 _ZERO = Quantity.parse("0")
 
 
-# --- cluster-level facts ---------------------------------------------------------------------
-
-def head_port(cluster: Obj) -> str:
-    """KubeRay `GetHeadPort`: the head's `port` start param, else 6379 (GCS)."""
-    params = _head(cluster).get("rayStartParams") or {}
-    return str(params.get("port", DEFAULT_GCS_PORT))
-
-
-def head_fqdn(cluster: Obj, settings: ClusterConfig) -> str:
-    """`<head service>.<namespace>.svc.<cluster domain>`: the address workers dial."""
-    return f"{head_service_name(cluster)}.{_namespace(cluster)}.svc.{settings.cluster_domain}"
-
-
-def autoscaling_enabled(cluster: Obj) -> bool:
-    return (cluster.get("spec") or {}).get("enableInTreeAutoscaling") is True
-
-
-def gcs_ft_enabled(cluster: Obj) -> bool:
-    """§6.1: annotation `ray.io/ft-enabled` is "true" (any case) or gcsFaultToleranceOptions is set."""
-    annotation = str((cluster["metadata"].get("annotations") or {}).get(FT_ENABLED_ANNOTATION, ""))
-    return annotation.lower() == "true" or (cluster.get("spec") or {}).get("gcsFaultToleranceOptions") is not None
-
-
-def gcs_ft_embedded(options: Obj) -> bool:
-    return options.get("backend") == "rocksdb"
-
-
-# --- ray start -------------------------------------------------------------------------------
-
-def ray_start_params(cluster: Obj, group: Obj, node_type: str, settings: ClusterConfig,
-                     container_resources: Obj | None = None) -> dict[str, str]:
+def ray_start_params(cluster: RayCluster, group: HeadGroupSpec | WorkerGroupSpec, node_type: RayNodeType,
+                     settings: ClusterConfig) -> dict[str, str]:
     """The `ray start` parameters in KubeRay's order of mutation (§4.1): the group's
     `rayStartParams`, its `resources` and `labels`, the defaults, `no-monitor` and the Redis
-    credentials on the head, then what the Ray container's resources imply."""
-    params = {str(k): str(v) for k, v in (group.get("rayStartParams") or {}).items()}
-    _params_from_group_resources(params, group.get("resources") or {})
-    _params_from_group_labels(params, group.get("labels") or {})
-    if node_type == WORKER:
+    credentials on the head. What the Ray container's resources imply comes last, from
+    `params_from_container_resources`, once the container is final."""
+    params = dict(group.params)
+    _params_from_group_resources(params, group.resources or {})
+    if group.labels:
+        params["labels"] = ",".join(f"{k}={group.labels[k]}" for k in sorted(group.labels))
+    if node_type == RayNodeType.WORKER:
         params.setdefault("address", f"{head_fqdn(cluster, settings)}:{head_port(cluster)}")
     else:
         params.setdefault("dashboard-host", "0.0.0.0")
     params.setdefault("metrics-export-port", str(DEFAULT_METRICS_PORT))
     params["block"] = "true"
     params.setdefault("dashboard-agent-listen-port", str(DEFAULT_AGENT_PORT))
-    if node_type == HEAD:
-        if autoscaling_enabled(cluster):
+    if node_type == RayNodeType.HEAD:
+        if cluster.spec.autoscaling_enabled:
             params["no-monitor"] = "true"
-        options = (cluster.get("spec") or {}).get("gcsFaultToleranceOptions")
-        if gcs_ft_enabled(cluster) and options is not None and not gcs_ft_embedded(options):
-            if options.get("redisUsername") is not None:
+        options = cluster.spec.gcs_fault_tolerance_options
+        if options is not None and cluster.redis_gcs_ft:
+            if options.redis_username is not None:
                 params["redis-username"] = "$REDIS_USERNAME"
-            if options.get("redisPassword") is not None:
+            if options.redis_password is not None:
                 params["redis-password"] = "$REDIS_PASSWORD"
-    params_from_container_resources(params, container_resources or {})
     return params
 
 
-def render_ray_start(node_type: str, params: dict[str, str]) -> str:
+def render_ray_start(node_type: RayNodeType, params: Mapping[str, str]) -> str:
     """KubeRay `generateRayStartCommand` + `convertParamMap`: keys sorted; "true" → ` --key `,
     "false" → nothing (except log-color/include-dashboard/include-log-monitor), else
     ` --key=value `. The flags start with a space, so `ray start --head  --…` has two."""
@@ -108,7 +72,7 @@ def render_ray_start(node_type: str, params: dict[str, str]) -> str:
                 flags += f" --{key} "
         else:
             flags += f" --{key}={value} "
-    return f"ray start --head {flags}" if node_type == HEAD else f"ray start {flags}"
+    return f"ray start --head {flags}" if node_type == RayNodeType.HEAD else f"ray start {flags}"
 
 
 def set_ray_command(ray: Obj, start: str, settings: ClusterConfig, *, keep_user_command: bool) -> None:
@@ -134,7 +98,7 @@ def _cmd_string(parts: Any) -> str:
 
 # --- flags from resources --------------------------------------------------------------------
 
-def _params_from_group_resources(params: dict[str, str], resources: Obj) -> None:
+def _params_from_group_resources(params: dict[str, str], resources: Mapping[str, str]) -> None:
     """`updateRayStartParamsResources`: cpu → num-cpus, memory → memory, GPU keys → num-gpus
     (integers, rounded up), anything else into `resources` as single-quoted JSON."""
     custom: dict[str, float] = {}
@@ -143,7 +107,7 @@ def _params_from_group_resources(params: dict[str, str], resources: Obj) -> None
             q = Quantity.parse(raw)
         except ValueError:
             continue  # KubeRay logs and skips an unparsable quantity
-        lower = str(name).lower()
+        lower = name.lower()
         if lower == "cpu":
             params["num-cpus"] = _int(q)
         elif lower == "memory":
@@ -151,17 +115,12 @@ def _params_from_group_resources(params: dict[str, str], resources: Obj) -> None
         elif is_gpu(lower):
             params["num-gpus"] = _int(q)
         else:
-            custom[str(name)] = float(q.value)
+            custom[name] = float(q.value)
     if custom:
         params["resources"] = f"'{_go_json(custom)}'"
 
 
-def _params_from_group_labels(params: dict[str, str], labels: Obj) -> None:
-    if labels:
-        params["labels"] = ",".join(f"{k}={labels[k]}" for k in sorted(labels))
-
-
-def params_from_container_resources(params: dict[str, str], resources: Obj) -> None:
+def params_from_container_resources(params: dict[str, str], resources: Mapping[str, Any]) -> None:
     """The part of `generateRayStartCommand` that reads the Ray container's resources:
     num-cpus from limits else requests, memory from limits, then the accelerators."""
     limits = {str(k): Quantity.parse(v) for k, v in (resources.get("limits") or {}).items()}
@@ -213,9 +172,5 @@ def _go_float(f: float) -> str:
     return repr(f).replace("e-0", "e-").replace("e+0", "e+")
 
 
-def _go_json(values: dict[str, Any]) -> str:
+def _go_json(values: Mapping[str, Any]) -> str:
     return "{" + ",".join(f"{json.dumps(k)}:{_go_float(float(values[k]))}" for k in sorted(values)) + "}"
-
-
-# --- small helpers ---------------------------------------------------------------------------
-

@@ -1,0 +1,197 @@
+"""Step 5 of a pass: the pods of a RayCluster (reference §5) — suspend, Recreate, the head, then
+each worker group in spec order: unhealthy pods, `scaleStrategy.workersToDelete`, the difference
+to the desired count; multi-host replicas created and deleted whole. Scale-down by Raybus only
+when the autoscaler is off (or ENABLE_RANDOM_POD_DELETE). Pure.
+
+Observed pods are plain dicts read through `raybus_common.objects`; the pods made come from
+`pods.build`, named by `podnames`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from raybus_common import objects
+from raybus_common.actions import ObjectRef, Patch
+from raybus_common.crds.raycluster import (
+    RayClusterConditionType,
+    RayClusterUpgradeType,
+    RayNodeType,
+    WorkerGroupSpec,
+)
+
+from ..constants import (
+    DISABLE_PROVISIONED_HEAD_RESTART_ANNOTATION,
+    GROUP_LABEL,
+    KUBERAY_VERSION_ANNOTATION,
+    NODE_TYPE_LABEL,
+    RECREATE_HASH_ANNOTATION,
+    REPLICA_INDEX_LABEL,
+    REPLICA_NAME_LABEL,
+)
+from ..pods.build import head_pod, worker_pod
+from .collector import Obj, Pass
+from .podnames import head_prefix, name_suffix, pod_names, worker_prefix
+
+
+def should_delete_pod(pod: Obj) -> bool:
+    """KubeRay `shouldDeletePod` (§5.3): finished pods go; a Running pod whose Ray container
+    terminated goes only with restartPolicy Never (otherwise the kubelet restarts it)."""
+    status = pod.get("status") or {}
+    phase = status.get("phase")
+    if phase in ("Failed", "Succeeded"):
+        return True
+    if phase != "Running" or (pod.get("spec") or {}).get("restartPolicy") != "Never":
+        return False
+    containers = (pod.get("spec") or {}).get("containers") or []
+    ray_name = containers[0].get("name") if containers else None
+    return any(cs.get("name") == ray_name and "terminated" in (cs.get("state") or {})
+               for cs in status.get("containerStatuses") or [])
+
+
+def reconcile_pods(p: Pass) -> None:
+    cluster, spec = p.cluster, p.cluster.spec
+    pods = p.pods
+    # A suspension under way completes even if spec.suspend was flipped back.
+    if spec.suspend or cluster.condition_true(RayClusterConditionType.SUSPENDING):
+        for pod in pods:
+            p.delete(pod, "DeletedPod", "Pod")
+        return
+    heads = [pod for pod in pods if objects.labels(pod).get(NODE_TYPE_LABEL) == RayNodeType.HEAD]
+    stamped = [h for h in heads if objects.annotations(h).get(KUBERAY_VERSION_ANNOTATION)
+               not in (None, "", p.settings.kuberay_version)]
+    if stamped:  # another operator's head (adoption, an upgrade): re-stamp it, never recreate for that
+        for h in stamped:  # a merge patch: a partial server-side apply would drop fields we applied
+            p.actions.append(Patch(ref=ObjectRef.of(h), patch={"metadata": {"annotations": {
+                RECREATE_HASH_ANNOTATION: p.spec_hash, KUBERAY_VERSION_ANNOTATION: p.settings.kuberay_version}}}))
+        p.soon()
+    elif (spec.upgrade_strategy is not None and spec.upgrade_strategy.type == RayClusterUpgradeType.RECREATE
+            and any(objects.annotations(h).get(RECREATE_HASH_ANNOTATION) not in (None, "", p.spec_hash) for h in heads)):
+        for pod in pods:
+            p.delete(pod, "DeletedPod", "Pod")
+        return
+    _head(p, heads)
+    for group in spec.workers:
+        mine = [pod for pod in pods if objects.labels(pod).get(NODE_TYPE_LABEL) == RayNodeType.WORKER
+                and objects.labels(pod).get(GROUP_LABEL) == group.group_name]
+        if group.hosts > 1:
+            _multi_host_group(p, group, mine)
+        else:
+            _worker_group(p, group, mine)
+
+
+def _head(p: Pass, heads: list[Obj]) -> None:
+    cluster = p.cluster
+    if len(heads) > 1:
+        return  # KubeRay errors out; the status says so through the head condition
+    if heads:
+        if should_delete_pod(heads[0]):
+            p.delete(heads[0], "DeletedHeadPod", "head Pod")
+        return
+    if (cluster.condition_true(RayClusterConditionType.PROVISIONED)
+            and cluster.annotations.get(DISABLE_PROVISIONED_HEAD_RESTART_ANNOTATION, "").lower() == "true"):
+        return
+    taken = {objects.name(pod) for pod in p.observed.of("pod")}
+    if p.settings.enable_deterministic_head_pod_name:  # KubeRay's fixed `<cluster>-head`
+        name = head_prefix(cluster.name).rstrip("-")
+        if name in taken:
+            return  # the old head is still terminating under that name: wait for it
+    else:
+        (name,) = pod_names(head_prefix(cluster.name), p.seed, "headgroup", taken, 1)
+    pod = head_pod(cluster, name, p.settings)
+    pod["metadata"].setdefault("annotations", {})[RECREATE_HASH_ANNOTATION] = p.spec_hash
+    p.create(pod, "CreatedHeadPod", "head Pod")
+
+
+def _may_scale_down(p: Pass) -> bool:
+    return not p.cluster.spec.autoscaling_enabled or p.settings.enable_random_pod_delete
+
+
+def _worker_group(p: Pass, group: WorkerGroupSpec, pods: list[Obj]) -> None:
+    cluster, name = p.cluster, group.group_name
+    if group.suspended:
+        for pod in pods:
+            p.delete(pod, "DeletedWorkerPod", "worker Pod")
+        return
+    unhealthy = [pod for pod in pods if should_delete_pod(pod) and not objects.terminating(pod)]
+    if unhealthy:
+        for pod in unhealthy:
+            p.delete(pod, "DeletedWorkerPod", "worker Pod")
+        return  # no creation in the same pass, as in KubeRay
+    to_delete = set(group.workers_to_delete)
+    for pod in pods:
+        if objects.name(pod) in to_delete:
+            p.delete(pod, "DeletedWorkerPod", "worker Pod")
+    remaining = [pod for pod in pods if objects.name(pod) not in to_delete]
+    diff = group.desired_replicas() - len(remaining)
+    if diff > 0:
+        taken = {objects.name(pod) for pod in p.observed.of("pod")}
+        used = _indexes(remaining)
+        for pod_name in pod_names(worker_prefix(cluster.name, name), p.seed, name, taken, diff):
+            pod = worker_pod(cluster, group, pod_name, p.settings)
+            if p.settings.feature_enabled("RayMultiHostIndexing"):
+                pod["metadata"].setdefault("labels", {})[REPLICA_INDEX_LABEL] = str(_lowest_free(used))
+            p.create(pod, "CreatedWorkerPod", "worker Pod")
+    elif diff < 0 and _may_scale_down(p):
+        for pod in [pod for pod in remaining if not objects.terminating(pod)][:-diff]:
+            p.delete(pod, "DeletedWorkerPod", "worker Pod")
+
+
+def _indexes(pods: Iterable[Obj]) -> set[int]:
+    out: set[int] = set()
+    for pod in pods:
+        try:
+            out.add(int(objects.labels(pod).get(REPLICA_INDEX_LABEL, "")))
+        except ValueError:
+            continue
+    return out
+
+
+def _lowest_free(used: set[int]) -> int:
+    index = 0
+    while index in used:
+        index += 1
+    used.add(index)
+    return index
+
+
+def _multi_host_group(p: Pass, group: WorkerGroupSpec, pods: list[Obj]) -> None:
+    """§5.5: whole replicas of `numOfHosts` pods, created and deleted together."""
+    cluster, name, hosts = p.cluster, group.group_name, group.hosts
+    replicas: dict[str, list[Obj]] = {}
+    for pod in pods:
+        replica = objects.labels(pod).get(REPLICA_NAME_LABEL)
+        if replica:
+            replicas.setdefault(replica, []).append(pod)
+    if group.suspended:
+        for pod in pods:
+            p.delete(pod, "DeletedWorkerPod", "worker Pod")
+        return
+    to_delete = set(group.workers_to_delete)
+    broken = {r for r, members in replicas.items()
+              if len(members) < hosts or any(should_delete_pod(m) or objects.name(m) in to_delete for m in members)}
+    if broken:
+        for r in sorted(broken):
+            for pod in replicas[r]:
+                p.delete(pod, "DeletedWorkerPod", "worker Pod")
+        return
+    diff = group.desired_replicas() // hosts - len(replicas)
+    if diff > 0:
+        taken = {objects.name(pod) for pod in p.observed.of("pod")}
+        used = _indexes(pods)
+        serial = 0
+        for _ in range(diff):
+            replica = f"{name}-{name_suffix(p.seed, name, 'replica', serial)}"
+            while replica in replicas:
+                serial += 1
+                replica = f"{name}-{name_suffix(p.seed, name, 'replica', serial)}"
+            replicas[replica] = []
+            index = _lowest_free(used)
+            for host, pod_name in enumerate(pod_names(worker_prefix(cluster.name, name), p.seed, replica, taken, hosts)):
+                pod = worker_pod(cluster, group, pod_name, p.settings, replica_group=replica, host_index=host)
+                pod["metadata"].setdefault("labels", {})[REPLICA_INDEX_LABEL] = str(index)
+                p.create(pod, "CreatedWorkerPod", "worker Pod")
+    elif diff < 0 and _may_scale_down(p):
+        for r in sorted(replicas)[:-diff]:
+            for pod in replicas[r]:
+                p.delete(pod, "DeletedWorkerPod", "worker Pod")

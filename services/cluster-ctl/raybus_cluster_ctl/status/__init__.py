@@ -1,0 +1,4 @@
+"""The desired `.status` of a RayCluster, as KubeRay v1.7's `calculateStatus` computes it:
+`calculate` (state, counters, desired resources, the whole status and whether it changed),
+`conditions` (HeadPodReady, Provisioned, Suspending/Suspended, Raybus's RayClusterValid),
+`endpoints` (the head Service's ports and the head's addresses). Pure."""
