@@ -33,7 +33,7 @@ import yaml
 from benchlib import DOC, ROOT, machine, peak_rss_mib, stop_cleanly_on_sigterm, write_section
 
 from raybus_testbed.controlplane import ControlPlane, FakeNode
-from raybus_testbed.kubeapi import KubeAPI
+from raybus_testbed.kube import Kube
 from raybus_testbed.nats import NatsServer
 from raybus_testbed.services import Services
 
@@ -54,9 +54,9 @@ def raycluster(name: str, workers: int) -> dict[str, Any]:
     return obj
 
 
-def requests_total(api: KubeAPI) -> float:
+def requests_total(api: Kube) -> float:
     total = 0.0
-    for line in str(api.request("GET", "/metrics")).splitlines():
+    for line in api.text("/metrics").splitlines():
         if line.startswith("apiserver_request_total{"):
             total += float(line.rsplit(" ", 1)[1])
     return total

@@ -32,13 +32,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import httpx
 import yaml
 from benchlib import DOC, ROOT, machine, pct, peak_rss_mib, stop_cleanly_on_sigterm, write_section
 
+from raybus_common.kube.client import ApiError
 from raybus_testbed.controlplane import ControlPlane
 from raybus_testbed.demo_controller import configmap_name
-from raybus_testbed.kubeapi import KubeAPI
+from raybus_testbed.kube import Kube
 from raybus_testbed.nats import NatsServer
 from raybus_testbed.services import Services
 
@@ -49,7 +49,7 @@ NS = "bench-spine"
 class ConfigMapWatch:
     """Records when each (ConfigMap, workers value) was first seen, from a watch of its own."""
 
-    def __init__(self, api: KubeAPI, namespace: str) -> None:
+    def __init__(self, api: Kube, namespace: str) -> None:
         self.api, self.namespace = api, namespace
         self.seen: dict[tuple[str, str], float] = {}
         self.cond = threading.Condition()
@@ -65,7 +65,7 @@ class ConfigMapWatch:
         while not self._stop:
             try:
                 rv = self._follow(rv)
-            except httpx.HTTPError:
+            except ApiError:
                 if self._stop:
                     return  # the control plane is going away
                 time.sleep(0.5)  # a broken stream: resume from the last resourceVersion seen
@@ -73,21 +73,18 @@ class ConfigMapWatch:
     def _follow(self, rv: str) -> str:
         params = {"watch": "1", "labelSelector": "raybus.io/demo=true", "resourceVersion": rv,
                   "allowWatchBookmarks": "true", "timeoutSeconds": "60"}
-        with self.api.http.stream("GET", f"/api/v1/namespaces/{self.namespace}/configmaps", params=params,
-                                  timeout=None) as resp:
-            for line in resp.iter_lines():
-                if self._stop or not line:
-                    continue
-                event = json.loads(line)
-                if event["type"] == "ERROR":
-                    raise RuntimeError(f"the bench's own watch failed: {event['object'].get('message')}")
-                obj = event["object"]
-                rv = obj["metadata"].get("resourceVersion", rv)
-                if event["type"] in ("ADDED", "MODIFIED"):
-                    key = (obj["metadata"]["name"], (obj.get("data") or {}).get("workers", ""))
-                    with self.cond:
-                        self.seen.setdefault(key, time.perf_counter())
-                        self.cond.notify_all()
+        for event in self.api.watch(f"/api/v1/namespaces/{self.namespace}/configmaps", params):
+            if self._stop:
+                break
+            if event["type"] == "ERROR":
+                raise RuntimeError(f"the bench's own watch failed: {event['object'].get('message')}")
+            obj = event["object"]
+            rv = obj["metadata"].get("resourceVersion", rv)
+            if event["type"] in ("ADDED", "MODIFIED"):
+                key = (obj["metadata"]["name"], (obj.get("data") or {}).get("workers", ""))
+                with self.cond:
+                    self.seen.setdefault(key, time.perf_counter())
+                    self.cond.notify_all()
         return rv
 
     def wait_for(self, keys: set[tuple[str, str]], timeout: float) -> float:
@@ -122,7 +119,7 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     existing = os.environ.get("RAYBUS_TEST_KUBECONFIG")
     cp: ControlPlane | None = None
     if existing:
-        api, kubeconfig = KubeAPI.from_kubeconfig(existing), Path(existing)
+        api, kubeconfig = Kube.connect(existing), Path(existing)
     else:
         cp = ControlPlane(workdir / "kube")
         cp.start()
@@ -137,7 +134,7 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
                    RAYBUS_WATCH_NAMESPACES=NS)
         svcs.start("actuator", "raybus-actuator", RAYBUS_QPS=str(args.qps), RAYBUS_BURST=str(args.qps * 2))
         svcs.start("demo-ctl", "-m", "raybus_testbed.demo_controller")
-        watch = ConfigMapWatch(KubeAPI.from_kubeconfig(kubeconfig), NS)
+        watch = ConfigMapWatch(Kube.connect(kubeconfig), NS)
         watch.start()
         rcs = f"/apis/ray.io/v1/namespaces/{NS}/rayclusters"
         names = [f"rc-{i}" for i in range(args.clusters)]

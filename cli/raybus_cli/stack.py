@@ -13,6 +13,7 @@ import shutil
 import signal
 import sys
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,8 @@ import yaml
 
 from raybus_testbed.controlplane import REPO_ROOT, ControlPlane
 from raybus_testbed.nats import NatsServer
-from raybus_testbed.procs import Proc, free_port, wait_until
+from raybus_testbed.procs import Proc, free_port
+from raybus_testbed.waiting import wait_until
 
 SERVICES = ("watcher", "actuator", "cluster-ctl", "job-ctl", "serve-ctl", "cron", "scheduler-bridge")
 SAMPLE = REPO_ROOT / "deploy" / "samples" / "raycluster-sample.yaml"
@@ -58,8 +60,7 @@ def up(sample: bool = True) -> dict[str, Any]:
         })
         proc.start()
         procs[name] = {"pid": proc.pid, "log": str(proc.log_path), "http": f"http://127.0.0.1:{port}"}
-        wait_until(lambda u=f"http://127.0.0.1:{port}/readyz": httpx.get(u, timeout=1).status_code == 200,
-                   timeout=60, what=f"{name} /readyz", proc=proc)
+        wait_until(partial(_answers, f"http://127.0.0.1:{port}/readyz"), timeout=60, what=f"{name} /readyz", proc=proc)
     if sample:
         obj = yaml.safe_load(SAMPLE.read_text())
         cp.api.apply(f"/apis/ray.io/v1/namespaces/default/rayclusters/{obj['metadata']['name']}", obj)
@@ -68,6 +69,10 @@ def up(sample: bool = True) -> dict[str, Any]:
     (root / "stack.json").write_text(json.dumps(state, indent=2))
     cp.api.close()
     return state
+
+
+def _answers(url: str) -> bool:
+    return httpx.get(url, timeout=1).status_code == 200
 
 
 def down() -> list[str]:

@@ -1,8 +1,10 @@
 """Real servers for integration tests, started once per session.
 
-`nats_server` is a real nats-server with JetStream. `control_plane` (see kube fixtures below)
-is a real etcd + kube-apiserver + controller-manager + scheduler + kwok, or the cluster named
-by RAYBUS_TEST_KUBECONFIG. Each test that asks for `namespace` gets a fresh one.
+`nats_server` is a real nats-server with JetStream, `bus` a Raybus bus client on it.
+`control_plane` (see kube fixtures below) is a real etcd + kube-apiserver + controller-manager
++ scheduler + kwok, or the cluster named by RAYBUS_TEST_KUBECONFIG, behind the testbed's
+synchronous client (`raybus_testbed.kube.Kube`). Each test that asks for `namespace` gets a
+fresh one.
 """
 
 from __future__ import annotations
@@ -10,14 +12,17 @@ from __future__ import annotations
 import itertools
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from raybus_testbed.controlplane import CRD_DIR, ControlPlane, Unavailable
-from raybus_testbed.kubeapi import KubeAPI
+from raybus_common.bus.nats import NatsBus, connect
+from raybus_common.bus.streams import ensure_streams
+from raybus_common.settings import ServiceSettings
+from raybus_testbed.controlplane import CRD_DIR, ControlPlane, Unavailable, crds_in, install_crds
+from raybus_testbed.kube import Kube
 from raybus_testbed.nats import NatsServer
 from raybus_testbed.services import Services
 
@@ -35,9 +40,20 @@ def nats_url(nats_server: NatsServer) -> str:
     return nats_server.url
 
 
+@pytest.fixture
+async def bus(nats_url: str, request: pytest.FixtureRequest) -> AsyncIterator[NatsBus]:
+    """A bus client on the session's NATS, with Raybus's streams, for publishing and reading."""
+    b = await connect(ServiceSettings(nats_url=nats_url, service_name=f"test-{request.module.__name__}"))
+    await ensure_streams(b)
+    try:
+        yield b
+    finally:
+        await b.drain(1)
+
+
 @dataclass
 class Cluster:
-    api: KubeAPI
+    api: Kube
     kubeconfig: Path
     etcd_url: str | None  # None for an existing cluster (RAYBUS_TEST_KUBECONFIG)
 
@@ -51,10 +67,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     """
     existing = os.environ.get("RAYBUS_TEST_KUBECONFIG")
     if existing:
-        api = KubeAPI.from_kubeconfig(existing)
-        cp = ControlPlane(tmp_path_factory.mktemp("unused"), crd_dir=CRD_DIR)
-        cp._api = api  # reuse install_crds against the existing cluster
-        cp.install_crds(sorted(CRD_DIR.glob("*.yaml")))
+        api = Kube.connect(existing)
+        install_crds(api, crds_in(sorted(CRD_DIR.glob("*.yaml"))))
         yield Cluster(api, Path(existing), None)
         api.close()
         return
@@ -70,7 +84,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
 
 
 @pytest.fixture(scope="session")
-def control_plane(cluster: Cluster) -> KubeAPI:
+def control_plane(cluster: Cluster) -> Kube:
     """A synchronous client on the test cluster (admin)."""
     return cluster.api
 
@@ -93,7 +107,7 @@ _ns_counter = itertools.count()
 
 
 @pytest.fixture
-def namespace(control_plane: KubeAPI, request: pytest.FixtureRequest) -> Iterator[str]:
+def namespace(control_plane: Kube, request: pytest.FixtureRequest) -> Iterator[str]:
     """A fresh namespace per test, deleted afterwards."""
     base = re.sub(r"[^a-z0-9-]", "-", request.node.name.lower())[:40].strip("-")
     name = f"{base}-{next(_ns_counter)}"

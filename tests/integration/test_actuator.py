@@ -7,9 +7,7 @@ API server.
 
 from __future__ import annotations
 
-import asyncio
 import copy
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -31,24 +29,15 @@ from raybus_common.actions import (
 )
 from raybus_common.bus import subjects
 from raybus_common.bus.envelopes import ActionEnvelope, DeadLetter, ResultEnvelope, decode
-from raybus_common.bus.nats import NatsBus, connect
-from raybus_common.bus.streams import DLQ, RES, ensure_streams
-from raybus_common.settings import ServiceSettings
-from raybus_testbed.kubeapi import KubeAPI, KubeError
+from raybus_common.bus.nats import NatsBus
+from raybus_common.bus.streams import ACT, DLQ, RES
+from raybus_common.kube.client import ApiError
+from raybus_testbed.kube import Kube
 from raybus_testbed.services import Services
+from raybus_testbed.waiting import eventually
 
 pytestmark = pytest.mark.integration
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "valid" / "raycluster-head-only.yaml"
-
-
-@pytest.fixture
-async def bus(nats_url: str) -> AsyncIterator[NatsBus]:
-    b = await connect(ServiceSettings(nats_url=nats_url, service_name="test-publisher"))
-    await ensure_streams(b)
-    try:
-        yield b
-    finally:
-        await b.drain(1)
 
 
 class Outcomes:
@@ -83,12 +72,8 @@ class Outcomes:
         return next((r for r in self.results if r.action_id == action_id), None)
 
     async def wait(self, action_id: str, timeout: float = 30.0) -> ResultEnvelope:
-        deadline = time.monotonic() + timeout
-        while (res := self.result(action_id)) is None:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"no result for action {action_id}; have {[r.op for r in self.results]}")
-            await asyncio.sleep(0.05)
-        return res
+        return await eventually(lambda: self.result(action_id), timeout=timeout,
+                                what=f"the result of action {action_id} (have {len(self.results)} others)")
 
 
 @pytest.fixture
@@ -121,7 +106,7 @@ def ref_of(obj: dict[str, Any]) -> ObjectRef:
 
 
 async def test_every_kind_of_action_is_applied_and_reported(
-        services: Services, bus: NatsBus, outcomes: Outcomes, control_plane: KubeAPI, namespace: str) -> None:
+        services: Services, bus: NatsBus, outcomes: Outcomes, control_plane: Kube, namespace: str) -> None:
     services.start("actuator", "raybus-actuator")
     cms = f"/api/v1/namespaces/{namespace}/configmaps"
 
@@ -171,15 +156,16 @@ async def test_every_kind_of_action_is_applied_and_reported(
     # Delete with the right uid: gone.
     res = await outcomes.wait(await send(bus, Delete(ref=ref)))
     assert res.outcome == "ok"
-    control_plane.wait(lambda: not control_plane.exists(f"{cms}/a"), timeout=10, what="the ConfigMap deleted")
-    await _wait_for(lambda: sum(d.subject == subjects.act("configmap", namespace, "a") for d in outcomes.dead) == 2)
+    await eventually(lambda: not control_plane.exists(f"{cms}/a"), timeout=10, what="the ConfigMap deleted")
+    await eventually(lambda: sum(d.subject == subjects.act("configmap", namespace, "a") for d in outcomes.dead) == 2,
+                     timeout=30, what="both dead letters about ConfigMap a")
     letter = next(d for d in outcomes.dead if d.subject == subjects.act("configmap", namespace, "a")
                   and "precondition" in d.error.lower() and "delete" in d.error)
     assert "precondition" in letter.error.lower() and decode(ActionEnvelope, letter.data).action_id == aid
 
 
 async def test_status_goes_through_the_status_subresource(
-        services: Services, bus: NatsBus, outcomes: Outcomes, control_plane: KubeAPI, namespace: str) -> None:
+        services: Services, bus: NatsBus, outcomes: Outcomes, control_plane: Kube, namespace: str) -> None:
     services.start("actuator", "raybus-actuator")
     rc = copy.deepcopy(yaml.safe_load(FIXTURE.read_text()))
     rc["metadata"] = {"name": "rc", "namespace": namespace}
@@ -199,7 +185,7 @@ async def test_status_goes_through_the_status_subresource(
 
 
 async def test_rejected_and_malformed_actions_end_in_the_dead_letter_stage_and_the_actuator_keeps_serving(
-        services: Services, bus: NatsBus, outcomes: Outcomes, control_plane: KubeAPI, namespace: str) -> None:
+        services: Services, bus: NatsBus, outcomes: Outcomes, control_plane: Kube, namespace: str) -> None:
     proc = services.start("actuator", "raybus-actuator")
     # 422: a ConfigMap key with a space. The controller asked for a Warning Event on its root.
     root = ObjectRef(api_version="ray.io/v1", kind="RayCluster", namespace=namespace, name="owner", uid="u-owner")
@@ -226,7 +212,7 @@ async def test_rejected_and_malformed_actions_end_in_the_dead_letter_stage_and_t
     res = await outcomes.wait(await send(bus, Apply(object=configmap(namespace, "good", k="v"))))
     assert res.outcome == "ok" and control_plane.exists(f"/api/v1/namespaces/{namespace}/configmaps/good")
 
-    await _wait_for(lambda: len(outcomes.dead) == 3)
+    await eventually(lambda: len(outcomes.dead) == 3, timeout=30, what="three dead letters")
     by_subject = {d.subject: d for d in outcomes.dead}
     assert "422" in by_subject[subjects.act("configmap", namespace, "bad")].error
     garbage = by_subject[subjects.act("configmap", namespace, "garbage")]
@@ -234,12 +220,12 @@ async def test_rejected_and_malformed_actions_end_in_the_dead_letter_stage_and_t
     assert "no API path" in by_subject[subjects.act("widget", namespace, "w")].error
     assert proc.running()
     assert services.metric("actuator", "raybus_dead_letters_total") >= 3
-    with pytest.raises(KubeError):
+    with pytest.raises(ApiError, match="not found"):
         control_plane.get(f"/api/v1/namespaces/{namespace}/configmaps/bad")
 
 
 async def test_sigkill_mid_batch_loses_no_action_and_applies_none_twice(
-        services: Services, bus: NatsBus, outcomes: Outcomes, control_plane: KubeAPI, namespace: str) -> None:
+        services: Services, bus: NatsBus, outcomes: Outcomes, control_plane: Kube, namespace: str) -> None:
     # Slow the actuator down (10 requests/s) so the kill lands mid-batch, and let JetStream
     # redeliver what the dead process held after 2 s.
     env = {"RAYBUS_QPS": "10", "RAYBUS_BURST": "1", "RAYBUS_ACK_WAIT": "2", "RAYBUS_CONCURRENCY": "4"}
@@ -252,14 +238,18 @@ async def test_sigkill_mid_batch_loses_no_action_and_applies_none_twice(
                                                                                     "name": f"cm-{i}",
                                                                                     "kind": "ConfigMap"}),
                                                reason="Batch", message=f"event {i}")))
-    await _wait_for(lambda: len(outcomes.results) >= 10, timeout=30)
+    await eventually(lambda: len(outcomes.results) >= 10, timeout=30, what="10 outcomes before the kill")
     first.kill()
     done_at_kill = len(outcomes.results)
     assert done_at_kill < len(ids), "the batch finished before the kill: nothing was tested"
 
     services.start("actuator", "raybus-actuator", **env)
-    await _wait_for(lambda: {r.action_id for r in outcomes.results} >= set(ids), timeout=60)
-    await asyncio.sleep(3)  # anything redelivered late would show up as a second result or event
+    await eventually(lambda: {r.action_id for r in outcomes.results} >= set(ids), timeout=60,
+                     what="an outcome for every action")
+    # Nothing can come late once nothing of the batch is left in the work queue: an action
+    # leaves it only when acknowledged, and only an unacknowledged one is redelivered.
+    await eventually(lambda: _queue_empty(bus, namespace), timeout=30,
+                     what="every action of the batch acknowledged (none left to redeliver)")
 
     assert sorted(r.action_id for r in outcomes.results) == sorted(ids), "an action was reported twice"
     assert all(r.outcome == "ok" for r in outcomes.results), [r for r in outcomes.results if r.outcome != "ok"]
@@ -272,9 +262,6 @@ async def test_sigkill_mid_batch_loses_no_action_and_applies_none_twice(
     print(f"\nSIGKILL after {done_at_kill}/{len(ids)} outcomes; all {len(ids)} applied once after restart")
 
 
-async def _wait_for(check: Any, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise TimeoutError("condition not met in time")
-        await asyncio.sleep(0.05)
+async def _queue_empty(bus: NatsBus, namespace: str) -> bool:
+    info = await bus.js.stream_info(ACT, subjects_filter=f"raybus.act.*.{namespace}.*")
+    return not info.state.subjects

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -37,6 +37,7 @@ from raybus_common.bus.streams import (
 from raybus_common.errors import PermanentError, TemporaryError
 from raybus_common.settings import ServiceSettings
 from raybus_testbed.nats import NatsServer
+from raybus_testbed.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -56,22 +57,6 @@ def nats_url(nats_server: NatsServer) -> str:
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 ROOT = ObjectRef(api_version="ray.io/v1", kind="RayCluster", namespace="ns", name="rc", uid="u-rc")
-
-
-async def eventually(check: Callable[[], Awaitable[bool]] | Callable[[], bool], timeout: float = 10.0,
-                     what: str = "condition") -> None:
-    """Wait until `check()` holds, polling briefly; fail after `timeout` seconds."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        result = check()
-        if isinstance(result, Awaitable):
-            result = await result
-        if result:
-            return
-        if loop.time() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 @pytest.fixture
@@ -274,13 +259,32 @@ async def test_last_per_subject_replays_then_goes_live(bus: NatsBus, kind: str) 
     await eventually(lambda: ("c", "1") in seen, what="the live update")
     assert len(seen) == 3
 
-    sub.stop()  # a stopped replay takes nothing more, and the server stops sending
-    await eventually(lambda: all(s.subject != subjects.of_kind("state", kind) for s in bus.nc._subs.values()),
-                     what="the replay's subscription to go")
+    # A stopped replay takes nothing more, and the server stops sending: JetStream pushes a
+    # consumer's messages only while a subscriber is bound to it, and says whether one is.
+    assert await _replays_bound(bus, kind) == 1
+    sub.stop()
+
+    async def unbound() -> bool:
+        return await _replays_bound(bus, kind) == 0
+
+    await eventually(unbound, what="the server to see the replay unbound")
+    control: list[str] = []
+
+    async def on_control(msg: Message[StateEnvelope]) -> None:
+        control.append(msg.envelope.ref.name)
+
+    live = await bus.last_per_subject(subjects.of_kind("state", kind), StateEnvelope, on_control)
     await bus.publish(subjects.state(kind, "ns", "d"), StateEnvelope.observed("ADDED", obj("d", "1")),
                       msg_id=f"{kind}-d-1")
-    await asyncio.sleep(0.5)
+    await eventually(lambda: "d" in control, what="a live replay to receive what the stopped one must not")
+    live.stop()
     assert ("d", "1") not in seen
+
+
+async def _replays_bound(bus: NatsBus, kind: str) -> int:
+    """Consumers on the kind's state subjects that the server has a subscriber for."""
+    consumers = await bus.js.consumers_info(STATE)
+    return sum(c.config.filter_subject == subjects.of_kind("state", kind) and bool(c.push_bound) for c in consumers)
 
 
 async def test_replay_of_nothing_is_done_at_once(bus: NatsBus, kind: str) -> None:

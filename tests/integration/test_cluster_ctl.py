@@ -12,8 +12,9 @@ import httpx
 import pytest
 import yaml
 
-from raybus_testbed.kubeapi import KubeAPI
+from raybus_testbed.kube import Kube
 from raybus_testbed.services import Services
+from raybus_testbed.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 SAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "samples" / "raycluster-sample.yaml"
@@ -33,7 +34,7 @@ def start_stack(services: Services) -> None:
 
 
 class Cluster:
-    def __init__(self, api: KubeAPI, ns: str, name: str) -> None:
+    def __init__(self, api: Kube, ns: str, name: str) -> None:
         self.api, self.ns, self.name = api, ns, name
         self.path = f"/apis/ray.io/v1/namespaces/{ns}/rayclusters/{name}"
 
@@ -58,7 +59,7 @@ class Cluster:
         return sorted(p["metadata"]["name"] for p in self.pods("worker", group))
 
     def wait(self, check: Callable[[], bool], what: str, timeout: float = 90) -> None:
-        self.api.wait(check, timeout=timeout, what=f"{self.name}: {what}")
+        wait_until(check, timeout=timeout, what=f"{self.name}: {what}")
 
     def ready(self, workers: int) -> bool:
         s = self.status()
@@ -72,12 +73,12 @@ class Cluster:
         return [e for e in items if e["regarding"].get("name") == self.name]
 
 
-def create(api: KubeAPI, ns: str, obj: dict[str, Any]) -> Cluster:
+def create(api: Kube, ns: str, obj: dict[str, Any]) -> Cluster:
     api.create(f"/apis/ray.io/v1/namespaces/{ns}/rayclusters", obj)
     return Cluster(api, ns, obj["metadata"]["name"])
 
 
-def test_sample_cluster_becomes_ready_scales_and_goes(services: Services, control_plane: KubeAPI,
+def test_sample_cluster_becomes_ready_scales_and_goes(services: Services, control_plane: Kube,
                                                      namespace: str) -> None:
     start_stack(services)
     rc = create(control_plane, namespace, sample("sample"))
@@ -105,13 +106,13 @@ def test_sample_cluster_becomes_ready_scales_and_goes(services: Services, contro
 
     # Deleting the RayCluster removes every child.
     control_plane.delete(rc.path)
-    control_plane.wait(lambda: not rc.api.get(f"/api/v1/namespaces/{namespace}/pods")["items"]
+    wait_until(lambda: not rc.api.get(f"/api/v1/namespaces/{namespace}/pods")["items"]
                        and not [s for s in rc.api.get(f"/api/v1/namespaces/{namespace}/services")["items"]
                                 if s["metadata"]["name"].startswith("sample")], timeout=90,
                        what="every child gone")
 
 
-def test_workers_to_delete_deletes_exactly_those_pods(services: Services, control_plane: KubeAPI,
+def test_workers_to_delete_deletes_exactly_those_pods(services: Services, control_plane: Kube,
                                                      namespace: str) -> None:
     start_stack(services)
     rc = create(control_plane, namespace, sample("wtd", enableInTreeAutoscaling=True))
@@ -127,7 +128,7 @@ def test_workers_to_delete_deletes_exactly_those_pods(services: Services, contro
         "workersToDelete belongs to the autoscaler: left as it was"
 
 
-def test_suspend_and_resume_a_cluster_and_a_group(services: Services, control_plane: KubeAPI,
+def test_suspend_and_resume_a_cluster_and_a_group(services: Services, control_plane: Kube,
                                                  namespace: str) -> None:
     start_stack(services)
     rc = create(control_plane, namespace, sample("susp"))
@@ -144,7 +145,7 @@ def test_suspend_and_resume_a_cluster_and_a_group(services: Services, control_pl
     rc.wait(lambda: len(rc.workers()) == 2, "the group resumed")
 
 
-def test_multi_host_group_is_kept_whole(services: Services, control_plane: KubeAPI, namespace: str) -> None:
+def test_multi_host_group_is_kept_whole(services: Services, control_plane: Kube, namespace: str) -> None:
     start_stack(services)
     obj = sample("mh")
     obj["spec"]["workerGroupSpecs"][0].update(replicas=2, numOfHosts=2, maxReplicas=4)
@@ -173,7 +174,7 @@ def test_multi_host_group_is_kept_whole(services: Services, control_plane: KubeA
     rc.wait(whole_again, "the broken replica replaced as a whole")
 
 
-def test_recreate_on_spec_change(services: Services, control_plane: KubeAPI, namespace: str) -> None:
+def test_recreate_on_spec_change(services: Services, control_plane: Kube, namespace: str) -> None:
     start_stack(services)
     rc = create(control_plane, namespace, sample("recreate", upgradeStrategy={"type": "Recreate"}))
     rc.wait(lambda: rc.ready(2), "Ready")
@@ -195,21 +196,21 @@ def test_recreate_on_spec_change(services: Services, control_plane: KubeAPI, nam
     assert {p["metadata"]["name"] for p in rc.pods("head")} == now
 
 
-def test_gcs_ft_finalizer_runs_the_cleanup_job(services: Services, control_plane: KubeAPI, namespace: str) -> None:
+def test_gcs_ft_finalizer_runs_the_cleanup_job(services: Services, control_plane: Kube, namespace: str) -> None:
     start_stack(services)
     rc = create(control_plane, namespace, sample("ft", gcsFaultToleranceOptions={"redisAddress": "redis:6379"}))
     rc.wait(lambda: "ray.io/gcs-ft-redis-cleanup-finalizer" in (rc.get()["metadata"].get("finalizers") or [])
             and rc.ready(2), "the finalizer and Ready")
     control_plane.delete(rc.path)
     jobs = f"/apis/batch/v1/namespaces/{namespace}/jobs"
-    control_plane.wait(lambda: any(j["metadata"]["name"] == "ft-redis-cleanup"
+    wait_until(lambda: any(j["metadata"]["name"] == "ft-redis-cleanup"
                                    for j in control_plane.get(jobs)["items"]), timeout=90, what="the cleanup Job")
-    control_plane.wait(lambda: not control_plane.exists(rc.path), timeout=120,
+    wait_until(lambda: not control_plane.exists(rc.path), timeout=120,
                        what="the finalizer removed after the Job completed")
 
 
 def test_an_invalid_spec_gets_a_condition_and_an_event_and_others_converge(
-        services: Services, control_plane: KubeAPI, namespace: str) -> None:
+        services: Services, control_plane: Kube, namespace: str) -> None:
     start_stack(services)
     bad = sample("bad")
     bad["spec"]["workerGroupSpecs"][0].update(minReplicas=5, maxReplicas=1)

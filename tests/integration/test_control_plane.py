@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from raybus_testbed.kubeapi import KubeAPI
+from raybus_testbed.kube import Kube
+from raybus_testbed.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -17,39 +18,39 @@ def pod(name: str, **resources: str) -> dict[str, Any]:
             "spec": {"containers": [{"name": "main", "image": "busybox", "resources": res}]}}
 
 
-def ready(api: KubeAPI, ns: str, name: str) -> bool:
+def ready(api: Kube, ns: str, name: str) -> bool:
     p = api.get(f"/api/v1/namespaces/{ns}/pods/{name}")
     conds = (p.get("status") or {}).get("conditions") or []
     return any(c["type"] == "Ready" and c["status"] == "True" for c in conds)
 
 
-def test_pod_is_scheduled_on_a_kwok_node_and_becomes_ready(control_plane: KubeAPI, namespace: str) -> None:
+def test_pod_is_scheduled_on_a_kwok_node_and_becomes_ready(control_plane: Kube, namespace: str) -> None:
     control_plane.create(f"/api/v1/namespaces/{namespace}/pods", pod("p1", cpu="500m", memory="1Gi"))
-    control_plane.wait(lambda: ready(control_plane, namespace, "p1"), timeout=60, what="pod p1 Ready")
+    wait_until(lambda: ready(control_plane, namespace, "p1"), timeout=60, what="pod p1 Ready")
     p = control_plane.get(f"/api/v1/namespaces/{namespace}/pods/p1")
     assert p["spec"]["nodeName"].startswith("kwok-")
     assert p["status"]["phase"] == "Running"
     assert p["status"]["podIP"].startswith("10.244.")
 
 
-def test_gpu_pod_lands_on_the_gpu_node(control_plane: KubeAPI, namespace: str) -> None:
+def test_gpu_pod_lands_on_the_gpu_node(control_plane: Kube, namespace: str) -> None:
     control_plane.create(f"/api/v1/namespaces/{namespace}/pods", pod("gpu", **{"nvidia.com/gpu": "2"}))
-    control_plane.wait(lambda: ready(control_plane, namespace, "gpu"), timeout=60, what="gpu pod Ready")
+    wait_until(lambda: ready(control_plane, namespace, "gpu"), timeout=60, what="gpu pod Ready")
     assert control_plane.get(f"/api/v1/namespaces/{namespace}/pods/gpu")["spec"]["nodeName"] == "kwok-gpu-0"
 
 
-def test_pod_that_fits_nowhere_stays_pending(control_plane: KubeAPI, namespace: str) -> None:
+def test_pod_that_fits_nowhere_stays_pending(control_plane: Kube, namespace: str) -> None:
     control_plane.create(f"/api/v1/namespaces/{namespace}/pods", pod("huge", **{"nvidia.com/gpu": "64"}))
 
     def unschedulable() -> bool:
         conds = control_plane.get(f"/api/v1/namespaces/{namespace}/pods/huge").get("status", {}).get("conditions") or []
         return any(c["type"] == "PodScheduled" and c.get("reason") == "Unschedulable" for c in conds)
 
-    control_plane.wait(unschedulable, timeout=60, what="scheduler to report Unschedulable")
+    wait_until(unschedulable, timeout=60, what="scheduler to report Unschedulable")
     assert not ready(control_plane, namespace, "huge")
 
 
-def test_job_completes(control_plane: KubeAPI, namespace: str) -> None:
+def test_job_completes(control_plane: Kube, namespace: str) -> None:
     job = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "j1"},
            "spec": {"backoffLimit": 0, "template": {"spec": {
                "restartPolicy": "Never", "containers": [{"name": "main", "image": "busybox"}]}}}}
@@ -59,11 +60,11 @@ def test_job_completes(control_plane: KubeAPI, namespace: str) -> None:
         conds = control_plane.get(f"/apis/batch/v1/namespaces/{namespace}/jobs/j1").get("status", {}).get("conditions") or []
         return any(c["type"] == "Complete" and c["status"] == "True" for c in conds)
 
-    control_plane.wait(complete, timeout=90, what="Job j1 Complete")
+    wait_until(complete, timeout=90, what="Job j1 Complete")
     assert control_plane.get(f"/apis/batch/v1/namespaces/{namespace}/jobs/j1")["status"]["succeeded"] == 1
 
 
-def test_deleting_an_owner_garbage_collects_its_children(control_plane: KubeAPI, namespace: str) -> None:
+def test_deleting_an_owner_garbage_collects_its_children(control_plane: Kube, namespace: str) -> None:
     owner = control_plane.create(f"/api/v1/namespaces/{namespace}/configmaps",
                                  {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "owner"}})
     ref = {"apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": owner["metadata"]["uid"],
@@ -74,11 +75,11 @@ def test_deleting_an_owner_garbage_collects_its_children(control_plane: KubeAPI,
     svc = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "child-svc", "ownerReferences": [ref]},
            "spec": {"ports": [{"port": 80}], "selector": {"app": "x"}}}
     control_plane.create(f"/api/v1/namespaces/{namespace}/services", svc)
-    control_plane.wait(lambda: ready(control_plane, namespace, "child"), timeout=60, what="child pod Ready")
+    wait_until(lambda: ready(control_plane, namespace, "child"), timeout=60, what="child pod Ready")
 
     control_plane.delete(f"/api/v1/namespaces/{namespace}/configmaps/owner", propagationPolicy="Background")
-    control_plane.wait(lambda: not control_plane.exists(f"/api/v1/namespaces/{namespace}/pods/child"),
+    wait_until(lambda: not control_plane.exists(f"/api/v1/namespaces/{namespace}/pods/child"),
                        timeout=60, what="garbage collection of the child pod")
-    control_plane.wait(lambda: not control_plane.exists(f"/api/v1/namespaces/{namespace}/services/child-svc"),
+    wait_until(lambda: not control_plane.exists(f"/api/v1/namespaces/{namespace}/services/child-svc"),
                        timeout=60, what="garbage collection of the child service")
     assert not control_plane.exists(f"/api/v1/namespaces/{namespace}/configmaps/owner")

@@ -12,9 +12,10 @@ import yaml
 
 from raybus_common.crds import KINDS
 from raybus_common.crds.manifest import file_name, generated_with
+from raybus_common.kube.client import ApiError
 from raybus_testbed.controlplane import CRD_DIR
 from raybus_testbed.crdgen import drift, render_from, server_version
-from raybus_testbed.kubeapi import KubeAPI, KubeError
+from raybus_testbed.kube import Kube
 
 pytestmark = pytest.mark.integration
 
@@ -28,7 +29,7 @@ def load(path: Path) -> dict[str, Any]:
     return obj
 
 
-def create(api: KubeAPI, ns: str, obj: dict[str, Any]) -> dict[str, Any]:
+def create(api: Kube, ns: str, obj: dict[str, Any]) -> dict[str, Any]:
     result: dict[str, Any] = api.create(f"/apis/ray.io/v1/namespaces/{ns}/{PLURALS[obj['kind']]}", obj)
     return result
 
@@ -47,7 +48,7 @@ def test_there_are_enough_fixtures() -> None:
 
 
 @pytest.mark.parametrize("path", valid(), ids=lambda p: p.stem)
-def test_valid_fixture_is_accepted(control_plane: KubeAPI, namespace: str, path: Path) -> None:
+def test_valid_fixture_is_accepted(control_plane: Kube, namespace: str, path: Path) -> None:
     obj = load(path)
     created = create(control_plane, namespace, obj)
     assert created["metadata"]["uid"]
@@ -69,17 +70,17 @@ def missing(sent: Any, stored: Any, path: str) -> list[str]:
 
 
 @pytest.mark.parametrize("path", invalid(), ids=lambda p: p.stem)
-def test_invalid_fixture_is_rejected_naming_the_field(control_plane: KubeAPI, namespace: str, path: Path) -> None:
+def test_invalid_fixture_is_rejected_naming_the_field(control_plane: Kube, namespace: str, path: Path) -> None:
     expected = re.findall(r"^# expect-error: (.+)$", path.read_text(), flags=re.MULTILINE)
     assert expected, f"{path.name} has no '# expect-error:' line"
-    with pytest.raises(KubeError) as err:
+    with pytest.raises(ApiError) as err:
         create(control_plane, namespace, load(path))
     assert err.value.status == 422
     for fragment in expected:
         assert fragment.strip() in err.value.message, f"{fragment!r} not in: {err.value.message}"
 
 
-def test_committed_crds_are_what_the_generator_makes(control_plane: KubeAPI) -> None:
+def test_committed_crds_are_what_the_generator_makes(control_plane: Kube) -> None:
     committed = (CRD_DIR / file_name(KINDS[0])).read_text()
     if generated_with(committed) != server_version(control_plane):
         pytest.skip(f"deploy/crds was generated against kube-apiserver {generated_with(committed)}, "

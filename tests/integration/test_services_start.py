@@ -4,50 +4,25 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from raybus_testbed.procs import Proc, free_port, wait_until
+from raybus_testbed.services import Services
 
 pytestmark = pytest.mark.integration
 
 SERVICES = ("watcher", "actuator", "cluster-ctl", "job-ctl", "serve-ctl", "cron", "scheduler-bridge")
-BIN = Path(sys.executable).parent
 
 
-def _status(url: str) -> int:
-    return httpx.get(url, timeout=1).status_code
-
-
-@pytest.fixture(params=SERVICES)
-def service(request: pytest.FixtureRequest, nats_url: str, kubeconfig: Path, tmp_path: Path) -> Iterator[tuple[Proc, str]]:
-    name = request.param
-    exe = BIN / f"raybus-{name}"
-    if not exe.exists():
-        pytest.fail(f"{exe} is missing: run `bash scripts/dev-setup.sh`")
-    port = free_port()
-    proc = Proc(name, [str(exe)], tmp_path / f"{name}.log", env={
-        "RAYBUS_NATS_URL": nats_url, "RAYBUS_HTTP_PORT": str(port), "RAYBUS_HTTP_HOST": "127.0.0.1",
-        "RAYBUS_LOG_FORMAT": "json", "RAYBUS_SHUTDOWN_GRACE": "5",
-        # Only the watcher and the actuator talk to Kubernetes; controllers must start without it.
-        "KUBECONFIG": str(kubeconfig) if request.param in ("watcher", "actuator") else str(tmp_path / "none"),
-    })
-    proc.start()
-    try:
-        yield proc, f"http://127.0.0.1:{port}"
-    finally:
-        proc.kill()  # no-op when the test already stopped it
-
-
-def test_starts_serves_and_stops_cleanly(service: tuple[Proc, str]) -> None:
-    proc, base = service
-    wait_until(lambda: _status(f"{base}/readyz") == 200, timeout=30, what=f"{proc.name} /readyz", proc=proc)
-    assert _status(f"{base}/healthz") == 200
-    metrics = httpx.get(f"{base}/metrics", timeout=2)
+@pytest.mark.parametrize("name", SERVICES)
+def test_starts_serves_and_stops_cleanly(name: str, services: Services, tmp_path: Path) -> None:
+    # Only the watcher and the actuator talk to Kubernetes; controllers must start without it.
+    kube = {} if name in ("watcher", "actuator") else {"KUBECONFIG": str(tmp_path / "none")}
+    proc = services.start(name, f"raybus-{name}", ready_timeout=30, **kube)  # returns once /readyz is 200
+    assert httpx.get(services.url(name, "/healthz"), timeout=1).status_code == 200
+    metrics = httpx.get(services.url(name, "/metrics"), timeout=2)
     assert metrics.status_code == 200
     assert metrics.headers["content-type"].startswith("text/plain")
     assert "# TYPE raybus_messages_total counter" in metrics.text
@@ -58,7 +33,7 @@ def test_starts_serves_and_stops_cleanly(service: tuple[Proc, str]) -> None:
     try:
         code = proc.popen.wait(timeout=15)
     except subprocess.TimeoutExpired:
-        pytest.fail(f"{proc.name} did not exit within 15s of SIGTERM:\n{proc.tail()}")
+        pytest.fail(f"{name} did not exit within 15s of SIGTERM:\n{proc.tail()}")
     assert code == 0, proc.tail()
     log = proc.log_path.read_text()
-    assert f'"msg": "{proc.name} stopped"' in log, log
+    assert f'"msg": "{name} stopped"' in log, log

@@ -21,12 +21,13 @@ import pytest
 import yaml
 
 from raybus_common.controller.partitions import DEFAULT_PARTITIONS
+from raybus_common.kube.client import ApiError
 from raybus_testbed.controlplane import ControlPlane
 from raybus_testbed.demo_controller import GONE_REASON, WRITER, configmap_name
-from raybus_testbed.kubeapi import KubeAPI
+from raybus_testbed.kube import Kube
 from raybus_testbed.nats import NatsServer
-from raybus_testbed.procs import wait_until
 from raybus_testbed.services import Services
+from raybus_testbed.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "valid" / "raycluster-head-only.yaml"
@@ -55,50 +56,58 @@ def rcs(ns: str) -> str:
     return f"/apis/ray.io/v1/namespaces/{ns}/rayclusters"
 
 
-def scale(api: KubeAPI, ns: str, name: str, replicas: int) -> None:
+def scale(api: Kube, ns: str, name: str, replicas: int) -> None:
     api.merge_patch(f"{rcs(ns)}/{name}", {"spec": {"workerGroupSpecs": raycluster(name, replicas)["spec"]
                                                    ["workerGroupSpecs"]}})
 
 
-def cm(api: KubeAPI, ns: str, cluster: str) -> dict[str, Any] | None:
+def cm(api: Kube, ns: str, cluster: str) -> dict[str, Any] | None:
     try:
-        got: dict[str, Any] = api.get(f"/api/v1/namespaces/{ns}/configmaps/{configmap_name(cluster)}")
-        return got
-    except Exception:  # noqa: BLE001 - not there (yet)
-        return None
+        return api.get(f"/api/v1/namespaces/{ns}/configmaps/{configmap_name(cluster)}")
+    except ApiError as e:
+        if e.status == 404:  # not there (yet)
+            return None
+        raise
 
 
-def workers(api: KubeAPI, ns: str, cluster: str) -> str | None:
+def workers(api: Kube, ns: str, cluster: str) -> str | None:
     got = cm(api, ns, cluster)
     return got["data"]["workers"] if got else None
 
 
-def gone_events(api: KubeAPI, ns: str) -> list[dict[str, Any]]:
+def open_watches(api: Kube, resource: str, scope: str) -> float:
+    """Watch requests the API server holds open for `resource` in `scope` (its own gauge)."""
+    labels = (f'resource="{resource}"', f'scope="{scope}"', 'verb="WATCH"')
+    return sum(float(line.rsplit(" ", 1)[1]) for line in api.text("/metrics").splitlines()
+               if line.startswith("apiserver_longrunning_requests{") and all(x in line for x in labels))
+
+
+def gone_events(api: Kube, ns: str) -> list[dict[str, Any]]:
     items = api.get(f"/apis/events.k8s.io/v1/namespaces/{ns}/events")["items"]
     return [e for e in items if e["reason"] == GONE_REASON]
 
 
 def test_a_change_in_the_api_server_reaches_the_controller_and_is_applied(
-        services: Services, control_plane: KubeAPI, namespace: str) -> None:
+        services: Services, control_plane: Kube, namespace: str) -> None:
     spine(services)
     control_plane.create(rcs(namespace), raycluster("spine"))
-    control_plane.wait(lambda: workers(control_plane, namespace, "spine") == "2", timeout=60,
+    wait_until(lambda: workers(control_plane, namespace, "spine") == "2", timeout=60,
                        what="the demo ConfigMap")
     scale(control_plane, namespace, "spine", 5)
-    control_plane.wait(lambda: workers(control_plane, namespace, "spine") == "5", timeout=60,
+    wait_until(lambda: workers(control_plane, namespace, "spine") == "5", timeout=60,
                        what="the ConfigMap to follow the new replicas")
     written = cm(control_plane, namespace, "spine")
     assert written is not None and written["metadata"]["annotations"][WRITER] == "demo-1"
     assert [f["manager"] for f in written["metadata"]["managedFields"]] == ["raybus"]
     control_plane.delete(f"{rcs(namespace)}/spine")
-    control_plane.wait(lambda: cm(control_plane, namespace, "spine") is None, timeout=60,
+    wait_until(lambda: cm(control_plane, namespace, "spine") is None, timeout=60,
                        what="garbage collection of the ConfigMap")
-    control_plane.wait(lambda: {e["regarding"]["name"] for e in gone_events(control_plane, namespace)} == {"spine"},
+    wait_until(lambda: {e["regarding"]["name"] for e in gone_events(control_plane, namespace)} == {"spine"},
                        timeout=60, what="the controller to see the deletion")
 
 
 def test_three_replicas_share_the_roots_and_a_dead_ones_share_moves(
-        services: Services, control_plane: KubeAPI, namespace: str) -> None:
+        services: Services, control_plane: Kube, namespace: str) -> None:
     replicas = spine(services, demos=3)
     held = "raybus_controller_partitions_held"
     wait_until(lambda: sorted(services.metric(r, held) > 0 for r in replicas) == [True] * 3
@@ -107,7 +116,7 @@ def test_three_replicas_share_the_roots_and_a_dead_ones_share_moves(
     names = [f"rc-{i}" for i in range(24)]
     for name in names:
         control_plane.create(rcs(namespace), raycluster(name))
-    control_plane.wait(lambda: all(cm(control_plane, namespace, n) for n in names), timeout=90,
+    wait_until(lambda: all(cm(control_plane, namespace, n) for n in names), timeout=90,
                        what="a ConfigMap for every RayCluster")
     writers = {n: cm(control_plane, namespace, n)["metadata"]["annotations"][WRITER] for n in names}  # type: ignore[index]
     assert len(set(writers.values())) >= 2, f"one replica did all the work: {writers}"
@@ -118,7 +127,7 @@ def test_three_replicas_share_the_roots_and_a_dead_ones_share_moves(
     killed_at = time.monotonic()
     for name in orphaned:
         scale(control_plane, namespace, name, 3)
-    control_plane.wait(lambda: all(workers(control_plane, namespace, n) == "3" for n in orphaned), timeout=60,
+    wait_until(lambda: all(workers(control_plane, namespace, n) == "3" for n in orphaned), timeout=60,
                        what="the dead replica's roots reconciled by the others")
     took = time.monotonic() - killed_at
     new_writers = {n: cm(control_plane, namespace, n)["metadata"]["annotations"][WRITER] for n in orphaned}  # type: ignore[index]
@@ -130,7 +139,7 @@ def test_three_replicas_share_the_roots_and_a_dead_ones_share_moves(
                for n, w in writers.items() if w != victim)
 
 
-def test_restarting_nats_mid_stream_converges(tmp_path: Path, kubeconfig: Path, control_plane: KubeAPI,
+def test_restarting_nats_mid_stream_converges(tmp_path: Path, kubeconfig: Path, control_plane: Kube,
                                               namespace: str) -> None:
     nats = NatsServer(tmp_path / "nats")  # our own server: the session's keeps serving the other tests
     nats.start()
@@ -144,7 +153,7 @@ def test_restarting_nats_mid_stream_converges(tmp_path: Path, kubeconfig: Path, 
                 nats.restart()  # file storage: streams, consumers and leases survive
         for name in names[:6]:
             scale(control_plane, namespace, name, 4)
-        control_plane.wait(lambda: all(workers(control_plane, namespace, n) == ("4" if i < 6 else "2")
+        wait_until(lambda: all(workers(control_plane, namespace, n) == ("4" if i < 6 else "2")
                                        for i, n in enumerate(names)), timeout=120,
                            what="every RayCluster's ConfigMap after the NATS restart")
         assert all(p.running() for p in svcs.procs.values()), "a service died with NATS"
@@ -178,27 +187,32 @@ def test_deletions_during_an_expired_watch_still_reach_the_controller(tmp_path: 
     api, ns = cp.api, "expiry"
     try:
         api.create("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
-        spine(svcs, RAYBUS_WATCH_TIMEOUT_SECONDS="2")
+        # Watching one namespace tells the watcher's watches apart from kube-controller-manager's
+        # (cluster-wide) in the API server's metrics.
+        spine(svcs, RAYBUS_WATCH_TIMEOUT_SECONDS="2", RAYBUS_WATCH_NAMESPACES=ns)
         names = [f"rc-{i}" for i in range(5)]
         for name in names:
             api.create(rcs(ns), raycluster(name))
-        api.wait(lambda: all(cm(api, ns, n) for n in names), timeout=60, what="the demo ConfigMaps")
+        wait_until(lambda: all(cm(api, ns, n) for n in names), timeout=60, what="the demo ConfigMaps")
 
         watcher = svcs.procs["watcher"]
         assert watcher.pid is not None
+        wait_until(lambda: open_watches(api, "rayclusters", "namespace") >= 1, timeout=30,
+                   what="the watcher's RayCluster watch open (what the metric counts)")
         os.kill(watcher.pid, signal.SIGSTOP)  # its watches time out server-side while it sleeps
         try:
-            time.sleep(4)
+            wait_until(lambda: open_watches(api, "rayclusters", "namespace") == 0, timeout=30,
+                       what="the stopped watcher's RayCluster watch to end at the API server")
             doomed = names[:3]
             for name in doomed:
                 api.delete(f"{rcs(ns)}/{name}")
-            api.wait(lambda: all(cm(api, ns, n) is None for n in doomed), timeout=60, what="garbage collection")
+            wait_until(lambda: all(cm(api, ns, n) is None for n in doomed), timeout=60, what="garbage collection")
             cp.compact_etcd()  # the watcher's resourceVersions are history now
         finally:
             os.kill(watcher.pid, signal.SIGCONT)
 
         try:
-            api.wait(lambda: {e["regarding"]["name"] for e in gone_events(api, ns)} == set(doomed), timeout=60,
+            wait_until(lambda: {e["regarding"]["name"] for e in gone_events(api, ns)} == set(doomed), timeout=60,
                      what="every deletion to reach the controller")
         except TimeoutError:
             print(asyncio.run(_bus_about(nats_url, ns, doomed)))

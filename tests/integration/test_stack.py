@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from raybus_testbed.kubeapi import KubeAPI
+from raybus_testbed.kube import Kube
 
 pytestmark = pytest.mark.integration
 RAYBUS = str(Path(sys.executable).parent / "raybus")
@@ -39,7 +39,7 @@ def test_up_starts_everything_and_down_stops_it(tmp_path: Path) -> None:
             assert httpx.get(info["http"] + "/readyz", timeout=5).status_code == 200, name
             metrics = httpx.get(info["http"] + "/metrics", timeout=5)
             assert metrics.status_code == 200 and "# TYPE" in metrics.text, name
-        api = KubeAPI.from_kubeconfig(state["kubeconfig"])
+        api = Kube.connect(state["kubeconfig"])
         try:
             sample = api.get("/apis/ray.io/v1/namespaces/default/rayclusters/raycluster-sample")
             assert sample["spec"]["workerGroupSpecs"][0]["groupName"] == "cpu"

@@ -2,14 +2,14 @@
 
 The service runs as a subprocess (as deployed); the bus is read with plain JetStream "last
 message for subject" requests on RAYBUS_STATE. The 410 Gone case drives `ResourceWatch`
-in-process, so the test can hand it a resourceVersion the API server has forgotten.
+in-process (on the RayCluster resource as discovery finds it), so the test can hand it a
+resourceVersion the API server has forgotten.
 """
 
 from __future__ import annotations
 
 import asyncio
-import sys
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,45 +25,25 @@ from raybus_common.bus.envelopes import StateEnvelope, decode
 from raybus_common.bus.memory import MemoryBus
 from raybus_common.bus.streams import STATE
 from raybus_common.kube.client import KubeClient
-from raybus_common.kube.resources import by_kind
+from raybus_common.kube.discovery import fetch
+from raybus_common.kube.resources import spec_of
 from raybus_testbed.controlplane import compact_etcd
-from raybus_testbed.kubeapi import KubeAPI
-from raybus_testbed.procs import Proc, free_port, wait_until
+from raybus_testbed.kube import Kube
+from raybus_testbed.procs import Proc
+from raybus_testbed.services import Services
+from raybus_testbed.waiting import eventually
 from raybus_watcher.handlers import BusSink
 from raybus_watcher.watching import ResourceWatch
 
 pytestmark = pytest.mark.integration
 
-BIN = Path(sys.executable).parent
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 LABEL = {"raybus.io/test": "true"}
-Start = Callable[[], tuple[Proc, str]]  # the process and its base URL
 
 
-@pytest.fixture
-def start_watcher(nats_url: str, kubeconfig: Path, tmp_path: Path) -> Iterator[Start]:
-    """Start raybus-watcher and wait until it is ready; every one started is stopped afterwards."""
-    exe = BIN / "raybus-watcher"
-    if not exe.exists():
-        pytest.fail(f"{exe} is missing: run `bash scripts/dev-setup.sh`")
-    procs: list[Proc] = []
-
-    def start() -> tuple[Proc, str]:
-        port = free_port()
-        proc = Proc("watcher", [str(exe)], tmp_path / f"watcher-{len(procs)}.log", env={
-            "RAYBUS_NATS_URL": nats_url, "RAYBUS_HTTP_PORT": str(port), "RAYBUS_HTTP_HOST": "127.0.0.1",
-            "RAYBUS_SHUTDOWN_GRACE": "5", "KUBECONFIG": str(kubeconfig),
-            "RAYBUS_WATCH_EXTRA": "configmap=raybus.io/test=true",
-        })
-        procs.append(proc)
-        proc.start()
-        wait_until(lambda: httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200,
-                   timeout=60, what="raybus-watcher /readyz", proc=proc)
-        return proc, f"http://127.0.0.1:{port}"
-
-    yield start
-    for p in procs:
-        p.stop()
+def start_watcher(services: Services) -> Proc:
+    """raybus-watcher, also watching the test's ConfigMaps; returns once it is ready."""
+    return services.start("watcher", "raybus-watcher", RAYBUS_WATCH_EXTRA="configmap=raybus.io/test=true")
 
 
 @pytest.fixture
@@ -86,15 +66,11 @@ async def last_state(js: JetStreamContext, subject: str) -> StateEnvelope | None
 async def wait_state(js: JetStreamContext, subject: str, check: Callable[[StateEnvelope], bool],
                      *, timeout: float = 30.0, what: str = "") -> StateEnvelope:
     """Poll the subject's last message until `check` holds for it; fail after `timeout`."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    env: StateEnvelope | None = None
-    while loop.time() < deadline:
+    async def holds() -> StateEnvelope | None:
         env = await last_state(js, subject)
-        if env is not None and check(env):
-            return env
-        await asyncio.sleep(0.1)
-    pytest.fail(f"timed out waiting for {what or 'state'} on {subject}; last: {env!r}")
+        return env if env is not None and check(env) else None
+
+    return await eventually(holds, timeout=timeout, what=f"{what or 'state'} on {subject}")
 
 
 def configmap(name: str, labels: dict[str, str] | None = None, **data: str) -> dict[str, Any]:
@@ -107,9 +83,9 @@ def pod(name: str, labels: dict[str, str]) -> dict[str, Any]:
             "spec": {"containers": [{"name": "c", "image": "busybox"}]}}
 
 
-async def test_configmap_lifecycle_and_dotted_name(start_watcher: Start, js: JetStreamContext,
-                                                   control_plane: KubeAPI, namespace: str) -> None:
-    _, base = start_watcher()
+async def test_configmap_lifecycle_and_dotted_name(services: Services, js: JetStreamContext,
+                                                   control_plane: Kube, namespace: str) -> None:
+    start_watcher(services)
     cms = f"/api/v1/namespaces/{namespace}/configmaps"
     made = control_plane.create(cms, configmap("app.config.v1", a="1"))
     uid = made["metadata"]["uid"]
@@ -133,16 +109,16 @@ async def test_configmap_lifecycle_and_dotted_name(start_watcher: Start, js: Jet
     assert env.object is not None and "managedFields" not in env.object["metadata"]
 
     async with httpx.AsyncClient() as http:
-        metrics = (await http.get(f"{base}/metrics", timeout=2)).text
+        metrics = (await http.get(services.url("watcher", "/metrics"), timeout=2)).text
     for line in ('raybus_watcher_events_total{kind="configmap",type="DELETED"}',
                  'raybus_watcher_events_total{kind="configmap",type="MODIFIED"}',
                  'raybus_watcher_lists_total{kind="raycluster"}'):
         assert line in metrics, metrics
 
 
-async def test_raycluster_appears_and_is_deleted(start_watcher: Start, js: JetStreamContext,
-                                                 control_plane: KubeAPI, namespace: str) -> None:
-    start_watcher()
+async def test_raycluster_appears_and_is_deleted(services: Services, js: JetStreamContext,
+                                                 control_plane: Kube, namespace: str) -> None:
+    start_watcher(services)
     rc = yaml.safe_load((FIXTURES / "valid" / "raycluster-head-only.yaml").read_text())
     path = f"/apis/ray.io/v1/namespaces/{namespace}/rayclusters"
     made = control_plane.create(path, rc)
@@ -158,9 +134,9 @@ async def test_raycluster_appears_and_is_deleted(start_watcher: Start, js: JetSt
     assert env.type == "DELETED"
 
 
-async def test_only_ray_pods_are_watched(start_watcher: Start, js: JetStreamContext,
-                                         control_plane: KubeAPI, namespace: str) -> None:
-    start_watcher()
+async def test_only_ray_pods_are_watched(services: Services, js: JetStreamContext,
+                                         control_plane: Kube, namespace: str) -> None:
+    start_watcher(services)
     pods = f"/api/v1/namespaces/{namespace}/pods"
     control_plane.create(pods, pod("plain", {"app": "web"}))
     # Created after the unlabelled one: once it is on the bus, the other would be too.
@@ -170,9 +146,9 @@ async def test_only_ray_pods_are_watched(start_watcher: Start, js: JetStreamCont
     assert await last_state(js, subjects.state("pod", namespace, "plain")) is None
 
 
-async def test_restart_tombstones_what_was_deleted_meanwhile(start_watcher: Start, js: JetStreamContext,
-                                                             control_plane: KubeAPI, namespace: str) -> None:
-    proc, _ = start_watcher()
+async def test_restart_tombstones_what_was_deleted_meanwhile(services: Services, js: JetStreamContext,
+                                                             control_plane: Kube, namespace: str) -> None:
+    proc = start_watcher(services)
     cms = f"/api/v1/namespaces/{namespace}/configmaps"
     gone = control_plane.create(cms, configmap("gone-while-down"))["metadata"]["uid"]
     kept = control_plane.create(cms, configmap("kept"))["metadata"]["uid"]
@@ -183,7 +159,7 @@ async def test_restart_tombstones_what_was_deleted_meanwhile(start_watcher: Star
     assert proc.popen is not None and proc.popen.returncode == 0, proc.tail()
 
     control_plane.delete(f"{cms}/gone-while-down")
-    start_watcher()
+    start_watcher(services)
     env = await wait_state(js, subjects.state("configmap", namespace, "gone-while-down"), lambda e: e.gone,
                            what="the tombstone")
     assert env.type == "TOMBSTONE" and env.uid == gone and env.object is None
@@ -191,13 +167,12 @@ async def test_restart_tombstones_what_was_deleted_meanwhile(start_watcher: Star
     assert still is not None and not still.gone
 
 
-async def test_expired_watch_relists_and_tombstones(cluster: Any, kubeconfig: Path, control_plane: KubeAPI,
+async def test_expired_watch_relists_and_tombstones(cluster: Any, kubeconfig: Path, control_plane: Kube,
                                                     namespace: str) -> None:
     # RayClusters, not ConfigMaps: the API server's watch cache of a kind holds every event
     # since the cache started. Core kinds' caches start with an empty etcd (revision 1), so on
     # a young cluster no resourceVersion is too old for them; ray.io's caches start when the
     # CRDs are installed, so "1" is older than anything they hold.
-    res = by_kind("raycluster")
     path = f"/apis/ray.io/v1/namespaces/{namespace}/rayclusters"
     rc = yaml.safe_load((FIXTURES / "valid" / "raycluster-head-only.yaml").read_text())
     for name in ("stays", "doomed"):
@@ -208,6 +183,8 @@ async def test_expired_watch_relists_and_tombstones(cluster: Any, kubeconfig: Pa
     expired: list[int] = []
     kube = await KubeClient.connect(kubeconfig=str(kubeconfig))
     try:
+        res = (await fetch(kube)).resolve(spec_of("raycluster"))
+        assert res is not None and res.api_version == "ray.io/v1" and res.plural == "rayclusters"
         w = ResourceWatch(kube, res, namespace, BusSink(bus), on_gone=lambda: expired.append(1))
         await w.relist()
         assert set(w.known) == {(namespace, "stays"), (namespace, "doomed")}
@@ -222,17 +199,13 @@ async def test_expired_watch_relists_and_tombstones(cluster: Any, kubeconfig: Pa
         task = asyncio.create_task(w.run(stop), name="test-resource-watch")
         subject = subjects.state("raycluster", namespace, "doomed")
 
-        def last() -> StateEnvelope | None:
+        def tombstone() -> StateEnvelope | None:
             found = bus.messages(subject)
-            return decode(StateEnvelope, found[-1].data) if found else None
+            last = decode(StateEnvelope, found[-1].data) if found else None
+            return last if last is not None and last.type == "TOMBSTONE" else None
 
         try:
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + 30
-            while (env := last()) is None or env.type != "TOMBSTONE":
-                assert loop.time() < deadline, (
-                    f"no tombstone; bus has {[(m.subject, m.json()['type']) for m in bus.messages()]}, {expired=}")
-                await asyncio.sleep(0.05)
+            env = await eventually(tombstone, timeout=30, what="the tombstone of the RayCluster deleted meanwhile")
         finally:
             stop.set()
             await asyncio.wait_for(task, timeout=10)

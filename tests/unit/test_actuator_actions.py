@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any, cast
 
 import pytest
 
 from raybus_actuator.actions import (
+    Executor,
     UnknownResource,
     apply_request,
     delete_request,
@@ -27,33 +29,58 @@ from raybus_common.actions import (
     RecordEvent,
     RemoveFinalizer,
 )
-from raybus_common.kube.client import ApiError
+from raybus_common.kube.client import ApiError, KubeClient
+from raybus_common.kube.discovery import Discovery
+from raybus_common.kube.resources import Resource
 
 RC = ObjectRef(api_version="ray.io/v1", kind="RayCluster", namespace="team-a", name="rc", uid="u-1")
 POD = ObjectRef(api_version="v1", kind="Pod", namespace="team-a", name="rc-head-x", uid="u-2")
 NS = ObjectRef(api_version="v1", kind="Namespace", name="team-a", uid="u-3")
 CM = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "team-a"}, "data": {"a": "1"}}
+# What discovery finds for them (the actuator's lookup: tests/unit/test_kube_discovery.py).
+RAYCLUSTERS = Resource("raycluster", "RayCluster", "ray.io", "v1", "rayclusters")
+PODS = Resource("pod", "Pod", "", "v1", "pods")
+NAMESPACES = Resource("namespace", "Namespace", "", "v1", "namespaces", namespaced=False)
+CONFIGMAPS = Resource("configmap", "ConfigMap", "", "v1", "configmaps")
+
+
+class RayOnly:
+    """An API server whose aggregated discovery shows one kind: ray.io/v1 RayCluster."""
+
+    async def request(self, method: str, path: str, *, accept: str = "", timeout: float = 30.0) -> dict[str, Any]:
+        ray = {"metadata": {"name": "ray.io"}, "versions": [{"version": "v1", "resources": [
+            {"resource": "rayclusters", "scope": "Namespaced", "responseKind": {"kind": "RayCluster"}}]}]}
+        return {"kind": "APIGroupDiscoveryList", "items": [] if path == "/api" else [ray]}
+
+
+async def test_the_path_of_an_actions_object_comes_from_discovery_and_an_unserved_kind_has_none() -> None:
+    executor = Executor(cast(KubeClient, None), Discovery(RayOnly(), min_interval=0), field_manager="raybus",
+                        instance="actuator-0")
+    assert await executor.resource_of(RC) == RAYCLUSTERS
+    with pytest.raises(UnknownResource, match="no API path for example.com/v1 Widget"):
+        await executor.resource_of(ObjectRef(api_version="example.com/v1", kind="Widget", namespace="n", name="w"))
+    with pytest.raises(UnknownResource, match="no API path for ray.io/v1alpha1 RayCluster"):
+        await executor.resource_of(RC.model_copy(update={"api_version": "ray.io/v1alpha1"}))
 
 
 def test_apply_is_a_forced_server_side_apply_by_the_one_field_manager() -> None:
-    req = apply_request(Apply(object=CM), "raybus")
+    req = apply_request(Apply(object=CM), CONFIGMAPS, "raybus")
     assert (req.method, req.path) == ("PATCH", "/api/v1/namespaces/team-a/configmaps/c")
     assert req.content_type == "application/apply-patch+yaml"
     assert req.params == {"fieldManager": "raybus", "force": "true"}
     assert req.body == CM
 
 
-def test_apply_drops_managed_fields_and_refuses_unknown_kinds_and_missing_namespaces() -> None:
+def test_apply_drops_managed_fields_and_refuses_missing_namespaces() -> None:
     with_mf = {**CM, "metadata": {**CM["metadata"], "managedFields": [{"manager": "x"}]}}
-    assert "managedFields" not in (apply_request(Apply(object=with_mf), "raybus").body or {})["metadata"]
-    with pytest.raises(UnknownResource, match="no API path for example.com/v1 Widget"):
-        apply_request(Apply(object={"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}}), "m")
+    assert "managedFields" not in (apply_request(Apply(object=with_mf), CONFIGMAPS, "raybus").body or {})["metadata"]
     with pytest.raises(UnknownResource, match="namespaced but the action names no namespace"):
-        apply_request(Apply(object={"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}}), "m")
+        apply_request(Apply(object={"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}}), CONFIGMAPS,
+                      "m")
 
 
 def test_status_replaces_the_subresource_after_testing_the_uid() -> None:
-    req = status_request(ApplyStatus(ref=RC, status={"state": "ready"}), "raybus")
+    req = status_request(ApplyStatus(ref=RC, status={"state": "ready"}), RAYCLUSTERS, "raybus")
     assert (req.method, req.path) == ("PATCH", "/apis/ray.io/v1/namespaces/team-a/rayclusters/rc/status")
     assert req.content_type == "application/json-patch+json"
     assert req.body == [{"op": "test", "path": "/metadata/uid", "value": "u-1"},
@@ -61,25 +88,26 @@ def test_status_replaces_the_subresource_after_testing_the_uid() -> None:
 
 
 def test_status_without_a_uid_is_a_server_side_apply() -> None:
-    req = status_request(ApplyStatus(ref=RC.model_copy(update={"uid": None}), status={"state": "ready"}), "raybus")
+    req = status_request(ApplyStatus(ref=RC.model_copy(update={"uid": None}), status={"state": "ready"}), RAYCLUSTERS,
+                         "raybus")
     assert req.content_type == "application/apply-patch+yaml"
     assert req.body == {"apiVersion": "ray.io/v1", "kind": "RayCluster",
                         "metadata": {"name": "rc", "namespace": "team-a"}, "status": {"state": "ready"}}
 
 
 def test_patch_is_a_merge_patch_that_pins_the_uid() -> None:
-    req = patch_request(Patch(ref=POD, patch={"metadata": {"annotations": {"a": "b"}}}))
+    req = patch_request(Patch(ref=POD, patch={"metadata": {"annotations": {"a": "b"}}}), PODS)
     assert (req.method, req.path, req.content_type) == ("PATCH", "/api/v1/namespaces/team-a/pods/rc-head-x",
                                                         "application/merge-patch+json")
     assert req.body == {"metadata": {"annotations": {"a": "b"}, "uid": "u-2"}}
 
 
 def test_delete_carries_the_uid_precondition_and_propagation() -> None:
-    req = delete_request(Delete(ref=POD, propagation="Foreground"))
+    req = delete_request(Delete(ref=POD, propagation="Foreground"), PODS)
     assert (req.method, req.path) == ("DELETE", "/api/v1/namespaces/team-a/pods/rc-head-x")
     assert req.body == {"apiVersion": "v1", "kind": "DeleteOptions", "preconditions": {"uid": "u-2"},
                         "propagationPolicy": "Foreground"}
-    assert delete_request(Delete(ref=NS)).path == "/api/v1/namespaces/team-a"  # cluster-scoped
+    assert delete_request(Delete(ref=NS), NAMESPACES).path == "/api/v1/namespaces/team-a"  # cluster-scoped
 
 
 def test_an_event_is_named_after_the_action_and_fills_every_required_field() -> None:

@@ -9,12 +9,12 @@ import pytest
 from raybus_common.bus import subjects
 from raybus_common.bus.envelopes import StateEnvelope, decode
 from raybus_common.bus.memory import MemoryBus
-from raybus_common.kube.resources import OWNED, RAY, by_kind, parse_watch_spec
-from raybus_watcher.handlers import BusSink, _split, known_alive, watched_resources
+from raybus_common.kube.resources import OWNED, RAY, Resource, parse_watch_spec
+from raybus_watcher.handlers import BusSink, _split, known_alive, watched_specs
 from raybus_watcher.settings import WatcherSettings, split_specs
 
-POD = by_kind("pod")
-RC = by_kind("raycluster")
+POD = Resource("pod", "Pod", "", "v1", "pods")
+RC = Resource("raycluster", "RayCluster", "ray.io", "v1", "rayclusters")
 
 
 def obj(name: str, *, ns: str = "team-a", uid: str = "u1", rv: str = "10", kind: str = "Pod",
@@ -116,9 +116,9 @@ def test_known_is_split_per_namespace(namespace: str | None, expected: dict[tupl
     assert _split({("a", "x"): "1", ("b", "y"): "2"}, namespace) == expected
 
 
-def test_watched_resources_adds_extras_and_lets_them_override() -> None:
+def test_watched_specs_add_extras_and_let_them_override() -> None:
     extra = (parse_watch_spec("configmap=raybus.io/demo=true"), parse_watch_spec("pod=team=x"))
-    kinds = {r.kind: r for r in watched_resources(extra)}
+    kinds = {r.kind: r for r in watched_specs(extra)}
     assert set(kinds) == {r.kind for r in (*RAY, *OWNED)} | {"configmap"}
     assert kinds["configmap"].label_selector == "raybus.io/demo=true"
     assert kinds["pod"].label_selector == "team=x"

@@ -17,14 +17,16 @@ import secrets
 import shutil
 import subprocess
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import httpx
 import yaml
 
-from .kubeapi import KubeAPI
-from .procs import Proc, free_port, wait_until
+from .kube import Kube
+from .procs import Proc, free_port
+from .waiting import wait_until
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 BUILD_SCRIPT = REPO_ROOT / "scripts" / "build-control-plane.sh"
@@ -114,7 +116,7 @@ class ControlPlane:
         self.etcd_port, self.etcd_peer_port = free_port(), free_port()
         self.api_port = free_port()
         self.procs: dict[str, Proc] = {}
-        self._api: KubeAPI | None = None
+        self._api: Kube | None = None
 
     @property
     def server(self) -> str:
@@ -125,9 +127,10 @@ class ControlPlane:
         return f"http://127.0.0.1:{self.etcd_port}"
 
     @property
-    def api(self) -> KubeAPI:
+    def api(self) -> Kube:
+        """The admin client (through the kubeconfig this writes), made on first use."""
         if self._api is None:
-            self._api = KubeAPI(self.server, token=self.token, ca_file=str(self.certs / "ca.crt"))
+            self._api = Kube.connect(self.kubeconfig)
         return self._api
 
     def compact_etcd(self) -> int:
@@ -171,7 +174,7 @@ class ControlPlane:
             "--max-requests-inflight=0", "--max-mutating-requests-inflight=0", "--profiling=false",
             "--endpoint-reconciler-type=none", f"--watch-cache={str(self.watch_cache).lower()}",
         ], logs)
-        wait_until(lambda: self.api.get("/readyz") == "ok", timeout=90, what="kube-apiserver /readyz",
+        wait_until(lambda: self.api.text("/readyz") == "ok", timeout=90, what="kube-apiserver /readyz",
                    proc=self.procs["kube-apiserver"])
         self._run("kube-controller-manager", [
             str(bins / "kube-controller-manager"), f"--kubeconfig={self.kubeconfig}", "--leader-elect=false",
@@ -228,32 +231,35 @@ class ControlPlane:
             self.api.merge_patch(f"/api/v1/nodes/{node.name}/status",
                                  {"status": {"capacity": cap, "allocatable": cap}})
         for node in nodes:
-            self.api.wait(lambda n=node: _node_ready(self.api.get(f"/api/v1/nodes/{n.name}")),
-                          timeout=60, what=f"node {node.name} Ready")
+            wait_until(partial(_condition, self.api, f"/api/v1/nodes/{node.name}", "Ready"), timeout=60,
+                       what=f"node {node.name} Ready")
 
     def install_crds(self, files: list[Path]) -> None:
-        """Server-side apply each CRD file and wait until every CRD is Established."""
-        names = []
-        for path in files:
-            for doc in yaml.safe_load_all(path.read_text()):
-                if not doc or doc.get("kind") != "CustomResourceDefinition":
-                    continue
-                name = doc["metadata"]["name"]
-                self.api.apply(f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}", doc)
-                names.append(name)
-        for name in names:
-            self.api.wait(lambda n=name: _established(
-                self.api.get(f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{n}")),
-                timeout=60, what=f"CRD {name} Established")
+        """Server-side apply every CRD in `files` and wait until each is Established."""
+        install_crds(self.api, crds_in(files))
 
 
-def _node_ready(node: dict[str, Any]) -> bool:
-    return any(c["type"] == "Ready" and c["status"] == "True" for c in (node.get("status") or {}).get("conditions") or [])
+def crds_in(files: list[Path]) -> list[dict[str, Any]]:
+    """Every CustomResourceDefinition in the YAML `files`."""
+    return [doc for path in files for doc in yaml.safe_load_all(path.read_text())
+            if doc and doc.get("kind") == "CustomResourceDefinition"]
 
 
-def _established(crd: dict[str, Any]) -> bool:
-    return any(c["type"] == "Established" and c["status"] == "True"
-               for c in (crd.get("status") or {}).get("conditions") or [])
+def install_crds(api: Kube, crds: list[dict[str, Any]]) -> None:
+    """Server-side apply each CRD and wait until every one is Established (its kinds served)."""
+    base = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
+    for crd in crds:
+        api.apply(f"{base}/{crd['metadata']['name']}", crd)
+    for crd in crds:
+        name = crd["metadata"]["name"]
+        wait_until(partial(_condition, api, f"{base}/{name}", "Established"), timeout=60,
+                   what=f"CRD {name} Established")
+
+
+def _condition(api: Kube, path: str, condition: str) -> bool:
+    """Whether the object at `path` has `condition` True (a node's Ready, a CRD's Established)."""
+    conditions = (api.get(path).get("status") or {}).get("conditions") or []
+    return any(c["type"] == condition and c["status"] == "True" for c in conditions)
 
 
 def compact_etcd(etcd_url: str) -> int:

@@ -11,21 +11,21 @@ from raybus_common.crds.manifest import OPENAPI_PATHS, render_all
 from raybus_common.crds.openapi import StructuralConverter, definitions
 
 from .controlplane import CRD_DIR, ControlPlane
-from .kubeapi import KubeAPI
+from .kube import Kube
 
 
-def render_from(api: KubeAPI) -> dict[str, str]:
-    docs = [api.http.get(p).raise_for_status().json() for p in OPENAPI_PATHS]
+def render_from(api: Kube) -> dict[str, str]:
+    docs = [api.get(p) for p in OPENAPI_PATHS]
     return render_all(KINDS, StructuralConverter(definitions(*docs)), server_version(api))
 
 
-def server_version(api: KubeAPI) -> str:
+def server_version(api: Kube) -> str:
     return str(api.get("/version")["gitVersion"])
 
 
 def render(kubeconfig: Path | None = None) -> dict[str, str]:
     if kubeconfig is not None:
-        api = KubeAPI.from_kubeconfig(kubeconfig)
+        api = Kube.connect(kubeconfig)
         try:
             return render_from(api)
         finally:

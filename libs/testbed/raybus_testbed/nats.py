@@ -11,7 +11,8 @@ import socket
 import sys
 from pathlib import Path
 
-from .procs import Proc, free_port, wait_until
+from .procs import Proc, free_port
+from .waiting import wait_until
 
 
 def nats_server_binary() -> str:

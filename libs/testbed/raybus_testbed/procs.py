@@ -1,7 +1,8 @@
 """Start and stop local server processes for tests, benchmarks and `raybus up`.
 
 A `Proc` is one child process with its log file; `free_port` finds a loopback port. Nothing
-here knows about Kubernetes or NATS: see `controlplane.py` and `nats.py`.
+here knows about Kubernetes or NATS: see `controlplane.py` and `nats.py`; waiting for a
+process to be ready is `waiting.wait_until(..., proc=...)`.
 """
 
 from __future__ import annotations
@@ -10,33 +11,16 @@ import os
 import signal
 import socket
 import subprocess
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from .waiting import wait_until  # noqa: F401 - TEMPORARY for kuberay.py/test_adoption.py in flight
 
 
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def wait_until(check: Callable[[], bool], *, timeout: float, what: str, proc: Proc | None = None) -> None:
-    """Poll `check` every 0.1 s until it is true; raise with `what` (and the log tail) on timeout."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and proc.popen is not None and proc.popen.poll() is not None:
-            raise RuntimeError(f"{proc.name} exited with {proc.popen.returncode} while waiting for {what}:\n{proc.tail()}")
-        try:
-            ready = check()
-        except Exception:  # noqa: BLE001 - any failure of a probe means "not yet"
-            ready = False
-        if ready:
-            return
-        time.sleep(0.1)
-    tail = f"\n{proc.tail()}" if proc else ""
-    raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}{tail}")
 
 
 @dataclass

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import httpx
 
-from .procs import Proc, free_port, wait_until
+from .procs import Proc, free_port
+from .waiting import wait_until
 
 BIN = Path(sys.executable).parent
 

@@ -1,7 +1,11 @@
 """What each action becomes against the Kubernetes API, and how its failure is judged.
 
 The pure half (request builders, `event_for`, `finalizers_after`, `judge`) is unit-tested
-without a server; `Executor` is the thin I/O half that sends the requests.
+without a server; `Executor` is the thin I/O half that sends the requests. The path of an
+action's object comes from discovery (`kube.discovery.Discovery`): its apiVersion and kind as
+the API server serves them (refreshed once when the server seems not to serve them, so a CRD
+installed after start is found). A kind the server does not serve is `UnknownResource`:
+permanent. The builders take that resolved `Resource`.
 
 | action            | request                                                                 |
 |-------------------|-------------------------------------------------------------------------|
@@ -53,7 +57,8 @@ from raybus_common.actions import (
 )
 from raybus_common.errors import retryable
 from raybus_common.kube.client import APPLY, JSON_PATCH, MERGE, ApiError, KubeClient
-from raybus_common.kube.resources import Resource, by_api
+from raybus_common.kube.discovery import Discovery
+from raybus_common.kube.resources import Resource
 
 Obj = dict[str, Any]
 Judged = Literal["ok", "temporary", "permanent"]
@@ -65,7 +70,8 @@ FINALIZER_TRIES = 3  # GET + patch rounds before a conflicting writer makes it a
 
 
 class UnknownResource(Exception):
-    """The action names a kind Raybus has no API path for: permanent."""
+    """The action names a kind the API server does not serve (or no namespace for a namespaced
+    one): there is no API path for it. Permanent."""
 
 
 @dataclass(frozen=True)
@@ -77,26 +83,18 @@ class Request:
     params: dict[str, str] | None = None
 
 
-def resource_of(ref: ObjectRef) -> Resource:
-    try:
-        return by_api(ref.api_version, ref.kind)
-    except KeyError as e:
-        raise UnknownResource(f"no API path for {ref.api_version} {ref.kind} (not in Raybus's resource catalog)") from e
-
-
-def _item(ref: ObjectRef) -> str:
-    res = resource_of(ref)
+def _item(ref: ObjectRef, res: Resource) -> str:
     if res.namespaced and not ref.namespace:
         raise UnknownResource(f"{ref.kind} {ref.name!r} is namespaced but the action names no namespace")
     return res.item(ref.namespace or None, ref.name)
 
 
-def apply_request(action: Apply, field_manager: str) -> Request:
-    return Request("PATCH", _item(action.ref), action.object, APPLY,
+def apply_request(action: Apply, res: Resource, field_manager: str) -> Request:
+    return Request("PATCH", _item(action.ref, res), action.object, APPLY,
                    {"fieldManager": field_manager, "force": "true"})
 
 
-def status_request(action: ApplyStatus, field_manager: str) -> Request:
+def status_request(action: ApplyStatus, res: Resource, field_manager: str) -> Request:
     """The status subresource, replaced as a whole. With the object's uid (the usual case) it is
     a JSON patch that first tests `metadata.uid`, so a status computed for an object that has
     since been deleted and re-created under the same name is refused (server-side apply would
@@ -105,26 +103,26 @@ def status_request(action: ApplyStatus, field_manager: str) -> Request:
     if ref.uid:
         ops: list[Obj] = [{"op": "test", "path": "/metadata/uid", "value": ref.uid},
                {"op": "add", "path": "/status", "value": action.status}]
-        return Request("PATCH", _item(ref) + "/status", ops, JSON_PATCH, {"fieldManager": field_manager})
+        return Request("PATCH", _item(ref, res) + "/status", ops, JSON_PATCH, {"fieldManager": field_manager})
     meta: Obj = {"name": ref.name}
     if ref.namespace:
         meta["namespace"] = ref.namespace
     body = {"apiVersion": ref.api_version, "kind": ref.kind, "metadata": meta, "status": action.status}
-    return Request("PATCH", _item(ref) + "/status", body, APPLY, {"fieldManager": field_manager, "force": "true"})
+    return Request("PATCH", _item(ref, res) + "/status", body, APPLY, {"fieldManager": field_manager, "force": "true"})
 
 
-def patch_request(action: Patch) -> Request:
+def patch_request(action: Patch, res: Resource) -> Request:
     """A merge patch; with the ref's uid in `metadata.uid`, which the API server refuses to change."""
     body = copy.deepcopy(action.patch)
     if action.ref.uid:
         body.setdefault("metadata", {})["uid"] = action.ref.uid
-    return Request("PATCH", _item(action.ref), body, MERGE)
+    return Request("PATCH", _item(action.ref, res), body, MERGE)
 
 
-def delete_request(action: Delete) -> Request:
+def delete_request(action: Delete, res: Resource) -> Request:
     body = {"apiVersion": "v1", "kind": "DeleteOptions", "preconditions": {"uid": action.ref.uid},
             "propagationPolicy": action.propagation}
-    return Request("DELETE", _item(action.ref), body, "application/json")
+    return Request("DELETE", _item(action.ref, res), body, "application/json")
 
 
 def event_name(regarding: ObjectRef, action_id: str) -> str:
@@ -199,10 +197,17 @@ def judge(action: Action, err: ApiError) -> Judgement:
 class Executor:
     """Sends the requests for one action; raises `ApiError` (or `UnknownResource`)."""
 
-    def __init__(self, kube: KubeClient, *, field_manager: str, instance: str) -> None:
+    def __init__(self, kube: KubeClient, discovery: Discovery, *, field_manager: str, instance: str) -> None:
         self.kube = kube
+        self.discovery = discovery
         self.field_manager = field_manager
         self.instance = instance
+
+    async def resource_of(self, ref: ObjectRef) -> Resource:
+        res = await self.discovery.lookup(ref.api_version, ref.kind)
+        if res is None:
+            raise UnknownResource(f"no API path for {ref.api_version} {ref.kind}: the API server does not serve it")
+        return res
 
     async def send(self, req: Request) -> Obj:
         return await self.kube.request(req.method, req.path, body=req.body, content_type=req.content_type,
@@ -210,39 +215,40 @@ class Executor:
 
     async def execute(self, action: Action, *, action_id: str, controller: str, now: datetime) -> str:
         """Carry the action out; returns a short description of what was done."""
-        if isinstance(action, Apply):
-            got = await self.send(apply_request(action, self.field_manager))
-            return f"applied (resourceVersion {(got.get('metadata') or {}).get('resourceVersion', '?')})"
-        if isinstance(action, ApplyStatus):
-            try:
-                got = await self.send(status_request(action, self.field_manager))
-            except ApiError as e:
-                if e.status == 422 and action.ref.uid:
-                    await self._explain_uid_test(action.ref)
-                raise
-            return f"status applied (resourceVersion {(got.get('metadata') or {}).get('resourceVersion', '?')})"
-        if isinstance(action, Patch):
-            got = await self.send(patch_request(action))
-            return f"patched (resourceVersion {(got.get('metadata') or {}).get('resourceVersion', '?')})"
-        if isinstance(action, Delete):
-            await self.send(delete_request(action))
-            return f"deleted ({action.propagation})"
         if isinstance(action, RecordEvent):
             await self.send(event_for(action, action_id=action_id, controller=controller, instance=self.instance,
                                       now=now))
             return f"event {event_name(action.regarding, action_id)} recorded"
-        return await self._finalizer(action)
+        res = await self.resource_of(action.ref)
+        if isinstance(action, Apply):
+            got = await self.send(apply_request(action, res, self.field_manager))
+            return f"applied (resourceVersion {(got.get('metadata') or {}).get('resourceVersion', '?')})"
+        if isinstance(action, ApplyStatus):
+            try:
+                got = await self.send(status_request(action, res, self.field_manager))
+            except ApiError as e:
+                if e.status == 422 and action.ref.uid:
+                    await self._explain_uid_test(action.ref, res)
+                raise
+            return f"status applied (resourceVersion {(got.get('metadata') or {}).get('resourceVersion', '?')})"
+        if isinstance(action, Patch):
+            got = await self.send(patch_request(action, res))
+            return f"patched (resourceVersion {(got.get('metadata') or {}).get('resourceVersion', '?')})"
+        if isinstance(action, Delete):
+            await self.send(delete_request(action, res))
+            return f"deleted ({action.propagation})"
+        return await self._finalizer(action, res)
 
-    async def _explain_uid_test(self, ref: ObjectRef) -> None:
+    async def _explain_uid_test(self, ref: ObjectRef, res: Resource) -> None:
         """A JSON patch whose `test` fails is a bare 422; name the real cause if it is the uid."""
-        current = await self.kube.request("GET", _item(ref))  # a 404 here says "gone" better still
+        current = await self.kube.request("GET", _item(ref, res))  # a 404 here says "gone" better still
         uid = (current.get("metadata") or {}).get("uid")
         if uid != ref.uid:
             raise ApiError(409, f"Precondition failed: the UID in the precondition ({ref.uid}) does not match the "
                                 f"UID in record ({uid}); the object was deleted and re-created", "Conflict")
 
-    async def _finalizer(self, action: AddFinalizer | RemoveFinalizer) -> str:
-        path = _item(action.ref)
+    async def _finalizer(self, action: AddFinalizer | RemoveFinalizer, res: Resource) -> str:
+        path = _item(action.ref, res)
         for attempt in range(1, FINALIZER_TRIES + 1):
             obj = await self.kube.request("GET", path)
             meta = obj.get("metadata") or {}

@@ -39,6 +39,7 @@ from raybus_common.bus.envelopes import ActionEnvelope, ResultEnvelope
 from raybus_common.bus.streams import actuator_consumer
 from raybus_common.errors import PermanentError, TemporaryError
 from raybus_common.kube.client import ApiError, KubeClient
+from raybus_common.kube.discovery import Discovery
 from raybus_common.runner import Service
 
 from .actions import Executor, Judgement, UnknownResource, judge
@@ -114,7 +115,13 @@ async def start(svc: Service, settings: ActuatorSettings) -> None:
     except ConfigException as e:  # no kubeconfig and not in a cluster: say so, exit 1
         raise ConnectionError(f"cannot configure the Kubernetes client: {e}") from e
     svc.after_drain(kube.close)  # in-flight actions finish before the client goes
-    actuator = Actuator(svc, Executor(kube, field_manager=settings.field_manager, instance=settings.instance))
+    discovery = Discovery(kube)
+    try:
+        await discovery.refresh()
+    except ApiError as e:  # the first action's lookup tries again (a miss refreshes)
+        log.warning("discovery failed (%s); trying again with the first action", e)
+    executor = Executor(kube, discovery, field_manager=settings.field_manager, instance=settings.instance)
+    actuator = Actuator(svc, executor)
     spec = actuator_consumer(ack_wait=settings.ack_wait, max_deliver=settings.max_deliver)
     await svc.bus.consume(spec, ActionEnvelope, actuator.handle, concurrency=settings.concurrency)
     svc.mark_ready()

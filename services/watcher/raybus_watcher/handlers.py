@@ -11,9 +11,12 @@
 The ids make a relist after a restart cheap: an object whose resourceVersion the bus already
 holds is dropped by JetStream's dedupe window instead of stored again.
 
-`start` wires the service: replay `raybus.state.<kind>.>` for every watched kind to learn
-which objects the bus shows alive (so a restart can tombstone what vanished while it was
-down), then run one `ResourceWatch` per (resource, namespace). Ready once every watch has
+`start` wires the service: ask the API server which kinds it serves and at which versions
+(`kube.discovery`), resolve what to watch (`watched`: Ray's kinds, the kinds Raybus owns and
+`RAYBUS_WATCH_EXTRA` must be served, or the watcher exits saying which are missing; a
+scheduler's kinds are watched only when served and listable), replay `raybus.state.<kind>.>`
+for every watched kind to learn which objects the bus shows alive (so a restart can tombstone
+what vanished while it was down), then run one `ResourceWatch` per (resource, namespace). Ready once every watch has
 listed once. The watcher only reads Kubernetes (get, list, watch); it never writes to it.
 
 Only the watched namespaces are reconciled against the bus: objects of a namespace dropped
@@ -34,7 +37,8 @@ from raybus_common.bus import subjects
 from raybus_common.bus.base import Bus, Handler, Message
 from raybus_common.bus.envelopes import StateEnvelope, StateType
 from raybus_common.kube.client import ApiError, KubeClient
-from raybus_common.kube.resources import OWNED, RAY, SCHEDULERS, Resource
+from raybus_common.kube.discovery import Catalog, fetch
+from raybus_common.kube.resources import OWNED, RAY, SCHEDULERS, KindSpec, Resource
 from raybus_common.runner import Service
 
 from .settings import WatcherSettings
@@ -79,26 +83,45 @@ class BusSink:
         PUBLISHED.labels(res.kind, envelope.type).inc()
 
 
-def watched_resources(extra: tuple[Resource, ...]) -> list[Resource]:
+def watched_specs(extra: tuple[KindSpec, ...]) -> list[KindSpec]:
     """RAY + OWNED, with extra specs added (an extra spec for a listed kind replaces it)."""
-    by_kind = {r.kind: r for r in (*RAY, *OWNED)}
-    for r in extra:
-        by_kind[r.kind] = r
+    by_kind = {s.kind: s for s in (*RAY, *OWNED)}
+    for s in extra:
+        by_kind[s.kind] = s
     return list(by_kind.values())
 
 
-async def schedulers_present(kube: KubeClient, namespace: str | None) -> list[Resource]:
-    """The scheduler kinds whose CRDs the cluster serves (a 404 on the collection means no CRD)."""
+def resolve(catalog: Catalog, required: list[KindSpec], optional: tuple[KindSpec, ...]
+            ) -> tuple[list[Resource], list[Resource]]:
+    """The required and the optional specs at the versions the server serves. A required kind
+    that is not served is an error naming it; an optional one is left out with a log line."""
+    resolved = {s.kind: catalog.resolve(s) for s in required}
+    missing = [s for s in required if resolved[s.kind] is None]
+    if missing:
+        raise LookupError("the API server does not serve " + "; ".join(
+            f"{s.api_kind} of {s.group or 'the core group'} at {' or '.join(s.versions) or 'any version'} "
+            f"(served: {', '.join(catalog.versions(s.group, s.api_kind)) or 'none'})" for s in missing))
     found = []
-    for res in SCHEDULERS:
+    for spec in optional:
+        if spec.kind in resolved:
+            continue
+        res = catalog.resolve(spec)
+        if res is None:
+            log.info("not watching %s: %s %s is not served (CRD not installed)", spec.kind, spec.group, spec.api_kind)
+            continue
+        found.append(res)
+    return [r for r in resolved.values() if r is not None], found
+
+
+async def listable(kube: KubeClient, candidates: list[Resource], namespace: str | None) -> list[Resource]:
+    """The candidates this watcher may list (a watch that can never list would keep it unready)."""
+    found = []
+    for res in candidates:
         try:
             await kube.request("GET", res.collection(namespace), params={"limit": "1"}, timeout=10)
         except ApiError as e:
-            if e.status == 404:
-                log.info("not watching %s: %s/%s is not served (CRD not installed)", res.kind, res.group, res.version)
-                continue
-            if e.status == 403:  # a watch could never list it, so readiness would never come
-                log.warning("not watching %s: no permission to list %s (%s)", res.kind, res.plural, e.message)
+            if e.status in (403, 404):  # no permission, or the CRD went since discovery
+                log.warning("not watching %s: cannot list %s (%s)", res.kind, res.plural, e.message)
                 continue
             log.warning("checking for %s failed (%s); watching it anyway", res.kind, e)
         found.append(res)
@@ -142,9 +165,11 @@ async def start(svc: Service, settings: WatcherSettings) -> None:
         raise ConnectionError(f"cannot configure the Kubernetes client: {e}") from e
     try:
         namespaces: list[str | None] = list(settings.watch_namespaces) or [None]
-        resources = watched_resources(settings.extra_resources)
-        resources += [r for r in await schedulers_present(kube, namespaces[0]) if r.kind not in
-                      {x.kind for x in resources}]
+        try:
+            required, optional = resolve(await fetch(kube), watched_specs(settings.extra_resources), SCHEDULERS)
+        except (ApiError, LookupError) as e:  # say so and exit 1, as for a missing kubeconfig
+            raise ConnectionError(f"cannot resolve the kinds to watch: {e}") from e
+        resources = required + await listable(kube, optional, namespaces[0])
         known = await known_alive(svc.bus, [r.kind for r in resources])
     except BaseException:
         await kube.close()
@@ -158,7 +183,7 @@ async def start(svc: Service, settings: WatcherSettings) -> None:
     svc.ready_when(lambda: all(w.lists > 0 for w in watches))
     tasks = [svc.spawn(w.run(stop), name=f"watch-{w.res.kind}-{w.namespace or 'all'}") for w in watches]
     svc.spawn(_close_after(kube, stop, tasks), name="watcher-kube-close")
-    log.info("watching %s in %s", ", ".join(r.kind for r in resources),
+    log.info("watching %s in %s", ", ".join(f"{r.kind} ({r.api_version})" for r in resources),
              ", ".join(settings.watch_namespaces) or "all namespaces")
 
 

@@ -7,7 +7,8 @@ namespaces (`RAYBUS_WATCH_NAMESPACES`), and its own.
     RAYBUS_TOMBSTONE_TTL_SECONDS=86400              # 0: tombstones stay until the subject is reused
 
 `watch_extra` lists extra kinds to watch as `kube.resources.parse_watch_spec` specs
-(`kind` or `kind=<label selector>`), separated by commas. A label selector may itself hold
+(`kind` or `kind=<label selector>`, `kind` a token of `kube.resources.SPECS`; the version
+watched is found by discovery), separated by commas. A label selector may itself hold
 commas (`a=b,c=d`); then separate the specs with `;` instead.
 """
 
@@ -18,7 +19,7 @@ from typing import Annotated, Any
 from pydantic import Field, field_validator
 from pydantic_settings import NoDecode
 
-from raybus_common.kube.resources import Resource, parse_watch_spec
+from raybus_common.kube.resources import KindSpec, parse_watch_spec
 from raybus_common.scope import WatchScope
 from raybus_common.settings import KubeClientSettings, ServiceSettings
 
@@ -49,5 +50,5 @@ class WatcherSettings(ServiceSettings, KubeClientSettings, WatchScope):
         return specs
 
     @property
-    def extra_resources(self) -> tuple[Resource, ...]:
+    def extra_resources(self) -> tuple[KindSpec, ...]:
         return tuple(parse_watch_spec(spec) for spec in self.watch_extra)

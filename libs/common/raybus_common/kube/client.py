@@ -1,11 +1,13 @@
 """The Kubernetes client edge: one async client over kubernetes_asyncio for the watcher and the
 actuator (controllers never talk to Kubernetes).
 
-It loads the kubeconfig (`KUBECONFIG`, `~/.kube/config`) or the in-cluster service account,
-applies a client-side rate limit (KubeRay's QPS 100 / burst 200 by default), sends raw
-requests by path (so one code path serves core, batch, ray.io and any scheduler's kinds), and
-streams watch events line by line with a read timeout so a half-dead connection cannot hang a
-watch forever. HTTP errors come out as `ApiError` with the status, the API's reason and message
+It loads the kubeconfig (`KUBECONFIG`, `~/.kube/config`; TLS verified against its CA) or the
+in-cluster service account, applies a client-side rate limit (KubeRay's QPS 100 / burst 200 by
+default), sends raw requests by path (so one code path serves core, batch, ray.io and any
+scheduler's kinds; the paths come from `kube.discovery`), including server-side apply, which
+kubernetes_asyncio has no call for, and streams watch events line by line with a read timeout
+so a half-dead connection cannot hang a watch forever. Tests, benchmarks and the `raybus`
+command use it too, through the testbed's synchronous facade. HTTP errors come out as `ApiError` with the status, the API's reason and message
 and the `Retry-After` delay (parsed here, once); status 0 means no answer came (a timeout or a
 broken connection). What is temporary and what is permanent is the actuator's `judge`.
 """
@@ -15,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from pathlib import Path
 from typing import Any
 
@@ -59,10 +61,10 @@ class KubeClient:
         self.requests = 0
 
     @classmethod
-    async def connect(cls, *, kubeconfig: str | None = None, qps: float = 100.0, burst: int = 200,
+    async def connect(cls, *, kubeconfig: str | Path | None = None, qps: float = 100.0, burst: int = 200,
                       pool: int = 100) -> KubeClient:
         cfg = k8s.Configuration()
-        path = kubeconfig or os.environ.get("KUBECONFIG") or str(Path.home() / ".kube" / "config")
+        path = str(kubeconfig or "") or os.environ.get("KUBECONFIG") or str(Path.home() / ".kube" / "config")
         if Path(path).exists():
             await k8s_config.load_kube_config(config_file=path, client_configuration=cfg)
         else:
@@ -82,9 +84,18 @@ class KubeClient:
         self.requests += 1
 
     async def request(self, method: str, path: str, *, body: Any = None, content_type: str | None = None,
-                      params: dict[str, str] | None = None, timeout: float = 30.0) -> dict[str, Any]:
+                      params: dict[str, str] | None = None, timeout: float = 30.0,
+                      accept: str = "application/json") -> dict[str, Any]:
+        """One API call; the answer's JSON (`{}` for an empty body)."""
+        data = await self.raw(method, path, body=body, content_type=content_type, params=params, timeout=timeout,
+                              accept=accept)
+        return json.loads(data) if data else {}
+
+    async def raw(self, method: str, path: str, *, body: Any = None, content_type: str | None = None,
+                  params: dict[str, str] | None = None, timeout: float = 30.0, accept: str = "*/*") -> bytes:
+        """One API call; the answer's bytes as sent (`/metrics`, `/readyz` are not JSON)."""
         await self._throttle()
-        headers = {"Accept": "application/json"}
+        headers = {"Accept": accept}
         if body is not None:
             headers["Content-Type"] = content_type or "application/json"
         try:
@@ -93,17 +104,20 @@ class KubeClient:
                 body=body, auth_settings=["BearerToken"], _preload_content=False,
                 _request_timeout=aiohttp.ClientTimeout(total=timeout), _return_http_data_only=True,
             )
+            try:
+                data: bytes = await resp.read()
+            finally:
+                resp.release()
         except ApiException as exc:
             raise ApiError.from_exception(exc) from None
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise ApiError(TRANSPORT, f"{type(exc).__name__}: {exc}", "Transport") from exc
-        data = await resp.read()
-        resp.release()
         if resp.status >= 400:
             raise _status_error(resp.status, data, resp.headers.get("Retry-After"))
-        return json.loads(data) if data else {}
+        return data
 
-    async def stream(self, path: str, params: dict[str, str], *, read_timeout: float) -> AsyncIterator[dict[str, Any]]:
+    async def stream(self, path: str, params: dict[str, str], *, read_timeout: float
+                     ) -> AsyncGenerator[dict[str, Any], None]:
         """Yield watch events (`{"type", "object"}`) as the server sends them."""
         await self._throttle()
         try:

@@ -1,20 +1,43 @@
-"""The Kubernetes resources Raybus reads and writes, and their API paths. Pure data.
+"""What Raybus decides about the Kubernetes kinds it watches, and the paths of a served resource.
+Pure data.
 
-`kind` tokens are the lowercase kinds used in bus subjects (`pod`, `raycluster`). Label
-selectors narrow what the watcher sees the way KubeRay narrows its informer caches: Pods by
-`ray.io/node-type`, batch Jobs by `app.kubernetes.io/created-by`.
+A `KindSpec` is Raybus's own decision about a kind: its subject token (the lowercase kind used
+in bus subjects: `pod`, `raycluster`; `podgroup` for Volcano's PodGroup and
+`schedulingpodgroup` for scheduler-plugins' one), its API group and Kind, the label selector
+the watcher narrows it with (the way KubeRay narrows its informer caches: Pods by
+`ray.io/node-type`, the other owned kinds by `app.kubernetes.io/created-by`) and, where it
+matters, the versions Raybus accepts, most preferred first.
+
+What the API server serves (version, plural, namespaced) is not kept here: it comes from
+discovery (`kube.discovery`), so a scheduler's or the Gateway API's kinds are found at whatever
+version a cluster serves. A `Resource` is a spec resolved against what is served: the paths
+to list, watch and write it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 CREATED_BY = "app.kubernetes.io/created-by"
 CREATED_BY_VALUE = "kuberay-operator"  # KubeRay's value: pods look the same to Ray and to tooling
+_OURS = f"{CREATED_BY}={CREATED_BY_VALUE}"
+
+
+@dataclass(frozen=True)
+class KindSpec:
+    kind: str  # subject token, lowercase
+    group: str  # "" for the core group
+    api_kind: str  # Kubernetes kind, CamelCase
+    label_selector: str | None = None  # what the watcher narrows to
+    # Acceptable versions, most preferred first: Raybus reads these objects' fields, so a
+    # version it does not know is no use. Empty: whichever version the server prefers.
+    versions: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class Resource:
+    """A kind as the API server serves it: where to list, watch and write it."""
+
     kind: str  # subject token, lowercase
     api_kind: str  # Kubernetes kind, CamelCase
     group: str
@@ -22,7 +45,6 @@ class Resource:
     plural: str
     namespaced: bool = True
     label_selector: str | None = None  # what the watcher narrows to
-    has_status: bool = False
 
     @property
     def api_version(self) -> str:
@@ -38,71 +60,61 @@ class Resource:
         return f"{self.collection(namespace)}/{name}"
 
 
-def _r(kind: str, api_kind: str, group: str, version: str, plural: str, **kw: object) -> Resource:
-    return Resource(kind, api_kind, group, version, plural, **kw)  # type: ignore[arg-type]
+def _k(kind: str, group: str, api_kind: str, selector: str | None = None, versions: tuple[str, ...] = ("v1",)
+       ) -> KindSpec:
+    return KindSpec(kind, group, api_kind, selector, versions)
 
 
 RAY = (
-    _r("raycluster", "RayCluster", "ray.io", "v1", "rayclusters", has_status=True),
-    _r("rayjob", "RayJob", "ray.io", "v1", "rayjobs", has_status=True),
-    _r("rayservice", "RayService", "ray.io", "v1", "rayservices", has_status=True),
-    _r("raycronjob", "RayCronJob", "ray.io", "v1", "raycronjobs", has_status=True),
+    _k("raycluster", "ray.io", "RayCluster"),
+    _k("rayjob", "ray.io", "RayJob"),
+    _k("rayservice", "ray.io", "RayService"),
+    _k("raycronjob", "ray.io", "RayCronJob"),
 )
 OWNED = (
-    _r("pod", "Pod", "", "v1", "pods", label_selector="ray.io/node-type in (head,worker,redis-cleanup)"),
-    _r("service", "Service", "", "v1", "services", label_selector=f"{CREATED_BY}={CREATED_BY_VALUE}"),
-    _r("job", "Job", "batch", "v1", "jobs", label_selector=f"{CREATED_BY}={CREATED_BY_VALUE}"),
-    _r("ingress", "Ingress", "networking.k8s.io", "v1", "ingresses", label_selector=f"{CREATED_BY}={CREATED_BY_VALUE}"),
-    _r("serviceaccount", "ServiceAccount", "", "v1", "serviceaccounts", label_selector=f"{CREATED_BY}={CREATED_BY_VALUE}"),
-    _r("role", "Role", "rbac.authorization.k8s.io", "v1", "roles", label_selector=f"{CREATED_BY}={CREATED_BY_VALUE}"),
-    _r("rolebinding", "RoleBinding", "rbac.authorization.k8s.io", "v1", "rolebindings",
-       label_selector=f"{CREATED_BY}={CREATED_BY_VALUE}"),
-    _r("secret", "Secret", "", "v1", "secrets", label_selector=f"{CREATED_BY}={CREATED_BY_VALUE}"),
-    _r("persistentvolumeclaim", "PersistentVolumeClaim", "", "v1", "persistentvolumeclaims",
-       label_selector=f"{CREATED_BY}={CREATED_BY_VALUE}"),
-    _r("networkpolicy", "NetworkPolicy", "networking.k8s.io", "v1", "networkpolicies",
-       label_selector=f"{CREATED_BY}={CREATED_BY_VALUE}"),
+    _k("pod", "", "Pod", "ray.io/node-type in (head,worker,redis-cleanup)"),
+    _k("service", "", "Service", _OURS),
+    _k("job", "batch", "Job", _OURS),
+    _k("ingress", "networking.k8s.io", "Ingress", _OURS),
+    _k("serviceaccount", "", "ServiceAccount", _OURS),
+    _k("role", "rbac.authorization.k8s.io", "Role", _OURS),
+    _k("rolebinding", "rbac.authorization.k8s.io", "RoleBinding", _OURS),
+    _k("secret", "", "Secret", _OURS),
+    _k("persistentvolumeclaim", "", "PersistentVolumeClaim", _OURS),
+    _k("networkpolicy", "networking.k8s.io", "NetworkPolicy", _OURS),
 )
-# Watched only when their CRDs exist in the cluster.
+# Watched only when the cluster serves them (their CRDs are installed), at the version the
+# server prefers: their controllers read them through the apiVersion they carry.
 SCHEDULERS = (
-    _r("podgroup", "PodGroup", "scheduling.volcano.sh", "v1beta1", "podgroups"),
-    _r("schedulingpodgroup", "PodGroup", "scheduling.x-k8s.io", "v1alpha1", "podgroups"),
-    _r("workload", "Workload", "kueue.x-k8s.io", "v1beta1", "workloads"),
+    _k("podgroup", "scheduling.volcano.sh", "PodGroup", versions=()),
+    _k("schedulingpodgroup", "scheduling.x-k8s.io", "PodGroup", versions=()),
+    _k("workload", "kueue.x-k8s.io", "Workload", versions=()),
 )
-# Written by the actuator, never watched.
-WRITE_ONLY = (
-    _r("event", "Event", "events.k8s.io", "v1", "events"),
-    _r("configmap", "ConfigMap", "", "v1", "configmaps"),
-    _r("namespace", "Namespace", "", "v1", "namespaces", namespaced=False),
+# Not watched unless named in RAYBUS_WATCH_EXTRA (the actuator needs no entry here: it writes
+# any kind discovery finds).
+OTHERS = (
+    _k("configmap", "", "ConfigMap"),
+    _k("event", "events.k8s.io", "Event"),
+    _k("namespace", "", "Namespace"),
+    _k("gateway", "gateway.networking.k8s.io", "Gateway", versions=("v1", "v1beta1")),
+    _k("httproute", "gateway.networking.k8s.io", "HTTPRoute", versions=("v1", "v1beta1")),
 )
 
-CATALOG: dict[str, Resource] = {r.kind: r for r in (*RAY, *OWNED, *SCHEDULERS, *WRITE_ONLY)}
-_BY_API: dict[tuple[str, str], Resource] = {(r.api_version, r.api_kind): r for r in CATALOG.values()}
+SPECS: dict[str, KindSpec] = {s.kind: s for s in (*RAY, *OWNED, *SCHEDULERS, *OTHERS)}
 
 
-def by_kind(kind: str) -> Resource:
+def spec_of(kind: str) -> KindSpec:
     try:
-        return CATALOG[kind]
+        return SPECS[kind]
     except KeyError:
-        raise KeyError(f"unknown resource kind {kind!r}; known: {', '.join(sorted(CATALOG))}") from None
+        raise KeyError(f"unknown resource kind {kind!r}; known: {', '.join(sorted(SPECS))}") from None
 
 
-def by_api(api_version: str, api_kind: str) -> Resource:
-    """The resource for an object's apiVersion and kind."""
-    try:
-        return _BY_API[(api_version, api_kind)]
-    except KeyError:
-        raise KeyError(f"unknown resource {api_version} {api_kind}") from None
-
-
-def parse_watch_spec(spec: str) -> Resource:
-    """`kind` from the catalog, optionally `kind=<label selector>` to override its selector.
+def parse_watch_spec(spec: str) -> KindSpec:
+    """`kind` (a token of `SPECS`), optionally `kind=<label selector>` to override its selector.
 
     Lets a deployment (or a test) watch an extra kind, e.g. `configmap=raybus.io/demo=true`.
     """
     kind, _, selector = spec.partition("=")
-    base = by_kind(kind.strip())
-    if not selector:
-        return base
-    return Resource(base.kind, base.api_kind, base.group, base.version, base.plural, base.namespaced,
-                    selector.strip(), base.has_status)
+    base = spec_of(kind.strip())
+    return replace(base, label_selector=selector.strip()) if selector else base
