@@ -24,8 +24,8 @@ import pytest
 import yaml
 
 from raybus_testbed.kuberay import KubeRay, NoKubeRay, operator_binary
-from raybus_testbed.procs import wait_until
 from raybus_testbed.services import Services
+from raybus_testbed.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 SAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "samples" / "raycluster-sample.yaml"

@@ -26,7 +26,8 @@ from typing import Self
 
 import httpx
 
-from .procs import Proc, free_port, wait_until
+from .procs import Proc, free_port
+from .waiting import wait_until
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 BUILD_SCRIPT = REPO_ROOT / "scripts" / "build-kuberay.sh"

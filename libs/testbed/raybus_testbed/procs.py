@@ -14,8 +14,6 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .waiting import wait_until  # noqa: F401 - TEMPORARY for kuberay.py/test_adoption.py in flight
-
 
 def free_port() -> int:
     with socket.socket() as s:
