@@ -1,4 +1,5 @@
-"""The watcher's bus glue against the in-memory bus: subjects, message ids, tombstones, replay."""
+"""The watcher's bus glue against the in-memory bus: subjects, message ids, tombstones, replay;
+and which kinds it watches at which versions, from a discovery catalog."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ import pytest
 from raybus_common.bus import subjects
 from raybus_common.bus.envelopes import StateEnvelope, decode
 from raybus_common.bus.memory import MemoryBus
-from raybus_common.kube.resources import OWNED, RAY, Resource, parse_watch_spec
-from raybus_watcher.handlers import BusSink, _split, known_alive, watched_specs
+from raybus_common.kube.discovery import Catalog, Served
+from raybus_common.kube.resources import OWNED, RAY, SCHEDULERS, Resource, parse_watch_spec
+from raybus_watcher.handlers import BusSink, known_alive, known_in, resolve, watched_specs
 from raybus_watcher.settings import WatcherSettings, split_specs
 
 POD = Resource("pod", "Pod", "", "v1", "pods")
@@ -113,7 +115,7 @@ async def test_known_alive_leaves_out_gone_objects_and_other_kinds() -> None:
     ("c", {}),
 ], ids=["cluster-wide", "one-namespace", "other-namespace"])
 def test_known_is_split_per_namespace(namespace: str | None, expected: dict[tuple[str, str], str]) -> None:
-    assert _split({("a", "x"): "1", ("b", "y"): "2"}, namespace) == expected
+    assert known_in({("a", "x"): "1", ("b", "y"): "2"}, namespace) == expected
 
 
 def test_watched_specs_add_extras_and_let_them_override() -> None:
@@ -122,6 +124,36 @@ def test_watched_specs_add_extras_and_let_them_override() -> None:
     assert set(kinds) == {r.kind for r in (*RAY, *OWNED)} | {"configmap"}
     assert kinds["configmap"].label_selector == "raybus.io/demo=true"
     assert kinds["pod"].label_selector == "team=x"
+
+
+def served(*extra: Served) -> Catalog:
+    """Every Ray and owned kind served at v1 (plurals made up: only versions matter here), and `extra`."""
+    return Catalog([*(Served(s.group, "v1", s.api_kind, s.api_kind.lower() + "s", True) for s in (*RAY, *OWNED)),
+                    *extra])
+
+
+def test_resolve_watches_what_is_served_at_the_served_version_and_skips_absent_schedulers() -> None:
+    kueue = Served("kueue.x-k8s.io", "v1beta2", "Workload", "workloads", True)
+    required, optional = resolve(served(kueue), watched_specs(()), SCHEDULERS)
+    assert {r.kind: r.api_version for r in required}["raycluster"] == "ray.io/v1"
+    assert {r.kind for r in required} == {s.kind for s in (*RAY, *OWNED)}
+    assert required[[r.kind for r in required].index("pod")].label_selector == OWNED[0].label_selector
+    assert optional == [Resource("workload", "Workload", "kueue.x-k8s.io", "v1beta2", "workloads")]
+
+
+def test_resolve_refuses_to_start_without_a_required_kind_naming_what_is_served() -> None:
+    without = Catalog([Served(s.group, "v1", s.api_kind, s.api_kind.lower() + "s", True)
+                       for s in (*RAY, *OWNED) if s.api_kind != "RayJob"]
+                      + [Served("ray.io", "v1alpha1", "RayJob", "rayjobs", True)])
+    with pytest.raises(LookupError, match=r"RayJob of ray.io at v1 \(served: v1alpha1\)"):
+        resolve(without, watched_specs(()), SCHEDULERS)
+
+
+def test_an_extra_that_is_also_a_scheduler_kind_is_required_and_watched_once() -> None:
+    kueue = Served("kueue.x-k8s.io", "v1beta1", "Workload", "workloads", True)
+    required, optional = resolve(served(kueue), watched_specs((parse_watch_spec("workload=team=a"),)), SCHEDULERS)
+    assert [r.label_selector for r in required if r.kind == "workload"] == ["team=a"]
+    assert optional == []
 
 
 @pytest.mark.parametrize(("text", "specs"), [

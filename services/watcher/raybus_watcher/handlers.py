@@ -152,7 +152,7 @@ async def known_alive(bus: Bus, kinds: list[str]) -> dict[str, dict[NameKey, str
     return known
 
 
-def _split(known: dict[NameKey, str], namespace: str | None) -> dict[NameKey, str]:
+def known_in(known: dict[NameKey, str], namespace: str | None) -> dict[NameKey, str]:
     return dict(known) if namespace is None else {k: v for k, v in known.items() if k[0] == namespace}
 
 
@@ -179,7 +179,7 @@ async def start(svc: Service, settings: WatcherSettings) -> None:
     watches: list[ResourceWatch] = []
     for res in resources:
         for ns in namespaces if res.namespaced else [None]:
-            watches.append(_watch(kube, res, ns, sink, _split(known[res.kind], ns), settings))
+            watches.append(_watch(kube, res, ns, sink, known_in(known[res.kind], ns), settings))
     svc.ready_when(lambda: all(w.lists > 0 for w in watches))
     tasks = [svc.spawn(w.run(stop), name=f"watch-{w.res.kind}-{w.namespace or 'all'}") for w in watches]
     svc.spawn(_close_after(kube, stop, tasks), name="watcher-kube-close")
