@@ -101,6 +101,7 @@ class ConfigMapWatch:
 
     def stop(self) -> None:
         self._stop = True
+        self.api.close()  # ends the watch in progress, too
 
 
 def raycluster(name: str, replicas: int) -> dict[str, Any]:

@@ -101,7 +101,8 @@ class Kube:
             while (event := self._run(step(), timeout=read_timeout)) is not None:
                 yield event
         finally:
-            self._run(events.aclose())
+            if not self._loop.is_closed():  # else `close` ended the stream with the client
+                self._run(events.aclose())
 
     def close(self) -> None:
         if self._loop.is_closed():
