@@ -7,6 +7,7 @@ nodes), NATS with JetStream and every Raybus service, detached, and records what
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -96,18 +97,20 @@ def _terminate(pid: int, timeout: float = 10.0) -> bool:
         os.kill(pid, signal.SIGTERM)
     except ProcessLookupError:
         return False
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        time.sleep(0.1)
     try:
-        os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
+        wait_until(partial(_gone, pid), timeout=timeout, what=f"process {pid} to exit")
+    except TimeoutError:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
     return True
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
 
 
 def describe(state: dict[str, Any]) -> str:
