@@ -184,6 +184,23 @@ async def test_status_goes_through_the_status_subresource(
     assert control_plane.get(f"/apis/ray.io/v1/namespaces/{namespace}/rayclusters/rc")["status"]["state"] == "ready"
 
 
+async def test_a_delete_that_finds_nothing_is_done_not_a_failure(
+        services: Services, bus: NatsBus, outcomes: Outcomes, control_plane: Kube, namespace: str) -> None:
+    # KubeRay treats NotFound on delete as success; so does Raybus: no dead letter, no Warning.
+    services.start("actuator", "raybus-actuator")
+    root = ObjectRef(api_version="ray.io/v1", kind="RayCluster", namespace=namespace, name="owner", uid="u-owner")
+    gone = ObjectRef(api_version="v1", kind="ConfigMap", namespace=namespace, name="never-was",
+                     uid="00000000-0000-0000-0000-00000000000a")
+    res = await outcomes.wait(await send(bus, Delete(ref=gone, failure_reason="FailedToDeleteConfigMap"), root=root))
+    assert (res.outcome, res.message) == ("ok", "already gone"), res
+    await eventually(lambda: _queue_empty(bus, namespace), timeout=30, what="the delete acknowledged")
+    dead = (await bus.js.stream_info(DLQ, subjects_filter=f"raybus.dlq.*.{namespace}.*")).state.subjects
+    assert not dead, dead
+    warnings = [e for e in control_plane.get(f"/apis/events.k8s.io/v1/namespaces/{namespace}/events")["items"]
+                if e["reason"] == "FailedToDeleteConfigMap"]
+    assert warnings == []
+
+
 async def test_rejected_and_malformed_actions_end_in_the_dead_letter_stage_and_the_actuator_keeps_serving(
         services: Services, bus: NatsBus, outcomes: Outcomes, control_plane: Kube, namespace: str) -> None:
     proc = services.start("actuator", "raybus-actuator")

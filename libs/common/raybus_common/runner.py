@@ -1,12 +1,13 @@
-"""The service runner: what every `main.py` wires together, so `main.py` stays a few lines.
-
-    async def serve(settings: MySettings) -> None:
-        async with Service(settings) as svc:     # NATS, streams, HTTP, signals
-            await handlers.start(svc, settings)  # consumers; svc.ready_when(sub.replayed)
-            await svc.wait()                     # until SIGTERM/SIGINT (or a failure)
+"""The service runner: what every `main.py` wires together, so `main.py` is one call.
 
     def main() -> None:
-        run(serve, MySettings)                   # settings, logging, exit code
+        run_service(MySettings, handlers.start)  # settings, logging, exit code
+
+which reads the settings, configures logging, and runs
+
+    async with Service(settings) as svc:         # NATS, streams, HTTP, signals
+        await handlers.start(svc, settings)      # consumers; svc.ready_when(sub.replayed)
+        await svc.wait()                         # until SIGTERM/SIGINT (or a failure)
 
 Entering `Service`: install the tracer provider, serve `/healthz`, `/readyz` and `/metrics`
 on `http_port` (0 = any free port, logged), handle SIGTERM/SIGINT, connect to NATS (bounded
@@ -222,6 +223,18 @@ class Service:
         metrics.READY.set(1 if self.ready else 0)
         body, content_type = metrics.render()
         return web.Response(body=body, headers={"Content-Type": content_type})
+
+
+def run_service(settings_cls: type[S], start: Callable[[Service, S], Awaitable[object]]) -> NoReturn:
+    """A service's whole life: settings, logging, `Service`, `start` (the handlers), wait,
+    drain; the exit code says how it ended (see `run`)."""
+
+    async def serve(settings: S) -> None:
+        async with Service(settings) as svc:  # NATS, streams, HTTP, signals; leaving it drains
+            await start(svc, settings)
+            await svc.wait()  # until SIGTERM/SIGINT, or a failure
+
+    run(serve, settings_cls)
 
 
 def run(serve: Callable[[S], Awaitable[None]], settings_cls: type[S]) -> NoReturn:

@@ -17,11 +17,11 @@ from datetime import datetime
 
 from raybus_common.actions import Apply, ObjectRef, RecordEvent
 from raybus_common.controller.config import ControllerConfig
-from raybus_common.controller.runtime import ControllerSpec, Watch, serve
+from raybus_common.controller.runtime import ControllerSpec, Watch, starter
 from raybus_common.controller.view import Observed, owned_by
 from raybus_common.decision import NOTHING, Decision
 from raybus_common.objects import owner_reference
-from raybus_common.runner import Service, run
+from raybus_common.runner import run_service
 from raybus_common.settings import ControllerSettings
 
 LABEL = "raybus.io/demo"
@@ -68,14 +68,8 @@ SPEC = ControllerSpec[DemoConfig]("demo-ctl", "raycluster", reconcile,
                                    (Watch("configmap", owned_by("raycluster", "RayCluster")),))
 
 
-async def _serve(settings: DemoSettings) -> None:
-    async with Service(settings) as svc:
-        serve(svc, SPEC, settings, settings)
-        await svc.wait()
-
-
 def main() -> None:
-    run(_serve, DemoSettings)
+    run_service(DemoSettings, starter(SPEC))
 
 
 if __name__ == "__main__":

@@ -85,7 +85,7 @@ class Actuator:
     async def _announce_failure(self, env: ActionEnvelope, text: str) -> None:
         """The Warning Event the controller asked for (`failure_reason`), on the root object.
         Best effort: the result and the dead letter already carry the failure."""
-        reason = getattr(env.action, "failure_reason", "")
+        reason = "" if isinstance(env.action, RecordEvent) else env.action.failure_reason
         if not reason or not env.root.name or not env.root.api_version:
             return
         event = RecordEvent(regarding=env.root, type="Warning", reason=reason, message=text[:1024],

@@ -1,21 +1,15 @@
-"""raybus-actuator: wiring only. The consumer is in handlers.py, the API calls in actions.py."""
+"""raybus-actuator: wiring only. What it does is in handlers.py (the consumer) and actions.py (the API calls)."""
 
 from __future__ import annotations
 
-from raybus_common.runner import Service, run
+from raybus_common.runner import run_service
 
 from . import handlers
 from .settings import ActuatorSettings
 
 
-async def serve(settings: ActuatorSettings) -> None:
-    async with Service(settings) as svc:  # logging is set; NATS, streams, HTTP, signals here
-        await handlers.start(svc, settings)
-        await svc.wait()  # until SIGTERM/SIGINT; leaving the block drains
-
-
 def main() -> None:
-    run(serve, ActuatorSettings)
+    run_service(ActuatorSettings, handlers.start)
 
 
 if __name__ == "__main__":

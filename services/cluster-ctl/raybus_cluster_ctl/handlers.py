@@ -1,9 +1,8 @@
-"""Bus glue of raybus-cluster-ctl: the controller's declaration (what it watches) and its start.
-
-Everything it does is the pure `reconcile` in reconcile.py; the shared runtime
-(`raybus_common.controller.runtime`) rebuilds the view from the bus, owns a share of the
-RayClusters through partition leases, and publishes the actions.
-"""
+"""raybus-cluster-ctl's declaration and start: its root kind, its reconcile, the children that wake
+a RayCluster (by controller owner reference; pods also by their `ray.io/cluster` label, so pods
+another operator made are seen), and KubeRay's `kuberay_cluster_*` metrics over the clusters
+this replica holds. The shared runtime (`controller.runtime`) rebuilds the view from the bus,
+takes its share of the RayClusters through partition leases, and publishes the actions."""
 
 from __future__ import annotations
 
@@ -21,23 +20,12 @@ from .reconcile import reconcile
 from .settings import ClusterCtlSettings
 
 ROOT = "raycluster"
-SPEC = ControllerSpec[ClusterConfig](
-    name="cluster-ctl",
-    root=ROOT,
-    reconcile=reconcile,
-    watches=(
-        Watch("pod", either(owned_by(ROOT, "RayCluster"), labelled(ROOT, "ray.io/cluster"))),
-        Watch("service", owned_by(ROOT, "RayCluster")),
-        Watch("job", owned_by(ROOT, "RayCluster")),
-        Watch("ingress", owned_by(ROOT, "RayCluster")),
-        Watch("serviceaccount", owned_by(ROOT, "RayCluster")),
-        Watch("role", owned_by(ROOT, "RayCluster")),
-        Watch("rolebinding", owned_by(ROOT, "RayCluster")),
-        Watch("secret", owned_by(ROOT, "RayCluster")),
-        Watch("persistentvolumeclaim", owned_by(ROOT, "RayCluster")),
-        Watch("networkpolicy", owned_by(ROOT, "RayCluster")),
-    ),
-)
+OWNED = ("service", "job", "ingress", "serviceaccount", "role", "rolebinding", "secret", "persistentvolumeclaim",
+         "networkpolicy")
+SPEC = ControllerSpec[ClusterConfig]("cluster-ctl", ROOT, reconcile, watches=(
+    Watch("pod", either(owned_by(ROOT, "RayCluster"), labelled(ROOT, "ray.io/cluster"))),
+    *(Watch(kind, owned_by(ROOT, "RayCluster")) for kind in OWNED),
+))
 
 
 async def start(svc: Service, settings: ClusterCtlSettings) -> Controller[ClusterConfig]:

@@ -1,21 +1,15 @@
-"""raybus-cluster-ctl: wiring only. What it does is in handlers.py and reconcile.py."""
+"""raybus-cluster-ctl: wiring only. What it does is in handlers.py (what it watches) and reconcile.py (what it decides)."""
 
 from __future__ import annotations
 
-from raybus_common.runner import Service, run
+from raybus_common.runner import run_service
 
 from . import handlers
 from .settings import ClusterCtlSettings
 
 
-async def serve(settings: ClusterCtlSettings) -> None:
-    async with Service(settings) as svc:  # logging is set; NATS, streams, HTTP, signals here
-        await handlers.start(svc, settings)
-        await svc.wait()  # until SIGTERM/SIGINT; leaving the block drains
-
-
 def main() -> None:
-    run(serve, ClusterCtlSettings)
+    run_service(ClusterCtlSettings, handlers.start)
 
 
 if __name__ == "__main__":

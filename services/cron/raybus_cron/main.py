@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-from raybus_common.runner import Service, run
+from raybus_common.runner import run_service
 
 from . import handlers
 from .settings import CronSettings
 
 
-async def serve(settings: CronSettings) -> None:
-    async with Service(settings) as svc:  # logging is set; NATS, streams, HTTP, signals here
-        await handlers.start(svc, settings)
-        await svc.wait()  # until SIGTERM/SIGINT; leaving the block drains
-
-
 def main() -> None:
-    run(serve, CronSettings)
+    run_service(CronSettings, handlers.start)
 
 
 if __name__ == "__main__":

@@ -161,7 +161,7 @@ class ResourceWatch:
                 failures += 1
                 delay = backoff(failures)
                 log.warning("watch of %s failed (%s); retrying in %.1fs", where, e, delay)
-                if isinstance(e, TemporaryError) or getattr(e, "status", 0) in (403, 404):
+                if isinstance(e, TemporaryError) or (isinstance(e, ApiError) and e.status in (403, 404)):
                     # RBAC or CRD changes, or an observation the bus did not take: start over.
                     need_list = True
                 try:

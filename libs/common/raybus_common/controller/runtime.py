@@ -27,7 +27,7 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Generic, Protocol, TypeVar
@@ -340,3 +340,16 @@ def serve(svc: Service, spec: ControllerSpec[C], settings: RuntimeConfig, config
     svc.ready_when(ctl.ready)
     svc.spawn(run(), name=spec.name)
     return ctl
+
+
+def starter(spec: ControllerSpec[C]) -> Callable[[Service, C], Awaitable[Controller[C]]]:
+    """The `handlers.start` of a controller that needs nothing but its spec: its settings are its
+    runtime's (`RuntimeConfig`) and its reconcile's config at once, as every controller's
+    settings class inherits both."""
+
+    async def start(svc: Service, settings: C) -> Controller[C]:
+        if not isinstance(settings, RuntimeConfig):
+            raise TypeError(f"{type(settings).__name__} must inherit RuntimeConfig (use ControllerSettings)")
+        return serve(svc, spec, settings, settings)
+
+    return start
