@@ -15,7 +15,7 @@ NATS: start the watcher, the actuator and the cluster-ctl replicas; create the N
     .venv/bin/python bench/scale.py [--clusters 1000] [--replicas 1,2] [--no-write]
 
 KubeRay's published figure for 1,000 clusters (v1.1.1 on GKE) is a 258 s wait step
-(reference/peripherals.md §6.3). Figures go to docs/benchmarks.md ("Scale" section).
+(KubeRay's benchmark docs). Figures go to docs/benchmarks.md ("Scale" section).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The non-pod children of a RayCluster (`raybus_cluster_ctl.children`, in the pass's order from
 `plan.children`), against KubeRay v1.7's names, labels, selectors, ports and shapes
-(reference/raycluster.md §3, §4.6, §4.7, §6)."""
+(KubeRay v1.7's `common/service.go`, `common/ingress.go`, `common/rbac.go` and the RayCluster controller)."""
 
 from __future__ import annotations
 

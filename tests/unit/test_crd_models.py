@@ -413,7 +413,7 @@ def count_rules(node: Any) -> int:
     return 0
 
 
-# KubeRay v1.7's v1 CRDs carry this many CEL rules (peripherals.md §2.2).
+# KubeRay v1.7's v1 CRDs carry this many CEL rules (counted in KubeRay v1.7's generated CRDs).
 @pytest.mark.parametrize(("kind", "rules"), [pytest.param(k, n, id=k.info.kind) for k, n in
                                              [(RayCluster, 3), (RayJob, 9), (RayService, 5), (RayCronJob, 9)]])
 def test_cel_rule_count(kind: type[CRDObject], rules: int) -> None:

@@ -1,4 +1,4 @@
-"""KubeRay's RayCluster metrics (reference §9), computed at scrape time from the controller's view.
+"""KubeRay's RayCluster metrics, computed at scrape time from the controller's view.
 
 | metric | labels | value |
 |---|---|---|

@@ -1,16 +1,16 @@
 """The RayCluster reconcile: observed world in, a `Decision` out. Pure: no I/O, no clock (the
 caller passes `now`), no randomness, no environment (`settings` is passed in).
 
-KubeRay's sequence (`rayClusterReconcile`, reference §2), one pass at a time:
+KubeRay's sequence (`rayClusterReconcile`), one pass at a time:
 
 1. `managedBy` names another manager → hands off (nothing at all).
 2. The observed dict is parsed once into the typed `RayCluster` and validated
    (`validation.check`); everything below reads the model.
-3. Deletion and the GCS fault-tolerance finalizer (`plan.deletion`, §6.3).
+3. Deletion and the GCS fault-tolerance finalizer (`plan.deletion`).
 4. An invalid cluster — or one that does not even parse — gets a Warning Event
    (`InvalidRayClusterSpec`) *and*, unlike KubeRay, a status condition naming the fields; it is
    not reconciled further.
-5. Children in KubeRay's order (`plan.children`), then pods (`plan.pods`, §5).
+5. Children in KubeRay's order (`plan.children`), then pods (`plan.pods`).
 6. Status (`status.calculate`), written only when it changed; requeue after 2 s when this pass
    acted, else after `requeue_seconds` (300 s, KubeRay's default).
 """

@@ -276,24 +276,35 @@ class RayClusterSpec(CRDModel):
         return total
 
     def spec_hash(self) -> str:
-        """KubeRay `GenerateHashWithoutReplicasAndWorkersToDelete` (reference §5.6): sha1 of the
+        """KubeRay `GenerateHashWithoutReplicasAndWorkersToDelete`: sha1 of the
         spec as sent, without every group's replica fields and workersToDelete, the templates'
         tolerations and schedulingGates, and upgradeStrategy; base32hex, lowercase. Pods carry it
         (`ray.io/upgrade-strategy-recreate-hash`), so it must not move across Raybus versions:
-        it hashes the fields as they were sent (explicit nulls included), keys sorted."""
+        it hashes the fields as they were sent (explicit nulls included), keys sorted. A
+        `scaleStrategy` left empty once workersToDelete is out is left out too: in Go it is a
+        struct, always there, so the autoscaler setting workersToDelete on a group that had no
+        scaleStrategy (which leaves `scaleStrategy: {}` behind when it clears it) must not look
+        like a new spec, or Recreate would delete every pod."""
         spec = self.model_dump(mode="json", by_alias=True, exclude_unset=True)  # fresh dicts: ours to edit
         spec.pop("upgradeStrategy", None)
-        (spec.get("scaleStrategy") or {}).pop("workersToDelete", None)
-        for g in [spec.get("headGroupSpec") or {}, *(spec.get("workerGroupSpecs") or [])]:
+        for g in [spec, spec.get("headGroupSpec") or {}, *(spec.get("workerGroupSpecs") or [])]:
             for k in ("replicas", "minReplicas", "maxReplicas"):
                 g.pop(k, None)
-            (g.get("scaleStrategy") or {}).pop("workersToDelete", None)
+            _drop_workers_to_delete(g)
             pod_spec = (g.get("template") or {}).get("spec") or {}
             pod_spec.pop("tolerations", None)
             pod_spec.pop("schedulingGates", None)
         digest = hashlib.sha1(json.dumps(spec, sort_keys=True, separators=(",", ":")).encode(),
                               usedforsecurity=False).digest()
         return base64.b32hexencode(digest).decode().rstrip("=").lower()
+
+
+def _drop_workers_to_delete(group: dict[str, Any]) -> None:
+    strategy = group.get("scaleStrategy")
+    if isinstance(strategy, dict):
+        strategy.pop("workersToDelete", None)
+        if not strategy:
+            del group["scaleStrategy"]
 
 
 class RayCluster(CRDObject):
@@ -329,7 +340,7 @@ class RayCluster(CRDObject):
     @property
     def redis_gcs_ft(self) -> bool:
         """GCS fault tolerance backed by Redis (the default backend): what KubeRay's Redis
-        cleanup finalizer and Job are for (reference §6.3)."""
+        cleanup finalizer and Job are for."""
         return self.gcs_ft_enabled and not self.spec.gcs_ft_embedded
 
     @property

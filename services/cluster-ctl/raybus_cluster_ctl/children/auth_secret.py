@@ -1,4 +1,4 @@
-"""The auth token Secret of a RayCluster (KubeRay `reconcileAuthSecret`, reference §4.7). Pure:
+"""The auth token Secret of a RayCluster (KubeRay `reconcileAuthSecret`). Pure:
 the caller makes the token (KubeRay: base64 of 32 random bytes)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Deletion of a RayCluster and the GCS fault-tolerance finalizer (reference §6.3), as KubeRay
+"""Deletion of a RayCluster and the GCS fault-tolerance finalizer, as KubeRay
 v1.7 does it: the finalizer is added while a Redis-backed cluster lives; once it is deleted,
 its pods go (head first), the Redis cleanup Job runs, and the finalizer is removed when the Job
 finished or the deletion timeout passed. Without the finalizer garbage collection removes the

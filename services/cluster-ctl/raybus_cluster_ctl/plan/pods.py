@@ -1,4 +1,4 @@
-"""Step 5 of a pass: the pods of a RayCluster (reference §5) — suspend, Recreate, the head, then
+"""Step 5 of a pass: the pods of a RayCluster — suspend, Recreate, the head, then
 each worker group in spec order: unhealthy pods, `scaleStrategy.workersToDelete`, the difference
 to the desired count; multi-host replicas created and deleted whole. Scale-down by Raybus only
 when the autoscaler is off (or ENABLE_RANDOM_POD_DELETE). Pure.
@@ -35,7 +35,7 @@ from .podnames import head_prefix, name_suffix, pod_names, worker_prefix
 
 
 def should_delete_pod(pod: Obj) -> bool:
-    """KubeRay `shouldDeletePod` (§5.3): finished pods go; a Running pod whose Ray container
+    """KubeRay `shouldDeletePod`: finished pods go; a Running pod whose Ray container
     terminated goes only with restartPolicy Never (otherwise the kubelet restarts it)."""
     status = pod.get("status") or {}
     phase = status.get("phase")
@@ -156,7 +156,7 @@ def _lowest_free(used: set[int]) -> int:
 
 
 def _multi_host_group(p: Pass, group: WorkerGroupSpec, pods: list[Obj]) -> None:
-    """§5.5: whole replicas of `numOfHosts` pods, created and deleted together."""
+    """Multi-host groups: whole replicas of `numOfHosts` pods, created and deleted together."""
     cluster, name, hosts = p.cluster, group.group_name, group.hosts
     replicas: dict[str, list[Obj]] = {}
     for pod in pods:

@@ -1,4 +1,4 @@
-"""The autoscaler sidecar of a RayCluster's head pod, as KubeRay v1.7 builds it (§4.5):
+"""The autoscaler sidecar of a RayCluster's head pod, as KubeRay v1.7 builds it:
 `BuildAutoscalerContainer`, its token auth and TLS env, and `mergeAutoscalerOverrides`. Pure.
 
 Not here: its ServiceAccount and RBAC (`children.rbac`), the head pod around it (`build`).
@@ -20,7 +20,7 @@ _RESOURCES = {"cpu": "500m", "memory": "512Mi"}
 
 
 def autoscaler_container(cluster: RayCluster, image: str, settings: ClusterConfig) -> Obj:
-    """KubeRay `BuildAutoscalerContainer` + auth/TLS env + `mergeAutoscalerOverrides` (§4.5)."""
+    """KubeRay `BuildAutoscalerContainer` + auth/TLS env + `mergeAutoscalerOverrides`."""
     container: Obj = {
         "name": AUTOSCALER_CONTAINER,
         "image": image,

@@ -2,11 +2,11 @@
 `buildWorkerPod`, `BuildPod`). Pure.
 
 `head_pod` and `worker_pod` take the typed RayCluster and group and return a complete Pod as a
-plain dict: labels (§3.3), annotations (§3.4), the Ray container's command with its `ray start`
-flags (`raystart`, §4.1), env vars (`env`, §4.2), the `wait-gcs-ready` init container
-(`init_container`), `/dev/shm` and log volumes, the metrics port (§4.3), probes (`probes`, §4.4),
-the autoscaler sidecar (`autoscaler`, §4.5), token auth, mTLS (`security`) and GCS fault
-tolerance (`env`, §6). The Ray container is `containers[0]`; operator-level switches come from
+plain dict: labels, annotations, the Ray container's command with its `ray start`
+flags (`raystart`), env vars (`env`), the `wait-gcs-ready` init container
+(`init_container`), `/dev/shm` and log volumes, the metrics port, probes (`probes`),
+the autoscaler sidecar (`autoscaler`), token auth, mTLS (`security`) and GCS fault
+tolerance (`env`). The Ray container is `containers[0]`; operator-level switches come from
 `ClusterConfig`.
 
 Not here: ownerReferences and the `ray.io/upgrade-strategy-recreate-hash` annotation (the pass

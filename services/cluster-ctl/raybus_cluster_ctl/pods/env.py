@@ -1,4 +1,4 @@
-"""The Ray container's env vars as KubeRay v1.7 sets them (§4.2), and GCS fault tolerance (§6.1),
+"""The Ray container's env vars as KubeRay v1.7 sets them, and GCS fault tolerance,
 which is mostly env too: the head's `ray.io/ft-enabled` and storage-namespace annotations, the
 Redis settings or the RocksDB volume, and the workers' reconnect window. Pure: fills the pod
 spec and containers it is given (the builder's own copies).
@@ -33,7 +33,7 @@ def head_address_env(cluster: RayCluster, settings: ClusterConfig) -> list[Obj]:
 
 def ray_container_env(cluster: RayCluster, node_type: RayNodeType, ray: Obj, start: str,
                       settings: ClusterConfig) -> None:
-    """KubeRay `setContainerEnvVars` (§4.2), in KubeRay's order."""
+    """KubeRay `setContainerEnvVars`, in KubeRay's order."""
     env = container_env(ray)
     for default in settings.default_container_envs:
         if find_env(env, str(default.get("name"))) is None:

@@ -1,4 +1,4 @@
-"""The `wait-gcs-ready` init container KubeRay v1.7 adds to worker pods (§4.3): it polls
+"""The `wait-gcs-ready` init container KubeRay v1.7 adds to worker pods: it polls
 `ray health-check` against the head every 5 s, so workers start once the GCS answers. Pure.
 """
 

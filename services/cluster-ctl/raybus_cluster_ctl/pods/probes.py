@@ -1,5 +1,5 @@
 """The Ray container's liveness and readiness probes, as KubeRay v1.7 injects them
-(`initLivenessAndReadinessProbe`, §4.4): only where the user left one unset; exec `wget` checks
+(`initLivenessAndReadinessProbe`): only where the user left one unset; exec `wget` checks
 of the raylet and (head) the GCS, or the dashboard agent's `/api/healthz` from Ray 2.53.0
 (`rayVersion` as `RayClusterSpec.ray_version_numbers` reads it);
 Serve's proxy too for a RayService's workers. Pure.
@@ -19,7 +19,7 @@ _WGET = "wget --tries 1 -T {} -q -O- http://localhost:{}/{} | grep success"
 
 def init_probes(ray: Obj, node_type: RayNodeType, crd: str, params: Mapping[str, str],
                 ray_version: tuple[int, ...] | None) -> None:
-    """KubeRay `initLivenessAndReadinessProbe` (§4.4): fills only the probes the user left unset."""
+    """KubeRay `initLivenessAndReadinessProbe`: fills only the probes the user left unset."""
     agent = _port_param(params, "dashboard-agent-listen-port", DEFAULT_AGENT_PORT)
     commands = [_WGET.format(2, agent, "api/local_raylet_healthz")]
     if node_type == RayNodeType.HEAD:

@@ -1,4 +1,4 @@
-"""The `ray start` command of a Ray container, rendered the way KubeRay v1.7 renders it (§4.1). Pure.
+"""The `ray start` command of a Ray container, rendered the way KubeRay v1.7 renders it. Pure.
 
 `ray_start_params` collects the flags in KubeRay's order of mutation, `render_ray_start` turns
 them into the command line (`generateRayStartCommand`) and `set_ray_command` puts it into the Ray
@@ -33,7 +33,7 @@ _ZERO = Quantity.parse("0")
 
 def ray_start_params(cluster: RayCluster, group: HeadGroupSpec | WorkerGroupSpec, node_type: RayNodeType,
                      settings: ClusterConfig) -> dict[str, str]:
-    """The `ray start` parameters in KubeRay's order of mutation (§4.1): the group's
+    """The `ray start` parameters in KubeRay's order of mutation: the group's
     `rayStartParams`, its `resources` and `labels`, the defaults, `no-monitor` and the Redis
     credentials on the head. What the Ray container's resources imply comes last, from
     `params_from_container_resources`, once the container is final."""

@@ -1,5 +1,5 @@
 """Token authentication and mTLS in a RayCluster's pods, as KubeRay v1.7 configures them
-(`configureTokenAuth`, `configureTLS`, §6): env vars on the Ray, `wait-gcs-ready` and autoscaler
+(`configureTokenAuth`, `configureTLS`): env vars on the Ray, `wait-gcs-ready` and autoscaler
 containers, the projected service-account token and cert-manager Secret volumes, and the
 `wait-for-tls-ip-san` init container. Pure: fills the pod spec and containers it is given.
 

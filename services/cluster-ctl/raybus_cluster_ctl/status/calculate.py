@@ -1,5 +1,4 @@
-"""The desired `.status` of a RayCluster, computed as KubeRay v1.7's `calculateStatus` does
-(reference §7), from the typed cluster and the Pods and Services it owns.
+"""The desired `.status` of a RayCluster, computed as KubeRay v1.7's `calculateStatus` does, from the typed cluster and the Pods and Services it owns.
 
 Pure and total: no I/O, the clock is a parameter, and it never raises. Where KubeRay's
 `calculateStatus` returns an error instead of a status (no head Service, several head Services,

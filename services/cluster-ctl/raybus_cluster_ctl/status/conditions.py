@@ -1,5 +1,4 @@
-"""The conditions of a RayCluster's status, as KubeRay v1.7's `calculateStatus` sets them
-(reference §7.2): HeadPodReady, RayClusterProvisioned, RayClusterSuspending and
+"""The conditions of a RayCluster's status, as KubeRay v1.7's `calculateStatus` sets them: HeadPodReady, RayClusterProvisioned, RayClusterSuspending and
 RayClusterSuspended, plus Raybus's own RayClusterValid (why a spec is invalid; KubeRay only
 emits a Warning Event). Also the readiness of observed Pods these read. Pure: conditions are the
 plain dicts of metav1.Condition; the clock comes in as a timestamp string.
