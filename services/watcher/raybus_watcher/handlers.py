@@ -8,8 +8,10 @@
 | watch DELETED                | DELETED (last state)        | `<uid>:gone`              | tombstone TTL |
 | gone from a relist           | TOMBSTONE (no object)       | `<uid>:gone`              | tombstone TTL |
 
-The ids make a relist after a restart cheap: an object whose resourceVersion the bus already
-holds is dropped by JetStream's dedupe window instead of stored again.
+The ids make a repeat within JetStream's 2-minute duplicate window (two watchers side by side,
+a quick restart) a no-op. A relist later than that stores every object again as the newest
+message of its subject; controllers ignore an object whose resourceVersion they already hold,
+so it wakes nothing.
 
 `start` wires the service: ask the API server which kinds it serves and at which versions
 (`kube.discovery`), resolve what to watch (`watched`: Ray's kinds, the kinds Raybus owns and
