@@ -17,16 +17,21 @@ acknowledged. For each action:
 If publishing the result fails the action is naked and carried out again on redelivery,
 which is safe (see `actions`): an action is never acknowledged without its outcome.
 
-Actions are not applied in any particular order, not even two for the same object: replicas
-and concurrent fetches take them as they come, and a retried action comes back after later
-ones. Nothing depends on the order, by design (docs/architecture.md, "Order of actions"): each
-action is whole (a full object, a full status, a delete pinned to a uid), and controllers are
-level-triggered, so a write that lands out of order is corrected by the next reconcile.
+Order: nothing depends on the order in which actions are applied (docs/architecture.md, "Order
+of actions"): each action is whole (a full object, a full status, a delete pinned to a uid) and
+controllers are level-triggered, so a write that lands out of order is corrected by the next
+reconcile. That correction costs a write, though, so a replica runs the actions for one object
+one at a time, in the order it fetched them (`KeyLocks`): an optimization, not a guarantee;
+another replica, or an action retried after a nak, can still come out of order.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
 from kubernetes_asyncio.config import ConfigException
@@ -51,10 +56,35 @@ RETRIES = Counter("raybus_actuator_retries", "Actions handed back for a retry, b
                   ["op", "status"])
 
 
+class KeyLocks:
+    """One lock per object key (FIFO, as asyncio's locks are), dropped when nobody holds or waits
+    for it: two actions for one object fetched by this replica run in the order they arrived."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._users: defaultdict[str, int] = defaultdict(int)
+
+    @asynccontextmanager
+    async def hold(self, key: str) -> AsyncIterator[None]:
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        self._users[key] += 1
+        try:
+            async with lock:
+                yield
+        finally:
+            self._users[key] -= 1
+            if not self._users[key]:
+                del self._users[key], self._locks[key]
+
+    def __len__(self) -> int:
+        return len(self._locks)
+
+
 class Actuator:
     def __init__(self, svc: Service, executor: Executor) -> None:
         self.svc = svc
         self.executor = executor
+        self.locks = KeyLocks()
 
     async def handle(self, msg: Message[ActionEnvelope]) -> None:
         env = msg.envelope
@@ -65,7 +95,8 @@ class Actuator:
                                             "not applied")
             status: int | None = None
         else:
-            judged, status = await self._carry_out(msg)
+            async with self.locks.hold(target.key):
+                judged, status = await self._carry_out(msg)
         outcome, text = judged.outcome, judged.message
         if outcome == "temporary":
             if not msg.last_attempt:
