@@ -152,7 +152,7 @@ class Service:
             await self._serve_http()
             self._bus = await self._connect(s)
             self._stack.push_async_callback(self._drain_bus)
-            await ensure_streams(self._bus, default_streams(s.stream_limits))
+            await ensure_streams(self._bus, default_streams(s))
         except BaseException:
             await self._stack.aclose()
             raise

@@ -25,7 +25,6 @@ from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .bus.config import NatsConfig
-from .bus.streams import StreamLimits
 from .controller.config import ControllerConfig, RuntimeConfig
 
 
@@ -34,8 +33,6 @@ class ServiceSettings(BaseSettings, NatsConfig):
     # (`a,b` lists, `Name=true` gates, JSON where a knob takes structured data).
     model_config = SettingsConfigDict(env_prefix="RAYBUS_", extra="ignore", frozen=True, enable_decoding=False)
 
-    service_name: str = "raybus"
-
     # Observability and the process
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "console"] = "json"
@@ -43,11 +40,6 @@ class ServiceSettings(BaseSettings, NatsConfig):
     http_port: int = Field(8080, ge=0, le=65535)  # health + metrics; 0 = any free port
     otlp_endpoint: str = ""  # e.g. http://otel-collector:4318/v1/traces; empty = no export
     shutdown_grace: float = Field(20.0, ge=0)  # seconds for in-flight work after SIGTERM
-
-    @property
-    def stream_limits(self) -> StreamLimits:
-        return StreamLimits(replicas=self.stream_replicas, res_max_age=self.res_max_age,
-                            dlq_max_age=self.dlq_max_age, shadow_max_age=self.shadow_max_age)
 
 
 class KubeClientSettings(BaseModel, frozen=True):

@@ -15,6 +15,7 @@ from raybus_common.controller.view import either, labelled, owned_by
 from raybus_common.runner import Service
 
 from .config import ClusterConfig
+from .constants import CLUSTER_LABEL
 from .metrics import ViewCollector
 from .reconcile import reconcile
 from .settings import ClusterCtlSettings
@@ -23,7 +24,7 @@ ROOT = "raycluster"
 OWNED = ("service", "job", "ingress", "serviceaccount", "role", "rolebinding", "secret", "persistentvolumeclaim",
          "networkpolicy")
 SPEC = ControllerSpec[ClusterConfig]("cluster-ctl", ROOT, reconcile, watches=(
-    Watch("pod", either(owned_by(ROOT, "RayCluster"), labelled(ROOT, "ray.io/cluster"))),
+    Watch("pod", either(owned_by(ROOT, "RayCluster"), labelled(ROOT, CLUSTER_LABEL))),
     *(Watch(kind, owned_by(ROOT, "RayCluster")) for kind in OWNED),
 ))
 

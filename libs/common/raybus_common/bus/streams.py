@@ -24,21 +24,12 @@ from typing import Literal, Protocol
 
 from ..backoff import MAX_ATTEMPTS, Bounded
 from . import subjects
+from .config import NatsConfig
 
 log = logging.getLogger("raybus.bus")
 
 DUPLICATE_WINDOW = 120.0  # seconds: Nats-Msg-Id dedupe window of every stream
 STATE, ACT, RES, DLQ, SHADOW = "RAYBUS_STATE", "RAYBUS_ACT", "RAYBUS_RES", "RAYBUS_DLQ", "RAYBUS_SHADOW"
-
-
-@dataclass(frozen=True)
-class StreamLimits:
-    """What a deployment may tune about the streams (`ServiceSettings.stream_limits`)."""
-
-    replicas: int = 1  # JetStream replicas of every stream (3 on a NATS cluster)
-    res_max_age: float = 24 * 3600.0  # seconds RAYBUS_RES keeps action outcomes
-    dlq_max_age: float = 7 * 24 * 3600.0
-    shadow_max_age: float = 3600.0
 
 
 @dataclass(frozen=True)
@@ -81,9 +72,10 @@ class ConsumerSpec:
                              f"max_deliver ({self.max_deliver})")
 
 
-def default_streams(limits: StreamLimits = StreamLimits()) -> tuple[StreamSpec, ...]:
-    s = limits
-    r = s.replicas
+def default_streams(config: NatsConfig | None = None) -> tuple[StreamSpec, ...]:
+    """The streams, with the replicas and ages a deployment set (`RAYBUS_STREAM_REPLICAS`, ...)."""
+    s = config or NatsConfig()
+    r = s.stream_replicas
     return (
         StreamSpec(STATE, (subjects.all_of("state"),), max_msgs_per_subject=1, replicas=r, allow_msg_ttl=True,
                    description="Objects as last observed (one message per object); the controllers' cache"),

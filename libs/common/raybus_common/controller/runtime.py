@@ -260,7 +260,7 @@ class Controller(Generic[C]):
         return key
 
     async def process(self, key: RootKey) -> None:
-        if not self.owns(key) or not self.settings.watches(key.namespace):
+        if not self.owns(key):
             return
         now = self.clock()
         if self.view.get(key.kind, key.namespace, key.name) is None:
