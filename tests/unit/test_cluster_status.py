@@ -1,9 +1,12 @@
 """RayCluster status calculation (KubeRay v1.7 `calculateStatus`): state, conditions, counters,
-desired resources, endpoints and head info, over table-driven scenarios."""
+desired resources, endpoints and head info, over table-driven scenarios; and the status's shape
+on the wire (`status.shape`), field for field as KubeRay's Go struct marshals."""
 
 from __future__ import annotations
 
 import copy
+import os
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,8 +22,10 @@ from raybus_cluster_ctl.status.calculate import (
     status_changed,
     status_write_blocker,
 )
+from raybus_cluster_ctl.status.shape import CONDITION_FIELDS, HEAD_FIELDS, STATUS_FIELDS, wire_status
 from raybus_cluster_ctl.validation.problems import Problem
 from raybus_common.crds.raycluster import RayCluster
+from raybus_common.crds.raycluster_status import HeadInfo, RayClusterStatus
 from raybus_common.quantity import Quantity
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "valid"
@@ -68,11 +73,11 @@ def summary(status: dict[str, Any]) -> dict[str, Any]:
 
 HEAD_OK = pod("demo-head-x", "head", ip="10.1.0.1")
 SCENARIOS: list[tuple[str, dict[str, Any], list[dict[str, Any]], dict[str, Any], dict[str, Any]]] = [
-    ("no-pods-yet", cluster(), [], {"state": None, "readyWorkerReplicas": 0, "availableWorkerReplicas": 0},
+    ("no-pods-yet", cluster(), [], {"state": None, "readyWorkerReplicas": None, "availableWorkerReplicas": None},
      {"HeadPodReady": ("False", "HeadPodNotFound"), "RayClusterProvisioned": ("False", "RayClusterPodsProvisioning"),
       "RayClusterSuspended": ("False", "RayClusterSuspended"), "RayClusterSuspending": ("False", "RayClusterSuspending")}),
     ("head-ready-workers-pending", cluster(), [HEAD_OK, pod("w1", phase="Pending", ready=False), pod("w2", ready=False)],
-     {"state": None, "readyWorkerReplicas": 0, "availableWorkerReplicas": 1},
+     {"state": None, "readyWorkerReplicas": None, "availableWorkerReplicas": 1},
      {"HeadPodReady": ("True", "HeadPodRunningAndReady"), "RayClusterProvisioned": ("False", "RayClusterPodsProvisioning")}),
     ("all-ready", cluster(status={"reason": "old"}), [HEAD_OK, pod("w1"), pod("w2")],
      {"state": "ready", "reason": None, "readyWorkerReplicas": 2, "availableWorkerReplicas": 2},
@@ -156,7 +161,7 @@ def test_last_transition_time_kept_when_status_unchanged_and_moved_when_changed(
     status = calculate(cluster(suspend=False, status=old), [HEAD_OK], [service()], now=NOW)
     head, suspended = cond(status, "HeadPodReady"), cond(status, "RayClusterSuspended")
     assert head is not None and suspended is not None
-    assert (head["lastTransitionTime"], head["observedGeneration"]) == (T0, 7)
+    assert head["lastTransitionTime"] == T0 and "observedGeneration" not in head
     assert (suspended["status"], suspended["lastTransitionTime"]) == ("False", STAMP)
 
 
@@ -235,7 +240,7 @@ def test_endpoints_and_head(svc: dict[str, Any], head: dict[str, str], want: dic
 def test_endpoints_merge_into_previous_and_missing_service_blanks_head() -> None:
     status = calculate(cluster(status={"endpoints": {"old": "1"}}), [], [], now=NOW)
     assert status["endpoints"] == {"old": "1"}
-    assert status["head"] == {"podIP": "", "serviceIP": "", "podName": "", "serviceName": ""}
+    assert status["head"] == {}
 
 
 BLOCKERS = [
@@ -270,7 +275,7 @@ def test_feature_gate_off_leaves_conditions_alone() -> None:
     previous = [{"type": "HeadPodReady", "status": "False", "reason": "HeadPodNotFound", "lastTransitionTime": T0}]
     status = calculate(cluster(suspend=True, status={"conditions": previous}), [], [service()], now=NOW,
                               feature_conditions=False, problems=[Problem("metadata.name", "x")])
-    assert (status["conditions"], status["state"]) == (previous, "suspended")
+    assert (status["conditions"], status["state"]) == ([{**previous[0], "message": ""}], "suspended")
 
 
 def test_status_changed_ignores_timestamps_only() -> None:
@@ -295,7 +300,138 @@ def test_an_unparsable_cluster_keeps_its_status_and_gains_the_validity_condition
     status = invalid_status(old, problems, generation=4, now=NOW)
     assert status["state"] == "ready" and cond(status, "HeadPodReady") == old["conditions"][0]
     assert cond(status, "RayClusterValid") == {
-        "type": "RayClusterValid", "status": "False", "reason": "InvalidRayClusterSpec", "observedGeneration": 4,
+        "type": "RayClusterValid", "status": "False", "reason": "InvalidRayClusterSpec",
         "message": 'spec.suspend: Invalid value: "soon": Input should be a valid boolean', "lastTransitionTime": STAMP}
+    assert status["observedGeneration"] == 4
     assert invalid_status(old, problems, generation=4, now=NOW, feature_conditions=False) == old
     assert old["conditions"] == [old["conditions"][0]]  # the observed status is not edited
+
+
+# --- the shape on the wire ---------------------------------------------------------------------
+
+CRD = Path(__file__).resolve().parents[2] / "deploy" / "crds" / "ray.io_rayclusters.yaml"
+
+
+def test_the_status_of_a_new_cluster_is_kuberays_field_for_field() -> None:
+    """No pods yet, head Service up, minReplicas 0: the zero counters, state, reason and
+    conditions' observedGeneration are absent; desired resources and `head` are always there."""
+    status = calculate(cluster(), [], [service()], now=NOW)
+    conditions = [{"type": t, "status": "False", "lastTransitionTime": STAMP, "reason": r, "message": m} for t, r, m in [
+        ("HeadPodReady", "HeadPodNotFound", "Head Pod not found"),
+        ("RayClusterProvisioned", "RayClusterPodsProvisioning", "RayCluster Pods are being provisioned for first time"),
+        ("RayClusterSuspended", "RayClusterSuspended", ""), ("RayClusterSuspending", "RayClusterSuspending", "")]]
+    assert status == {
+        "desiredCPU": "2", "desiredMemory": "4Gi", "desiredGPU": "0", "desiredTPU": "0", "lastUpdateTime": STAMP,
+        "endpoints": {"dashboard": "8265", "client": "10001"}, "head": {"serviceIP": "10.0.0.9", "serviceName": "demo-head-svc"},
+        "conditions": conditions, "desiredWorkerReplicas": 2, "maxWorkerReplicas": 4, "observedGeneration": 7}
+
+
+def statuses() -> list[tuple[str, dict[str, Any]]]:
+    """Statuses produced for several clusters: every scenario above, every valid RayCluster
+    fixture with and without a ready head, and an invalid one."""
+    out = [(name, calculate(obj, pods, [service()], now=NOW)) for name, obj, pods, _, _ in SCENARIOS]
+    for path in sorted(FIXTURES.glob("raycluster-*.yaml")):
+        obj = yaml.safe_load(path.read_text())
+        obj["metadata"]["name"] = "demo"
+        out.append((path.stem, calculate(obj, [], [], now=NOW)))
+        out.append((f"{path.stem}+head", calculate(obj, [HEAD_OK], [service("None")], now=NOW)))
+    out.append(("invalid", calculate(cluster(), [], [], now=NOW, problems=[Problem("metadata.name", "x")])))
+    out.append(("unparsable", invalid_status({"state": "ready"}, [Problem("spec", "x")], generation=3, now=NOW)))
+    return out
+
+
+def zero_of(value: Any) -> bool:
+    return value is None or (type(value) in (str, int, dict, list) and not value)
+
+
+@pytest.mark.parametrize(("name", "status"), statuses(), ids=[n for n, _ in statuses()])
+def test_every_status_has_kuberays_shape(name: str, status: dict[str, Any]) -> None:
+    """Nothing beyond KubeRay's fields; an omitempty field never holds its zero; a field
+    without omitempty (or a struct) always there; conditions as metav1.Condition marshals."""
+    assert set(status) <= set(STATUS_FIELDS)
+    for key, wire in STATUS_FIELDS.items():
+        if wire.omitempty:
+            assert key not in status or not zero_of(status[key]), key
+        else:
+            assert key in status, key
+    assert not [k for k, v in status["head"].items() if k not in HEAD_FIELDS or zero_of(v)]
+    for c in status.get("conditions", []):
+        assert set(c) == {"type", "status", "lastTransitionTime", "reason", "message"}, c
+        assert all(isinstance(c[k], str) for k in c) and c["lastTransitionTime"]
+
+
+def test_a_field_that_went_to_zero_is_gone_and_that_is_a_change() -> None:
+    """A status written whole (the actuator's JSON patch replaces /status) loses it, as
+    KubeRay's Update does: it must not be in the new status at all."""
+    old = calculate(cluster(), [HEAD_OK, pod("w1"), pod("w2")], [service()], now=NOW)
+    assert (old["availableWorkerReplicas"], old["head"]["podIP"]) == (2, "10.1.0.1")
+    new = calculate(cluster(status=old), [], [service()], now=NOW)
+    assert "availableWorkerReplicas" not in new and "readyWorkerReplicas" not in new
+    assert new["head"] == {"serviceIP": "10.0.0.9", "serviceName": "demo-head-svc"}
+    assert status_changed(old, new)
+
+
+def test_a_status_raybus_wrote_before_is_rewritten_once_in_kuberays_shape() -> None:
+    """Conditions stamped with observedGeneration (Raybus before) differ from KubeRay's shape,
+    so they are written once, without it where they are set again (meta.SetStatusCondition
+    copies the new condition's 0); a condition not set again is left as it is, as KubeRay
+    leaves it (Provisioned, once True). Stale zero counters alone are no change (Go decodes
+    them as unset)."""
+    new = calculate(cluster(), [HEAD_OK], [service()], now=NOW)
+    stamped = {**new, "conditions": [{**c, "observedGeneration": 7} for c in new["conditions"]]}
+    assert status_changed(stamped, new)
+    assert not status_changed({**new, "readyWorkerReplicas": 0, "reason": "", "head": {**new["head"], "x": ""}}, new)
+    again = calculate(cluster(status=stamped), [HEAD_OK], [service()], now=NOW)
+    assert {c["type"]: c.get("observedGeneration") for c in again["conditions"]} == {
+        "HeadPodReady": None, "RayClusterProvisioned": 7, "RayClusterSuspended": None, "RayClusterSuspending": None}
+
+
+def test_wire_status_drops_unknown_and_null_fields_and_fills_structs() -> None:
+    assert wire_status({"bogus": 1, "state": None, "reason": "", "lastUpdateTime": None, "conditions": [],
+                        "head": {"podIP": ""}, "minWorkerReplicas": 0, "endpoints": {}}) == {
+        "desiredCPU": "0", "desiredMemory": "0", "desiredGPU": "0", "desiredTPU": "0", "head": {}}
+    assert wire_status({"conditions": [{"type": "X", "status": "True", "reason": "R", "lastTransitionTime": T0,
+                                        "observedGeneration": 0}]})["conditions"] == [
+        {"type": "X", "status": "True", "reason": "R", "lastTransitionTime": T0, "message": ""}]
+
+
+def test_the_tables_name_every_field_of_the_model_and_the_crd() -> None:
+    def aliases(model: Any) -> set[str]:
+        return {f.alias or n for n, f in model.model_fields.items()}
+
+    assert set(STATUS_FIELDS) == aliases(RayClusterStatus)
+    assert set(HEAD_FIELDS) == aliases(HeadInfo)
+    schema = yaml.safe_load(CRD.read_text())["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["status"]
+    assert set(schema["properties"]) == set(STATUS_FIELDS)
+    assert set(schema["properties"]["conditions"]["items"]["properties"]) == set(CONDITION_FIELDS)
+
+
+def kuberay_types() -> Path | None:
+    """KubeRay v1.5.0's API types, where `make kuberay` (or any Go build of it) left them."""
+    roots = [os.environ.get("GOMODCACHE"), os.environ.get("GOPATH") and f"{os.environ['GOPATH']}/pkg/mod",
+             str(Path.home() / "go" / "pkg" / "mod")]
+    for root in filter(None, roots):
+        path = Path(root) / "github.com/ray-project/kuberay/ray-operator@v1.5.0/apis/ray/v1/raycluster_types.go"
+        if path.is_file():
+            return path
+    return None
+
+
+def go_fields(source: str, struct: str) -> dict[str, bool]:
+    """json name → whether encoding/json omits the field when zero: tagged omitempty and not a
+    struct value (omitempty never omits a struct: resource.Quantity, HeadInfo, metav1.Time)."""
+    body = re.search(rf"^type {struct} struct {{\n(.*?)^}}", source, re.DOTALL | re.MULTILINE)
+    assert body is not None, struct
+    out = {}
+    for go_type, name, opts in re.findall(r"^\s*\w+\s+(\S+)\s+`json:\"(\w+)((?:,\w+)*)\"", body.group(1), re.MULTILINE):
+        out[name] = "omitempty" in opts and go_type not in {"resource.Quantity", "HeadInfo", "metav1.Time"}
+    return out
+
+
+def test_the_tables_match_kuberays_go_struct_tags() -> None:
+    path = kuberay_types()
+    if path is None:
+        pytest.skip("KubeRay v1.5.0's Go source is not in the module cache (make kuberay puts it there)")
+    source = path.read_text()
+    assert go_fields(source, "RayClusterStatus") == {k: w.omitempty for k, w in STATUS_FIELDS.items()}
+    assert go_fields(source, "HeadInfo") == {k: w.omitempty for k, w in HEAD_FIELDS.items()}

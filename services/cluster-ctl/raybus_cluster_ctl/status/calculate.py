@@ -6,9 +6,10 @@ a head Service without ClusterIP, several head Pods), `calculate_status` still r
 status and `status_write_blocker` returns KubeRay's error text, so a caller that wants KubeRay's
 behaviour (no write, requeue after 2 s) can have it.
 
+The status comes out in KubeRay's shape (`shape.wire_status`): zero values KubeRay's
+`omitempty` tags leave out are absent, conditions carry no `observedGeneration`.
 Beyond KubeRay: `problems` from validation become a `RayClusterValid` condition (also on an
-object that does not parse: `invalid_status`), conditions carry `observedGeneration`, and the
-replica counters are written even when 0. Not here: Prometheus metrics, events.
+object that does not parse: `invalid_status`). Not here: Prometheus metrics, events.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from .conditions import (
     validity,
 )
 from .endpoints import endpoints, head_info, head_services
+from .shape import wire_status
 
 Obj = Mapping[str, Any]
 _ZERO = Quantity(Fraction(0), "DecimalSI")
@@ -63,7 +65,6 @@ def calculate_status(cluster: RayCluster, pods: Sequence[Obj], services: Sequenc
     old = cluster.status.to_wire() if cluster.status is not None else {}  # fresh dicts, the model's untouched
     status: dict[str, Any] = dict(old)  # below, keys are replaced and conditions rebuilt, never edited in place
     stamp = _time(now)
-    generation = int(cluster.metadata.get("generation") or 0)
     conditions: list[Condition] = list(status.get("conditions") or [])
     mine = [p for p in pods if objects.labels(p).get(CLUSTER_LABEL) == cluster.name]
     heads = [p for p in mine if _node_type(p) == RayNodeType.HEAD]
@@ -72,9 +73,9 @@ def calculate_status(cluster: RayCluster, pods: Sequence[Obj], services: Sequenc
     desired = spec.desired_worker_replicas()
 
     def put(cond: Condition) -> None:
-        set_condition(conditions, {**cond, "observedGeneration": generation}, stamp)
+        set_condition(conditions, cond, stamp)
 
-    status["observedGeneration"] = generation
+    status["observedGeneration"] = int(cluster.metadata.get("generation") or 0)
     status["readyWorkerReplicas"] = sum(1 for p in workers if running_and_ready(p))
     status["availableWorkerReplicas"] = sum(1 for p in workers if running(p))
     status["desiredWorkerReplicas"] = desired
@@ -104,23 +105,23 @@ def calculate_status(cluster: RayCluster, pods: Sequence[Obj], services: Sequenc
     status["lastUpdateTime"] = stamp
     if status.get("state") and status.get("state") != old.get("state"):
         status["stateTransitionTimes"] = {**(old.get("stateTransitionTimes") or {}), status["state"]: stamp}
-    return status
+    return wire_status(status)
 
 
 def invalid_status(old: Obj | None, problems: Sequence[Problem], *, generation: int, now: datetime,
                    feature_conditions: bool = True) -> dict[str, Any]:
-    """The status of an object that does not even parse: the previous status as it was, with the
-    RayClusterValid condition (when the conditions gate is on) naming the problems."""
+    """The status of an object that does not even parse: the previous status, with the
+    RayClusterValid condition naming the problems and `observedGeneration` the generation they
+    were found in, in KubeRay's shape. With the conditions gate off, the old status unchanged:
+    there is nothing to write."""
     status: dict[str, Any] = copy.deepcopy(dict(old or {}))
-    if feature_conditions:
-        conditions: list[Condition] = list(status.get("conditions") or [])
-
-        def put(cond: Condition) -> None:
-            set_condition(conditions, {**cond, "observedGeneration": generation}, _time(now))
-
-        validity(conditions, put, problems)
-        status["conditions"] = conditions
-    return status
+    if not feature_conditions:
+        return status
+    conditions: list[Condition] = list(status.get("conditions") or [])
+    validity(conditions, lambda cond: set_condition(conditions, cond, _time(now)), problems)
+    status["conditions"] = conditions
+    status["observedGeneration"] = generation
+    return wire_status(status)
 
 
 def desired_resources(cluster: RayCluster) -> dict[str, str]:
@@ -137,8 +138,9 @@ def desired_resources(cluster: RayCluster) -> dict[str, str]:
 
 def status_changed(old: Obj | None, new: Obj) -> bool:
     """Whether `new` differs from `old` in anything but timestamps (`lastUpdateTime`, conditions'
-    `lastTransitionTime`; `stateTransitionTimes` only move with `state`) and empty-vs-absent
-    values (Go's `omitempty`). KubeRay (`InconsistentRayClusterStatus`) also ignores desired
+    `lastTransitionTime`; `stateTransitionTimes` only move with `state`), both read as KubeRay's
+    struct would hold them (`wire_status`: a zero value and an absent field are the same, as
+    after Go's decoding). KubeRay (`InconsistentRayClusterStatus`) also ignores desired
     resources and observedGeneration; Raybus writes those, as they are shown by `kubectl get`."""
     return bool(_comparable(old or {}) != _comparable(new))
 
@@ -169,18 +171,9 @@ def _time(now: datetime) -> str:
 
 
 def _comparable(status: Obj) -> Any:
-    drop = {"lastUpdateTime", "stateTransitionTimes"}
-    out = {k: v for k, v in status.items() if k not in drop}
+    shaped = wire_status(status)
+    out = {k: v for k, v in shaped.items() if k not in {"lastUpdateTime", "stateTransitionTimes"}}
     out["conditions"] = sorted(
-        ({k: v for k, v in c.items() if k != "lastTransitionTime"} for c in status.get("conditions") or []),
+        ({k: v for k, v in c.items() if k != "lastTransitionTime"} for c in shaped.get("conditions") or []),
         key=lambda c: str(c.get("type")))
-    return _prune(out)
-
-
-def _prune(value: Any) -> Any:
-    if isinstance(value, dict):  # JSON: plain dicts (and a dict check is much cheaper than an ABC's)
-        pruned = {k: _prune(v) for k, v in value.items()}
-        return {k: v for k, v in pruned.items() if v not in (None, "", 0, {}, []) or v is False}
-    if isinstance(value, list):
-        return [_prune(v) for v in value]
-    return value
+    return out

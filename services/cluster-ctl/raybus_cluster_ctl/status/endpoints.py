@@ -40,7 +40,7 @@ def endpoints(services: Sequence[Obj]) -> dict[str, str]:
 
 def head_info(head: Obj | None, services: Sequence[Obj]) -> dict[str, str]:
     """KubeRay `updateHeadInfo`: head Pod IP/name; the head Service's ClusterIP, or the head Pod's
-    IP when the Service is headless (`None`); "" where unknown."""
+    IP when the Service is headless (`None`); "" where unknown (left out on the wire: `shape`)."""
     pod_ip = str(((head or {}).get("status") or {}).get("podIP") or "")
     svc = services[0] if len(services) == 1 else None
     cluster_ip = str(((svc or {}).get("spec") or {}).get("clusterIP") or "")
