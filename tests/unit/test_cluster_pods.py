@@ -610,6 +610,28 @@ def test_autoscaler_defaults_and_overrides() -> None:
     assert pod["spec"]["serviceAccountName"] == "sa"
 
 
+AUTOSCALER_OPTIONS = [
+    ("unset-no-security-context", {}, {"securityContext": None, "resources": "default"}),
+    ("empty-security-context-kept", {"securityContext": {}}, {"securityContext": {}, "resources": "default"}),
+    ("security-context-copied", {"securityContext": {"runAsNonRoot": True}},
+     {"securityContext": {"runAsNonRoot": True}, "resources": "default"}),
+    ("empty-resources-replace-defaults", {"resources": {}}, {"securityContext": None, "resources": {}}),
+    ("empty-lists-change-nothing", {"env": [], "command": [], "args": []}, {"securityContext": None, "resources": "default"}),
+]
+
+
+@pytest.mark.parametrize(("options", "want"), [r[1:] for r in AUTOSCALER_OPTIONS], ids=[r[0] for r in AUTOSCALER_OPTIONS])
+def test_autoscaler_options_set_but_empty(options: Obj, want: Obj) -> None:
+    """KubeRay `mergeAutoscalerOverrides`: a pointer field replaces when set, even to `{}`; a
+    list only when non-empty. Without autoscalerOptions.securityContext, no securityContext."""
+    sidecar = head(cluster(enableInTreeAutoscaling=True, autoscalerOptions=options))["spec"]["containers"][1]
+    default = {"limits": {"cpu": "500m", "memory": "512Mi"}, "requests": {"cpu": "500m", "memory": "512Mi"}}
+    assert sidecar.get("securityContext") == want["securityContext"]
+    assert sidecar["resources"] == (default if want["resources"] == "default" else want["resources"])
+    assert sidecar["command"] == ["/bin/bash", "-c", "--"] and sidecar["args"][0].startswith("ray kuberay-autoscaler")
+    assert env_names(sidecar)[:4] == ["RAY_CLUSTER_NAME", "RAY_CLUSTER_NAMESPACE", "RAY_HEAD_POD_NAME", "KUBERAY_CRD_VER"]
+
+
 def test_no_autoscaler_without_in_tree_autoscaling() -> None:
     pod = head(cluster())
     assert [ct["name"] for ct in pod["spec"]["containers"]] == ["ray-head"]

@@ -42,7 +42,13 @@ def autoscaler_container(cluster: RayCluster, image: str, settings: ClusterConfi
         tls_env_and_mount(container)
     options = cluster.spec.autoscaler_options
     wire = options.to_wire() if options is not None else {}
-    for key in ("resources", "image", "imagePullPolicy", "securityContext", "command", "args"):
+    # KubeRay's pointers replace when set at all, even empty: `securityContext: {}` (as in its
+    # autoscaler sample) gives the sidecar `securityContext: {}`, `resources: {}` drops the
+    # 500m/512Mi. Its slices count only when non-empty.
+    for key in ("resources", "image", "imagePullPolicy", "securityContext"):
+        if key in wire:
+            container[key] = copy.deepcopy(wire[key])
+    for key in ("command", "args"):
         if wire.get(key):
             container[key] = copy.deepcopy(wire[key])
     for key in ("env", "envFrom", "volumeMounts"):
