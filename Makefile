@@ -1,5 +1,5 @@
 # The obvious way in. `make dev` once, then `make test`; `make up` / `make down` for the local stack.
-.PHONY: dev control-plane kuberay test unit integration up down crds lint bench
+.PHONY: dev control-plane kuberay test unit integration conformance up down crds lint bench
 
 dev:
 	bash scripts/dev-setup.sh
@@ -19,6 +19,11 @@ unit: dev
 
 integration: dev control-plane kuberay
 	.venv/bin/pytest tests/integration
+
+# Raybus beside the real KubeRay on one control plane, every fixture diffed; the report goes
+# into docs/compatibility.md (`make test` runs the same test without rewriting the doc).
+conformance: dev control-plane kuberay
+	RAYBUS_CONFORMANCE_REPORT=docs/compatibility.md .venv/bin/pytest tests/conformance
 
 up: dev control-plane
 	.venv/bin/raybus up

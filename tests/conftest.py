@@ -1,11 +1,34 @@
-"""Fixtures shared by every test: fail any test that leaves asyncio tasks behind."""
+"""Fixtures shared by every test.
+
+Every test fails if it leaves asyncio tasks behind. The real servers (used by tests/integration
+and tests/conformance), started once per session:
+
+`nats_server` is a real nats-server with JetStream, `bus` a Raybus bus client on it.
+`control_plane` (see kube fixtures below) is a real etcd + kube-apiserver + controller-manager
++ scheduler + kwok, or the cluster named by RAYBUS_TEST_KUBECONFIG, behind the testbed's
+synchronous client (`raybus_testbed.kube.Kube`). Each test that asks for `namespace` gets a
+fresh one.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import itertools
+import os
+import re
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
+
+from raybus_common.bus.nats import NatsBus, connect
+from raybus_common.bus.streams import ensure_streams
+from raybus_common.settings import ServiceSettings
+from raybus_testbed.controlplane import CRD_DIR, ControlPlane, Unavailable, crds_in, install_crds
+from raybus_testbed.kube import Kube
+from raybus_testbed.nats import NatsServer
+from raybus_testbed.services import Services
 
 
 @pytest.fixture(autouse=True)
@@ -22,3 +45,102 @@ async def _no_leftover_tasks() -> AsyncIterator[None]:
         for t in left:
             t.cancel()
         pytest.fail(f"test left asyncio tasks running: {names}")
+
+
+@pytest.fixture(scope="session")
+def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
+    server = NatsServer(tmp_path_factory.mktemp("nats"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def nats_url(nats_server: NatsServer) -> str:
+    return nats_server.url
+
+
+@pytest.fixture
+async def bus(nats_url: str, request: pytest.FixtureRequest) -> AsyncIterator[NatsBus]:
+    """A bus client on the session's NATS, with Raybus's streams, for publishing and reading."""
+    b = await connect(ServiceSettings(nats_url=nats_url, service_name=f"test-{request.module.__name__}"))
+    await ensure_streams(b)
+    try:
+        yield b
+    finally:
+        await b.drain(1)
+
+
+@dataclass
+class Cluster:
+    api: Kube
+    kubeconfig: Path
+    etcd_url: str | None  # None for an existing cluster (RAYBUS_TEST_KUBECONFIG)
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """A real cluster with Raybus's CRDs installed.
+
+    RAYBUS_TEST_KUBECONFIG names an existing cluster (kind, say) to use instead; otherwise the
+    local control plane is built (cached) and started. With neither, the test skips, saying why.
+    """
+    existing = os.environ.get("RAYBUS_TEST_KUBECONFIG")
+    if existing:
+        api = Kube.connect(existing)
+        install_crds(api, crds_in(sorted(CRD_DIR.glob("*.yaml"))))
+        yield Cluster(api, Path(existing), None)
+        api.close()
+        return
+    try:
+        cp = ControlPlane(tmp_path_factory.mktemp("kube"))
+        cp.start()
+    except Unavailable as e:
+        pytest.skip(f"no Kubernetes control plane: {e}; set RAYBUS_TEST_KUBECONFIG or install Go")
+    try:
+        yield Cluster(cp.api, cp.kubeconfig, cp.etcd_url)
+    finally:
+        cp.stop()
+
+
+@pytest.fixture(scope="session")
+def control_plane(cluster: Cluster) -> Kube:
+    """A synchronous client on the test cluster (admin)."""
+    return cluster.api
+
+
+@pytest.fixture(scope="session")
+def kubeconfig(cluster: Cluster) -> Path:
+    """The test cluster's kubeconfig path, for services started as subprocesses."""
+    return cluster.kubeconfig
+
+
+@pytest.fixture(scope="session")
+def etcd_url(cluster: Cluster) -> str:
+    """etcd's client URL (local control plane only), e.g. to compact it and force 410 Gone."""
+    if cluster.etcd_url is None:
+        pytest.skip("etcd is not reachable on an existing cluster (RAYBUS_TEST_KUBECONFIG)")
+    return cluster.etcd_url
+
+
+_ns_counter = itertools.count()
+
+
+@pytest.fixture
+def namespace(control_plane: Kube, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh namespace per test, deleted afterwards."""
+    base = re.sub(r"[^a-z0-9-]", "-", request.node.name.lower())[:40].strip("-")
+    name = f"{base}-{next(_ns_counter)}"
+    control_plane.create("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+    yield name
+    control_plane.delete(f"/api/v1/namespaces/{name}")
+
+
+@pytest.fixture
+def services(tmp_path: Path, nats_url: str, kubeconfig: Path) -> Iterator[Services]:
+    """Raybus services as processes on the session's NATS and cluster; all stopped afterwards."""
+    svcs = Services(tmp_path, nats_url, kubeconfig)
+    try:
+        yield svcs
+    finally:
+        svcs.stop()

@@ -38,8 +38,16 @@ class NoKubeRay(RuntimeError):
     """No KubeRay binary in the cache and no Go toolchain to build one."""
 
 
-def operator_binary(version: str = VERSION) -> Path:
-    """The `ray-operator` binary of `version`, built by `scripts/build-kuberay.sh` if missing."""
+def operator_binary(version: str | None = None) -> Path:
+    """The `ray-operator` binary: `RAYBUS_KUBERAY_BIN` if set (a binary built elsewhere), else
+    the cached build of `version` (default `RAYBUS_KUBERAY_VERSION`, else VERSION), built by
+    `scripts/build-kuberay.sh` if missing."""
+    given = os.environ.get("RAYBUS_KUBERAY_BIN")
+    if given:
+        if not os.access(given, os.X_OK):
+            raise NoKubeRay(f"RAYBUS_KUBERAY_BIN={given} is not an executable file")
+        return Path(given)
+    version = version or os.environ.get("RAYBUS_KUBERAY_VERSION") or VERSION
     cached = Path(os.environ.get("RAYBUS_CACHE", Path.home() / ".cache" / "raybus")) / "bin" / \
         f"kuberay-{version}" / "ray-operator"
     if os.access(cached, os.X_OK):
@@ -51,6 +59,14 @@ def operator_binary(version: str = VERSION) -> Path:
     if out.returncode != 0:
         raise NoKubeRay(f"scripts/build-kuberay.sh failed ({out.returncode}): {out.stderr.strip()[-2000:]}")
     return Path(out.stdout.strip().splitlines()[-1])
+
+
+def oracle_version() -> str:
+    """The KubeRay version `operator_binary` gives (as far as the settings say)."""
+    version = os.environ.get("RAYBUS_KUBERAY_VERSION")
+    if os.environ.get("RAYBUS_KUBERAY_BIN"):
+        return f"{version or 'of unknown version'} (RAYBUS_KUBERAY_BIN)"
+    return version or VERSION
 
 
 class KubeRay:

@@ -1,0 +1,351 @@
+"""Conformance with KubeRay, with the real operator as the oracle: the pure half.
+
+The harness (`tests/conformance/`) applies one manifest to a namespace KubeRay watches and the
+same manifest to a namespace Raybus watches, waits for both to settle, and reads back what
+each operator made: the cluster's status, every child it owns (pods, Services, RBAC, Secrets,
+Jobs, Ingresses, PVCs) and the Events about the cluster. This module turns the two readings
+into one comparable shape and says where they differ:
+
+- `normalise` removes what is not an operator's choice: uids, resourceVersions, timestamps,
+  managed fields, the namespace, IP addresses, what the API server adds (the service-account
+  token volume's random suffix), node names and pod status (kwok's), random name suffixes,
+  the stamped operator version and secret values.
+- `diff` walks both trees and names every differing field by path; lists of named items
+  (containers, env, ports, volumes, ...) are matched by name, so the path says which one.
+- `KNOWN` lists the differences Raybus has on purpose (or because the oracle is another
+  KubeRay version than the one Raybus follows), each with its reason; `classify` splits a diff
+  into listed and unlisted ones. The test fails on an unlisted difference, and on a listed one
+  no manifest shows any more (the list must stay true).
+- `render` writes the report: manifest → identical / differs only where listed / differs.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+Obj = dict[str, Any]
+
+# The kinds a RayCluster owns, as (kind, collection path under /api/v1 or /apis/...).
+CHILD_KINDS: tuple[tuple[str, str], ...] = (
+    ("Pod", "/api/v1/namespaces/{ns}/pods"),
+    ("Service", "/api/v1/namespaces/{ns}/services"),
+    ("ServiceAccount", "/api/v1/namespaces/{ns}/serviceaccounts"),
+    ("Secret", "/api/v1/namespaces/{ns}/secrets"),
+    ("PersistentVolumeClaim", "/api/v1/namespaces/{ns}/persistentvolumeclaims"),
+    ("Role", "/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/roles"),
+    ("RoleBinding", "/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/rolebindings"),
+    ("Ingress", "/apis/networking.k8s.io/v1/namespaces/{ns}/ingresses"),
+    ("Job", "/apis/batch/v1/namespaces/{ns}/jobs"),
+)
+
+_IP = re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}\b")
+_SUFFIX = re.compile(r"-[a-z0-9]{5}$")
+_TOKEN_VOLUME = re.compile(r"^kube-api-access-[a-z0-9]{5}$")
+_VERSION_LABELS = ("ray.io/kuberay-version",)
+REPLICA_NAME = "ray.io/worker-group-replica-name"
+_HASH_ANNOTATIONS = ("ray.io/upgrade-strategy-recreate-hash",)
+_VOLATILE_META = ("uid", "resourceVersion", "creationTimestamp", "managedFields", "generation", "selfLink",
+                  "namespace")
+_TIME_KEYS = frozenset({"lastTransitionTime", "lastUpdateTime", "lastProbeTime", "startTime", "eventTime",
+                        "firstTimestamp", "lastTimestamp", "deletionTimestamp", "lastHeartbeatTime"})
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What one operator made of one manifest: status, children by kind/name, Events."""
+
+    status: Obj
+    children: Mapping[str, Obj]
+    events: tuple[tuple[str, str, str], ...]  # (type, reason, message), sorted, distinct
+
+
+def owned_by(obj: Obj, uid: str) -> bool:
+    return any(ref.get("uid") == uid for ref in (obj.get("metadata") or {}).get("ownerReferences") or [])
+
+
+@dataclass(frozen=True)
+class Scrubber:
+    """Makes strings neutral: the namespace, IP addresses, and exact names (random pod and
+    replica names, the cluster's uid) replaced by stand-ins, longest first."""
+
+    namespace: str
+    replacements: Mapping[str, str] = field(default_factory=dict)
+
+    def text(self, value: str) -> str:
+        if value == self.namespace:
+            return "NS"
+        out = _IP.sub("<ip>", value.replace(f"{self.namespace}/", "NS/").replace(f".{self.namespace}.", ".NS."))
+        for old in sorted(self.replacements, key=len, reverse=True):
+            if old in out:
+                out = re.sub(rf"(?<![a-z0-9-]){re.escape(old)}(?![a-z0-9-])", self.replacements[old], out)
+        return out
+
+    def __call__(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, list):
+            return [self(v) for v in value]
+        if isinstance(value, dict):
+            return {k: (("<time>" if v else v) if k in _TIME_KEYS else self(v)) for k, v in value.items()}
+        return value
+
+
+def scrubber(namespace: str, cluster_uid: str, children: Iterable[Obj]) -> Scrubber:
+    """The scrubber for one cluster: its uid, the random names of its pods and of its multi-host
+    replica groups (`<name>-<rand>`), and the node ports of its Services (in `status.endpoints`)."""
+    names: dict[str, str] = {cluster_uid: "<cluster-uid>"} if cluster_uid else {}
+    for obj in children:
+        meta = obj.get("metadata") or {}
+        if obj.get("kind") == "Pod":
+            names[meta.get("name", "")] = _SUFFIX.sub("-<rand>", meta.get("name", ""))
+            replica = (meta.get("labels") or {}).get(REPLICA_NAME)
+            if replica:
+                names[replica] = _SUFFIX.sub("-<rand>", replica)
+        if obj.get("kind") == "Service":  # node ports are the API server's pick
+            for port in (obj.get("spec") or {}).get("ports") or []:
+                if port.get("nodePort"):
+                    names[str(port["nodePort"])] = "<node-port>"
+    names.pop("", None)
+    return Scrubber(namespace, names)
+
+
+def _meta(obj: Obj) -> Obj:
+    meta: Obj = obj.setdefault("metadata", {})
+    return meta
+
+
+def normalise_child(obj: Obj, scrub: Scrubber) -> Obj:
+    """One child with what is not the operator's choice removed (see the module docstring)."""
+    out = copy.deepcopy(obj)
+    meta = _meta(out)
+    for key in _VOLATILE_META:
+        meta.pop(key, None)
+    for ref in meta.get("ownerReferences") or []:
+        ref.pop("uid", None)
+    for key in _VERSION_LABELS:
+        for section in ("labels", "annotations"):
+            if key in (meta.get(section) or {}):
+                meta[section][key] = "<version>"
+    for key in _HASH_ANNOTATIONS:
+        if key in (meta.get("annotations") or {}):
+            meta["annotations"][key] = "<hash>"
+    kind = out.get("kind")
+    if kind == "Pod":
+        spec = out.get("spec") or {}
+        spec.pop("nodeName", None)
+        for vol in spec.get("volumes") or []:
+            if _TOKEN_VOLUME.match(vol.get("name", "")):
+                vol["name"] = "kube-api-access-<rand>"
+        for c in [*(spec.get("containers") or []), *(spec.get("initContainers") or [])]:
+            for mount in c.get("volumeMounts") or []:
+                if _TOKEN_VOLUME.match(mount.get("name", "")):
+                    mount["name"] = "kube-api-access-<rand>"
+            for env in c.get("env") or []:
+                if env.get("name") == "RAY_USAGE_STATS_EXTRA_TAGS":
+                    env["value"] = re.sub(r"kuberay_version=[^;]*", "kuberay_version=<version>",
+                                          env.get("value", ""))
+        out["status"] = {"phase": (obj.get("status") or {}).get("phase")}
+    if kind == "Secret":
+        for section in ("data", "stringData"):
+            if out.get(section):
+                out[section] = {k: "<secret>" for k in out[section]}
+    if kind == "Job":
+        out.pop("status", None)
+        spec = out.get("spec") or {}
+        spec.pop("selector", None)  # the Job controller's, with the Job's uid
+        tmeta = (spec.get("template") or {}).get("metadata") or {}
+        for k in ("controller-uid", "batch.kubernetes.io/controller-uid"):
+            (tmeta.get("labels") or {}).pop(k, None)
+    if kind == "Service":
+        spec = out.get("spec") or {}
+        for k in ("clusterIP", "clusterIPs"):
+            if spec.get(k) not in ("None", ["None"]):
+                spec.pop(k, None)
+        for port in spec.get("ports") or []:
+            if "nodePort" in port:
+                port["nodePort"] = "<node-port>"
+    scrubbed: Obj = scrub(out)
+    return scrubbed
+
+
+def keyed_children(objs: Iterable[Obj], scrub: Scrubber) -> dict[str, Obj]:
+    """Normalised children by `Kind/name` (names scrubbed); same-key pods (a group's replicas)
+    get `#0`, `#1`, ... in the order of their normalised content, so equal groups compare equal."""
+    groups: dict[str, list[Obj]] = {}
+    for obj in objs:
+        key = f"{obj.get('kind')}/{scrub.text((obj.get('metadata') or {}).get('name', ''))}"
+        groups.setdefault(key, []).append(normalise_child(obj, scrub))
+    out: dict[str, Obj] = {}
+    for key, members in sorted(groups.items()):
+        if len(members) == 1:
+            out[key] = members[0]
+            continue
+        for i, m in enumerate(sorted(members, key=repr)):
+            out[f"{key}#{i}"] = m
+    return out
+
+
+def normalise_status(status: Obj, scrub: Scrubber) -> Obj:
+    """The status with its timestamps (condition transitions, `stateTransitionTimes`) made neutral."""
+    out: Obj = scrub(copy.deepcopy(status))
+    for state in out.get("stateTransitionTimes") or {}:
+        out["stateTransitionTimes"][state] = "<time>"
+    return out
+
+
+def normalise_event(event: Obj, scrub: Scrubber) -> tuple[str, str, str]:
+    """(type, reason, message) of a core/v1 view of an Event, message scrubbed."""
+    message = scrub.text(event.get("message") or event.get("note") or "")
+    return event.get("type", ""), event.get("reason", ""), message
+
+
+# -- diff -----------------------------------------------------------------------------------------
+
+_NAMED_LISTS = frozenset({"containers", "initContainers", "env", "ports", "volumes", "volumeMounts",
+                          "conditions", "ownerReferences", "rules", "subjects", "tolerations", "imagePullSecrets",
+                          "workerGroupStatuses"})
+
+
+def _name_of(item: Any) -> str | None:
+    if isinstance(item, dict):
+        for key in ("name", "type", "groupName", "containerPort", "port", "key"):
+            if key in item:
+                return str(item[key])
+    return None
+
+
+def diff(kuberay: Any, raybus: Any, path: str = "") -> list[tuple[str, Any, Any]]:
+    """Every differing field as (path, KubeRay's value, Raybus's value); `<absent>` for a
+    missing one. Lists of named items are matched by name."""
+    if isinstance(kuberay, dict) and isinstance(raybus, dict):
+        out: list[tuple[str, Any, Any]] = []
+        for key in sorted(set(kuberay) | set(raybus)):
+            sub = f"{path}.{key}" if path else str(key)
+            if key not in raybus:
+                out.append((sub, kuberay[key], "<absent>"))
+            elif key not in kuberay:
+                out.append((sub, "<absent>", raybus[key]))
+            else:
+                out.extend(diff(kuberay[key], raybus[key], sub))
+        return out
+    if isinstance(kuberay, list) and isinstance(raybus, list):
+        leaf = path.rsplit(".", 1)[-1]
+        names_k, names_r = [_name_of(x) for x in kuberay], [_name_of(x) for x in raybus]
+        if (leaf in _NAMED_LISTS and None not in names_k and None not in names_r
+                and len(set(names_k)) == len(names_k) and len(set(names_r)) == len(names_r)):
+            return diff(dict(zip(names_k, kuberay, strict=True)), dict(zip(names_r, raybus, strict=True)), path)
+        if len(kuberay) == len(raybus):
+            return [d for i, (a, b) in enumerate(zip(kuberay, raybus, strict=True)) for d in diff(a, b, f"{path}[{i}]")]
+    return [] if kuberay == raybus else [(path, kuberay, raybus)]
+
+
+def compare(kuberay: Reading, raybus: Reading) -> list[tuple[str, Any, Any]]:
+    """The differences between two readings of the same manifest, by path: `status.…`,
+    `<Kind>/<name>.…` for children, `events` for the Event set."""
+    out = diff(kuberay.status, raybus.status, "status")
+    out += diff(dict(kuberay.children), dict(raybus.children), "")
+    missing = sorted(set(kuberay.events) - set(raybus.events))
+    extra = sorted(set(raybus.events) - set(kuberay.events))
+    for ev in missing:
+        out.append((f"events[{ev[1]}]", " ".join(ev), "<absent>"))
+    for ev in extra:
+        out.append((f"events[{ev[1]}]", "<absent>", " ".join(ev)))
+    return out
+
+
+# -- what differs on purpose ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Known:
+    """A difference Raybus has on purpose (`version` False) or because the oracle runs another
+    KubeRay version than the one Raybus follows (`version` True)."""
+
+    pattern: str  # a regular expression matched against the whole path
+    reason: str
+    version: bool = False
+    manifests: tuple[str, ...] = ()  # only in these manifests (file stems); empty: in any
+
+    def matches(self, manifest: str, path: str) -> bool:
+        return (not self.manifests or manifest in self.manifests) and re.fullmatch(self.pattern, path) is not None
+
+
+@dataclass
+class Outcome:
+    manifest: str
+    listed: list[tuple[str, Known]] = field(default_factory=list)
+    unlisted: list[tuple[str, Any, Any]] = field(default_factory=list)
+    note: str = ""  # why it was not compared
+
+    @property
+    def verdict(self) -> str:
+        if self.note:
+            return "not compared"
+        if self.unlisted:
+            return "differs"
+        return "differs where listed" if self.listed else "identical"
+
+
+def classify(manifest: str, diffs: list[tuple[str, Any, Any]], known: Iterable[Known]) -> Outcome:
+    table = list(known)
+    out = Outcome(manifest)
+    for d in diffs:
+        hit = next((k for k in table if k.matches(manifest, d[0])), None)
+        if hit is None:
+            out.unlisted.append(d)
+        else:
+            out.listed.append((d[0], hit))
+    return out
+
+
+def _fields(paths: Iterable[str], limit: int = 6) -> str:
+    seen = list(dict.fromkeys(paths))
+    text = ", ".join(f"`{p}`" for p in seen[:limit])
+    return text + (f" and {len(seen) - limit} more" if len(seen) > limit else "")
+
+
+def render(outcomes: list[Outcome], *, oracle: str) -> str:
+    """The report as Markdown: one row per manifest, then the listed differences that showed."""
+    compared = [o for o in outcomes if not o.note]
+    identical = sum(1 for o in compared if o.verdict == "identical")
+    clean = sum(1 for o in compared if o.verdict != "differs")
+    summary = (f"Oracle: KubeRay {oracle}, run beside Raybus on the same control plane. {identical} of "
+               f"{len(compared)} compared manifests identical; {clean} of {len(compared)} identical but for listed "
+               "differences.")
+    lines = [summary, "",
+             "| manifest | result | fields |", "|---|---|---|"]
+    for o in sorted(outcomes, key=lambda o: o.manifest):
+        if o.note:
+            fields = o.note
+        elif o.unlisted:
+            fields = _fields(p for p, _, _ in o.unlisted)
+        else:
+            fields = _fields(p for p, _ in o.listed)
+        lines.append(f"| `{o.manifest}` | {o.verdict} | {fields} |")
+    used: dict[str, Known] = {}
+    for o in compared:
+        for _, k in o.listed:
+            used.setdefault(k.pattern, k)
+    if used:
+        lines += ["", "Listed differences that showed in this run:", "",
+                  "| field (pattern) | why | KubeRay version |", "|---|---|---|"]
+        for k in used.values():
+            lines.append(f"| `{k.pattern}` | {k.reason} | {'yes' if k.version else 'no'} |")
+    return "\n".join(lines) + "\n"
+
+
+BEGIN, END = "<!-- conformance:begin -->", "<!-- conformance:end -->"
+
+
+def splice(doc: Path, report: str) -> None:
+    """Replace the text between the conformance markers of `doc` with `report`."""
+    text = doc.read_text()
+    start, end = text.find(BEGIN), text.find(END)
+    if start < 0 or end < start:
+        raise ValueError(f"{doc} has no {BEGIN} … {END} section")
+    doc.write_text(text[: start + len(BEGIN)] + "\n" + report + text[end:])

@@ -1,0 +1,122 @@
+"""The pure half of the KubeRay conformance harness: normalising, diffing, classifying, reporting."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from raybus_testbed import conformance as conf
+
+NS = "conf-kuberay-1"
+
+
+def pod(name: str, *, replica: str | None = None, ip: str = "10.0.0.7", env: list[dict[str, Any]] | None = None
+        ) -> dict[str, Any]:
+    labels = {"ray.io/cluster": "rc", "ray.io/group": "g"}
+    if replica:
+        labels[conf.REPLICA_NAME] = replica
+    return {
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": NS, "uid": "u-" + name, "resourceVersion": "12",
+                     "creationTimestamp": "2026-01-01T00:00:00Z", "managedFields": [{"manager": "x"}],
+                     "labels": labels, "ownerReferences": [{"kind": "RayCluster", "name": "rc", "uid": "cluster-uid"}]},
+        "spec": {"nodeName": "kwok-node-1",
+                 "containers": [{"name": "ray-worker", "env": env or [],
+                                 "volumeMounts": [{"name": "kube-api-access-ab12c", "mountPath": "/var/run"}]}],
+                 "volumes": [{"name": "kube-api-access-ab12c"}]},
+        "status": {"phase": "Running", "podIP": ip},
+    }
+
+
+def test_a_pod_keeps_only_what_the_operator_chose() -> None:
+    p = pod("rc-g-worker-x7k2p", env=[{"name": "RAY_external_storage_namespace", "value": "cluster-uid"},
+                                      {"name": "FQ_RAY_IP", "value": f"rc-head-svc.{NS}.svc.cluster.local"}])
+    scrub = conf.scrubber(NS, "cluster-uid", [p])
+    got = conf.normalise_child(p, scrub)
+    meta = got["metadata"]
+    assert meta["name"] == "rc-g-worker-<rand>"
+    assert not {"uid", "resourceVersion", "creationTimestamp", "managedFields", "namespace"} & set(meta)
+    assert meta["ownerReferences"] == [{"kind": "RayCluster", "name": "rc"}]
+    assert got["status"] == {"phase": "Running"}
+    assert "nodeName" not in got["spec"]
+    assert got["spec"]["volumes"] == [{"name": "kube-api-access-<rand>"}]
+    assert got["spec"]["containers"][0]["env"] == [
+        {"name": "RAY_external_storage_namespace", "value": "<cluster-uid>"},
+        {"name": "FQ_RAY_IP", "value": "rc-head-svc.NS.svc.cluster.local"}]
+
+
+def test_the_scrubber_replaces_whole_names_only() -> None:
+    scrub = conf.Scrubber(NS, {"rc-g-worker-x7k2p": "rc-g-worker-<rand>"})
+    assert scrub.text(f"Created worker Pod {NS}/rc-g-worker-x7k2p") == "Created worker Pod NS/rc-g-worker-<rand>"
+    assert scrub.text("rc-g-worker-x7k2p-2") == "rc-g-worker-x7k2p-2"  # another name that starts alike
+    assert scrub.text("reached 10.1.2.3:6379") == "reached <ip>:6379"
+    assert scrub(NS) == "NS"
+    assert scrub({"lastTransitionTime": "2026-01-01T00:00:00Z", "reason": "x"}) == {
+        "lastTransitionTime": "<time>", "reason": "x"}
+
+
+def test_replicas_of_a_group_are_keyed_by_content_so_equal_groups_compare_equal() -> None:
+    a = [pod("rc-g-worker-aaaaa", replica="g-qqqqq", ip="10.0.0.1"), pod("rc-g-worker-bbbbb", replica="g-qqqqq")]
+    b = [pod("rc-g-worker-zzzzz", replica="g-wwwww"), pod("rc-g-worker-yyyyy", replica="g-wwwww", ip="10.9.9.9")]
+    ka = conf.keyed_children(a, conf.scrubber(NS, "cluster-uid", a))
+    kb = conf.keyed_children(b, conf.scrubber(NS, "cluster-uid", b))
+    assert set(ka) == {"Pod/rc-g-worker-<rand>#0", "Pod/rc-g-worker-<rand>#1"}
+    assert ka["Pod/rc-g-worker-<rand>#0"]["metadata"]["labels"][conf.REPLICA_NAME] == "g-<rand>"
+    assert conf.diff(ka, kb) == []
+
+
+def test_diff_names_the_item_of_a_named_list_and_absent_fields() -> None:
+    kuberay = {"spec": {"containers": [{"name": "ray-head", "env": [{"name": "A", "value": "1"}]}]}}
+    raybus = {"spec": {"containers": [{"name": "ray-head", "env": [{"name": "A", "value": "2"},
+                                                                  {"name": "B", "value": "x"}]}]}, "extra": 1}
+    assert conf.diff(kuberay, raybus) == [
+        ("extra", "<absent>", 1),
+        ("spec.containers.ray-head.env.A.value", "1", "2"),
+        ("spec.containers.ray-head.env.B", "<absent>", {"name": "B", "value": "x"}),
+    ]
+    assert conf.diff([1, 2], [1, 3], "args") == [("args[1]", 2, 3)]
+    assert conf.diff([1], [1, 2], "args") == [("args", [1], [1, 2])]
+
+
+def test_compare_reports_events_one_side_lacks() -> None:
+    ev = ("Normal", "CreatedService", "Created service NS/rc-head-svc")
+    theirs = conf.Reading(status={"state": "ready"}, children={}, events=(ev,))
+    ours = conf.Reading(status={"state": "ready"}, children={}, events=())
+    assert conf.compare(theirs, ours) == [("events[CreatedService]", " ".join(ev), "<absent>")]
+    assert conf.compare(theirs, theirs) == []
+
+
+def test_classify_splits_listed_from_unlisted_and_respects_the_manifest_scope() -> None:
+    known = [conf.Known(r"Pod/.*\.metadata\.generateName", "names"),
+             conf.Known(r"status\.observedGeneration", "v1.5 rewrites the spec", version=True, manifests=("a",))]
+    diffs = [("Pod/rc-head-<rand>.metadata.generateName", "rc-head-", "<absent>"),
+             ("status.observedGeneration", 2, 1)]
+    a, b = conf.classify("a", diffs, known), conf.classify("b", diffs, known)
+    assert [p for p, _ in a.listed] == [d[0] for d in diffs] and a.unlisted == [] and a.verdict == "differs where listed"
+    assert [p for p, _ in b.listed] == [diffs[0][0]] and b.unlisted == [diffs[1]] and b.verdict == "differs"
+    assert conf.classify("c", [], known).verdict == "identical"
+
+
+def test_the_report_counts_and_lists(tmp_path: Path) -> None:
+    known = conf.Known(r"x", "why x", version=True)
+    outcomes = [conf.Outcome("m1"), conf.Outcome("m2", listed=[("x", known)]), conf.Outcome("m3", unlisted=[("y", 1, 2)]),
+                conf.Outcome("job", note="RayJob: job-ctl is not built yet")]
+    report = conf.render(outcomes, oracle="v1.5.0")
+    assert "1 of 3 compared manifests identical; 2 of 3 identical but for listed differences" in report
+    assert "| `m3` | differs | `y` |" in report and "| `job` | not compared | RayJob" in report
+    assert "| `x` | why x | yes |" in report
+    doc = tmp_path / "doc.md"
+    doc.write_text(f"head\n{conf.BEGIN}\nold\n{conf.END}\ntail\n")
+    conf.splice(doc, report)
+    text = doc.read_text()
+    assert text.startswith("head\n") and text.endswith(f"{conf.END}\ntail\n") and "old" not in text and report in text
+    with pytest.raises(ValueError, match="no"):
+        conf.splice(_without_markers(tmp_path), report)
+
+
+def _without_markers(tmp_path: Path) -> Path:
+    doc = tmp_path / "plain.md"
+    doc.write_text("no markers\n")
+    return doc
