@@ -7,6 +7,7 @@ API server.
 
 from __future__ import annotations
 
+import base64
 import copy
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -26,6 +27,7 @@ from raybus_common.actions import (
     Patch,
     RecordEvent,
     RemoveFinalizer,
+    WriteEvent,
 )
 from raybus_common.bus import subjects
 from raybus_common.bus.envelopes import ActionEnvelope, DeadLetter, ResultEnvelope, decode
@@ -282,3 +284,78 @@ async def test_sigkill_mid_batch_loses_no_action_and_applies_none_twice(
 async def _queue_empty(bus: NatsBus, namespace: str) -> bool:
     info = await bus.js.stream_info(ACT, subjects_filter=f"raybus.act.*.{namespace}.*")
     return not info.state.subjects
+
+
+def events_of(api: Kube, namespace: str, reason: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = api.get(f"/apis/events.k8s.io/v1/namespaces/{namespace}/events")["items"]
+    return [e for e in items if e["reason"] == reason]
+
+
+def occurrences(events: list[dict[str, Any]]) -> int:
+    """How many times the Events say it happened: one each, or its series' count."""
+    return sum((e.get("series") or {}).get("count", 1) for e in events)
+
+
+async def test_a_writes_event_follows_its_outcome_in_kuberays_words(
+        services: Services, bus: NatsBus, outcomes: Outcomes, control_plane: Kube, namespace: str) -> None:
+    services.start("actuator", "raybus-actuator")
+    root = ObjectRef(api_version="ray.io/v1", kind="RayCluster", namespace=namespace, name="owner", uid="u-owner")
+
+    def write(name: str, **data: str) -> Apply:
+        return Apply(object=configmap(namespace, name, **data),
+                     success_event=WriteEvent(reason="CreatedConfigMap", message=f"Created configmap {namespace}/{name}",
+                                              action="Create"),
+                     failure_reason="FailedToCreateConfigMap", failure_message=f"Failed creating configmap {namespace}/{name}")
+
+    res = await outcomes.wait(await send(bus, write("good", k="v"), controller="cluster-ctl", root=root))
+    assert res.outcome == "ok"
+    res = await outcomes.wait(await send(bus, write("bad", **{"not a key": "x"}), controller="cluster-ctl", root=root))
+    assert res.outcome == "permanent" and res.failure_reason == "FailedToCreateConfigMap"
+    assert res.error.startswith('ConfigMap "bad" is invalid') and res.target is not None and res.target.name == "bad"
+    await eventually(lambda: events_of(control_plane, namespace, "FailedToCreateConfigMap"), timeout=10,
+                     what="the Warning")
+    (created,) = events_of(control_plane, namespace, "CreatedConfigMap")
+    assert created["note"] == f"Created configmap {namespace}/good" and created["type"] == "Normal"
+    assert (created["reportingController"], created["action"]) == ("raycluster-controller", "Create")
+    assert created["regarding"]["name"] == "owner"
+    (warning,) = events_of(control_plane, namespace, "FailedToCreateConfigMap")
+    assert warning["note"] == f"Failed creating configmap {namespace}/bad, {res.error}"
+    assert warning["type"] == "Warning" and warning["reportingController"] == "raycluster-controller"
+    assert occurrences(events_of(control_plane, namespace, "CreatedConfigMap")) == 1, \
+        "the failed write recorded no success"
+
+
+async def test_isomorphic_events_are_one_event_with_a_count(
+        services: Services, bus: NatsBus, outcomes: Outcomes, control_plane: Kube, namespace: str) -> None:
+    services.start("actuator", "raybus-actuator")
+    root = ObjectRef(api_version="ray.io/v1", kind="RayCluster", namespace=namespace, name="owner", uid="u-owner")
+    ids = []
+    for i in range(12):  # a group's pods: each write succeeds, each asks for its CreatedWorkerPod
+        ids.append(await send(bus, Apply(object=configmap(namespace, f"w-{i}"), success_event=WriteEvent(
+            reason="CreatedWorkerPod", message=f"Created worker Pod {namespace}/w-{i}", action="Create")),
+                              controller="cluster-ctl", root=root))
+    for aid in ids:
+        assert (await outcomes.wait(aid)).outcome == "ok"
+    events = events_of(control_plane, namespace, "CreatedWorkerPod")
+    # One Event with a series (two, should the 12 writes straddle the edge of a 6-minute window).
+    assert 1 <= len(events) <= 2 and occurrences(events) == 12, [(e["metadata"]["name"], e.get("series")) for e in events]
+    first = min(events, key=lambda e: e["eventTime"])
+    assert first["note"].startswith(f"Created worker Pod {namespace}/w-")
+    assert first["series"]["count"] >= 2 and first["series"]["lastObservedTime"] >= first["eventTime"]
+
+
+async def test_a_create_only_secret_gets_a_generated_token_that_is_never_rotated(
+        services: Services, bus: NatsBus, outcomes: Outcomes, control_plane: Kube, namespace: str) -> None:
+    services.start("actuator", "raybus-actuator")
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "tok", "namespace": namespace}}
+    action = Apply(object=secret, create_only=True, generate={"auth_token": 32})
+    env = ActionEnvelope.build("cluster-ctl", ROOT, action)
+    assert "stringData" not in env.model_dump_json(), "no token on the bus, only its length"
+    res = await outcomes.wait(await send(bus, action))
+    assert res.outcome == "ok", res
+    path = f"/api/v1/namespaces/{namespace}/secrets/tok"
+    token = base64.b64decode(control_plane.get(path)["data"]["auth_token"]).decode()
+    assert len(token) == 44 and len(base64.b64decode(token)) == 32
+    res = await outcomes.wait(await send(bus, action, salt="a later pass"))
+    assert (res.outcome, res.message) == ("ok", "already exists; left as it is")
+    assert base64.b64decode(control_plane.get(path)["data"]["auth_token"]).decode() == token

@@ -221,3 +221,31 @@ def test_an_invalid_spec_gets_a_condition_and_an_event_and_others_converge(
                              for c in invalid.status().get("conditions", [])), "a condition naming the field")
     assert any(e["reason"] == "InvalidRayClusterSpec" and e["type"] == "Warning" for e in invalid.events())
     assert not invalid.pods()
+
+
+def events_of(rc: Cluster, reason: str) -> list[dict[str, Any]]:
+    return [e for e in rc.events() if e["reason"] == reason]
+
+
+def occurrences(events: list[dict[str, Any]]) -> int:
+    """How many times the Events say it happened: one each, or its series' count."""
+    return sum((e.get("series") or {}).get("count", 1) for e in events)
+
+
+
+def test_a_group_of_workers_is_one_created_event_with_a_count(services: Services, control_plane: Kube,
+                                                             namespace: str) -> None:
+    start_stack(services)
+    obj = sample("wide")
+    group = obj["spec"]["workerGroupSpecs"][0]
+    group.update(replicas=12, maxReplicas=12)
+    group["template"]["spec"]["containers"][0]["resources"] = {"requests": {"cpu": "10m", "memory": "16Mi"}}
+    rc = create(control_plane, namespace, obj)
+    rc.wait(lambda: len(rc.workers()) == 12 and occurrences(events_of(rc, "CreatedWorkerPod")) == 12,
+            "12 workers and 12 CreatedWorkerPod occurrences")
+    events = events_of(rc, "CreatedWorkerPod")
+    # KubeRay's recorder makes one Event of them; Raybus too (two should the creations straddle
+    # the edge of a 6-minute window).
+    assert 1 <= len(events) <= 2, [(e["metadata"]["name"], e.get("series")) for e in events]
+    assert all(e["reportingController"] == "raycluster-controller" for e in events)
+    assert all(e["note"].startswith(f"Created worker Pod {namespace}/wide-cpu-worker-") for e in events)

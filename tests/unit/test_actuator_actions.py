@@ -11,14 +11,16 @@ from raybus_actuator.actions import (
     Executor,
     UnknownResource,
     apply_request,
+    create_request,
     delete_request,
     event_for,
-    event_name,
     finalizers_after,
+    generated,
     judge,
     patch_request,
     status_request,
 )
+from raybus_actuator.events import event_name, outcome_event, reporting_controller, series_patch
 from raybus_common.actions import (
     AddFinalizer,
     Apply,
@@ -28,6 +30,7 @@ from raybus_common.actions import (
     Patch,
     RecordEvent,
     RemoveFinalizer,
+    WriteEvent,
 )
 from raybus_common.kube.client import ApiError, KubeClient
 from raybus_common.kube.discovery import Discovery
@@ -110,32 +113,134 @@ def test_delete_carries_the_uid_precondition_and_propagation() -> None:
     assert delete_request(Delete(ref=NS), NAMESPACES).path == "/api/v1/namespaces/team-a"  # cluster-scoped
 
 
-def test_an_event_is_named_after_the_action_and_fills_every_required_field() -> None:
+NOW = datetime(2026, 11, 22, 21, 0, 1, 5, tzinfo=UTC)
+
+
+def test_an_event_fills_every_required_field_as_kuberays_recorder_would() -> None:
     action = RecordEvent(regarding=RC, type="Warning", reason="InvalidSpec", message="m" * 5000)
     now = datetime(2026, 11, 22, 23, 0, 1, 5, tzinfo=timezone(timedelta(hours=2)))
-    req = event_for(action, action_id="abc", controller="cluster-ctl", instance="actuator-0", now=now)
+    req = event_for(action, controller="cluster-ctl", instance="actuator-0", now=now)
     body = req.body or {}
     assert (req.method, req.path) == ("POST", "/apis/events.k8s.io/v1/namespaces/team-a/events")
-    assert body["metadata"] == {"name": event_name(RC, "abc"), "namespace": "team-a"}
+    assert body["metadata"] == {"name": event_name(action, controller="cluster-ctl", now=now), "namespace": "team-a"}
     assert body["eventTime"] == "2026-11-22T21:00:01.000005Z"
-    assert body["reportingController"] == "raybus.io/cluster-ctl"
+    assert body["reportingController"] == "raycluster-controller"
     assert body["reportingInstance"] == "actuator-0"
     assert body["action"] == "InvalidSpec"  # required by events.k8s.io/v1; the reason when none is given
     assert len(body["note"]) == 1024
     assert body["regarding"] == {"apiVersion": "ray.io/v1", "kind": "RayCluster", "name": "rc",
                                  "namespace": "team-a", "uid": "u-1"}
-    assert event_name(RC, "abc") == event_name(RC, "abc") != event_name(RC, "abd")
-    long = ObjectRef(api_version="v1", kind="Pod", namespace="n", name="p" * 253)
-    assert len(event_name(long, "abc")) == 253
+    assert "series" not in body and "deprecatedSource" not in body  # events.k8s.io/v1 refuses a source on create
+    long = RecordEvent(regarding=ObjectRef(api_version="v1", kind="Pod", namespace="n", name="p" * 253),
+                       reason="R", message="m")
+    assert len(event_name(long, controller="c", now=NOW)) == 253
+
+
+@pytest.mark.parametrize(("controller", "reporting"), [
+    ("cluster-ctl", "raycluster-controller"), ("job-ctl", "rayjob-controller"),
+    ("serve-ctl", "rayservice-controller"), ("cron", "raycronjob-controller"),
+    ("scheduler-bridge", "raybus.io/scheduler-bridge"), ("", "raybus.io/raybus")])
+def test_events_report_as_kuberays_controller_of_the_same_job(controller: str, reporting: str) -> None:
+    assert reporting_controller(controller) == reporting
 
 
 def test_an_event_about_a_cluster_scoped_object_goes_to_default() -> None:
-    req = event_for(RecordEvent(regarding=NS, reason="R", message="m", action="Act"), action_id="a",
-                    controller="", instance="", now=datetime(2026, 1, 1, tzinfo=UTC))
+    req = event_for(RecordEvent(regarding=NS, reason="R", message="m", action="Act"), controller="", instance="",
+                    now=datetime(2026, 1, 1, tzinfo=UTC))
     assert req.path == "/apis/events.k8s.io/v1/namespaces/default/events"
     body = req.body or {}
     assert "namespace" not in body["regarding"] and body["action"] == "Act"
     assert body["reportingController"] == "raybus.io/raybus" and body["reportingInstance"] == "raybus"
+
+
+CREATED = RecordEvent(regarding=RC, reason="CreatedWorkerPod", message="Created worker Pod team-a/w-1", action="Create")
+
+
+@pytest.mark.parametrize(("other", "controller", "later", "same"), [
+    (CREATED.model_copy(update={"message": "Created worker Pod team-a/w-2"}), "cluster-ctl", 0.0, True),
+    (CREATED, "cluster-ctl", 359.0, True),
+    (CREATED, "cluster-ctl", 360.0, False),
+    (CREATED.model_copy(update={"reason": "DeletedWorkerPod"}), "cluster-ctl", 0.0, False),
+    (CREATED.model_copy(update={"type": "Warning"}), "cluster-ctl", 0.0, False),
+    (CREATED.model_copy(update={"action": "Update"}), "cluster-ctl", 0.0, False),
+    (CREATED.model_copy(update={"regarding": RC.model_copy(update={"uid": "u-2"})}), "cluster-ctl", 0.0, False),
+    (CREATED.model_copy(update={"regarding": RC.model_copy(update={"name": "rc2"})}), "cluster-ctl", 0.0, False),
+    (CREATED, "job-ctl", 0.0, False),
+], ids=["other-note", "same-window", "next-window", "reason", "type", "action", "uid", "object", "controller"])
+def test_isomorphic_events_share_a_name_within_a_six_minute_window(other: RecordEvent, controller: str, later: float,
+                                                                   same: bool) -> None:
+    start = datetime(2026, 11, 22, 21, 0, 0, tzinfo=UTC)  # the start of a window (epoch seconds % 360 == 0)
+    assert start.timestamp() % 360 == 0
+    first = event_name(CREATED, controller="cluster-ctl", now=start)
+    assert (event_name(other, controller=controller, now=start + timedelta(seconds=later)) == first) is same
+
+
+def test_the_series_patch_counts_one_more_under_the_resource_version_read() -> None:
+    single = {"metadata": {"name": "rc.x", "resourceVersion": "41"}, "note": "n"}
+    assert series_patch(single, NOW) == {"metadata": {"resourceVersion": "41"},
+                                         "series": {"count": 2, "lastObservedTime": "2026-11-22T21:00:01.000005Z"}}
+    series = {"metadata": {"resourceVersion": "42"}, "series": {"count": 63, "lastObservedTime": "x"}}
+    assert series_patch(series, NOW)["series"]["count"] == 64
+
+
+def test_a_create_only_apply_posts_the_object_with_the_generated_data() -> None:
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "rc", "namespace": "team-a"}}
+    action = Apply(object=secret, create_only=True, generate={"auth_token": 32})
+    made = generated(action, random_bytes=lambda n: bytes(range(n)))
+    assert made == {"auth_token": "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="}
+    assert len(generated(action)["auth_token"]) == 44 and generated(action) != generated(action)
+    secrets = Resource("secret", "Secret", "", "v1", "secrets")
+    req = create_request(action, secrets, "raybus", made)
+    assert (req.method, req.path, req.params) == ("POST", "/api/v1/namespaces/team-a/secrets", {"fieldManager": "raybus"})
+    assert req.body == {**secret, "stringData": made}
+    assert "stringData" not in action.object, "the action itself holds no secret"
+
+
+@pytest.mark.parametrize(("kwargs", "error"), [
+    ({"generate": {"t": 32}}, "needs create_only"),
+    ({"create_only": True, "generate": {"t": 0}}, "1 to 1024"),
+    ({"create_only": True, "generate": {"given": 32}}, "also given"),
+], ids=["without-create-only", "zero-bytes", "clash"])
+def test_generated_data_is_only_for_a_create_that_never_overwrites(kwargs: dict[str, Any], error: str) -> None:
+    with pytest.raises(ValueError, match=error):
+        Apply(object={**CM, "kind": "Secret", "stringData": {"given": "x"}}, **kwargs)
+
+
+POD_CREATE = Apply(object={"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "h", "namespace": "team-a"}},
+                   success_event=WriteEvent(reason="CreatedHeadPod", message="Created head Pod team-a/h",
+                                            action="Create"),
+                   failure_reason="FailedToCreateHeadPod", failure_message="Failed to create head Pod team-a/h")
+FORBIDDEN = ApiError(403, 'pods "h" is forbidden: error looking up service account team-a/sa: serviceaccount "sa" '
+                          'not found', "Forbidden")
+
+
+def test_a_write_that_succeeded_records_its_success_event_and_only_then() -> None:
+    assert outcome_event(POD_CREATE, RC, failed=False, done=True) == RecordEvent(
+        regarding=RC, reason="CreatedHeadPod", message="Created head Pod team-a/h", action="Create")
+    assert outcome_event(POD_CREATE, RC, failed=False, done=False) is None, "found made: not made by this action"
+    bare = POD_CREATE.model_copy(update={"success_event": None})
+    assert outcome_event(bare, RC, failed=False, done=True) is None
+
+
+def test_the_judgement_says_whether_this_action_made_the_change() -> None:
+    secret = Apply(object={**CM, "kind": "Secret"}, create_only=True)
+    assert not judge(secret, ApiError(409, "exists", "AlreadyExists")).done
+    assert not judge(DELETE, ApiError(404, "not found", "NotFound")).done
+
+
+def test_a_write_that_failed_records_kuberays_warning_with_the_apis_own_message() -> None:
+    event = outcome_event(POD_CREATE, RC, failed=True, error=judge(POD_CREATE, FORBIDDEN).error)
+    assert event is not None and (event.type, event.reason, event.action) == ("Warning", "FailedToCreateHeadPod",
+                                                                              "Create")
+    assert event.message == ('Failed to create head Pod team-a/h, pods "h" is forbidden: error looking up service '
+                             'account team-a/sa: serviceaccount "sa" not found')
+    assert "403" not in event.message
+    delete = Delete(ref=POD, failure_reason="FailedToDeleteWorkerPod")  # no failure_message: the API's alone
+    event = outcome_event(delete, RC, failed=True, error=judge(delete, ApiError(500, "etcd is down", "x")).error)
+    assert event is not None and (event.message, event.action) == ("etcd is down", "Delete")
+    assert outcome_event(POD_CREATE.model_copy(update={"failure_reason": ""}), RC, failed=True, error="x") is None
+    assert outcome_event(POD_CREATE, ObjectRef(api_version="", kind="RayCluster", name=""), failed=True,
+                         error="x") is None, "no root to record it on"
 
 
 @pytest.mark.parametrize(("have", "op", "want"), [
@@ -177,14 +282,16 @@ EVENT, REMOVE = RecordEvent(regarding=RC, reason="R", message="m"), RemoveFinali
     (DELETE, ApiError(404, "not found", "NotFound"), "ok", None),
     (DELETE, UID_CONFLICT, "permanent", None),
     (DELETE, ApiError(409, "the object has been modified", "Conflict"), "temporary", None),
-    (EVENT, ApiError(409, "events \"x\" already exists", "AlreadyExists"), "ok", None),
+    (Apply(object={**CM, "kind": "Secret"}, create_only=True), ApiError(409, "exists", "AlreadyExists"), "ok", None),
+    (APPLY, ApiError(409, "exists", "AlreadyExists"), "temporary", None),
     (EVENT, ApiError(422, "note too long", "Invalid"), "permanent", None),
     (REMOVE, ApiError(404, "not found", "NotFound"), "ok", None),
     (AddFinalizer(ref=RC, finalizer="f"), ApiError(404, "not found", "NotFound"), "permanent", None),
     (ApplyStatus(ref=RC, status={}), UID_CONFLICT, "permanent", None),
 ], ids=["conflict", "throttled-retry-after", "throttled", "internal", "unavailable-retry-after", "gateway-timeout",
         "request-timeout", "odd-5xx", "transport", "bad-request", "forbidden", "apply-not-found", "gone", "invalid",
-        "delete-not-found-is-done", "delete-uid-conflict", "delete-conflict", "event-exists", "event-invalid",
+        "delete-not-found-is-done", "delete-uid-conflict", "delete-conflict", "create-only-exists",
+        "apply-exists-is-a-conflict", "event-invalid",
         "remove-finalizer-not-found", "add-finalizer-not-found", "status-uid-conflict"])
 def test_judge(action: object, err: ApiError, outcome: str, delay: float | None) -> None:
     got = judge(action, err)  # type: ignore[arg-type]
@@ -195,3 +302,4 @@ def test_judge(action: object, err: ApiError, outcome: str, delay: float | None)
 def test_judge_keeps_the_api_message_for_the_dead_letter() -> None:
     got = judge(APPLY, ApiError(422, 'ConfigMap "c" is invalid: data[a b]: Invalid value', "Invalid"))
     assert got.message == '422 Invalid: ConfigMap "c" is invalid: data[a b]: Invalid value'
+    assert got.error == 'ConfigMap "c" is invalid: data[a b]: Invalid value'  # what KubeRay's `%v` prints

@@ -71,7 +71,9 @@ def deleted(d: Decision) -> list[str]:
 
 
 def reasons(d: Decision) -> list[str]:
-    return [a.reason for a in d.actions if isinstance(a, RecordEvent)]
+    """The Events the pass asks for: Events of their own, and each write's success Event."""
+    return [a.reason if isinstance(a, RecordEvent) else a.success_event.reason for a in d.actions
+            if isinstance(a, RecordEvent) or a.success_event is not None]
 
 
 def head_and_workers(c: Obj, workers: int) -> list[Obj]:
@@ -254,7 +256,12 @@ def test_a_stuck_deletion_is_forced_after_the_timeout() -> None:
     c = deleting(301)
     d = run(c, *head_and_workers(c, 1))
     assert any(isinstance(a, RemoveFinalizer) for a in d.actions)
-    assert "ForceDeletedStuckCluster" in reasons(d)
+    (forced,) = [a for a in d.actions if isinstance(a, RemoveFinalizer)]
+    assert forced.success_event is not None and forced.success_event.reason == "ForceDeletedStuckCluster"
+    assert forced.success_event.action == "Cleanup"
+    assert forced.success_event.message == ("Force-removed GCS FT finalizer after 5m1s due to Redis cleanup timeout; "
+                                            "Redis storage namespace \"\" may need manual cleanup")
+    assert not [a for a in d.actions if isinstance(a, RecordEvent)], "recorded only once the finalizer is gone"
     c["metadata"]["annotations"] = {"ray.io/gcs-ft-deletion-timeout": "600"}
     assert not any(isinstance(a, RemoveFinalizer) for a in run(c, *head_and_workers(c, 1)).actions)
 
@@ -354,7 +361,7 @@ def test_an_unparsable_cluster_being_deleted_lets_go_of_its_finalizer() -> None:
     pods = head_and_workers(c, 1)
     c["spec"]["suspend"] = "soon"
     d = run(c, *pods)
-    assert [type(a) for a in d.actions] == [RecordEvent, RemoveFinalizer]
+    assert [type(a) for a in d.actions] == [RemoveFinalizer]
     assert reasons(d) == ["ForceDeletedStuckCluster"]
     c["metadata"]["finalizers"] = []
     assert run(c).is_noop
@@ -363,3 +370,138 @@ def test_an_unparsable_cluster_being_deleted_lets_go_of_its_finalizer() -> None:
 def test_an_unparsable_cluster_another_manager_owns_is_left_alone() -> None:
     c = cluster(managedBy="kueue.x-k8s.io/multikueue", enableInTreeAutoscaling="maybe")
     assert run(c).is_noop
+
+
+# --- Events ride on the writes, in KubeRay's words ------------------------------------------------
+
+
+def writes(d: Decision) -> list[Apply | Delete]:
+    return [a for a in d.actions if isinstance(a, (Apply, Delete))]
+
+
+def texts(action: Apply | Delete) -> tuple[str, str, str, str]:
+    ok = action.success_event
+    assert ok is not None
+    return ok.reason, ok.message, action.failure_reason, action.failure_message
+
+
+def test_a_new_cluster_records_no_event_of_its_own_each_write_carries_kuberays_pair() -> None:
+    d = run(cluster())
+    assert not [a for a in d.actions if isinstance(a, RecordEvent)], "no success Event before the write succeeded"
+    (svc,) = [a for a in writes(d) if a.ref.kind == "Service"]
+    assert texts(svc) == ("CreatedService", "Created service default/raycluster-sample-head-svc",
+                          "FailedToCreateService", "Failed creating service default/raycluster-sample-head-svc")
+    pods = {a.object["metadata"]["labels"]["ray.io/node-type"]: a for a in writes(d) if a.ref.kind == "Pod"}
+    head, worker = pods["head"], pods["worker"]
+    assert texts(head) == ("CreatedHeadPod", f"Created head Pod default/{head.ref.name}",
+                           "FailedToCreateHeadPod", f"Failed to create head Pod default/{head.ref.name}")
+    assert texts(worker) == ("CreatedWorkerPod", f"Created worker Pod default/{worker.ref.name}",
+                             "FailedToCreateWorkerPod", ("Failed to create worker Pod for the cluster "
+                                                         "default/raycluster-sample"))
+    assert {a.success_event.action for a in writes(d) if a.success_event} == {"Create"}
+
+
+def test_the_autoscaler_rbac_and_ingress_texts_and_the_serve_service_has_none() -> None:
+    c = cluster(enableInTreeAutoscaling=True)
+    c["spec"]["headGroupSpec"]["enableIngress"] = True
+    c["metadata"]["annotations"] = {"ray.io/enable-serve-service": "true"}
+    c["spec"]["headGroupSpec"]["template"]["spec"]["containers"][0].setdefault("ports", []).append(
+        {"name": "serve", "containerPort": 8000})
+    got = {(a.ref.kind, a.ref.name): a for a in writes(run(c)) if a.ref.kind != "Pod"}
+    assert texts(got[("ServiceAccount", "raycluster-sample")])[1:] == (
+        "Created service account default/raycluster-sample", "FailedToCreateServiceAccount",
+        "Failed creating service account default/raycluster-sample")
+    assert texts(got[("Role", "raycluster-sample")])[1] == "Created role default/raycluster-sample"
+    assert texts(got[("RoleBinding", "raycluster-sample")])[1] == "Created role binding default/raycluster-sample"
+    assert texts(got[("Ingress", "raycluster-sample-head-ingress")])[1] == \
+        "Created ingress default/raycluster-sample-head-ingress"
+    serve = got[("Service", "raycluster-sample-serve-svc")]
+    assert serve.success_event is None and not serve.failure_reason, "KubeRay creates the serve Service silently"
+
+
+FAILED_STATE = "Pod status: Failed; Pod restart policy: Always; Ray container terminated status: nil"
+
+
+@pytest.mark.parametrize(("case", "reason", "message", "failed", "failure"), [
+    ("workers-to-delete", "DeletedWorkerPod", "Deleted pod default/{name}", "FailedToDeleteWorkerPod",
+     "Failed deleting pod default/{name}"),
+    ("random-scale-down", "DeletedWorkerPod", "Deleted Pod default/{name}", "FailedToDeleteWorkerPod",
+     "Failed deleting Pod default/{name}"),
+    ("unhealthy", "DeletedWorkerPod", "Deleted worker Pod default/{name}; " + FAILED_STATE, "FailedToDeleteWorkerPod",
+     "Failed deleting worker Pod default/{name}; " + FAILED_STATE),
+    ("suspension", "DeletedPod", "Deleted Pods for RayCluster default/raycluster-sample due to suspension",
+     "FailedToDeletePodCollection", "Failed deleting Pods due to suspension for RayCluster default/raycluster-sample"),
+    ("suspended-group", "DeletedWorkerPod",
+     "Deleted all pods for suspended worker group cpu in RayCluster default/raycluster-sample",
+     "FailedToDeleteWorkerPodCollection",
+     "Failed deleting worker Pods for suspended group cpu in RayCluster default/raycluster-sample"),
+    ("recreate", "DeletedPod",
+     "Deleted all Pods for RayCluster default/raycluster-sample due to spec change with Recreate upgradeStrategy",
+     "FailedToDeletePodCollection",
+     "Failed deleting Pods due to spec change with Recreate upgradeStrategy for RayCluster default/raycluster-sample"),
+], ids=["workers-to-delete", "random-scale-down", "unhealthy", "suspension", "suspended-group", "recreate"])
+def test_each_delete_carries_the_texts_of_its_kuberay_call_site(case: str, reason: str, message: str, failed: str,
+                                                              failure: str) -> None:
+    c = cluster()
+    pods = head_and_workers(c, 2)
+    victim = pods[2]["metadata"]["name"]
+    if case == "workers-to-delete":
+        c = cluster(enableInTreeAutoscaling=True)
+        c["spec"]["workerGroupSpecs"][0]["scaleStrategy"] = {"workersToDelete": [victim]}
+    elif case == "random-scale-down":
+        c["spec"]["workerGroupSpecs"][0]["replicas"] = 1
+    elif case == "unhealthy":
+        pods[2]["status"]["phase"] = "Failed"
+    elif case == "suspension":
+        c = cluster(suspend=True)
+    elif case == "suspended-group":
+        c["spec"]["workerGroupSpecs"][0]["suspend"] = True
+    else:
+        c = cluster(upgradeStrategy={"type": "Recreate"})
+        pods[0]["metadata"]["annotations"] = {RECREATE_HASH: "an-older-spec"}
+    deletes = [a for a in run(c, *pods).actions if isinstance(a, Delete)]
+    target = next(a for a in deletes if a.ref.name == victim) if case in ("workers-to-delete", "unhealthy") \
+        else deletes[0]
+    assert texts(target) == (reason, message.format(name=target.ref.name), failed, failure.format(name=target.ref.name))
+    assert target.success_event is not None and target.success_event.action == "Delete"
+
+
+def test_an_unhealthy_head_is_deleted_with_its_state_in_the_note() -> None:
+    c = cluster()
+    pods = head_and_workers(c, 2)
+    head = pods[0]
+    head["spec"]["restartPolicy"] = "Never"
+    head["status"]["containerStatuses"] = [{"name": "ray", "state": {"terminated": {
+        "exitCode": 137, "reason": "OOMKilled", "startedAt": "2026-11-22T11:00:00Z",
+        "finishedAt": "2026-11-22T11:59:30Z", "containerID": "containerd://abc"}}}]
+    (dl,) = [a for a in run(c, *pods).actions if isinstance(a, Delete)]
+    state = ("Pod status: Running; Pod restart policy: Never; Ray container terminated status: "
+             "&ContainerStateTerminated{ExitCode:137,Signal:0,Reason:OOMKilled,Message:,"
+             "StartedAt:2026-11-22 11:00:00 +0000 UTC,FinishedAt:2026-11-22 11:59:30 +0000 UTC,"
+             "ContainerID:containerd://abc,}")
+    name = head["metadata"]["name"]
+    assert texts(dl) == ("DeletedHeadPod", f"Deleted head Pod default/{name}; {state}", "FailedToDeleteHeadPod",
+                         f"Failed deleting head Pod default/{name}; {state}")
+
+
+def test_a_broken_multi_host_replica_is_deleted_whole_with_kuberays_reason() -> None:
+    c = cluster()
+    c["spec"]["workerGroupSpecs"][0].update(replicas=1, numOfHosts=2, maxReplicas=2)
+    built = [p for p in applied(run(c), "Pod") if p["metadata"]["labels"]["ray.io/node-type"] == "worker"]
+    (host,) = [pod(p["metadata"]["name"], "worker", "cpu", **p["metadata"]["labels"]) for p in built[:1]]
+    (dl,) = [a for a in run(c, *head_and_workers(c, 0), host).actions if isinstance(a, Delete)]
+    name = host["metadata"]["name"]
+    state = "Pod status: Running; Pod restart policy: Always; Ray container terminated status: nil"
+    assert texts(dl) == ("DeletedWorkerPod",
+                         f"Deleted worker Pod default/{name} for group cpu: cleanup of incomplete multi-host group",
+                         "FailedToDeleteWorkerPod", f"Failed deleting worker Pod default/{name} for group cpu; {state}")
+
+
+def test_gcs_ft_deletion_deletes_pods_silently_as_kuberays_delete_all_of() -> None:
+    c = deleting(5)
+    d = run(c, *head_and_workers(c, 2))
+    assert len(deleted(d)) == 3 and reasons(d) == []
+    assert not any(a.failure_reason for a in writes(d))
+    (j,) = [a for a in run(c).actions if isinstance(a, Apply)]
+    assert texts(j) == ("CreatedRedisCleanupJob", f"Created Redis cleanup Job default/{j.ref.name}",
+                        "FailedToCreateRedisCleanupJob", f"Failed to create Redis cleanup Job default/{j.ref.name}")

@@ -1,12 +1,16 @@
 """The decision vocabulary: the objects a controller names (`ObjectRef`) and the writes it asks
 for (`Action`), as frozen pydantic models.
 
-An `Action` is a discriminated union on `op`: `Apply` (server-side apply of a whole object),
-`ApplyStatus`, `Patch` (a merge patch of fields Raybus does not apply), `Delete` (with the uid
-precondition), `AddFinalizer`, `RemoveFinalizer` and `RecordEvent`. Controllers return them in a
-`Decision` (`raybus_common.decision`); the runtime wraps each in an `ActionEnvelope` on the bus
-(`raybus_common.bus.envelopes`) with the deterministic `action_id` below; the actuator carries
-them out.
+An `Action` is a discriminated union on `op`: `Apply` (server-side apply of a whole object, or
+a create that never overwrites), `ApplyStatus`, `Patch` (a merge patch of fields Raybus does not
+apply), `Delete` (with the uid precondition), `AddFinalizer`, `RemoveFinalizer` and
+`RecordEvent`. Controllers return them in a `Decision` (`raybus_common.decision`); the runtime
+wraps each in an `ActionEnvelope` on the bus (`raybus_common.bus.envelopes`) with the
+deterministic `action_id` below; the actuator carries them out.
+
+A write's Events travel with the write: `success_event` is recorded by the actuator only once the
+write succeeded, the Warning named by `failure_reason` only once it failed for good, so an Event
+never claims what did not happen (KubeRay records one or the other after its API call returns).
 
 Pure: pydantic, json and hashlib only, so a controller's decision code can import this without
 loading a bus, a Kubernetes client or a clock.
@@ -19,7 +23,7 @@ import json
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .objects import Obj, strip_managed_fields
 
@@ -52,19 +56,48 @@ class ObjectRef(_Model):
 # -- actions ------------------------------------------------------------------------------------
 
 
-class _Write(_Model):
-    """An action that writes an object. `failure_reason`, if set, is the reason of the Warning
-    Event the actuator records on the action's root when the write fails for good (e.g.
-    KubeRay's `FailedToCreateWorkerPod`), with the API's message."""
+class WriteEvent(_Model):
+    """A Normal Event about the action's root that the actuator records once the write it rides
+    on succeeded (KubeRay's `CreatedWorkerPod`, `Created worker Pod ns/name`, action `Create`)."""
 
+    reason: str
+    message: str
+    action: str = ""  # the Event's action (events.k8s.io/v1 requires one); the reason when empty
+
+
+class _Write(_Model):
+    """An action that writes an object, with the Events KubeRay records about it on the root:
+    `success_event` once the write succeeded; when it fails for good, a Warning with reason
+    `failure_reason` (e.g. `FailedToCreateWorkerPod`) and the note `<failure_message>, <the API's
+    message>` (KubeRay's `"Failed to create worker Pod for the cluster %s/%s, %v"`), or the API's
+    message alone without a `failure_message`. Neither set: no Event."""
+
+    success_event: WriteEvent | None = None
     failure_reason: str = ""
+    failure_message: str = ""
+
+    @property
+    def verb(self) -> str:
+        """The Events' action: the success Event's, else what the op does to the object."""
+        if self.success_event is not None and self.success_event.action:
+            return self.success_event.action
+        return "Delete" if isinstance(self, Delete) else "Create" if isinstance(self, Apply) else "Update"
 
 
 class Apply(_Write):
-    """Server-side apply of a full object (the actuator's one field manager, force=True)."""
+    """Server-side apply of a full object (the actuator's one field manager, force=True).
+
+    With `create_only`, a create instead: the object is POSTed, and if one of that name exists
+    (AlreadyExists) the action is done and nothing is overwritten — KubeRay's create-once
+    children whose content must never change, like the auth token Secret. `generate` (only with
+    `create_only`) names `stringData` keys the actuator fills at write time with the standard
+    base64 of that many random bytes, so a secret is made where it is stored and never travels
+    on the bus (the action holds only the key and the length)."""
 
     op: Literal["apply"] = "apply"
     object: Obj
+    create_only: bool = False
+    generate: dict[str, int] = Field(default_factory=dict)
 
     @field_validator("object")
     @classmethod
@@ -75,6 +108,17 @@ class Apply(_Write):
         if missing:
             raise ValueError(f"an applied object needs {', '.join(missing)}")
         return strip_managed_fields(value)
+
+    @model_validator(mode="after")
+    def _generate_once(self) -> Apply:
+        if self.generate and not self.create_only:
+            raise ValueError("generated data needs create_only: an apply would replace it on every write")
+        if any(n < 1 or n > 1024 for n in self.generate.values()):
+            raise ValueError("a generated value is 1 to 1024 random bytes")
+        given = {**(self.object.get("data") or {}), **(self.object.get("stringData") or {})}
+        if clash := sorted(set(self.generate) & set(given)):
+            raise ValueError(f"generated keys are also given in the object: {', '.join(clash)}")
+        return self
 
     @property
     def ref(self) -> ObjectRef:
@@ -127,7 +171,9 @@ class RemoveFinalizer(_Write):
 
 
 class RecordEvent(_Model):
-    """A Kubernetes Event (events.k8s.io/v1) about `regarding`."""
+    """A Kubernetes Event (events.k8s.io/v1) about `regarding`, on its own: for what is not a
+    write (an invalid spec). Events about a write ride on the write (`success_event`,
+    `failure_reason`)."""
 
     op: Literal["record_event"] = "record_event"
     regarding: ObjectRef

@@ -1,47 +1,58 @@
 """What each action becomes against the Kubernetes API, and how its failure is judged.
 
-The pure half (request builders, `event_for`, `finalizers_after`, `judge`) is unit-tested
-without a server; `Executor` is the thin I/O half that sends the requests. The path of an
-action's object comes from discovery (`kube.discovery.Discovery`): its apiVersion and kind as
-the API server serves them (refreshed once when the server seems not to serve them, so a CRD
-installed after start is found). A kind the server does not serve is `UnknownResource`:
-permanent. The builders take that resolved `Resource`.
+The pure half (request builders, `finalizers_after`, `judge`; the Events' in `events`) is
+unit-tested without a server; `Executor` is the thin I/O half that sends the requests. The path of an action's object comes from discovery
+(`kube.discovery.Discovery`): its apiVersion and kind as the API server serves them (refreshed
+once when the server seems not to serve them, so a CRD installed after start is found). A kind
+the server does not serve is `UnknownResource`: permanent. The builders take that resolved
+`Resource`.
 
-| action            | request                                                                 |
-|-------------------|-------------------------------------------------------------------------|
-| `Apply`           | PATCH the object, `application/apply-patch+yaml`, one field manager, force |
-| `ApplyStatus`     | JSON patch of `/status`: test `metadata.uid`, then replace the status     |
-| `Patch`           | a JSON merge patch (fields Raybus does not apply), `metadata.uid` pinned  |
-| `Delete`          | DELETE with `preconditions.uid` and the propagation policy              |
-| `AddFinalizer`    | GET, then merge-patch `metadata.finalizers` with the resourceVersion read |
-| `RemoveFinalizer` | (optimistic concurrency: a concurrent writer makes it a retried 409)    |
-| `RecordEvent`     | POST an `events.k8s.io/v1` Event named after the action id              |
+| action                       | request                                                          |
+|------------------------------|------------------------------------------------------------------|
+| `Apply`                      | PATCH the object, `application/apply-patch+yaml`, one field manager, force |
+| `Apply` with `create_only`   | POST the object (with `generate`d `stringData` made here, from `os.urandom`) |
+| `ApplyStatus`                | JSON patch of `/status`: test `metadata.uid`, then replace the status |
+| `Patch`                      | a JSON merge patch (fields Raybus does not apply), `metadata.uid` pinned |
+| `Delete`                     | DELETE with `preconditions.uid` and the propagation policy       |
+| `AddFinalizer`               | GET, then merge-patch `metadata.finalizers` with the resourceVersion read |
+| `RemoveFinalizer`            | (optimistic concurrency: a concurrent writer makes it a retried 409) |
+| `RecordEvent`, a write's Events | POST an `events.k8s.io/v1` Event named after its isomorphic key and a 6-minute window; if it exists, GET it and merge-patch `series` (count + 1, lastObservedTime) with the resourceVersion read |
+
+How Events are named, aggregated into series and chosen for a write's outcome is `events`.
 
 Every action is safe to carry out twice, because JetStream redelivers an action whose ack was
 lost (a crash between the API call and the ack): an apply of the same object changes nothing
-the second time, a finalizer already present (or absent) is left alone, a delete that finds
-the object gone has nothing left to do, and an Event's name comes from the action id, so the
-second POST is refused as AlreadyExists and counted as done.
+the second time, a create finds its object there (AlreadyExists: done, nothing overwritten, a
+generated secret never rotates), a finalizer already present (or absent) is left alone, and a
+delete that finds the object gone has nothing left to do. An Event is the exception: a
+redelivered Event, or a write's success Event after a redelivered write, counts once more in its
+series.
 
 `judge` is the one table of outcomes of a Kubernetes API answer in Raybus:
 
 | API answer                                   | outcome                                    |
 |----------------------------------------------|--------------------------------------------|
 | 2xx                                          | ok                                         |
-| 409 AlreadyExists on `RecordEvent`           | ok (an earlier delivery recorded it)       |
+| 409 AlreadyExists on a `create_only` `Apply` | ok: it exists, and is left as it is        |
 | 404 on `Delete` or `RemoveFinalizer`         | ok: the object is gone, which is what was asked (KubeRay treats NotFound as done too) |
 | 409 "Precondition failed" (UID)              | permanent: the name now holds another object |
 | 408, 409, 425, 429, 5xx, timeouts, transport | temporary, retried after `Retry-After` if the API sent one, else with backoff; bounded |
 | 400, 403, 404, 410, 422 and other 4xx        | permanent: result + dead letter            |
+
+Only an outcome of the write itself (`Judgement.done`) records the write's success Event
+(`events.outcome_event`): an object found already gone or already there was not deleted or
+created by this action.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import copy
-import hashlib
+import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal
 
 from raybus_common.actions import (
@@ -60,13 +71,12 @@ from raybus_common.kube.client import APPLY, JSON_PATCH, MERGE, ApiError, KubeCl
 from raybus_common.kube.discovery import Discovery
 from raybus_common.kube.resources import Resource
 
+from .events import EVENTS, event_body, event_name, series_patch
+
 Obj = dict[str, Any]
 Judged = Literal["ok", "temporary", "permanent"]
-EVENTS = "/apis/events.k8s.io/v1/namespaces/{namespace}/events"
-MAX_NAME = 253  # DNS subdomain
-MAX_NOTE = 1024  # events.k8s.io/v1 refuses a longer note
-MAX_FIELD = 128  # action, reason, reportingController, reportingInstance
 FINALIZER_TRIES = 3  # GET + patch rounds before a conflicting writer makes it a retried 409
+EVENT_TRIES = 5  # POST / GET + patch rounds before a conflicting series makes it a retried 409
 
 
 class UnknownResource(Exception):
@@ -92,6 +102,24 @@ def _item(ref: ObjectRef, res: Resource) -> str:
 def apply_request(action: Apply, res: Resource, field_manager: str) -> Request:
     return Request("PATCH", _item(action.ref, res), action.object, APPLY,
                    {"fieldManager": field_manager, "force": "true"})
+
+
+def generated(action: Apply, random_bytes: Callable[[int], bytes] = os.urandom) -> dict[str, str]:
+    """The `stringData` the action asks to generate: the standard base64 of N random bytes per
+    key (KubeRay's auth token: 32 bytes, 44 characters)."""
+    return {key: base64.b64encode(random_bytes(n)).decode() for key, n in sorted(action.generate.items())}
+
+
+def create_request(action: Apply, res: Resource, field_manager: str, made: Mapping[str, str]) -> Request:
+    """A `create_only` apply: POST the object, with the generated `stringData` (`made`) added."""
+    ref = action.ref
+    if res.namespaced and not ref.namespace:
+        raise UnknownResource(f"{ref.kind} {ref.name!r} is namespaced but the action names no namespace")
+    body = copy.deepcopy(action.object)
+    if made:
+        body["stringData"] = {**(body.get("stringData") or {}), **made}
+    return Request("POST", res.collection(ref.namespace or None), body, "application/json",
+                   {"fieldManager": field_manager})
 
 
 def status_request(action: ApplyStatus, res: Resource, field_manager: str) -> Request:
@@ -125,39 +153,9 @@ def delete_request(action: Delete, res: Resource) -> Request:
     return Request("DELETE", _item(action.ref, res), body, "application/json")
 
 
-def event_name(regarding: ObjectRef, action_id: str) -> str:
-    """`<object name>.<16 hex of the action id>`: unique per action, the same on redelivery."""
-    suffix = hashlib.sha256(action_id.encode()).hexdigest()[:16]
-    return f"{regarding.name[: MAX_NAME - len(suffix) - 1]}.{suffix}"
-
-
-def _micro_time(t: datetime) -> str:
-    """Kubernetes MicroTime: RFC 3339 in UTC with microseconds (a naive time is taken as UTC)."""
-    return (t if t.tzinfo is None else t.astimezone(UTC)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def event_for(action: RecordEvent, *, action_id: str, controller: str, instance: str, now: datetime) -> Request:
-    """The events.k8s.io/v1 Event about `action.regarding` (namespace `default` for a
-    cluster-scoped object, as client-go's recorder does)."""
-    ref = action.regarding
-    namespace = ref.namespace or "default"
-    regarding: Obj = {"apiVersion": ref.api_version, "kind": ref.kind, "name": ref.name}
-    if ref.namespace:
-        regarding["namespace"] = ref.namespace
-    if ref.uid:
-        regarding["uid"] = ref.uid
-    body = {
-        "apiVersion": "events.k8s.io/v1", "kind": "Event",
-        "metadata": {"name": event_name(ref, action_id), "namespace": namespace},
-        "eventTime": _micro_time(now),
-        "reportingController": f"raybus.io/{controller or 'raybus'}"[:MAX_FIELD],
-        "reportingInstance": instance[:MAX_FIELD] or "raybus",
-        "action": (action.action or action.reason)[:MAX_FIELD],
-        "reason": action.reason[:MAX_FIELD],
-        "note": action.message[:MAX_NOTE],
-        "type": action.type,
-        "regarding": regarding,
-    }
+def event_for(action: RecordEvent, *, controller: str, instance: str, now: datetime) -> Request:
+    """The POST of the first Event of its series (`events.event_body`)."""
+    namespace, body = event_body(action, controller=controller, instance=instance, now=now)
     return Request("POST", EVENTS.format(namespace=namespace), body, "application/json")
 
 
@@ -176,22 +174,32 @@ def _is_uid_precondition(err: ApiError) -> bool:
 @dataclass(frozen=True)
 class Judgement:
     outcome: Judged
-    message: str
+    message: str  # what happened, for a person and the dead letter ("403 Forbidden: ...")
     delay: float | None = None  # for a temporary outcome: the API's Retry-After, if it sent one
+    error: str = ""  # a failure's own message: the API's Status message, what KubeRay's `%v` prints
+    done: bool = False  # ok because this action did the write (not: found it already done)
 
 
 def judge(action: Action, err: ApiError) -> Judgement:
     """The outcome of an API error while carrying out `action` (see the module table)."""
     text = f"{err.status} {err.reason}: {err.message}".replace(" :", ":") if err.status else err.message
-    if isinstance(action, RecordEvent) and err.status == 409 and err.reason == "AlreadyExists":
-        return Judgement("ok", "already recorded by an earlier delivery")
+    if isinstance(action, Apply) and action.create_only and err.status == 409 and err.reason == "AlreadyExists":
+        return Judgement("ok", "already exists; left as it is")
     if isinstance(action, (Delete, RemoveFinalizer)) and err.status == 404:
         return Judgement("ok", "already gone")
     if _is_uid_precondition(err):
-        return Judgement("permanent", f"the name now holds another object ({text})")
+        return Judgement("permanent", f"the name now holds another object ({text})", error=err.message)
     if retryable(err.status):
-        return Judgement("temporary", text, err.retry_after)
-    return Judgement("permanent", text)
+        return Judgement("temporary", text, err.retry_after, error=err.message)
+    return Judgement("permanent", text, error=err.message)
+
+
+def _done(message: str) -> Judgement:
+    return Judgement("ok", message, done=True)
+
+
+def _rv(obj: Obj) -> str:
+    return str((obj.get("metadata") or {}).get("resourceVersion", "?"))
 
 
 class Executor:
@@ -213,16 +221,18 @@ class Executor:
         return await self.kube.request(req.method, req.path, body=req.body, content_type=req.content_type,
                                        params=req.params)
 
-    async def execute(self, action: Action, *, action_id: str, controller: str, now: datetime) -> str:
-        """Carry the action out; returns a short description of what was done."""
+    async def execute(self, action: Action, *, controller: str, now: datetime) -> Judgement:
+        """Carry the action out: an ok `Judgement` saying what was done (`done`: this action
+        made the change, rather than finding it made). Raises `ApiError`, `UnknownResource`."""
         if isinstance(action, RecordEvent):
-            await self.send(event_for(action, action_id=action_id, controller=controller, instance=self.instance,
-                                      now=now))
-            return f"event {event_name(action.regarding, action_id)} recorded"
+            return _done(await self.record(action, controller=controller, now=now))
         res = await self.resource_of(action.ref)
         if isinstance(action, Apply):
+            if action.create_only:
+                got = await self.send(create_request(action, res, self.field_manager, generated(action)))
+                return _done(f"created (resourceVersion {_rv(got)})")
             got = await self.send(apply_request(action, res, self.field_manager))
-            return f"applied (resourceVersion {(got.get('metadata') or {}).get('resourceVersion', '?')})"
+            return _done(f"applied (resourceVersion {_rv(got)})")
         if isinstance(action, ApplyStatus):
             try:
                 got = await self.send(status_request(action, res, self.field_manager))
@@ -230,14 +240,36 @@ class Executor:
                 if e.status == 422 and action.ref.uid:
                     await self._explain_uid_test(action.ref, res)
                 raise
-            return f"status applied (resourceVersion {(got.get('metadata') or {}).get('resourceVersion', '?')})"
+            return _done(f"status applied (resourceVersion {_rv(got)})")
         if isinstance(action, Patch):
-            got = await self.send(patch_request(action, res))
-            return f"patched (resourceVersion {(got.get('metadata') or {}).get('resourceVersion', '?')})"
+            return _done(f"patched (resourceVersion {_rv(await self.send(patch_request(action, res)))})")
         if isinstance(action, Delete):
             await self.send(delete_request(action, res))
-            return f"deleted ({action.propagation})"
+            return _done(f"deleted ({action.propagation})")
         return await self._finalizer(action, res)
+
+    async def record(self, action: RecordEvent, *, controller: str, now: datetime) -> str:
+        """Record the Event: a POST, or one more in the series of the Event already under its name."""
+        req = event_for(action, controller=controller, instance=self.instance, now=now)
+        name = event_name(action, controller=controller, now=now)
+        path = f"{req.path}/{name}"
+        for _ in range(EVENT_TRIES):
+            try:
+                await self.send(req)
+                return f"event {name} recorded"
+            except ApiError as e:
+                if e.status != 409 or e.reason != "AlreadyExists":
+                    raise
+            try:
+                current = await self.kube.request("GET", path)
+                patch = series_patch(current, now)
+                await self.kube.request("PATCH", path, body=patch, content_type=MERGE)
+            except ApiError as e:
+                if e.status in (404, 409):  # expired meanwhile (POST again), or another writer (read again)
+                    continue
+                raise
+            return f"event {name} recorded (seen {patch['series']['count']} times)"
+        raise ApiError(409, f"event {name}: its series kept changing under {EVENT_TRIES} tries", "Conflict")
 
     async def _explain_uid_test(self, ref: ObjectRef, res: Resource) -> None:
         """A JSON patch whose `test` fails is a bare 422; name the real cause if it is the uid."""
@@ -247,19 +279,20 @@ class Executor:
             raise ApiError(409, f"Precondition failed: the UID in the precondition ({ref.uid}) does not match the "
                                 f"UID in record ({uid}); the object was deleted and re-created", "Conflict")
 
-    async def _finalizer(self, action: AddFinalizer | RemoveFinalizer, res: Resource) -> str:
+    async def _finalizer(self, action: AddFinalizer | RemoveFinalizer, res: Resource) -> Judgement:
         path = _item(action.ref, res)
         for attempt in range(1, FINALIZER_TRIES + 1):
             obj = await self.kube.request("GET", path)
             meta = obj.get("metadata") or {}
             if action.ref.uid and meta.get("uid") != action.ref.uid:
                 if isinstance(action, RemoveFinalizer):
-                    return "the object was re-created; the old one and its finalizers are gone"
+                    return Judgement("ok", "the object was re-created; the old one and its finalizers are gone")
                 raise ApiError(409, f"Precondition failed: UID in precondition: {action.ref.uid}, "
                                     f"UID in object meta: {meta.get('uid')}", "Conflict")
             wanted = finalizers_after(obj, action)
             if wanted is None:
-                return "finalizer already " + ("present" if isinstance(action, AddFinalizer) else "absent")
+                return Judgement("ok", "finalizer already " + ("present" if isinstance(action, AddFinalizer)
+                                                               else "absent"))
             patch = {"metadata": {"finalizers": wanted, "resourceVersion": meta.get("resourceVersion")}}
             try:
                 await self.kube.request("PATCH", path, body=patch, content_type=MERGE)
@@ -268,5 +301,5 @@ class Executor:
                     raise
                 await asyncio.sleep(0.05 * attempt)  # someone wrote meanwhile: read again
                 continue
-            return "finalizer " + ("added" if isinstance(action, AddFinalizer) else "removed")
+            return _done("finalizer " + ("added" if isinstance(action, AddFinalizer) else "removed"))
         raise AssertionError("unreachable: the last round returns or raises")

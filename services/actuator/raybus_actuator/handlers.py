@@ -9,10 +9,14 @@ acknowledged. For each action:
 2. judge the API's answer (`actions.judge`): a temporary failure is retried by JetStream after
    the API's `Retry-After` (or with backoff) until `max_deliver`; on the last delivery it becomes
    permanent;
-3. publish the outcome to `raybus.res.<target>` (msg id `res:<action id>`, so a redelivered
-   action that was already done is not reported twice), then ack; a permanent outcome is
-   raised as `PermanentError` after its result is out, which terminates the message and
-   dead-letters it with the API's message (`raybus.dlq.<target>`).
+3. record the write's Events on the action's root, best effort: its `success_event` when this
+   action made the change, the Warning named by its `failure_reason` (KubeRay's text, then the
+   API's message) when it failed for good — never both, never one that did not happen;
+4. publish the outcome to `raybus.res.<target>` (msg id `res:<action id>`, so a redelivered
+   action that was already done is not reported twice), with a failure's API message and
+   `failure_reason` (controllers keep failed writes in view: KubeRay's `ReplicaFailure`), then
+   ack; a permanent outcome is raised as `PermanentError` after its result is out, which
+   terminates the message and dead-letters it with the API's message (`raybus.dlq.<target>`).
 
 If publishing the result fails the action is naked and carried out again on redelivery,
 which is safe (see `actions`): an action is never acknowledged without its outcome.
@@ -48,6 +52,7 @@ from raybus_common.kube.discovery import Discovery
 from raybus_common.runner import Service
 
 from .actions import Executor, Judgement, UnknownResource, judge
+from .events import event_name, outcome_event
 from .settings import ActuatorSettings
 
 log = logging.getLogger("raybus.actuator")
@@ -103,40 +108,45 @@ class Actuator:
                 RETRIES.labels(action.op, str(status or 0)).inc()
                 raise TemporaryError(text, delay=judged.delay)
             outcome, text = "permanent", f"gave up after {msg.attempt} attempts: {text}"
-        result = ResultEnvelope(action_id=env.action_id, controller=env.controller, root=env.root, op=action.op,
-                                outcome=outcome, http_status=status, message=text, attempts=msg.attempt)
+        if not env.dry_run:
+            await self._announce(env, judged, failed=outcome == "permanent")
+        failure_reason = "" if isinstance(action, RecordEvent) else action.failure_reason
+        result = ResultEnvelope(action_id=env.action_id, controller=env.controller, root=env.root, target=target,
+                                op=action.op, outcome=outcome, http_status=status, message=text,
+                                error=(judged.error or text) if outcome != "ok" else "",
+                                failure_reason=failure_reason if outcome != "ok" else "", attempts=msg.attempt)
         await self.svc.bus.publish(subjects.res(target.kind.lower(), target.namespace, target.name), result,
                                    msg_id=f"res:{env.action_id}")
         ACTIONS.labels(action.op, outcome).inc()
         if outcome == "permanent":
-            await self._announce_failure(env, text)
             raise PermanentError(f"{action.op} {target.key}: {text}")
         log.debug("%s %s: %s", action.op, target.key, text)
 
-    async def _announce_failure(self, env: ActionEnvelope, text: str) -> None:
-        """The Warning Event the controller asked for (`failure_reason`), on the root object.
-        Best effort: the result and the dead letter already carry the failure."""
-        reason = "" if isinstance(env.action, RecordEvent) else env.action.failure_reason
-        if not reason or not env.root.name or not env.root.api_version:
+    async def _announce(self, env: ActionEnvelope, judged: Judgement, *, failed: bool) -> None:
+        """The write's Event on the root object: its success Event when this action made the
+        change, KubeRay's Warning (`failure_reason`, `<failure_message>, <API message>`) when it
+        failed for good. Best effort: the result (and the dead letter) carry the outcome anyway."""
+        event = outcome_event(env.action, env.root, failed=failed, done=judged.done,
+                              error=judged.error or judged.message)
+        if event is None:
             return
-        event = RecordEvent(regarding=env.root, type="Warning", reason=reason, message=text[:1024],
-                            action="Create" if env.action.op == "apply" else "Update")
+        now = datetime.now(UTC)
         try:
-            await self.executor.execute(event, action_id=f"{env.action_id}:failed", controller=env.controller,
-                                        now=datetime.now(UTC))
-        except (ApiError, UnknownResource) as e:
-            log.warning("could not record %s on %s: %s", reason, env.root.key, e)
+            # The writes of one group land at once and count into one Event: taking turns here
+            # spares the series' optimistic concurrency (conflicts remain only across replicas).
+            async with self.locks.hold(f"event:{event_name(event, controller=env.controller, now=now)}"):
+                await self.executor.record(event, controller=env.controller, now=now)
+        except ApiError as e:
+            log.warning("could not record %s on %s: %s", event.reason, env.root.key, e)
 
     async def _carry_out(self, msg: Message[ActionEnvelope]) -> tuple[Judgement, int | None]:
         env = msg.envelope
         try:
-            done = await self.executor.execute(env.action, action_id=env.action_id, controller=env.controller,
-                                               now=datetime.now(UTC))
+            return await self.executor.execute(env.action, controller=env.controller, now=datetime.now(UTC)), None
         except UnknownResource as e:
-            return Judgement("permanent", str(e)), None
+            return Judgement("permanent", str(e), error=str(e)), None
         except ApiError as e:
             return judge(env.action, e), e.status or None
-        return Judgement("ok", done), None
 
 
 async def start(svc: Service, settings: ActuatorSettings) -> None:

@@ -13,6 +13,9 @@ KubeRay's sequence (`rayClusterReconcile`), one pass at a time:
 5. Children in KubeRay's order (`plan.children`), then pods (`plan.pods`).
 6. Status (`status.calculate`), written only when it changed; requeue after 2 s when this pass
    acted, else after `requeue_seconds` (300 s, KubeRay's default).
+
+Events about writes ride on the writes (`plan.collector`): the actuator records KubeRay's Normal
+Event once a write succeeded, its Warning once it failed for good.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from datetime import datetime
 from typing import Any
 
 from raybus_common import objects
-from raybus_common.actions import ObjectRef, RecordEvent, RemoveFinalizer
+from raybus_common.actions import ObjectRef, RecordEvent, RemoveFinalizer, WriteEvent
 from raybus_common.controller.view import Observed
 from raybus_common.crds.raycluster import external_manager
 from raybus_common.decision import NOTHING, Decision
@@ -89,10 +92,10 @@ def _unparsable(raw: dict[str, Any], observed: Observed, problems: tuple[Problem
     if objects.terminating(raw):
         if FT_FINALIZER not in objects.finalizers(raw):
             return NOTHING
-        forced = RecordEvent(regarding=ObjectRef.of(raw), type="Warning", reason="ForceDeletedStuckCluster",
-                             action="Cleanup", message=f"Forcibly removed the finalizer {FT_FINALIZER}: the spec "
-                                                       f"is invalid: {summary(problems)}")
-        return Decision(actions=(forced, RemoveFinalizer(ref=ObjectRef.of(raw), finalizer=FT_FINALIZER)))
+        forced = WriteEvent(reason="ForceDeletedStuckCluster", action="Cleanup",
+                            message=f"Forcibly removed the finalizer {FT_FINALIZER}: the spec is invalid: "
+                                    f"{summary(problems)}")
+        return Decision(actions=(RemoveFinalizer(ref=ObjectRef.of(raw), finalizer=FT_FINALIZER, success_event=forced),))
     status = raw.get("status")
     old = status if isinstance(status, Mapping) else None
     new = invalid_status(old, problems, generation=int(objects.meta(raw).get("generation") or 0), now=now,

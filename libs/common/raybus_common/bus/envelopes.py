@@ -4,7 +4,9 @@
   or a tombstone once it is gone.
 - `ActionEnvelope` on `raybus.act.…` / `raybus.shadow.…`: one `Action` (the decision vocabulary,
   `raybus_common.actions`) with a deterministic `action_id` that is also its `Nats-Msg-Id`.
-- `ResultEnvelope` on `raybus.res.…`: what became of an action.
+- `ResultEnvelope` on `raybus.res.…`: what became of an action: the outcome, and for a failure
+  the API's own message (`error`) and the write's `failure_reason`, so a controller can tell a
+  failed pod create from the bus alone (KubeRay's `ReplicaFailure` condition), after a restart too.
 - `DeadLetter` on `raybus.dlq.…`: a message that failed for good, with the error.
 
 Envelope fields are snake_case on the wire (they are Raybus's own format); the Kubernetes
@@ -108,13 +110,20 @@ Outcome = Literal["ok", "temporary", "permanent"]
 
 
 class ResultEnvelope(Envelope):
+    """`message` says what happened, for a person (`403 Forbidden: …`, `applied (resourceVersion
+    …)`); `error` is the API's own message of a failure (the Status message, what KubeRay's
+    `%v` of the error prints); `target` is the object written (for an Event: its subject)."""
+
     action_id: str
     controller: str = ""
     root: ObjectRef | None = None
+    target: ObjectRef | None = None
     op: str = ""
     outcome: Outcome
     http_status: int | None = None
     message: str = ""
+    error: str = ""
+    failure_reason: str = ""
     attempts: int = Field(1, ge=1)
     finished_at: datetime = Field(default_factory=_now)
 

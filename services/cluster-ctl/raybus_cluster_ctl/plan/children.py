@@ -1,8 +1,9 @@
 """Step 4 of a pass: the RayCluster's non-pod children, in KubeRay's creation order — autoscaler
 ServiceAccount/Role/RoleBinding, Ingress, head Service, headless worker Service, serve Service —
 each created when missing (server-side apply of the whole object, owned by the cluster) with
-KubeRay's Event. Only the Ingress is also kept in line (KubeRay updates it when its labels,
-annotations or spec drift); the rest is created once, as in KubeRay. Pure.
+KubeRay's Events (none for the serve Service, as in KubeRay). Only the Ingress is also kept in
+line (KubeRay updates it when its labels, annotations or spec drift); the rest is created once,
+as in KubeRay. Pure.
 
 Not here: the auth Secret (it needs a random token; see docs/architecture.md) and the Redis
 cleanup Job (deletion only, `deletion`).
@@ -20,9 +21,12 @@ from ..children.rbac import autoscaler_rbac
 from ..children.services import head_service, headless_worker_service, serve_service
 from .collector import Obj, Pass
 
+# KubeRay's Event reason and the noun of its texts ("Created service account ns/name",
+# "Failed creating service account ns/name, <error>"), per kind.
 CHILD_EVENTS = {
-    "ServiceAccount": "CreatedServiceAccount", "Role": "CreatedRole", "RoleBinding": "CreatedRoleBinding",
-    "Ingress": "CreatedIngress", "Secret": "CreatedSecret", "Service": "CreatedService",
+    "ServiceAccount": ("CreatedServiceAccount", "service account"), "Role": ("CreatedRole", "role"),
+    "RoleBinding": ("CreatedRoleBinding", "role binding"), "Ingress": ("CreatedIngress", "ingress"),
+    "Service": ("CreatedService", "service"),
 }
 
 
@@ -37,13 +41,20 @@ def children(cluster: RayCluster, *, cluster_ip_service: bool = False) -> list[O
 
 def reconcile_children(p: Pass) -> None:
     """Create what is missing; bring a drifted Ingress back in line."""
-    for child in children(p.cluster, cluster_ip_service=p.settings.enable_ray_head_cluster_ip_service):
-        kind = child["kind"]
+    built = children(p.cluster, cluster_ip_service=p.settings.enable_ray_head_cluster_ip_service)
+    serve = serve_service(p.cluster)
+    for child in built:
+        kind, where = child["kind"], f"{p.cluster.namespace}/{objects.name(child)}"
         current = next((o for o in p.observed.of(kind.lower()) if objects.name(o) == objects.name(child)), None)
         if current is None:
-            p.create(child, CHILD_EVENTS.get(kind, f"Created{kind}"), kind)
+            if serve is not None and objects.name(child) == objects.name(serve) and kind == "Service":
+                p.create(child)
+            else:
+                reason, noun = CHILD_EVENTS[kind]
+                p.create(child, reason, f"Created {noun} {where}", f"Failed creating {noun} {where}")
         elif kind == "Ingress" and drifted(current, child):
-            p.create(child, "UpdatedIngress", "Ingress", verb="Update")
+            p.create(child, "UpdatedIngress", f"Updated ingress {where}", f"Failed updating ingress {where}",
+                     verb="Update")
 
 
 def drifted(current: Obj, desired: Obj) -> bool:

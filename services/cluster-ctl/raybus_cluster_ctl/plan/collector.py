@@ -1,8 +1,12 @@
 """The `Pass`: what one reconcile of a RayCluster decides, collected in order — the actions (each
-write owned by the cluster and paired with KubeRay's Event), and when to look again. Pure.
+write owned by the cluster and carrying KubeRay's Events), and when to look again. Pure.
 
-Every write carries the Warning reason KubeRay records when it fails (`failure_reason`), so the
-actuator can raise the same Event KubeRay would.
+A write carries both of KubeRay's Events about it, and the actuator records the one that came
+true: the Normal one (`CreatedWorkerPod`, "Created worker Pod ns/name") once the write
+succeeded, the Warning one (`FailedToCreateWorkerPod`, "Failed to create worker Pod for the
+cluster ns/name, <the API's message>") once it failed for good. So the pass never records an
+Event of its own for a write; the texts are KubeRay's, per call site (`plan.texts` for the
+values KubeRay formats into them).
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from functools import cached_property
 from typing import Any
 
 from raybus_common import objects
-from raybus_common.actions import Action, Apply, Delete, ObjectRef, RecordEvent
+from raybus_common.actions import Action, Apply, Delete, ObjectRef, WriteEvent
 from raybus_common.controller.view import Observed
 from raybus_common.crds.raycluster import RayCluster
 
@@ -71,30 +75,38 @@ class Pass:
         """The observed pods, by name."""
         return sorted(self.observed.of("pod"), key=objects.name)
 
-    def event(self, reason: str, message: str, *, warning: bool = False, action: str = "") -> None:
-        self.actions.append(RecordEvent(regarding=self.ref, type="Warning" if warning else "Normal", reason=reason,
-                                        message=message, action=action))
-
     def soon(self, seconds: float = REQUEUE_SOON) -> None:
         self.requeue = seconds if self.requeue is None else min(self.requeue, seconds)
 
-    def create(self, obj: Obj, reason: str, what: str, *, verb: str = "Create") -> None:
-        """Apply `obj` (a copy, owned by the cluster, in its namespace) and record `reason`."""
+    def create(self, obj: Obj, reason: str = "", message: str = "", failure: str = "", *, verb: str = "Create",
+               failed: str | None = None, create_only: bool = False, generate: dict[str, int] | None = None) -> None:
+        """Apply `obj` (a copy, owned by the cluster, in its namespace). Its Events: `reason` with
+        `message` once it succeeded; `failed` (by default KubeRay's Warning for `reason`) with
+        `failure`, then the API's message, once it failed for good. No `reason`: no Event (as
+        KubeRay creates the serve Service and the auth Secret)."""
         owned = copy.deepcopy(obj)
         meta = owned.setdefault("metadata", {})
         meta.setdefault("namespace", self.cluster.namespace)
         meta["ownerReferences"] = [objects.owner_reference(self.root)]
-        self.actions.append(Apply(object=owned, failure_reason=failure_reason(reason)))
-        self.event(reason, f"{verb}d {what} {meta['namespace']}/{meta['name']}", action=verb)
+        self.actions.append(Apply(object=owned, create_only=create_only, generate=generate or {},
+                                  **_events(reason, message, failure, verb, failed)))
         self.soon()
 
-    def delete(self, obj: Obj, reason: str, what: str) -> None:
-        """Delete `obj` (with its uid as precondition) unless it is already going."""
+    def delete(self, obj: Obj, reason: str = "", message: str = "", failure: str = "", *,
+               failed: str | None = None) -> None:
+        """Delete `obj` (with its uid as precondition) unless it is already going; its Events as
+        for `create`."""
         if objects.terminating(obj):
             return
-        self.actions.append(Delete(ref=ObjectRef.of(obj), failure_reason=failure_reason(reason)))
-        self.event(reason, f"Deleted {what} {objects.namespace(obj)}/{objects.name(obj)}", action="Delete")
+        self.actions.append(Delete(ref=ObjectRef.of(obj), **_events(reason, message, failure, "Delete", failed)))
         self.soon()
 
     def present(self, kind: str, name: str) -> bool:
         return any(objects.name(o) == name for o in self.observed.of(kind))
+
+
+def _events(reason: str, message: str, failure: str, verb: str, failed: str | None) -> dict[str, Any]:
+    if not reason:
+        return {}
+    return {"success_event": WriteEvent(reason=reason, message=message, action=verb),
+            "failure_reason": failure_reason(reason) if failed is None else failed, "failure_message": failure}

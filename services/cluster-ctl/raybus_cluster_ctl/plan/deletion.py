@@ -2,7 +2,9 @@
 v1.7 does it: the finalizer is added while a Redis-backed cluster lives; once it is deleted,
 its pods go (head first), the Redis cleanup Job runs, and the finalizer is removed when the Job
 finished or the deletion timeout passed. Without the finalizer garbage collection removes the
-children. Pure.
+children. Events as KubeRay's: none for these pod deletions (KubeRay's DeleteAllOf records
+none), the Job's creation, and `ForceDeletedStuckCluster` once the finalizer was forcibly removed.
+Pure.
 """
 
 from __future__ import annotations
@@ -10,14 +12,15 @@ from __future__ import annotations
 from datetime import datetime
 
 from raybus_common import objects
-from raybus_common.actions import AddFinalizer, RemoveFinalizer
-from raybus_common.crds.raycluster import RayNodeType
+from raybus_common.actions import AddFinalizer, RemoveFinalizer, WriteEvent
+from raybus_common.crds.raycluster import STORAGE_NS_ANNOTATION, RayNodeType
 
 from ..children.cleanup_job import redis_cleanup_job
 from ..constants import FT_DELETION_TIMEOUT, FT_DELETION_TIMEOUT_ANNOTATION, FT_FINALIZER, NODE_TYPE_LABEL
 from ..pods.build import head_pod
 from .collector import Pass
 from .podnames import head_prefix
+from .texts import go_duration, go_quote
 
 
 def needs_finalizer(p: Pass) -> bool:
@@ -41,13 +44,15 @@ def deleting(p: Pass) -> None:
         return
     pods = [pod for pod in p.pods if objects.labels(pod).get(NODE_TYPE_LABEL) in (RayNodeType.HEAD, RayNodeType.WORKER)]
     for pod in sorted(pods, key=lambda x: objects.labels(x).get(NODE_TYPE_LABEL) != RayNodeType.HEAD):
-        p.delete(pod, "DeletedPod", "Pod")
+        p.delete(pod)
     timeout = _timeout(cluster.annotations.get(FT_DELETION_TIMEOUT_ANNOTATION))
     elapsed = (p.now - datetime.fromisoformat(str(p.root["metadata"]["deletionTimestamp"]))).total_seconds()
     if elapsed >= timeout:
-        p.event("ForceDeletedStuckCluster", f"Forcibly removed the finalizer {FT_FINALIZER} after {timeout:g}s",
-                warning=True, action="Cleanup")
-        p.actions.append(RemoveFinalizer(ref=p.ref, finalizer=FT_FINALIZER))
+        storage = go_quote(cluster.annotations.get(STORAGE_NS_ANNOTATION, ""))
+        forced = WriteEvent(reason="ForceDeletedStuckCluster", action="Cleanup",
+                            message=f"Force-removed GCS FT finalizer after {go_duration(elapsed)} due to Redis "
+                                    f"cleanup timeout; Redis storage namespace {storage} may need manual cleanup")
+        p.actions.append(RemoveFinalizer(ref=p.ref, finalizer=FT_FINALIZER, success_event=forced))
         return
     if any(objects.labels(pod).get(NODE_TYPE_LABEL) == RayNodeType.HEAD for pod in pods):
         p.soon(10.0)
@@ -56,7 +61,9 @@ def deleting(p: Pass) -> None:
     if not jobs:
         job = redis_cleanup_job(cluster, head_pod(cluster, head_prefix(cluster.name) + "x", p.settings))
         if job is not None:
-            p.create(job, "CreatedRedisCleanupJob", "Redis cleanup Job")
+            where = f"{objects.namespace(job)}/{objects.name(job)}"
+            p.create(job, "CreatedRedisCleanupJob", f"Created Redis cleanup Job {where}",
+                     f"Failed to create Redis cleanup Job {where}")
         p.soon(timeout - elapsed)
         return
     finished = any(c.get("type") in ("Complete", "Failed", "FailureTarget") and c.get("status") == "True"

@@ -4,7 +4,11 @@ to the desired count; multi-host replicas created and deleted whole. Scale-down 
 when the autoscaler is off (or ENABLE_RANDOM_POD_DELETE). Pure.
 
 Observed pods are plain dicts read through `raybus_common.objects`; the pods made come from
-`pods.build`, named by `podnames`.
+`pods.build`, named by `podnames`. Each write carries KubeRay's Events for its call site, texts
+to the letter (KubeRay is inconsistent, "Deleted pod" for `workersToDelete`, "Deleted Pod" for a
+random scale-down, and so are they). Where KubeRay deletes a collection with one call and one
+Event (suspension, Recreate, a suspended group), Raybus deletes pod by pod, each with that
+Event, and the actuator's aggregation makes them one Event with a count.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from ..constants import (
 from ..pods.build import head_pod, worker_pod
 from .collector import Obj, Pass
 from .podnames import head_prefix, name_suffix, pod_names, worker_prefix
+from .texts import pod_state, unhealthy_reason
 
 
 def should_delete_pod(pod: Obj) -> bool:
@@ -53,9 +58,11 @@ def reconcile_pods(p: Pass) -> None:
     cluster, spec = p.cluster, p.cluster.spec
     pods = p.pods
     # A suspension under way completes even if spec.suspend was flipped back.
+    where = f"{cluster.namespace}/{cluster.name}"
     if spec.suspend or cluster.condition_true(RayClusterConditionType.SUSPENDING):
         for pod in pods:
-            p.delete(pod, "DeletedPod", "Pod")
+            p.delete(pod, "DeletedPod", f"Deleted Pods for RayCluster {where} due to suspension",
+                     f"Failed deleting Pods due to suspension for RayCluster {where}")
         return
     heads = [pod for pod in pods if objects.labels(pod).get(NODE_TYPE_LABEL) == RayNodeType.HEAD]
     stamped = [h for h in heads if objects.annotations(h).get(KUBERAY_VERSION_ANNOTATION)
@@ -68,7 +75,9 @@ def reconcile_pods(p: Pass) -> None:
     elif (spec.upgrade_strategy is not None and spec.upgrade_strategy.type == RayClusterUpgradeType.RECREATE
             and any(objects.annotations(h).get(RECREATE_HASH_ANNOTATION) not in (None, "", p.spec_hash) for h in heads)):
         for pod in pods:
-            p.delete(pod, "DeletedPod", "Pod")
+            p.delete(pod, "DeletedPod",
+                     f"Deleted all Pods for RayCluster {where} due to spec change with Recreate upgradeStrategy",
+                     f"Failed deleting Pods due to spec change with Recreate upgradeStrategy for RayCluster {where}")
         return
     _head(p, heads)
     for group in spec.workers:
@@ -85,8 +94,11 @@ def _head(p: Pass, heads: list[Obj]) -> None:
     if len(heads) > 1:
         return  # KubeRay errors out; the status says so through the head condition
     if heads:
-        if should_delete_pod(heads[0]):
-            p.delete(heads[0], "DeletedHeadPod", "head Pod")
+        head = heads[0]
+        if should_delete_pod(head):
+            where = f"{objects.namespace(head)}/{objects.name(head)}"
+            p.delete(head, "DeletedHeadPod", f"Deleted head Pod {where}; {pod_state(head)}",
+                     f"Failed deleting head Pod {where}; {pod_state(head)}")
         return
     if (cluster.condition_true(RayClusterConditionType.PROVISIONED)
             and cluster.annotations.get(DISABLE_PROVISIONED_HEAD_RESTART_ANNOTATION, "").lower() == "true"):
@@ -100,28 +112,45 @@ def _head(p: Pass, heads: list[Obj]) -> None:
         (name,) = pod_names(head_prefix(cluster.name), p.seed, "headgroup", taken, 1)
     pod = head_pod(cluster, name, p.settings)
     pod["metadata"].setdefault("annotations", {})[RECREATE_HASH_ANNOTATION] = p.spec_hash
-    p.create(pod, "CreatedHeadPod", "head Pod")
+    where = f"{cluster.namespace}/{name}"
+    p.create(pod, "CreatedHeadPod", f"Created head Pod {where}", f"Failed to create head Pod {where}")
 
 
 def _may_scale_down(p: Pass) -> bool:
     return not p.cluster.spec.autoscaling_enabled or p.settings.enable_random_pod_delete
 
 
+def _suspend_group(p: Pass, group: WorkerGroupSpec, pods: list[Obj]) -> None:
+    where = f"{p.cluster.namespace}/{p.cluster.name}"
+    for pod in pods:
+        p.delete(pod, "DeletedWorkerPod",
+                 f"Deleted all pods for suspended worker group {group.group_name} in RayCluster {where}",
+                 f"Failed deleting worker Pods for suspended group {group.group_name} in RayCluster {where}",
+                 failed="FailedToDeleteWorkerPodCollection")
+
+
+def _created_worker(p: Pass, pod: Obj) -> None:
+    p.create(pod, "CreatedWorkerPod", f"Created worker Pod {p.cluster.namespace}/{objects.name(pod)}",
+             f"Failed to create worker Pod for the cluster {p.cluster.namespace}/{p.cluster.name}")
+
+
 def _worker_group(p: Pass, group: WorkerGroupSpec, pods: list[Obj]) -> None:
     cluster, name = p.cluster, group.group_name
     if group.suspended:
-        for pod in pods:
-            p.delete(pod, "DeletedWorkerPod", "worker Pod")
+        _suspend_group(p, group, pods)
         return
     unhealthy = [pod for pod in pods if should_delete_pod(pod) and not objects.terminating(pod)]
     if unhealthy:
         for pod in unhealthy:
-            p.delete(pod, "DeletedWorkerPod", "worker Pod")
+            where = f"{objects.namespace(pod)}/{objects.name(pod)}"
+            p.delete(pod, "DeletedWorkerPod", f"Deleted worker Pod {where}; {pod_state(pod)}",
+                     f"Failed deleting worker Pod {where}; {pod_state(pod)}")
         return  # no creation in the same pass, as in KubeRay
     to_delete = set(group.workers_to_delete)
     for pod in pods:
         if objects.name(pod) in to_delete:
-            p.delete(pod, "DeletedWorkerPod", "worker Pod")
+            where = f"{objects.namespace(pod)}/{objects.name(pod)}"
+            p.delete(pod, "DeletedWorkerPod", f"Deleted pod {where}", f"Failed deleting pod {where}")
     remaining = [pod for pod in pods if objects.name(pod) not in to_delete]
     diff = group.desired_replicas() - len(remaining)
     if diff > 0:
@@ -131,10 +160,11 @@ def _worker_group(p: Pass, group: WorkerGroupSpec, pods: list[Obj]) -> None:
             pod = worker_pod(cluster, group, pod_name, p.settings)
             if p.settings.feature_enabled("RayMultiHostIndexing"):
                 pod["metadata"].setdefault("labels", {})[REPLICA_INDEX_LABEL] = str(_lowest_free(used))
-            p.create(pod, "CreatedWorkerPod", "worker Pod")
+            _created_worker(p, pod)
     elif diff < 0 and _may_scale_down(p):
         for pod in [pod for pod in remaining if not objects.terminating(pod)][:-diff]:
-            p.delete(pod, "DeletedWorkerPod", "worker Pod")
+            where = f"{objects.namespace(pod)}/{objects.name(pod)}"
+            p.delete(pod, "DeletedWorkerPod", f"Deleted Pod {where}", f"Failed deleting Pod {where}")
 
 
 def _indexes(pods: Iterable[Obj]) -> set[int]:
@@ -164,16 +194,14 @@ def _multi_host_group(p: Pass, group: WorkerGroupSpec, pods: list[Obj]) -> None:
         if replica:
             replicas.setdefault(replica, []).append(pod)
     if group.suspended:
-        for pod in pods:
-            p.delete(pod, "DeletedWorkerPod", "worker Pod")
+        _suspend_group(p, group, pods)
         return
     to_delete = set(group.workers_to_delete)
-    broken = {r for r, members in replicas.items()
-              if len(members) < hosts or any(should_delete_pod(m) or objects.name(m) in to_delete for m in members)}
+    broken = {r: why for r, members in replicas.items() if (why := _broken(members, hosts, to_delete))}
     if broken:
         for r in sorted(broken):
             for pod in replicas[r]:
-                p.delete(pod, "DeletedWorkerPod", "worker Pod")
+                _delete_host(p, group, pod, broken[r])
         return
     diff = group.desired_replicas() // hosts - len(replicas)
     if diff > 0:
@@ -190,8 +218,25 @@ def _multi_host_group(p: Pass, group: WorkerGroupSpec, pods: list[Obj]) -> None:
             for host, pod_name in enumerate(pod_names(worker_prefix(cluster.name, name), p.seed, replica, taken, hosts)):
                 pod = worker_pod(cluster, group, pod_name, p.settings, replica_group=replica, host_index=host)
                 pod["metadata"].setdefault("labels", {})[REPLICA_INDEX_LABEL] = str(index)
-                p.create(pod, "CreatedWorkerPod", "worker Pod")
+                _created_worker(p, pod)
     elif diff < 0 and _may_scale_down(p):
         for r in sorted(replicas)[:-diff]:
             for pod in replicas[r]:
-                p.delete(pod, "DeletedWorkerPod", "worker Pod")
+                _delete_host(p, group, pod, "scaling down")
+
+
+def _broken(members: list[Obj], hosts: int, to_delete: set[str]) -> str:
+    """Why a multi-host replica goes whole, in KubeRay's words ("" if it stays)."""
+    if len(members) < hosts:
+        return "cleanup of incomplete multi-host group"
+    sick = next((m for m in members if should_delete_pod(m)), None)
+    if sick is not None:
+        return unhealthy_reason(sick, RayNodeType.WORKER)
+    return "autoscaler scale-down request" if any(objects.name(m) in to_delete for m in members) else ""
+
+
+def _delete_host(p: Pass, group: WorkerGroupSpec, pod: Obj, why: str) -> None:
+    """KubeRay's `deletePods`: one host of a multi-host replica, with the reason in the note."""
+    where = f"{objects.namespace(pod)}/{objects.name(pod)}"
+    p.delete(pod, "DeletedWorkerPod", f"Deleted worker Pod {where} for group {group.group_name}: {why}",
+             f"Failed deleting worker Pod {where} for group {group.group_name}; {pod_state(pod)}")
