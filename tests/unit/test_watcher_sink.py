@@ -12,7 +12,7 @@ from raybus_common.bus.envelopes import StateEnvelope, decode
 from raybus_common.bus.memory import MemoryBus
 from raybus_common.kube.discovery import Catalog, Served
 from raybus_common.kube.resources import OWNED, RAY, SCHEDULERS, Resource, parse_watch_spec
-from raybus_watcher.handlers import BusSink, known_alive, known_in, resolve, watched_specs
+from raybus_watcher.handlers import BusSink, known_alive, resolve, watched_specs
 from raybus_watcher.settings import WatcherSettings, split_specs
 
 POD = Resource("pod", "Pod", "", "v1", "pods")
@@ -107,15 +107,6 @@ async def test_known_alive_leaves_out_gone_objects_and_other_kinds() -> None:
     await sink.observed(POD, "ADDED", obj("late", uid="l"))
     await bus.settle()
     assert ("team-a", "late") not in known["pod"]
-
-
-@pytest.mark.parametrize(("namespace", "expected"), [
-    (None, {("a", "x"): "1", ("b", "y"): "2"}),
-    ("a", {("a", "x"): "1"}),
-    ("c", {}),
-], ids=["cluster-wide", "one-namespace", "other-namespace"])
-def test_known_is_split_per_namespace(namespace: str | None, expected: dict[tuple[str, str], str]) -> None:
-    assert known_in({("a", "x"): "1", ("b", "y"): "2"}, namespace) == expected
 
 
 def test_watched_specs_add_extras_and_let_them_override() -> None:

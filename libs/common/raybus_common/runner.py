@@ -17,7 +17,13 @@ take no new messages, in-flight handlers finish, NATS drains), the HTTP server s
 
 `/healthz` is liveness (200 while the process serves); `/readyz` is 200 only when the bus is
 connected, the service is not stopping and every readiness condition holds (e.g. the
-initial replay of its view is done). This module does no business logic.
+initial replay of its view is done). Its JSON body says why not, one reason a line:
+
+    {"ready": false, "stopping": false, "reasons": ["watch of pod in ns-7: 403 Forbidden: ..."]}
+
+A condition is either a yes/no (`ready_when(event_or_callable, what=...)`: `what` is its
+reason while it does not hold) or explains itself (`ready_unless(callable)`: not ready while
+the callable returns any reasons). This module does no business logic.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ import contextlib
 import logging
 import signal
 import sys
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from contextlib import AsyncExitStack
 from types import TracebackType
 from typing import Any, NoReturn, Self, TypeVar
@@ -44,6 +50,7 @@ from .settings import ServiceSettings
 log = logging.getLogger("raybus.runner")
 S = TypeVar("S", bound=ServiceSettings)
 Connect = Callable[[ServiceSettings], Awaitable[Bus]]
+Reasons = Callable[[], Iterable[str]]  # why a service is not ready; nothing = ready
 
 
 async def _connect_nats(settings: ServiceSettings) -> Bus:
@@ -59,7 +66,7 @@ class Service:
         self._stack = AsyncExitStack()
         self._stop = asyncio.Event()
         self._failure: BaseException | None = None
-        self._conditions: list[Callable[[], bool]] = []
+        self._conditions: list[Reasons] = []
         self._ready_marked = False
         self._tasks: set[asyncio.Task[Any]] = set()
         self._bus: Bus | None = None
@@ -79,15 +86,32 @@ class Service:
         """Ready once the bus is up (for services with nothing to replay)."""
         self._ready_marked = True
 
-    def ready_when(self, condition: asyncio.Event | Callable[[], bool]) -> None:
-        """Add a readiness condition; the service is ready when all hold."""
+    def ready_when(self, condition: asyncio.Event | Callable[[], bool], *, what: str = "") -> None:
+        """Add a readiness condition; the service is ready when all hold. While this one does
+        not, `/readyz` gives `what` as the reason (a generic one if empty)."""
+        holds = condition.is_set if isinstance(condition, asyncio.Event) else condition
+        reason = what or "a readiness condition does not hold yet"
+        self.ready_unless(lambda: () if holds() else (reason,))
+
+    def ready_unless(self, reasons: Reasons) -> None:
+        """Add a readiness condition that explains itself: the service is not ready while
+        `reasons()` returns any; `/readyz` lists them."""
         self._ready_marked = True
-        self._conditions.append(condition.is_set if isinstance(condition, asyncio.Event) else condition)
+        self._conditions.append(reasons)
+
+    def not_ready_reasons(self) -> list[str]:
+        """Why the service is not ready (empty: it is)."""
+        if self.stopping:
+            return ["stopping"]
+        if not self._ready_marked:
+            return ["starting"]
+        if self._bus is None or not self._bus.connected:
+            return ["not connected to NATS"]
+        return [reason for condition in self._conditions for reason in condition()]
 
     @property
     def ready(self) -> bool:
-        return (self._ready_marked and not self.stopping and self._bus is not None and self._bus.connected
-                and all(c() for c in self._conditions))
+        return not self.not_ready_reasons()
 
     def spawn(self, coro: Coroutine[Any, Any, Any], *, name: str) -> asyncio.Task[Any]:
         """Run a background task for the service's lifetime; if it fails, the service stops
@@ -202,10 +226,10 @@ class Service:
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/readyz", self._readyz)
         app.router.add_get("/metrics", self._metrics)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
         await runner.setup()
         self._stack.push_async_callback(runner.cleanup)
-        site = web.TCPSite(runner, self.settings.http_host, self.settings.http_port, shutdown_timeout=1.0)
+        site = web.TCPSite(runner, self.settings.http_host, self.settings.http_port)
         await site.start()
         sockets = [a for a in runner.addresses if isinstance(a, tuple)]
         self.http_port = sockets[0][1] if sockets else self.settings.http_port
@@ -215,9 +239,10 @@ class Service:
                                   "nats_connected": self._bus is not None and self._bus.connected})
 
     async def _readyz(self, request: web.Request) -> web.Response:
-        ready = self.ready
-        metrics.READY.set(1 if ready else 0)
-        return web.json_response({"ready": ready, "stopping": self.stopping}, status=200 if ready else 503)
+        reasons = self.not_ready_reasons()
+        metrics.READY.set(0 if reasons else 1)
+        return web.json_response({"ready": not reasons, "stopping": self.stopping, "reasons": reasons},
+                                 status=503 if reasons else 200)
 
     async def _metrics(self, request: web.Request) -> web.Response:
         metrics.READY.set(1 if self.ready else 0)

@@ -16,10 +16,16 @@ so it wakes nothing.
 `start` wires the service: ask the API server which kinds it serves and at which versions
 (`kube.discovery`), resolve what to watch (`watched`: Ray's kinds, the kinds Raybus owns and
 `RAYBUS_WATCH_EXTRA` must be served, or the watcher exits saying which are missing; a
-scheduler's kinds are watched only when served and listable), replay `raybus.state.<kind>.>`
-for every watched kind to learn which objects the bus shows alive (so a restart can tombstone
-what vanished while it was down), then run one `ResourceWatch` per (resource, namespace). Ready once every watch has
-listed once. The watcher only reads Kubernetes (get, list, watch); it never writes to it.
+scheduler's kinds are watched only when served and listable), decide where each kind is
+watched (`plan_watches`: cluster-wide, or once per watched namespace; see `plan.py`), replay
+`raybus.state.<kind>.>` for every watched kind to learn which objects the bus shows alive (so
+a restart can tombstone what vanished while it was down), then run one `ResourceWatch` per
+target on a client whose connection pool has room for every watch at once.
+
+Ready once every watch is established (listed, and its watch request answered); while one is
+not, `/readyz` answers 503 and names it with its last error (`403 Forbidden: ...`), and the
+watch keeps retrying. The watcher only reads Kubernetes (get, list, watch); it never writes
+to it.
 
 Only the watched namespaces are reconciled against the bus: objects of a namespace dropped
 from `watch_namespaces` stay on the bus as last seen.
@@ -43,8 +49,9 @@ from raybus_common.kube.discovery import Catalog, fetch
 from raybus_common.kube.resources import OWNED, RAY, SCHEDULERS, KindSpec, Resource
 from raybus_common.runner import Service
 
+from .plan import NameKey, Target, cluster_wide, known_in, pool_size, summarize, targets
 from .settings import WatcherSettings
-from .watching import NameKey, Obj, ResourceWatch
+from .watching import Obj, ResourceWatch
 
 log = logging.getLogger("raybus.watcher")
 
@@ -115,19 +122,48 @@ def resolve(catalog: Catalog, required: list[KindSpec], optional: tuple[KindSpec
     return [r for r in resolved.values() if r is not None], found
 
 
-async def listable(kube: KubeClient, candidates: list[Resource], namespace: str | None) -> list[Resource]:
-    """The candidates this watcher may list (a watch that can never list would keep it unready)."""
-    found = []
-    for res in candidates:
-        try:
-            await kube.request("GET", res.collection(namespace), params={"limit": "1"}, timeout=10)
-        except ApiError as e:
-            if e.status in (403, 404):  # no permission, or the CRD went since discovery
-                log.warning("not watching %s: cannot list %s (%s)", res.kind, res.plural, e.message)
-                continue
-            log.warning("checking for %s failed (%s); watching it anyway", res.kind, e)
-        found.append(res)
-    return found
+async def list_denied(kube: KubeClient, res: Resource, namespace: str | None) -> ApiError | None:
+    """The API server's refusal to list `res` in `namespace` (None: in all): a 403 (no
+    permission) or a 404 (the CRD went since discovery). None if it lists, or if the check
+    itself failed otherwise (then the watch will find out, and say so in readiness)."""
+    try:
+        await kube.request("GET", res.collection(namespace), params={"limit": "1"}, timeout=10)
+    except ApiError as e:
+        if e.status in (403, 404):
+            return e
+        log.warning("checking whether %s can be listed failed (%s); watching it anyway", res.kind, e)
+    return None
+
+
+Planned = list[tuple[Resource, list[Target]]]
+
+
+async def plan_watches(kube: KubeClient, required: list[Resource], optional: list[Resource],
+                       namespaces: list[str], *, wide: bool) -> Planned:
+    """Each kind to watch, with where: `plan.targets`, except that a kind this watcher may not
+    list cluster-wide is watched in each namespace instead (RBAC granted per namespace, as
+    KubeRay's chart does with `singleNamespaceInstall`), and a scheduler's kind it may not list
+    is not watched at all (a watch that can never list would keep it unready)."""
+    planned: Planned = []
+    optional_kinds = {r.kind for r in optional}
+    per_namespace: dict[str, str] = {}  # kind → why it may not be listed cluster-wide
+    for res in (*required, *optional):
+        where = targets(res.namespaced, namespaces, wide=wide)
+        scheduler = res.kind in optional_kinds
+        denied = await list_denied(kube, res, where[0].namespace) if where[0].filtered or scheduler else None
+        if denied is not None and denied.status == 403 and where[0].filtered:
+            per_namespace[res.kind] = denied.message
+            where = targets(res.namespaced, namespaces, wide=False)
+            denied = await list_denied(kube, res, where[0].namespace) if scheduler else None
+        if denied is not None and scheduler:
+            log.warning("not watching %s: cannot list %s (%s)", res.kind, res.plural, denied.message)
+            continue
+        planned.append((res, where))
+    if per_namespace:
+        log.warning("may not list %s in all namespaces: watching each in every one of the %d namespaces instead, "
+                    "one connection a watch (grant list/watch cluster-wide to watch each kind once); e.g. %s",
+                    ", ".join(per_namespace), len(set(namespaces)), next(iter(per_namespace.values())))
+    return planned
 
 
 async def known_alive(bus: Bus, kinds: list[str]) -> dict[str, dict[NameKey, str]]:
@@ -154,48 +190,51 @@ async def known_alive(bus: Bus, kinds: list[str]) -> dict[str, dict[NameKey, str
     return known
 
 
-def known_in(known: dict[NameKey, str], namespace: str | None) -> dict[NameKey, str]:
-    return dict(known) if namespace is None else {k: v for k, v in known.items() if k[0] == namespace}
+async def _connect(settings: WatcherSettings, pool: int) -> KubeClient:
+    try:
+        return await KubeClient.connect(kubeconfig=settings.kubeconfig or None, qps=settings.qps,
+                                        burst=settings.burst, pool=pool)
+    except ConfigException as e:  # no kubeconfig and not in a cluster: say so, exit 1
+        raise ConnectionError(f"cannot configure the Kubernetes client: {e}") from e
 
 
 async def start(svc: Service, settings: WatcherSettings) -> None:
-    """Learn what the bus shows alive, then start one watch per (resource, namespace)."""
+    """Decide what to watch where and learn what the bus shows alive (on a small client), then
+    start every watch on a client with a connection for each."""
+    namespaces = list(settings.watch_namespaces)
+    wide = cluster_wide(namespaces, settings.watch_cluster_wide_above)
+    probe = await _connect(settings, pool=pool_size(0))
     try:
-        kube = await KubeClient.connect(kubeconfig=settings.kubeconfig or None, qps=settings.qps,
-                                        burst=settings.burst)
-    except ConfigException as e:  # no kubeconfig and not in a cluster: say so, exit 1
-        raise ConnectionError(f"cannot configure the Kubernetes client: {e}") from e
-    try:
-        namespaces: list[str | None] = list(settings.watch_namespaces) or [None]
         try:
-            required, optional = resolve(await fetch(kube), watched_specs(settings.extra_resources), SCHEDULERS)
+            required, optional = resolve(await fetch(probe), watched_specs(settings.extra_resources), SCHEDULERS)
         except (ApiError, LookupError) as e:  # say so and exit 1, as for a missing kubeconfig
             raise ConnectionError(f"cannot resolve the kinds to watch: {e}") from e
-        resources = required + await listable(kube, optional, namespaces[0])
-        known = await known_alive(svc.bus, [r.kind for r in resources])
-    except BaseException:
-        await kube.close()
-        raise
+        planned = await plan_watches(probe, required, optional, namespaces, wide=wide)
+        known = await known_alive(svc.bus, [r.kind for r, _ in planned])
+    finally:
+        await probe.close()
+    count = sum(len(where) for _, where in planned)
+    kube = await _connect(settings, pool=pool_size(count))
     sink = BusSink(svc.bus, tombstone_ttl=settings.tombstone_ttl_seconds)
     stop = svc.stop_requested
-    watches: list[ResourceWatch] = []
-    for res in resources:
-        for ns in namespaces if res.namespaced else [None]:
-            watches.append(_watch(kube, res, ns, sink, known_in(known[res.kind], ns), settings))
-    svc.ready_when(lambda: all(w.lists > 0 for w in watches))
+    watches = [_watch(kube, res, t, sink, known_in(known[res.kind], t), settings)
+               for res, where in planned for t in where]
+    svc.ready_unless(lambda: summarize(w.problem for w in watches))
     tasks = [svc.spawn(w.run(stop), name=f"watch-{w.res.kind}-{w.namespace or 'all'}") for w in watches]
     svc.spawn(_close_after(kube, stop, tasks), name="watcher-kube-close")
-    log.info("watching %s in %s", ", ".join(f"{r.kind} ({r.api_version})" for r in resources),
-             ", ".join(settings.watch_namespaces) or "all namespaces")
+    log.info("watching %s in %s: %d watches, %d connections at most",
+             ", ".join(f"{r.kind} ({r.api_version})" for r, _ in planned),
+             ", ".join(namespaces) or "all namespaces", count, pool_size(count))
 
 
-def _watch(kube: KubeClient, res: Resource, ns: str | None, sink: BusSink, known: dict[NameKey, str],
+def _watch(kube: KubeClient, res: Resource, target: Target, sink: BusSink, known: dict[NameKey, str],
            settings: WatcherSettings) -> ResourceWatch:
     async def listed() -> None:
         LISTS.labels(res.kind).inc()
 
-    return ResourceWatch(kube, res, ns, sink, known, watch_timeout=settings.watch_timeout_seconds,
-                         on_listed=listed, on_gone=EXPIRED.labels(res.kind).inc)
+    return ResourceWatch(kube, res, target.namespace, sink, known, keep=target.keep,
+                         watch_timeout=settings.watch_timeout_seconds, on_listed=listed,
+                         on_gone=EXPIRED.labels(res.kind).inc)
 
 
 async def _close_after(kube: KubeClient, stop: asyncio.Event, tasks: list[asyncio.Task[object]]) -> None:

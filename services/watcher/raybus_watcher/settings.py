@@ -2,6 +2,8 @@
 namespaces (`RAYBUS_WATCH_NAMESPACES`), and its own.
 
     RAYBUS_KUBECONFIG=/path/to/kubeconfig           # empty: $KUBECONFIG, ~/.kube/config, in-cluster
+    RAYBUS_WATCH_NAMESPACES=team-a,team-b           # empty: every namespace
+    RAYBUS_WATCH_CLUSTER_WIDE_ABOVE=4               # more namespaces than this: watch cluster-wide
     RAYBUS_WATCH_TIMEOUT_SECONDS=300                # server-side timeout of one watch request
     RAYBUS_WATCH_EXTRA=configmap=raybus.io/demo=true
     RAYBUS_TOMBSTONE_TTL_SECONDS=86400              # 0: tombstones stay until the subject is reused
@@ -10,6 +12,12 @@ namespaces (`RAYBUS_WATCH_NAMESPACES`), and its own.
 (`kind` or `kind=<label selector>`, `kind` a token of `kube.resources.SPECS`; the version
 watched is found by discovery), separated by commas. A label selector may itself hold
 commas (`a=b,c=d`); then separate the specs with `;` instead.
+
+`watch_cluster_wide_above`: with up to this many watched namespaces, each kind is watched once
+per namespace (one HTTP/1.1 connection per watch; RBAC in those namespaces suffices); with more,
+each kind is watched once cluster-wide and objects of other namespaces are dropped (needs
+list/watch in all namespaces, e.g. `deploy/rbac/watcher.yaml`; a kind the watcher may not list
+cluster-wide is still watched per namespace). 0: always cluster-wide. See `plan.py`.
 """
 
 from __future__ import annotations
@@ -34,6 +42,7 @@ class WatcherSettings(ServiceSettings, KubeClientSettings, WatchScope):
     service_name: str = "watcher"
 
     watch_timeout_seconds: int = Field(300, ge=1)  # server-side timeout of one watch request
+    watch_cluster_wide_above: int = Field(4, ge=0)  # more watched namespaces: one cluster-wide watch a kind
     watch_extra: Annotated[list[str], NoDecode] = Field(default_factory=list)
     tombstone_ttl_seconds: float = Field(24 * 3600.0, ge=0)  # 0 = tombstones never expire
 

@@ -3,9 +3,17 @@
 The loop: list (paginated) → report each object → report a tombstone for every object the
 bus still shows but the list no longer has → watch from the list's resourceVersion with
 bookmarks and a server-side timeout (plus a client read timeout, so a dead connection cannot
-hang it) → when the server ends the watch, watch again from the last resourceVersion → on
-`410 Gone` list again. Transport errors back off (bounded delay) and try again, forever:
-the watcher must outlive any API-server outage.
+hang it, and a bound on the wait for a connection) → when the server ends the watch, watch
+again from the last resourceVersion → on `410 Gone` list again. Errors back off (0.5 s
+doubling to at most `RETRY_CAP`) and try again, forever: the watcher must outlive any
+API-server outage, and an RBAC fix must take effect within half a minute.
+
+A cluster-wide watch may keep only some namespaces (`keep`): objects of other namespaces are
+neither reported nor remembered, so they are never tombstoned either.
+
+Health, for readiness: a watch is *established* once a list completed and a watch request
+after it got its response headers (the stream is open); `problem` says what keeps it from
+being established, or the last error since it was last open (None: healthy).
 
 What to do with an observation is the sink's business (`handlers.py` publishes to the bus);
 this module only talks to Kubernetes through `raybus_common.kube`.
@@ -24,10 +32,12 @@ from raybus_common.errors import TemporaryError
 from raybus_common.kube.client import ApiError, KubeClient
 from raybus_common.kube.resources import Resource
 
+from .plan import NameKey, Target
+
 log = logging.getLogger("raybus.watcher")
 
 Obj = dict[str, Any]
-NameKey = tuple[str, str]  # (namespace, name)
+RETRY_CAP = 30.0  # seconds: the longest wait between two attempts of one watch
 
 
 class Sink(Protocol):
@@ -64,8 +74,29 @@ class ResourceWatch:
     page_size: int = 500
     on_listed: Callable[[], Awaitable[None]] | None = None
     on_gone: Callable[[], None] | None = None  # called on every 410 Gone (for metrics)
+    keep: frozenset[str] | None = None  # of a cluster-wide watch, the namespaces reported; None: all
+    connect_timeout: float = 60.0  # the longest a watch request waits for a connection
     lists: int = 0
     rv: str | None = None
+    established: bool = False  # listed, and a watch request after it was answered
+    error: str | None = None  # the last failure since the watch was last open
+
+    @property
+    def target(self) -> Target:
+        return Target(self.namespace, self.keep)
+
+    @property
+    def problem(self) -> str | None:
+        """Why this watch does not count as established now, or None."""
+        where = f"watch of {self.res.kind} in {self.target.where()}"
+        if self.error is not None:
+            return f"{where}: {self.error}"
+        if not self.established:
+            return f"{where}: {'not open yet' if self.lists else 'not listed yet'}"
+        return None
+
+    def _opened(self) -> None:
+        self.established, self.error = True, None
 
     def _params(self) -> dict[str, str]:
         return {"labelSelector": self.res.label_selector} if self.res.label_selector else {}
@@ -80,6 +111,8 @@ class ResourceWatch:
                 params["continue"] = cont
             page = await self.kube.request("GET", path, params=params, timeout=120)
             for item in page.get("items") or []:
+                if not self.target.keeps((item.get("metadata") or {}).get("namespace", "")):
+                    continue
                 obj = strip(self.res, item)
                 await self.sink.observed(self.res, "SNAPSHOT", obj)
                 seen[name_key(obj)] = obj["metadata"].get("uid", "")
@@ -102,7 +135,8 @@ class ResourceWatch:
             params["resourceVersion"] = self.rv
         try:
             async for event in self.kube.stream(self.res.collection(self.namespace), params,
-                                                read_timeout=self.watch_timeout + 30):
+                                                read_timeout=self.watch_timeout + 30,
+                                                connect_timeout=self.connect_timeout, on_open=self._opened):
                 await self._event(event)
         except ApiError as e:
             if e.status == 410:
@@ -118,7 +152,7 @@ class ResourceWatch:
         rv = (raw.get("metadata") or {}).get("resourceVersion")
         if rv:
             self.rv = rv
-        if kind == "BOOKMARK":
+        if kind == "BOOKMARK" or not self.target.keeps((raw.get("metadata") or {}).get("namespace", "")):
             return
         obj = strip(self.res, raw)
         key, uid = name_key(obj), obj["metadata"].get("uid", "")
@@ -142,7 +176,7 @@ class ResourceWatch:
         """
         failures = 0
         need_list = self.rv is None
-        where = f"{self.res.kind} in {self.namespace or 'all namespaces'}"
+        where = f"{self.res.kind} in {self.target.where()}"
         while not stop.is_set():
             try:
                 if need_list:
@@ -159,7 +193,8 @@ class ResourceWatch:
                 need_list = True
             except (ApiError, ValueError, TemporaryError) as e:
                 failures += 1
-                delay = backoff(failures)
+                delay = backoff(failures, cap=RETRY_CAP)
+                self.error = str(e) or type(e).__name__
                 log.warning("watch of %s failed (%s); retrying in %.1fs", where, e, delay)
                 if isinstance(e, TemporaryError) or (isinstance(e, ApiError) and e.status in (403, 404)):
                     # RBAC or CRD changes, or an observation the bus did not take: start over.

@@ -6,8 +6,12 @@ in-cluster service account, applies a client-side rate limit (KubeRay's QPS 100 
 default), sends raw requests by path (so one code path serves core, batch, ray.io and any
 scheduler's kinds; the paths come from `kube.discovery`), including server-side apply, which
 kubernetes_asyncio has no call for, and streams watch events line by line with a read timeout
-so a half-dead connection cannot hang a watch forever. Tests, benchmarks and the `raybus`
-command use it too, through the testbed's synchronous facade. HTTP errors come out as `ApiError` with the status, the API's reason and message
+so a half-dead connection cannot hang a watch forever. Over HTTP/1.1 every open watch holds
+one connection of the pool (`connect(pool=...)`, 100 by default): a caller that keeps many
+watches open sizes the pool for them (the watcher does), and a watch that waits for a
+connection longer than `connect_timeout` fails rather than waiting forever. Tests, benchmarks
+and the `raybus` command use it too, through the testbed's synchronous facade. HTTP errors
+come out as `ApiError` with the status, the API's reason and message
 and the `Retry-After` delay (parsed here, once); status 0 means no answer came (a timeout or a
 broken connection). What is temporary and what is permanent is the actuator's `judge`.
 """
@@ -17,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -116,15 +120,22 @@ class KubeClient:
             raise _status_error(resp.status, data, resp.headers.get("Retry-After"))
         return data
 
-    async def stream(self, path: str, params: dict[str, str], *, read_timeout: float
+    async def stream(self, path: str, params: dict[str, str], *, read_timeout: float,
+                     connect_timeout: float = 60.0, on_open: Callable[[], None] | None = None
                      ) -> AsyncGenerator[dict[str, Any], None]:
-        """Yield watch events (`{"type", "object"}`) as the server sends them."""
+        """Yield watch events (`{"type", "object"}`) as the server sends them.
+
+        `connect_timeout` bounds the wait for a connection (a free one from the pool, or a new
+        one); `on_open` is called once the server has answered with a success status, i.e.
+        the watch is open, before any event arrives (a quiet watch may send none for minutes).
+        """
         await self._throttle()
         try:
             resp = await self.api.call_api(
                 path, "GET", query_params=list(params.items()), header_params={"Accept": "application/json"},
                 auth_settings=["BearerToken"], _preload_content=False, _return_http_data_only=True,
-                _request_timeout=aiohttp.ClientTimeout(sock_connect=10, sock_read=read_timeout),
+                _request_timeout=aiohttp.ClientTimeout(connect=connect_timeout, sock_connect=10,
+                                                       sock_read=read_timeout),
             )
         except ApiException as exc:
             raise ApiError.from_exception(exc) from None
@@ -135,6 +146,8 @@ class KubeClient:
             resp.release()
             raise _status_error(resp.status, data, resp.headers.get("Retry-After"))
         try:
+            if on_open is not None:
+                on_open()
             async for line in resp.content:
                 if line.strip():
                     yield json.loads(line)
