@@ -232,6 +232,39 @@ def occurrences(events: list[dict[str, Any]]) -> int:
     return sum((e.get("series") or {}).get("count", 1) for e in events)
 
 
+def replica_failure(rc: Cluster) -> dict[str, Any] | None:
+    return next((c for c in rc.status().get("conditions", []) if c["type"] == "ReplicaFailure"), None)
+
+
+def test_a_head_pod_the_api_refuses_is_a_warning_and_a_condition_until_it_is_created(
+        services: Services, control_plane: Kube, namespace: str) -> None:
+    start_stack(services)
+    obj = sample("nosa")
+    obj["spec"]["headGroupSpec"]["template"]["spec"]["serviceAccountName"] = "missing"
+    rc = create(control_plane, namespace, obj)
+    rc.wait(lambda: replica_failure(rc) is not None and events_of(rc, "FailedToCreateHeadPod"),
+            "the refusal reported: condition and Warning")
+    cond = replica_failure(rc)
+    assert cond is not None and (cond["status"], cond["reason"]) == ("True", "FailedCreateHeadPod")
+    api_error = f"error looking up service account {namespace}/missing: serviceaccount \"missing\" not found"
+    assert cond["message"].startswith("FailedCreateHeadPod\npods \"nosa-head-") and cond["message"].endswith(api_error)
+    warnings = events_of(rc, "FailedToCreateHeadPod")
+    for w in warnings:  # KubeRay's text with the API's own message, from KubeRay's recorder name
+        head = cond["message"].split('"')[1]
+        assert w["note"] == f"Failed to create head Pod {namespace}/{head}, pods \"{head}\" is forbidden: {api_error}"
+        assert (w["type"], w["action"], w["reportingController"]) == ("Warning", "Create", "raycluster-controller")
+    assert not events_of(rc, "CreatedHeadPod"), "no success Event for a write that failed"
+    assert not rc.pods("head")
+
+    control_plane.create(f"/api/v1/namespaces/{namespace}/serviceaccounts",
+                         {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "missing"}})
+    rc.wait(lambda: rc.ready(2) and replica_failure(rc) is None, "the head created (retried), the condition gone",
+            timeout=120)
+    (created,) = events_of(rc, "CreatedHeadPod")
+    head = rc.pods("head")[0]["metadata"]["name"]
+    assert created["note"] == f"Created head Pod {namespace}/{head}"
+    assert (created["reportingController"], created["action"]) == ("raycluster-controller", "Create")
+
 
 def test_a_group_of_workers_is_one_created_event_with_a_count(services: Services, control_plane: Kube,
                                                              namespace: str) -> None:

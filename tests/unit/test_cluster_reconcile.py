@@ -19,7 +19,7 @@ from raybus_cluster_ctl.plan.podnames import head_prefix, pod_names, worker_pref
 from raybus_cluster_ctl.plan.pods import should_delete_pod
 from raybus_cluster_ctl.reconcile import reconcile
 from raybus_common.actions import AddFinalizer, Apply, Delete, Patch, RecordEvent, RemoveFinalizer
-from raybus_common.controller.view import Observed, RootKey
+from raybus_common.controller.view import Failure, Observed, RootKey
 from raybus_common.crds.raycluster import RayCluster
 from raybus_common.decision import Decision
 
@@ -505,3 +505,65 @@ def test_gcs_ft_deletion_deletes_pods_silently_as_kuberays_delete_all_of() -> No
     (j,) = [a for a in run(c).actions if isinstance(a, Apply)]
     assert texts(j) == ("CreatedRedisCleanupJob", f"Created Redis cleanup Job default/{j.ref.name}",
                         "FailedToCreateRedisCleanupJob", f"Failed to create Redis cleanup Job default/{j.ref.name}")
+
+
+# --- ReplicaFailure from the failed writes in view ---------------------------------------------------
+
+
+def failed(target: Apply | Delete, reason: str, message: str) -> Failure:
+    ref = target.ref
+    return Failure("a1", target.op, ref.kind.lower(), ref.namespace, ref.name, reason=reason, message=message,
+                   at=NOW, root_uid=UID)
+
+
+def with_failures(c: Obj, *failures: Failure, pods: tuple[Obj, ...] = ()) -> Decision:
+    obs = Observed(RootKey("raycluster", "default", "raycluster-sample"), c,
+                   MappingProxyType({"pod": pods}), failures)
+    return reconcile(obs, now=NOW, settings=SETTINGS)
+
+
+def condition(d: Decision, kind: str, before: Obj | None = None) -> Obj | None:
+    """The condition in the status decided (or, unchanged, the status `before`)."""
+    status = d.status if d.status is not None else (before or {}).get("status")
+    assert status is not None
+    return next((x for x in status.get("conditions") or [] if x["type"] == kind), None)
+
+
+FORBIDDEN = ('pods "raycluster-sample-head-x" is forbidden: error looking up service account default/missing: '
+             'serviceaccount "missing" not found')
+
+
+def test_a_failed_head_create_is_retried_and_reported_as_kuberays_replica_failure() -> None:
+    c = cluster()
+    (head,) = [a for a in writes(run(c)) if a.ref.kind == "Pod" and "head" in a.ref.name]
+    d = with_failures(c, failed(head, "FailedToCreateHeadPod", FORBIDDEN))
+    assert head.ref.name in [a.ref.name for a in writes(d)], "the create is made again"
+    rf = condition(d, "ReplicaFailure")
+    assert rf is not None and (rf["status"], rf["reason"]) == ("True", "FailedCreateHeadPod")
+    assert rf["message"] == f"FailedCreateHeadPod\n{FORBIDDEN}"
+    assert d.status is not None and d.status.get("state") != "ready"
+
+
+def test_the_first_failed_pod_write_in_the_pass_order_names_the_condition() -> None:
+    c = cluster()
+    made = [a for a in writes(run(c)) if a.ref.kind == "Pod"]
+    head = next(a for a in made if "head" in a.ref.name)
+    worker = next(a for a in made if "worker" in a.ref.name)
+    d = with_failures(c, failed(worker, "FailedToCreateWorkerPod", "quota"), failed(head, "FailedToCreateHeadPod", "sa"))
+    rf = condition(d, "ReplicaFailure")
+    assert rf is not None and rf["reason"] == "FailedCreateHeadPod"
+
+
+def test_replica_failure_goes_once_no_failed_write_is_made_again() -> None:
+    c = cluster()
+    worker = next(a for a in writes(run(c)) if a.ref.kind == "Pod" and "worker" in a.ref.name)
+    c["status"] = with_failures(c, failed(worker, "FailedToCreateWorkerPod", "quota")).status
+    assert condition(with_failures(c, failed(worker, "FailedToCreateWorkerPod", "quota")), "ReplicaFailure", c)
+    scaled = copy.deepcopy(c)
+    scaled["spec"]["workerGroupSpecs"][0].update(replicas=0, minReplicas=0)
+    assert condition(with_failures(scaled, failed(worker, "FailedToCreateWorkerPod", "quota")), "ReplicaFailure",
+                     scaled) is None, "the failed write is no longer wanted: no error in this pass"
+    assert condition(with_failures(c), "ReplicaFailure", c) is None, "the failure left the view (the pod was created)"
+    service = next(a for a in writes(run(c)) if a.ref.kind == "Service")
+    assert condition(with_failures(c, failed(service, "FailedToCreateService", "x")), "ReplicaFailure", c) is None, \
+        "only pod writes carry KubeRay's ReplicaFailure markers"

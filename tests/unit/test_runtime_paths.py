@@ -292,3 +292,89 @@ async def test_a_gone_root_is_reconciled_once_more_with_no_root() -> None:
     await bus.settle()
     assert await drain_queue(ctl) == [KEY]
     assert script.calls[-1].root is None
+
+
+# --- failed writes in view --------------------------------------------------------------------------
+
+
+def failed_result(create: ActionEnvelope, *, message: str = "forbidden", reason: str = "FailedToCreateConfigMap",
+                  at: datetime | None = None) -> ResultEnvelope:
+    target = ObjectRef(api_version="v1", kind="ConfigMap", namespace="ns", name="a-info")
+    return ResultEnvelope(action_id=create.action_id, controller="test-ctl", root=create.root, target=target,
+                          op="apply", outcome="permanent", http_status=403, message=f"403 Forbidden: {message}",
+                          error=message, failure_reason=reason, **({"finished_at": at} if at else {}))
+
+
+async def report(bus: MemoryBus, result: ResultEnvelope) -> None:
+    await bus.publish(subjects.res("configmap", "ns", "a-info"), result, msg_id=f"res:{result.action_id}")
+    await bus.settle()
+
+
+def creates_info(o: Observed) -> Decision:
+    assert o.root is not None
+    return Decision(actions=(Apply(object=configmap(o.root, "a-info")),), requeue_after=2.0)
+
+
+async def failed_once() -> tuple[MemoryBus, FakeClock, Script, Controller[ControllerConfig]]:
+    """A controller whose one create the actuator reported failed for good."""
+    bus, clock = MemoryBus(), FakeClock()
+    script = Script(creates_info)
+    await observe(bus, cluster("a"))
+    ctl = await controller(script, bus, clock)
+    await drain_queue(ctl)
+    (first,) = published(bus, "apply")
+    await report(bus, failed_result(first))
+    return bus, clock, script, ctl
+
+
+async def test_a_failed_write_is_in_the_next_view_and_its_retry_is_a_new_action() -> None:
+    bus, _, script, ctl = await failed_once()
+    assert await ctl.step() == KEY, "the first failure wakes the root at once"
+    (failure,) = script.calls[-1].failures
+    assert (failure.kind, failure.name, failure.op) == ("configmap", "a-info", "apply")
+    assert (failure.reason, failure.message, failure.root_uid) == ("FailedToCreateConfigMap", "forbidden", "uid-a")
+    # The same write, decided on the same objects, is a new action: JetStream's duplicate window
+    # would swallow a repeated id, and the create would never be tried again.
+    creates = published(bus, "apply")
+    assert len(creates) == 2 and creates[0].action_id != creates[1].action_id
+    assert creates[0].action == creates[1].action
+
+
+async def test_a_write_failing_again_and_again_backs_off_and_success_clears_it() -> None:
+    bus, clock, script, ctl = await failed_once()
+    assert await ctl.step() == KEY  # the first failure: at once
+    clock.advance(1.0)
+    await report(bus, failed_result(published(bus, "apply")[-1]))
+    assert await ctl.step() is None, "a second failure in a row waits its backoff"
+    clock.advance(0.010)
+    assert await ctl.step() == KEY
+    assert len(script.calls[-1].failures) == 1, "one failure per object: the latest"
+    # The retried create succeeds: the object is observed, the failure is moot, the backoff forgotten.
+    await observe(bus, configmap(cluster("a"), "a-info", uid="c", resourceVersion="7"), kind="configmap")
+    assert await drain_queue(ctl) == [KEY]
+    assert script.calls[-1].failures == ()
+    assert ctl.queue.retries(KEY) == 0
+
+
+async def test_an_ok_result_for_the_same_object_clears_its_failure() -> None:
+    bus, _, _, ctl = await failed_once()
+    await drain_queue(ctl)
+    retry = published(bus, "apply")[-1]
+    ok = ResultEnvelope(action_id=retry.action_id, controller="test-ctl", root=retry.root,
+                        target=failed_result(retry).target, op="apply", outcome="ok", message="applied")
+    await report(bus, ok)
+    assert ctl.view.failures(KEY) == ()
+
+
+async def test_failures_are_replayed_at_start_but_not_for_a_root_that_is_gone() -> None:
+    bus, clock, _, _ = await failed_once()
+    gone = ActionEnvelope.build("test-ctl", ObjectRef(api_version="ray.io/v1", kind="RayCluster", namespace="ns",
+                                                      name="b", uid="uid-b"), Apply(object=configmap(cluster("b"), "b")))
+    await bus.publish(subjects.res("configmap", "ns", "b"), failed_result(gone), msg_id="res:gone")
+    await bus.settle()
+    script = Script(creates_info)
+    restarted = await controller(script, bus, clock, replica="r1")  # a restart: the view and failures from the bus
+    await drain_queue(restarted)
+    assert [f.name for f in script.calls[0].failures] == ["a-info"]
+    assert restarted.view.failures(RootKey("raycluster", "ns", "b")) == ()
+

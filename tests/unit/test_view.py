@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from raybus_common.controller.view import RootKey, View, either, labelled, owned_by
+from raybus_common.controller.view import Failure, RootKey, View, either, labelled, owned_by
 
 
 def obj(name: str, ns: str = "default", uid: str = "u", rv: str = "1", labels: dict[str, str] | None = None,
@@ -91,3 +92,60 @@ def test_unknown_kinds_and_unowned_children_wake_nothing() -> None:
 def test_root_key_round_trip() -> None:
     assert RootKey.parse(str(RC)) == RC
     assert RootKey.parse("raycluster/ns/name.with.dots").name == "name.with.dots"
+
+
+# --- failed writes -------------------------------------------------------------------------------
+
+T = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+
+
+def failure(op: str, name: str, *, at: datetime = T, uid: str | None = "u", aid: str = "a1") -> Failure:
+    return Failure(aid, op, "pod", "default", name, reason="FailedToCreateWorkerPod", message="quota", at=at,
+                   root_uid=uid)
+
+
+def with_root() -> View:
+    v = view()
+    v.upsert("raycluster", obj("rc"))
+    return v
+
+
+def test_a_failed_create_is_in_view_until_its_object_is_observed() -> None:
+    v = with_root()
+    assert v.failed(RC, failure("apply", "rc-w1"))
+    assert [f.name for f in v.observe(RC).failures] == ["rc-w1"]
+    assert v.observe(RC).failure_of("pod", "default", "rc-w1") is not None
+    v.upsert("pod", obj("rc-w1", uid="p", labels={"ray.io/cluster": "rc"}))
+    assert v.observe(RC).failures == ()
+
+
+def test_a_failed_delete_is_in_view_until_its_object_is_gone() -> None:
+    v = with_root()
+    assert not v.failed(RC, failure("delete", "rc-w1")), "nothing in view to delete: moot already"
+    v.upsert("pod", obj("rc-w1", uid="p", labels={"ray.io/cluster": "rc"}))
+    assert v.failed(RC, failure("delete", "rc-w1"))
+    v.upsert("pod", obj("rc-w1", uid="p", rv="2", labels={"ray.io/cluster": "rc"}))
+    assert len(v.observe(RC).failures) == 1, "still there: the delete failed"
+    v.remove("pod", "default", "rc-w1")
+    assert v.observe(RC).failures == ()
+
+
+def test_a_later_success_clears_a_failure_and_an_older_failure_never_replaces_a_newer_one() -> None:
+    v = with_root()
+    v.failed(RC, failure("apply", "rc-w1", at=T + timedelta(seconds=5), aid="new"))
+    assert not v.failed(RC, failure("apply", "rc-w1", at=T, aid="old")), "a late replay"
+    assert [f.action_id for f in v.observe(RC).failures] == ["new"]
+    assert v.succeeded(RC, ("pod", "default", "rc-w1"))
+    assert not v.succeeded(RC, ("pod", "default", "rc-w1"))
+    assert v.observe(RC).failures == ()
+
+
+def test_failures_go_with_their_root_and_a_new_root_of_the_name_does_not_see_them() -> None:
+    v = with_root()
+    v.failed(RC, failure("apply", "rc-w2", at=T + timedelta(seconds=1)))
+    v.failed(RC, failure("apply", "rc-w1"))
+    assert [f.name for f in v.observe(RC).failures] == ["rc-w1", "rc-w2"], "oldest first"
+    v.failed(RC, failure("apply", "rc-w3", uid="an-older-uid"))
+    assert "rc-w3" not in [f.name for f in v.observe(RC).failures], "about another cluster of that name"
+    v.remove("raycluster", "default", "rc")
+    assert v.failures(RC) == ()

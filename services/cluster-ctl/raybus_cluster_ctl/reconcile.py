@@ -11,7 +11,9 @@ KubeRay's sequence (`rayClusterReconcile`), one pass at a time:
    (`InvalidRayClusterSpec`) *and*, unlike KubeRay, a status condition naming the fields; it is
    not reconciled further.
 5. Children in KubeRay's order (`plan.children`), then pods (`plan.pods`).
-6. Status (`status.calculate`), written only when it changed; requeue after 2 s when this pass
+6. Status (`status.calculate`), written only when it changed, with KubeRay's `ReplicaFailure`
+   condition while a pod write this pass makes again failed the last time
+   (`status.replica_failure`, from the failed writes in view); requeue after 2 s when this pass
    acted, else after `requeue_seconds` (300 s, KubeRay's default).
 
 Events about writes ride on the writes (`plan.collector`): the actuator records KubeRay's Normal
@@ -37,6 +39,7 @@ from .plan.collector import Pass
 from .plan.deletion import add_finalizer, deleting, needs_finalizer
 from .plan.pods import reconcile_pods
 from .status.calculate import calculate_status, invalid_status, status_changed
+from .status.replica_failure import replica_failure
 from .validation.check import check
 from .validation.problems import Problem, summary
 
@@ -68,7 +71,8 @@ def reconcile(observed: Observed, *, now: datetime, settings: ClusterConfig) -> 
 
 def _finish(p: Pass, problems: tuple[Problem, ...]) -> Decision:
     new = calculate_status(p.cluster, list(p.observed.of("pod")), list(p.observed.of("service")), now=p.now,
-                           problems=problems, feature_conditions=p.settings.feature_enabled("RayClusterStatusConditions"))
+                           problems=problems, feature_conditions=p.settings.feature_enabled("RayClusterStatusConditions"),
+                           reconcile_error=replica_failure(p.observed.failures, p.actions))
     status = new if status_changed(p.root.get("status"), new) else None
     if status is not None:
         p.soon()

@@ -14,7 +14,15 @@ turned into a live service by `Controller`.
 - A replica that loses a partition's lease while publishing stops publishing for its roots at
   once: the new holder reconciles them from the view.
 - Objects in namespaces outside `watch_namespaces` are ignored: they never enter the view.
-- Results from the actuator (`raybus.res.>`) release the expectations of failed actions.
+- Results from the actuator (`raybus.res.>`, replayed at start: the last per object) release
+  the expectations of failed actions and keep each root's failed writes in its view
+  (`Observed.failures`, until moot), so reconcile can report them as KubeRay reports its own
+  API errors. A failed write wakes its root at once, and each further failure in a row after the
+  per-key backoff (controller-runtime's, 5 ms doubling to 1000 s, which KubeRay gets by returning
+  the error); while a root's view holds failures, its requeue is never sooner than that backoff,
+  and the backoff is reset only by a reconcile whose view holds none. The failures are part of
+  the view's salt, so the retried write has a new action id and is not swallowed by JetStream's
+  duplicate window.
 - One injectable clock (`clock`, wall-clock seconds) drives leases, expectations, `now` and
   the work queue's timers, so the timing rules are tested without sleeping.
 """
@@ -45,7 +53,7 @@ from .config import ControllerConfig, RuntimeConfig
 from .expectations import Expectations, Want
 from .leases import LeaseManager
 from .partitions import DEFAULT_PARTITIONS, partition_of
-from .view import Observed, RootKey, ToRoots, View
+from .view import Failure, Observed, RootKey, ToRoots, View
 from .workqueue import ShutDown, WorkQueue
 
 log = logging.getLogger("raybus.controller")
@@ -86,7 +94,8 @@ def replica_id() -> str:
 
 
 def view_salt(observed: Observed) -> str:
-    """Identifies the view a decision was taken on: same view, same action ids (deduplicated)."""
+    """Identifies the view a decision was taken on: same view, same action ids (deduplicated).
+    The failed writes in view are part of it: a write retried after a failure is a new action."""
     parts = []
     objs = [observed.root] if observed.root else []
     for kind in sorted(observed.children):
@@ -94,6 +103,7 @@ def view_salt(observed: Observed) -> str:
     for obj in objs:
         meta = obj.get("metadata") or {}
         parts.append(f"{meta.get('uid')}:{meta.get('resourceVersion')}")
+    parts.extend(f"failed:{f.action_id}" for f in observed.failures)
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
 
 
@@ -126,12 +136,14 @@ class Controller(Generic[C]):
 
     # -- lifecycle ----------------------------------------------------------------------
     async def subscribe(self) -> None:
-        """Rebuild the view from the bus (returns once the replay is complete), then follow it
-        live, and follow the actuator's results."""
+        """Rebuild the view from the bus, then the failed writes from the actuator's last result
+        per object (returns once both replays are complete), and follow both live. Results come
+        second so a failure about a root that is gone finds no root and is not kept."""
         subs = [await self.bus.last_per_subject(subjects.of_kind("state", kind), StateEnvelope, self._on_state)
                 for kind in self.view.kinds()]
-        await self.bus.last_per_subject(subjects.all_of("res"), ResultEnvelope, self._on_result)
         await asyncio.gather(*(s.replayed.wait() for s in subs))
+        results = await self.bus.last_per_subject(subjects.all_of("res"), ResultEnvelope, self._on_result)
+        await results.replayed.wait()
 
     async def start(self) -> None:
         await self.subscribe()
@@ -198,15 +210,49 @@ class Controller(Generic[C]):
 
     async def _on_result(self, msg: Message[ResultEnvelope]) -> None:
         res = msg.envelope
-        if res.controller == self.spec.name and res.outcome not in ("ok", "skipped"):
+        if res.controller != self.spec.name:
+            return
+        woken: set[RootKey] = set()
+        failed = res.outcome != "ok"
+        if failed:
             for key, (_, _, aid) in list(self._written_status.items()):
                 if aid == res.action_id:  # the status was not written: compare with the real one again
                     del self._written_status[key]
-                    if self.owns(key):
-                        self.queue.add(key)
-            for key in self.expectations.failed(res.action_id):
-                if self.owns(key):
-                    self.queue.add(key)
+                    woken.add(key)
+            woken |= self.expectations.failed(res.action_id)
+        root, target = self._result_keys(msg)
+        if root is not None and target is not None and res.op not in ("record_event", "apply_status"):
+            if failed and self.view.get(root.kind, root.namespace, root.name) is not None:
+                failure = Failure(res.action_id, res.op, *target, reason=res.failure_reason,
+                                  message=res.error or res.message, at=res.finished_at,
+                                  root_uid=res.root.uid if res.root is not None else None)
+                if self.view.failed(root, failure):
+                    woken.add(root)
+            elif not failed and self.view.succeeded(root, target) and self.owns(root):
+                self.queue.add(root)  # the failure is moot: reconcile without it now
+        for key in woken:
+            if self.owns(key):
+                self._retry(key)
+
+    def _retry(self, key: RootKey) -> None:
+        """Wake `key` after a write of its failed: at once the first time in a row, then after the
+        per-key backoff, as controller-runtime requeues a reconcile that keeps returning an error."""
+        if self.queue.retries(key):
+            self.queue.add_rate_limited(key)
+        else:
+            self.queue.backoff.when(key)  # counted, so the next failure in a row waits
+            self.queue.add(key)
+
+    def _result_keys(self, msg: Message[ResultEnvelope]) -> tuple[RootKey | None, tuple[str, str, str] | None]:
+        """The root a result is about (within the watched namespaces) and the object written."""
+        res = msg.envelope
+        root = None
+        if res.root is not None and res.root.name and self.settings.watches(res.root.namespace):
+            root = RootKey(res.root.kind.lower(), res.root.namespace, res.root.name)
+        if res.target is not None:
+            return root, (res.target.kind.lower(), res.target.namespace, res.target.name)
+        parts = msg.parts  # a result from before `target` was carried: its subject names the object
+        return root, (parts.kind, parts.namespace, parts.name) if parts is not None else None
 
     async def tick_leases(self) -> None:
         """Heartbeat, then claim and release partitions; roots of a gained partition are queued."""
@@ -277,9 +323,15 @@ class Controller(Generic[C]):
         log.debug("reconciled %s: %d actions, status %s, requeue %s", key, len(decision.actions),
                   "set" if decision.status is not None else "unchanged", decision.requeue_after)
         await self.publish(observed, decision)
-        self.queue.forget(key)
-        if decision.requeue_after is not None:
-            self.queue.add_after(key, decision.requeue_after)
+        requeue = decision.requeue_after
+        if observed.failures:  # KubeRay returned an error: no sooner than the backoff allows
+            retries, limiter = self.queue.retries(key), self.queue.backoff
+            backoff = min(limiter.cap, limiter.base * 2.0 ** min(retries - 1, 60)) if retries else 0.0
+            requeue = None if requeue is None else max(requeue, backoff)
+        else:
+            self.queue.forget(key)
+        if requeue is not None:
+            self.queue.add_after(key, requeue)
 
     def _with_written_status(self, observed: Observed) -> Observed:
         written = self._written_status.get(observed.key)
@@ -290,7 +342,7 @@ class Controller(Generic[C]):
         if root is None or str((root.get("metadata") or {}).get("resourceVersion", "")) != rv:
             del self._written_status[observed.key]  # the write landed (or the root moved on)
             return observed
-        return Observed(observed.key, {**root, "status": status}, observed.children)
+        return Observed(observed.key, {**root, "status": status}, observed.children, observed.failures)
 
     async def publish(self, observed: Observed, decision: Decision) -> None:
         key, root = observed.key, observed.root

@@ -1,10 +1,18 @@
 """The controller's picture of the world, rebuilt from the bus: objects by kind, children
-indexed by their root, and the frozen snapshot handed to `reconcile`.
+indexed by their root, the root's writes that failed, and the frozen snapshot handed to
+`reconcile`.
 
-Pure data structures: the runtime feeds it state messages; nothing here does I/O. Updates
-not newer than what is held (same uid, same or lower resourceVersion) are ignored: a late
-duplicate from a second watcher never rolls the picture back, and a relist that republishes
-unchanged objects wakes nothing.
+Pure data structures: the runtime feeds it state messages and the actuator's results; nothing
+here does I/O. Updates not newer than what is held (same uid, same or lower resourceVersion)
+are ignored: a late duplicate from a second watcher never rolls the picture back, and a relist
+that republishes unchanged objects wakes nothing.
+
+Failed writes (`Failure`) are part of the picture because KubeRay's reconcile knows the error
+of its own API calls (its `ReplicaFailure` condition) and Raybus's reconcile only issues them:
+a failure is kept per root and target until it is moot — a later write to the same target
+succeeded, the target was observed changed (a failed create or update) or gone (a failed
+delete), or the root went. A failure about a root of another uid (a deleted and re-created
+cluster) is not shown.
 """
 
 from __future__ import annotations
@@ -12,10 +20,12 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from types import MappingProxyType
 from typing import Any
 
 Obj = dict[str, Any]
+Target = tuple[str, str, str]  # lowercase kind, namespace, name
 
 
 @dataclass(frozen=True, order=True)
@@ -73,15 +83,42 @@ def either(*mappers: ToRoots) -> ToRoots:
 
 
 @dataclass(frozen=True)
+class Failure:
+    """A write of a root's that failed for good, as the actuator reported it (`raybus.res`):
+    the action's op and target, the write's `failure_reason` (KubeRay's Warning reason) and the
+    API's own message."""
+
+    action_id: str
+    op: str  # "apply", "delete", ...
+    kind: str  # the target, lowercase as in subjects
+    namespace: str
+    name: str
+    reason: str = ""
+    message: str = ""
+    at: datetime | None = None
+    root_uid: str | None = None
+
+    @property
+    def target(self) -> Target:
+        return (self.kind, self.namespace, self.name)
+
+
+@dataclass(frozen=True)
 class Observed:
-    """What `reconcile` sees: the root object (None once it is gone) and its children by kind."""
+    """What `reconcile` sees: the root object (None once it is gone), its children by kind, and
+    its writes that failed and are not yet moot (oldest first)."""
 
     key: RootKey
     root: Obj | None
     children: Mapping[str, tuple[Obj, ...]] = field(default_factory=lambda: MappingProxyType({}))
+    failures: tuple[Failure, ...] = ()
 
     def of(self, kind: str) -> tuple[Obj, ...]:
         return self.children.get(kind, ())
+
+    def failure_of(self, kind: str, namespace: str, name: str) -> Failure | None:
+        """The failed write to that object, if one is in view."""
+        return next((f for f in self.failures if f.target == (kind, namespace, name)), None)
 
 
 def _rv(obj: Obj) -> int | None:
@@ -98,6 +135,8 @@ class View:
         self._objs: dict[str, dict[tuple[str, str], Obj]] = defaultdict(dict)
         self._roots_of: dict[tuple[str, str, str], frozenset[RootKey]] = {}
         self._children: dict[RootKey, dict[str, set[tuple[str, str]]]] = defaultdict(lambda: defaultdict(set))
+        self._failures: dict[RootKey, dict[Target, Failure]] = {}
+        self._failed_roots: dict[Target, set[RootKey]] = defaultdict(set)
 
     def kinds(self) -> list[str]:
         return [self.root_kind, *self.mappers]
@@ -122,12 +161,55 @@ class View:
             if old_meta.get("uid") == meta.get("uid") and new_rv is not None and old_rv is not None and new_rv <= old_rv:
                 return set()
         self._objs[kind][(ns, name)] = obj
+        self._clear((kind, ns, name), lambda f: f.op != "delete")  # a failed create/update is moot
         return self._reindex(kind, ns, name, obj)
 
     def remove(self, kind: str, namespace: str, name: str) -> set[RootKey]:
+        if kind == self.root_kind:
+            for target in list(self._failures.get(RootKey(kind, namespace, name), {})):
+                self._drop(RootKey(kind, namespace, name), target)
         if self._objs[kind].pop((namespace, name), None) is None:
             return set()
+        self._clear((kind, namespace, name), lambda f: f.op == "delete")  # a failed delete is moot
         return self._reindex(kind, namespace, name, None)
+
+    # -- failed writes ----------------------------------------------------------------------
+    def failed(self, root: RootKey, failure: Failure) -> bool:
+        """Keep `failure` (replacing an older one for the same target); False when it is moot
+        already: a delete whose target is not in view."""
+        if failure.op == "delete" and self.get(*failure.target) is None:
+            return False
+        held = self._failures.get(root, {}).get(failure.target)
+        if held is not None and held.at is not None and failure.at is not None and held.at > failure.at:
+            return False  # a late replay of an older failure
+        self._failures.setdefault(root, {})[failure.target] = failure
+        self._failed_roots[failure.target].add(root)
+        return True
+
+    def succeeded(self, root: RootKey, target: Target) -> bool:
+        """A later write to `target` succeeded: its failure is moot. True if one was held."""
+        return self._drop(root, target)
+
+    def failures(self, root: RootKey) -> tuple[Failure, ...]:
+        held = self._failures.get(root, {}).values()
+        return tuple(sorted(held, key=lambda f: (f.at is not None, f.at or datetime.min, f.action_id)))
+
+    def _clear(self, target: Target, moot: Callable[[Failure], bool]) -> None:
+        for root in list(self._failed_roots.get(target, ())):
+            failure = self._failures.get(root, {}).get(target)
+            if failure is not None and moot(failure):
+                self._drop(root, target)
+
+    def _drop(self, root: RootKey, target: Target) -> bool:
+        held = self._failures.get(root, {}).pop(target, None)
+        if not self._failures.get(root):
+            self._failures.pop(root, None)
+        roots = self._failed_roots.get(target)
+        if roots is not None:
+            roots.discard(root)
+            if not roots:
+                del self._failed_roots[target]
+        return held is not None
 
     def _reindex(self, kind: str, ns: str, name: str, obj: Obj | None) -> set[RootKey]:
         if kind == self.root_kind:
@@ -155,4 +237,6 @@ class View:
             objs = [self._objs[kind][n] for n in sorted(names) if n in self._objs[kind]]
             if objs:
                 children[kind] = tuple(objs)
-        return Observed(key, root, MappingProxyType(children))
+        uid = (root.get("metadata") or {}).get("uid") if root is not None else None
+        failures = tuple(f for f in self.failures(key) if f.root_uid is None or f.root_uid == uid)
+        return Observed(key, root, MappingProxyType(children), failures)
