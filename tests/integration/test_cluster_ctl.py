@@ -3,6 +3,7 @@ cluster-ctl as processes. Pods become Running/Ready through kwok; Jobs' pods com
 
 from __future__ import annotations
 
+import base64
 import copy
 from collections.abc import Callable
 from pathlib import Path
@@ -264,6 +265,30 @@ def test_a_head_pod_the_api_refuses_is_a_warning_and_a_condition_until_it_is_cre
     head = rc.pods("head")[0]["metadata"]["name"]
     assert created["note"] == f"Created head Pod {namespace}/{head}"
     assert (created["reportingController"], created["action"]) == ("raycluster-controller", "Create")
+
+
+def test_token_auth_gets_its_secret_once_and_it_is_never_rotated(services: Services, control_plane: Kube,
+                                                                namespace: str) -> None:
+    start_stack(services)
+    rc = create(control_plane, namespace, sample("secured", authOptions={"mode": "token"}))
+    path = f"/api/v1/namespaces/{namespace}/secrets/secured"
+    rc.wait(lambda: control_plane.exists(path) and rc.ready(2), "the Secret and Ready")
+    secret = control_plane.get(path)
+    token = base64.b64decode(secret["data"]["auth_token"]).decode()
+    assert len(token) == 44 and len(base64.b64decode(token)) == 32, "base64 of 32 random bytes, as KubeRay's"
+    assert secret["metadata"]["labels"]["ray.io/cluster"] == "secured"
+    (owner,) = secret["metadata"]["ownerReferences"]
+    assert (owner["kind"], owner["name"], owner["controller"]) == ("RayCluster", "secured", True)
+    refs = [e["valueFrom"]["secretKeyRef"] for p in rc.pods() for c in p["spec"]["containers"] for e in c.get("env", [])
+            if (e.get("valueFrom") or {}).get("secretKeyRef", {}).get("name") == "secured"]
+    assert refs and all(r["key"] == "auth_token" for r in refs), "the pods read the token from it"
+    assert not [e for e in rc.events() if "Secret" in e["reason"]], "KubeRay records no Event for it"
+    # Later passes (a scale-up) leave it as it is.
+    group = rc.get()["spec"]["workerGroupSpecs"][0]
+    rc.patch({"spec": {"workerGroupSpecs": [{**group, "replicas": 3}]}})
+    rc.wait(lambda: rc.ready(3), "3 workers")
+    again = control_plane.get(path)
+    assert again["data"] == secret["data"] and again["metadata"]["uid"] == secret["metadata"]["uid"]
 
 
 def test_a_group_of_workers_is_one_created_event_with_a_count(services: Services, control_plane: Kube,

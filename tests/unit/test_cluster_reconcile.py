@@ -507,6 +507,37 @@ def test_gcs_ft_deletion_deletes_pods_silently_as_kuberays_delete_all_of() -> No
                         "FailedToCreateRedisCleanupJob", f"Failed to create Redis cleanup Job default/{j.ref.name}")
 
 
+# --- the auth token Secret --------------------------------------------------------------------------
+
+
+def test_token_auth_creates_its_secret_once_with_a_token_the_actuator_makes() -> None:
+    c = cluster(rayVersion="2.53.0", authOptions={"mode": "token"})
+    d = run(c)
+    kinds = [a.ref.kind for a in writes(d)]
+    assert kinds.index("Secret") < kinds.index("Service") < kinds.index("Pod"), kinds
+    (secret,) = [a for a in writes(d) if a.ref.kind == "Secret"]
+    assert isinstance(secret, Apply) and secret.create_only and secret.generate == {"auth_token": 32}
+    assert "stringData" not in secret.object and "data" not in secret.object, "no token on the bus"
+    assert secret.object["metadata"]["name"] == "raycluster-sample"
+    assert secret.object["metadata"]["labels"]["ray.io/cluster"] == "raycluster-sample"
+    (owner,) = secret.object["metadata"]["ownerReferences"]
+    assert owner["uid"] == UID and owner["controller"] is True
+    assert secret.success_event is None and not secret.failure_reason, "KubeRay records no Event for it"
+    present = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "raycluster-sample", "namespace": "default",
+                                                                   "uid": "s", "resourceVersion": "1"}}
+    obs = Observed(RootKey("raycluster", "default", "raycluster-sample"), c,
+                   MappingProxyType({"pod": (), "secret": (present,)}))
+    again = reconcile(obs, now=NOW, settings=SETTINGS)
+    assert not [a for a in writes(again) if a.ref.kind == "Secret"], "never re-created, never rotated"
+
+
+@pytest.mark.parametrize("auth", [None, {"mode": "disabled"}, {"mode": "token", "secretName": "mine"}],
+                         ids=["none", "disabled", "own-secret"])
+def test_no_secret_without_token_auth_or_with_the_users_own(auth: dict[str, str] | None) -> None:
+    c = cluster(rayVersion="2.53.0", **({"authOptions": auth} if auth else {}))
+    assert not [a for a in writes(run(c)) if a.ref.kind == "Secret"]
+
+
 # --- ReplicaFailure from the failed writes in view ---------------------------------------------------
 
 

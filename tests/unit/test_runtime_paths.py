@@ -378,3 +378,17 @@ async def test_failures_are_replayed_at_start_but_not_for_a_root_that_is_gone() 
     assert [f.name for f in script.calls[0].failures] == ["a-info"]
     assert restarted.view.failures(RootKey("raycluster", "ns", "b")) == ()
 
+
+async def test_a_create_only_write_waits_for_no_expectation() -> None:
+    bus, clock = MemoryBus(), FakeClock()
+
+    def decide(o: Observed) -> Decision:
+        assert o.root is not None
+        secret = {**configmap(o.root, "a-secret"), "kind": "Secret"}
+        return Decision(actions=(Apply(object=secret, create_only=True, generate={"t": 8}),))
+
+    await observe(bus, cluster("a"))
+    ctl = await controller(Script(decide), bus, clock)
+    await drain_queue(ctl)
+    assert published(bus, "apply") and not ctl.expectations.pending(KEY), \
+        "a second create finds AlreadyExists: nothing to hold the root back for"

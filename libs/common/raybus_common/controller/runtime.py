@@ -10,7 +10,8 @@ turned into a live service by `Controller`.
   `reconcile(observed, now=, settings=)` with the controller's own config (a `ControllerConfig`
   subclass, passed in explicitly), publishes the actions (to `raybus.shadow.*` in dry-run) with
   deterministic ids, turns a changed desired status into `ApplyStatus`, records expectations
-  for creates and deletes, and requeues as asked (or with backoff on failure).
+  for creates (not `create_only` ones: a second create finds AlreadyExists) and deletes, and
+  requeues as asked (or with backoff on failure).
 - A replica that loses a partition's lease while publishing stops publishing for its roots at
   once: the new holder reconciles them from the view.
 - Objects in namespaces outside `watch_namespaces` are ignored: they never enter the view.
@@ -372,7 +373,8 @@ class Controller(Generic[C]):
                 self._written_status[key] = (rv, action.status, aid)
             if dry:
                 continue
-            if isinstance(action, Apply) and self.view.get(target.kind.lower(), target.namespace, target.name) is None:
+            if (isinstance(action, Apply) and not action.create_only  # creating twice is harmless: AlreadyExists
+                    and self.view.get(target.kind.lower(), target.namespace, target.name) is None):
                 self.expectations.expect(key, aid, target.kind.lower(), target.namespace, target.name,
                                          Want.PRESENT, self.clock())
             elif isinstance(action, Delete):
