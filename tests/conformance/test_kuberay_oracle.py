@@ -56,45 +56,45 @@ _CONTAINER = rf"{_POD}\.spec\.(containers|initContainers)\.[^.]+"
 # `version=True`: the oracle (v1.5.0, the newest the Go module proxy serves) predates KubeRay
 # v1.7, which Raybus follows.
 KNOWN: tuple[conf.Known, ...] = (
-    conf.Known(rf"{_POD}\.metadata\.generateName",
-               "pod names: Raybus derives the 5-character suffix from the cluster's uid, spec hash, group and a "
-               "serial (a decision taken twice names the same pod), so it sends a name, not generateName"),
-    conf.Known(r"Service/[^.]+\.metadata\.labels\.(app\.kubernetes\.io/created-by|ray\.io/cluster)",
+    conf.Known("labels on serve and headless Services",
+               r"Service/[^.]+\.metadata\.labels\.(app\.kubernetes\.io/created-by|ray\.io/cluster)",
                "serve and headless worker Services carry `app.kubernetes.io/created-by` and `ray.io/cluster`, "
                "the labels the watcher narrows its caches by"),
-    conf.Known(r"events\[DeletedWorkerPod\]",
-               "a suspended worker group: KubeRay records `DeletedWorkerPod` on every pass, pods or not; Raybus "
+    conf.Known("DeletedWorkerPod of a suspended group", r"events\[DeletedWorkerPod\]",
+               "KubeRay records `DeletedWorkerPod` for a suspended worker group on every pass, pods or not; Raybus "
                "records it when it deletes pods", manifests=("raycluster-scale-strategy-suspend",)),
-    conf.Known(rf"{_POD}\.metadata\.annotations\.ray\.io/(kuberay-version|upgrade-strategy-recreate-hash)",
-               "v1.6+ stamps the operator version and the Recreate hash on every head pod at creation", version=True),
-    conf.Known(rf"{_CONTAINER}\.args\[0\]",
-               "v1.7 starts Ray with `ulimit -n ${RAY_START_ULIMIT_OPEN_FILES:-65536}` (v1.5: a fixed 65536)",
-               version=True),
-    conf.Known(rf"{_CONTAINER}\.env\.RAY_CLUSTER_NAMESPACE", "v1.7 sets RAY_CLUSTER_NAMESPACE on Ray containers",
-               version=True),
-    conf.Known(rf"{_CONTAINER}\.env\.(KUBERAY_GEN_AUTOSCALER_START_CMD|RAY_enable_autoscaler_v2)",
-               "v1.7's autoscaler sidecar gets its start command as env, and autoscaler v1 an explicit "
-               "RAY_enable_autoscaler_v2=false", version=True),
-    conf.Known(rf"({_CONTAINER}\.env\.RAY_AUTH_(MODE|TOKEN)|Secret/[^.]+)",
-               "`spec.authOptions` (token auth and its Secret) is new in v1.6", version=True),
-    conf.Known(r"Ingress/[^.]+\.spec\..*", "`headGroupSpec.ingressOptions` (host, path, pathType, TLS) is new in v1.7",
-               version=True),
-    conf.Known(r"Service/[^.]+\.spec\.ports\.serve-[^.]+",
-               "v1.7's serve Service exposes every head port named `serve` or `serve-*` (v1.5: `serve` only)",
-               version=True),
-    conf.Known(r"events\[Created(WorkerPod|Service)\]",
-               "v1.7 records events.k8s.io Events, folding isomorphic ones (same reason, action, object) into one "
-               "series that keeps the first note, as Raybus does; v1.5's core/v1 recorder keeps one Event per "
-               "message, so a second group's worker Pods or a second Service show as another Event", version=True),
-    conf.Known(r"status\.observedGeneration",
+    conf.Known("generation after the GCS FT finalizer", r"status\.observedGeneration",
                "KubeRay adds the GCS FT finalizer with an Update of the whole object as its Go types marshal it "
                "(`metadata: {}`, `resources: {}` and the like added), which changes the spec: generation 2; Raybus "
                "patches `metadata.finalizers` alone, leaving the user's spec and its generation as they were",
                manifests=("raycluster-gcs-ft-legacy-annotation", "raycluster-gcs-ft-redis")),
+    conf.Known("head pod's version and Recreate hash",
+               rf"{_POD}\.metadata\.annotations\.ray\.io/(kuberay-version|upgrade-strategy-recreate-hash)",
+               "v1.6+ stamps the operator version and the Recreate hash on every head pod at creation", version=True),
+    conf.Known("ulimit of `ray start`", rf"{_CONTAINER}\.args\[0\]",
+               "v1.7 starts Ray with `ulimit -n ${RAY_START_ULIMIT_OPEN_FILES:-65536}` (v1.5: a fixed 65536)",
+               version=True),
+    conf.Known("RAY_CLUSTER_NAMESPACE", rf"{_CONTAINER}\.env\.RAY_CLUSTER_NAMESPACE",
+               "v1.7 sets RAY_CLUSTER_NAMESPACE on Ray containers", version=True),
+    conf.Known("autoscaler env", rf"{_CONTAINER}\.env\.(KUBERAY_GEN_AUTOSCALER_START_CMD|RAY_enable_autoscaler_v2)",
+               "v1.7's autoscaler sidecar gets its start command as env, and autoscaler v1 an explicit "
+               "RAY_enable_autoscaler_v2=false", version=True),
+    conf.Known("token auth", rf"({_CONTAINER}\.env\.RAY_AUTH_(MODE|TOKEN)|Secret/[^.]+)",
+               "`spec.authOptions` (token auth and its Secret) is new in v1.6", version=True),
+    conf.Known("Ingress options", r"Ingress/[^.]+\.spec\..*",
+               "`headGroupSpec.ingressOptions` (host, path, pathType, TLS) is new in v1.7", version=True),
+    conf.Known("serve-* ports", r"Service/[^.]+\.spec\.ports\.serve-[^.]+",
+               "v1.7's serve Service exposes every head port named `serve` or `serve-*` (v1.5: `serve` only)",
+               version=True),
+    conf.Known("Event series", r"events\[Created(WorkerPod|Service)\]",
+               "v1.7 records events.k8s.io Events, folding isomorphic ones (same reason, action, object) into one "
+               "series that keeps the first note, as Raybus does; v1.5's core/v1 recorder keeps one Event per "
+               "message, so a second group's worker Pods or a second Service show as another Event", version=True),
     # Last, so that the differences above still show on this manifest where they apply.
-    conf.Known(r".*", "a custom head Service whose ports repeat the computed ones: KubeRay appends the computed "
-               "ports anyway and the API server refuses the Service, so KubeRay's cluster never gets further; "
-               "Raybus skips the ports the user already named", manifests=("raycluster-head-service-ingress",)),
+    conf.Known("custom head Service with repeated ports (everything after it)", r".*",
+               "a custom head Service whose ports repeat the computed ones: KubeRay appends the computed ports "
+               "anyway and the API server refuses the Service, so KubeRay's cluster never gets further; Raybus "
+               "skips the ports the user already named", manifests=("raycluster-head-service-ingress",)),
 )
 
 
@@ -239,5 +239,5 @@ def test_fixture_matches_kuberay_or_differs_only_where_listed(run: Run, stem: st
 
 def test_every_listed_difference_still_shows(run: Run) -> None:
     shown = {k.pattern for o in run.outcomes.values() for _, k in o.listed}
-    stale = [k.pattern for k in KNOWN if k.pattern not in shown]
+    stale = [k.label for k in KNOWN if k.pattern not in shown]
     assert not stale, f"listed differences no manifest shows any more (fixed? then drop them): {stale}"

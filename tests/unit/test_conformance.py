@@ -19,7 +19,7 @@ def pod(name: str, *, replica: str | None = None, ip: str = "10.0.0.7", env: lis
         labels[conf.REPLICA_NAME] = replica
     return {
         "kind": "Pod",
-        "metadata": {"name": name, "namespace": NS, "uid": "u-" + name, "resourceVersion": "12",
+        "metadata": {"name": name, "generateName": name[:-5], "namespace": NS, "uid": "u-" + name, "resourceVersion": "12",
                      "creationTimestamp": "2026-01-01T00:00:00Z", "managedFields": [{"manager": "x"}],
                      "labels": labels, "ownerReferences": [{"kind": "RayCluster", "name": "rc", "uid": "cluster-uid"}]},
         "spec": {"nodeName": "kwok-node-1",
@@ -37,7 +37,7 @@ def test_a_pod_keeps_only_what_the_operator_chose() -> None:
     got = conf.normalise_child(p, scrub)
     meta = got["metadata"]
     assert meta["name"] == "rc-g-worker-<rand>"
-    assert not {"uid", "resourceVersion", "creationTimestamp", "managedFields", "namespace"} & set(meta)
+    assert not {"uid", "resourceVersion", "creationTimestamp", "managedFields", "namespace", "generateName"} & set(meta)
     assert meta["ownerReferences"] == [{"kind": "RayCluster", "name": "rc"}]
     assert got["status"] == {"phase": "Running"}
     assert "nodeName" not in got["spec"]
@@ -89,9 +89,10 @@ def test_compare_reports_events_one_side_lacks() -> None:
 
 
 def test_classify_splits_listed_from_unlisted_and_respects_the_manifest_scope() -> None:
-    known = [conf.Known(r"Pod/.*\.metadata\.generateName", "names"),
-             conf.Known(r"status\.observedGeneration", "v1.5 rewrites the spec", version=True, manifests=("a",))]
-    diffs = [("Pod/rc-head-<rand>.metadata.generateName", "rc-head-", "<absent>"),
+    known = [conf.Known("names", r"Pod/.*\.metadata\.name", "names"),
+             conf.Known("generation", r"status\.observedGeneration", "v1.5 rewrites the spec", version=True,
+                        manifests=("a",))]
+    diffs = [("Pod/rc-head-<rand>.metadata.name", "rc-head-x", "rc-head-y"),
              ("status.observedGeneration", 2, 1)]
     a, b = conf.classify("a", diffs, known), conf.classify("b", diffs, known)
     assert [p for p, _ in a.listed] == [d[0] for d in diffs] and a.unlisted == [] and a.verdict == "differs where listed"
@@ -100,13 +101,14 @@ def test_classify_splits_listed_from_unlisted_and_respects_the_manifest_scope() 
 
 
 def test_the_report_counts_and_lists(tmp_path: Path) -> None:
-    known = conf.Known(r"x", "why x", version=True)
+    known = conf.Known("the x | y", r"x", "why x", version=True)
     outcomes = [conf.Outcome("m1"), conf.Outcome("m2", listed=[("x", known)]), conf.Outcome("m3", unlisted=[("y", 1, 2)]),
                 conf.Outcome("job", note="RayJob: job-ctl is not built yet")]
     report = conf.render(outcomes, oracle="v1.5.0")
-    assert "1 of 3 compared manifests identical; 2 of 3 identical but for listed differences" in report
+    assert ("Of 3 compared manifests: 1 identical; 2 identical but for differences due to the oracle's version; "
+            "2 identical but for listed differences") in report
     assert "| `m3` | differs | `y` |" in report and "| `job` | not compared | RayJob" in report
-    assert "| `x` | why x | yes |" in report
+    assert "| the x \\| y | why x | yes |" in report and "| `m2` | identical but for the oracle's version | the x \\| y (oracle's version) |" in report
     doc = tmp_path / "doc.md"
     doc.write_text(f"head\n{conf.BEGIN}\nold\n{conf.END}\ntail\n")
     conf.splice(doc, report)

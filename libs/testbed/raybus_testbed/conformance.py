@@ -6,10 +6,11 @@ each operator made: the cluster's status, every child it owns (pods, Services, R
 Jobs, Ingresses, PVCs) and the Events about the cluster. This module turns the two readings
 into one comparable shape and says where they differ:
 
-- `normalise` removes what is not an operator's choice: uids, resourceVersions, timestamps,
-  managed fields, the namespace, IP addresses, what the API server adds (the service-account
-  token volume's random suffix), node names and pod status (kwok's), random name suffixes,
-  the stamped operator version and secret values.
+- `normalise_*` remove what is not an operator's choice: uids, resourceVersions, timestamps,
+  managed fields, the namespace, IP addresses and node ports, what the API server adds (the
+  service-account token volume's random suffix), node names and pod status (kwok's), random
+  name suffixes and `generateName` (Raybus names its pods itself, a difference
+  docs/compatibility.md lists), the stamped operator version and hash, and secret values.
 - `diff` walks both trees and names every differing field by path; lists of named items
   (containers, env, ports, volumes, ...) are matched by name, so the path says which one.
 - `KNOWN` lists the differences Raybus has on purpose (or because the oracle is another
@@ -136,6 +137,7 @@ def normalise_child(obj: Obj, scrub: Scrubber) -> Obj:
             meta["annotations"][key] = "<hash>"
     kind = out.get("kind")
     if kind == "Pod":
+        meta.pop("generateName", None)  # Raybus names its pods itself (docs/compatibility.md, pod names)
         spec = out.get("spec") or {}
         spec.pop("nodeName", None)
         for vol in spec.get("volumes") or []:
@@ -266,6 +268,7 @@ class Known:
     """A difference Raybus has on purpose (`version` False) or because the oracle runs another
     KubeRay version than the one Raybus follows (`version` True)."""
 
+    label: str  # a few words for the report's table
     pattern: str  # a regular expression matched against the whole path
     reason: str
     version: bool = False
@@ -288,7 +291,10 @@ class Outcome:
             return "not compared"
         if self.unlisted:
             return "differs"
-        return "differs where listed" if self.listed else "identical"
+        if not self.listed:
+            return "identical"
+        return "identical but for the oracle's version" if all(k.version for _, k in self.listed) else \
+            "differs where listed"
 
 
 def classify(manifest: str, diffs: list[tuple[str, Any, Any]], known: Iterable[Known]) -> Outcome:
@@ -309,33 +315,40 @@ def _fields(paths: Iterable[str], limit: int = 6) -> str:
     return text + (f" and {len(seen) - limit} more" if len(seen) > limit else "")
 
 
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
 def render(outcomes: list[Outcome], *, oracle: str) -> str:
-    """The report as Markdown: one row per manifest, then the listed differences that showed."""
+    """The report as Markdown: the counts, one row per manifest (its verdict and which listed
+    differences showed, or the unlisted fields), then the listed differences with their reasons."""
     compared = [o for o in outcomes if not o.note]
     identical = sum(1 for o in compared if o.verdict == "identical")
+    versions = sum(1 for o in compared if o.verdict in ("identical", "identical but for the oracle's version"))
     clean = sum(1 for o in compared if o.verdict != "differs")
-    summary = (f"Oracle: KubeRay {oracle}, run beside Raybus on the same control plane. {identical} of "
-               f"{len(compared)} compared manifests identical; {clean} of {len(compared)} identical but for listed "
-               "differences.")
-    lines = [summary, "",
-             "| manifest | result | fields |", "|---|---|---|"]
+    summary = (f"Oracle: KubeRay {oracle}, run beside Raybus on the same control plane. Of {len(compared)} "
+               f"compared manifests: {identical} identical; {versions} identical but for differences due to the "
+               f"oracle's version; {clean} identical but for listed differences.")
+    lines = [summary, "", "| manifest | result | differences |", "|---|---|---|"]
     for o in sorted(outcomes, key=lambda o: o.manifest):
         if o.note:
-            fields = o.note
+            what = o.note
         elif o.unlisted:
-            fields = _fields(p for p, _, _ in o.unlisted)
+            what = _fields(p for p, _, _ in o.unlisted)
         else:
-            fields = _fields(p for p, _ in o.listed)
-        lines.append(f"| `{o.manifest}` | {o.verdict} | {fields} |")
+            labels = dict.fromkeys(k.label + (" (oracle's version)" if k.version else "")
+                                   for _, k in sorted(o.listed, key=lambda pk: (pk[1].version, pk[1].label)))
+            what = ", ".join(labels) or "—"
+        lines.append(f"| `{o.manifest}` | {o.verdict} | {_cell(what)} |")
     used: dict[str, Known] = {}
     for o in compared:
         for _, k in o.listed:
-            used.setdefault(k.pattern, k)
+            used.setdefault(k.label, k)
     if used:
-        lines += ["", "Listed differences that showed in this run:", "",
-                  "| field (pattern) | why | KubeRay version |", "|---|---|---|"]
-        for k in used.values():
-            lines.append(f"| `{k.pattern}` | {k.reason} | {'yes' if k.version else 'no'} |")
+        lines += ["", "The listed differences that showed in this run:", "",
+                  "| difference | why | due to the oracle's version |", "|---|---|---|"]
+        for k in sorted(used.values(), key=lambda k: (k.version, k.label)):
+            lines.append(f"| {_cell(k.label)} | {_cell(k.reason)} | {'yes' if k.version else 'no'} |")
     return "\n".join(lines) + "\n"
 
 

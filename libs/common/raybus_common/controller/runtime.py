@@ -391,7 +391,7 @@ def serve(svc: Service, spec: ControllerSpec[C], settings: RuntimeConfig, config
         await ctl.run(svc.stop_requested)
 
     ctl = Controller(spec, svc.bus, settings, config, MemoryKV())
-    svc.ready_when(ctl.ready)
+    svc.ready_when(ctl.ready, what=f"{spec.name}: the initial replay of the view (state and results)")
     svc.spawn(run(), name=spec.name)
     return ctl
 
