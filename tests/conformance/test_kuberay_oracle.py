@@ -33,15 +33,13 @@ import yaml
 
 from raybus_testbed import conformance as conf
 from raybus_testbed.kube import Kube
-from raybus_testbed.kuberay import KubeRay, NoKubeRay, operator_binary, oracle_version
+from raybus_testbed.kuberay import V17_DEFAULT_GATES, KubeRay, NoKubeRay, operator_binary, oracle_version
 from raybus_testbed.services import Services
 
 pytestmark = [pytest.mark.integration, pytest.mark.conformance]
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = sorted((REPO / "tests" / "fixtures" / "valid").glob("*.yaml"))
-# KubeRay v1.7's default gates, as Raybus has them on by default, in KubeRay's spelling.
-KUBERAY_GATES = "RayJobDeletionPolicy=true,RayMultiHostIndexing=true,RayServiceIncrementalUpgrade=true"
 NOT_BUILT = {
     "RayJob": "RayJob: job-ctl is not built yet",
     "RayService": "RayService: serve-ctl is not built yet",
@@ -193,7 +191,7 @@ def run(control_plane: Kube, kubeconfig: Path, nats_url: str, tmp_path_factory: 
     outcomes = {m.stem: conf.Outcome(m.stem, note=NOT_BUILT[m.kind]) for m in items if m.kind in NOT_BUILT}
     clusters = [m for m in items if m.kind == "RayCluster"]
     services = Services(work, nats_url, kubeconfig)
-    kuberay = KubeRay(work, kubeconfig, namespaces=[kr_ns], binary=binary, feature_gates=KUBERAY_GATES)
+    kuberay = KubeRay(work, kubeconfig, namespaces=[kr_ns], binary=binary, feature_gates=V17_DEFAULT_GATES)
     try:
         kuberay.start()
         for name in ("watcher", "actuator", "cluster-ctl"):

@@ -102,7 +102,8 @@ def make_certs(d: Path) -> None:
 
 class ControlPlane:
     def __init__(self, workdir: Path, *, nodes: tuple[FakeNode, ...] = DEFAULT_NODES,
-                 bin_dir: Path | None = None, crd_dir: Path | None = CRD_DIR, watch_cache: bool = True) -> None:
+                 bin_dir: Path | None = None, crd_dir: Path | None = CRD_DIR, watch_cache: bool = True,
+                 users: tuple[str, ...] = (), audit: bool = False) -> None:
         self.workdir = workdir
         # False: the API server serves every watch from etcd, so compacting etcd (`compact_etcd`)
         # ends any watch resumed from an older resourceVersion with 410 Gone, CRDs included.
@@ -113,6 +114,13 @@ class ControlPlane:
         self.certs = workdir / "pki"
         self.kubeconfig = workdir / "kubeconfig"
         self.token = secrets.token_hex(16)
+        # Extra admin users, each with its own token and kubeconfig (`kubeconfig_for`), so that
+        # the audit log can tell one client's requests from another's.
+        self.user_tokens = {user: secrets.token_hex(16) for user in users}
+        # With `audit`, every request is logged (level Metadata, one line per request once its
+        # response is complete) to `audit_log`, for counting requests by user, verb and code.
+        self.audit = audit
+        self.audit_log = workdir / "audit.log"
         self.etcd_port, self.etcd_peer_port = free_port(), free_port()
         self.api_port = free_port()
         self.procs: dict[str, Proc] = {}
@@ -150,8 +158,20 @@ class ControlPlane:
         bins = self.bin_dir or binaries()
         self.workdir.mkdir(parents=True, exist_ok=True)
         make_certs(self.certs)
-        (self.workdir / "tokens.csv").write_text(f'{self.token},raybus-admin,raybus-admin,"system:masters"\n')
+        (self.workdir / "tokens.csv").write_text("".join(
+            f'{token},{user},{user},"system:masters"\n'
+            for user, token in {"raybus-admin": self.token, **self.user_tokens}.items()))
         self._write_kubeconfig()
+        for user in self.user_tokens:
+            self._write_kubeconfig(user)
+        audit_flags: list[str] = []
+        if self.audit:
+            policy = self.workdir / "audit-policy.yaml"
+            policy.write_text(yaml.safe_dump({
+                "apiVersion": "audit.k8s.io/v1", "kind": "Policy",
+                "omitStages": ["RequestReceived", "ResponseStarted", "Panic"], "rules": [{"level": "Metadata"}]}))
+            audit_flags = [f"--audit-policy-file={policy}", f"--audit-log-path={self.audit_log}",
+                           "--audit-log-format=json", "--audit-log-maxsize=0"]
         logs = self.workdir / "logs"
         c = self.certs
         self._run("etcd", [
@@ -173,6 +193,7 @@ class ControlPlane:
             "--allow-privileged=true", "--enable-priority-and-fairness=false",
             "--max-requests-inflight=0", "--max-mutating-requests-inflight=0", "--profiling=false",
             "--endpoint-reconciler-type=none", f"--watch-cache={str(self.watch_cache).lower()}",
+            *audit_flags,
         ], logs)
         wait_until(lambda: self.api.text("/readyz") == "ok", timeout=90, what="kube-apiserver /readyz",
                    proc=self.procs["kube-apiserver"])
@@ -211,15 +232,22 @@ class ControlPlane:
         proc.start()
         self.procs[name] = proc
 
-    def _write_kubeconfig(self) -> None:
+    def kubeconfig_for(self, user: str) -> Path:
+        """The kubeconfig of one of the extra `users` (an admin, like the main one)."""
+        if user not in self.user_tokens:
+            raise KeyError(f"no user {user!r}; this control plane has {sorted(self.user_tokens)}")
+        return self.workdir / f"kubeconfig-{user}"
+
+    def _write_kubeconfig(self, user: str = "") -> None:
+        name, token = (user, self.user_tokens[user]) if user else ("raybus-admin", self.token)
         cfg = {
             "apiVersion": "v1", "kind": "Config", "current-context": "raybus-local",
             "clusters": [{"name": "raybus-local", "cluster": {
                 "server": self.server, "certificate-authority": str(self.certs / "ca.crt")}}],
-            "users": [{"name": "raybus-admin", "user": {"token": self.token}}],
-            "contexts": [{"name": "raybus-local", "context": {"cluster": "raybus-local", "user": "raybus-admin"}}],
+            "users": [{"name": name, "user": {"token": token}}],
+            "contexts": [{"name": "raybus-local", "context": {"cluster": "raybus-local", "user": name}}],
         }
-        self.kubeconfig.write_text(yaml.safe_dump(cfg))
+        (self.kubeconfig_for(user) if user else self.kubeconfig).write_text(yaml.safe_dump(cfg))
 
     # -- cluster contents ----------------------------------------------------------------
     def add_nodes(self, nodes: tuple[FakeNode, ...]) -> None:

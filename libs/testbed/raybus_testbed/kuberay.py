@@ -32,6 +32,9 @@ from .waiting import wait_until
 REPO_ROOT = Path(__file__).resolve().parents[3]
 BUILD_SCRIPT = REPO_ROOT / "scripts" / "build-kuberay.sh"
 VERSION = "v1.5.0"  # the newest the Go module proxy serves; it stamps nothing newer than this
+# KubeRay v1.7's default feature gates, which Raybus has on by default, where v1.5.0 has them
+# off: run KubeRay with these to compare like with like.
+V17_DEFAULT_GATES = "RayJobDeletionPolicy=true,RayMultiHostIndexing=true,RayServiceIncrementalUpgrade=true"
 
 
 class NoKubeRay(RuntimeError):
@@ -71,10 +74,12 @@ def oracle_version() -> str:
 
 class KubeRay:
     """One KubeRay operator process against `kubeconfig`, reconciling `namespaces` only;
-    `feature_gates` in KubeRay's spelling (`RayMultiHostIndexing=true`), its defaults if empty."""
+    `feature_gates` in KubeRay's spelling (`RayMultiHostIndexing=true`), its defaults if empty;
+    `qps`/`burst` its client's rate limit (KubeRay's defaults, 100/200, if None)."""
 
     def __init__(self, workdir: Path, kubeconfig: Path | str, *, namespaces: Sequence[str],
-                 binary: Path | None = None, feature_gates: str = "", concurrency: int = 4) -> None:
+                 binary: Path | None = None, feature_gates: str = "", concurrency: int = 4,
+                 qps: float | None = None, burst: int | None = None) -> None:
         if not namespaces:  # an empty flag would make it watch every namespace of the cluster
             raise ValueError("KubeRay needs at least one namespace to watch")
         self.binary = binary or operator_binary()
@@ -84,6 +89,7 @@ class KubeRay:
             "-enable-leader-election=false", f"-metrics-addr=127.0.0.1:{self.metrics_port}",
             f"-health-probe-bind-address=127.0.0.1:{self.probe_port}",
             f"-reconcile-concurrency={concurrency}", f"-feature-gates={feature_gates}", "-log-stdout-encoder=console",
+            *([f"-qps={qps}"] if qps is not None else []), *([f"-burst={burst}"] if burst is not None else []),
         ], workdir / "kuberay.log", env={"ENABLE_WEBHOOKS": "false"})
 
     def start(self, timeout: float = 60.0) -> None:

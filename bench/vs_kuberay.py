@@ -1,0 +1,317 @@
+"""Raybus and the real KubeRay operator side by side: one workload, one machine, one QPS budget.
+
+N RayClusters of 1 head + W workers (the shape of `bench/scale.py` and of KubeRay's
+clusterloader2 `1000-raycluster` test, 10 namespaces) are created against a fresh kwok control
+plane per run, and each operator in turn brings them to `ready`. Runs alternate (KubeRay first,
+then Raybus first, ...). Each operator talks to the API server as its own user, so the API
+server's audit log tells its requests from everyone else's (kube-controller-manager, the
+scheduler, kwok and the bench's own creates and polls). Per run:
+
+- seconds from the first create until all N clusters are ready, and when each one became ready
+  (p50 / p99 / max: the stragglers);
+- the operator's own API requests until then, per cluster, by verb and resource; its conflicts
+  (409) and other failures;
+- the operator's CPU seconds and peak RSS, all its processes (KubeRay: one; Raybus: watcher,
+  actuator, cluster-ctl and nats-server), and the CPU the API server and etcd spent meanwhile.
+
+KubeRay is built from its Go module (`make kuberay`; `RAYBUS_KUBERAY_VERSION`, or
+`RAYBUS_KUBERAY_BIN` for a binary built elsewhere) and runs with its defaults (QPS 100 / burst
+200, reconcile concurrency 1) unless told otherwise, and with the feature gates Raybus turns
+on by default; Raybus runs with the same QPS and burst on each client that writes or reads.
+Medians per operator and the ratios go to docs/benchmarks.md, with a plot of clusters ready
+over time (an SVG beside the page).
+
+    .venv/bin/python bench/vs_kuberay.py --clusters 1000 [--runs 2] [--workers 3] [--nodes 20]
+        [--qps 100 --burst 200 --kuberay-concurrency 1] [--operators kuberay,raybus] [--no-write]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from benchlib import DOC, ROOT, machine, pct, peak_rss_mib, stop_cleanly_on_sigterm, write_section
+from scale import NAMESPACES, raycluster
+
+from raybus_testbed.controlplane import ControlPlane, FakeNode
+from raybus_testbed.kuberay import V17_DEFAULT_GATES, KubeRay, operator_binary, oracle_version
+from raybus_testbed.nats import NatsServer
+from raybus_testbed.services import Services
+
+OPERATOR = "operator"  # the API user the operator under test runs as
+PODS_PER_NODE = 500
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def nodes(count: int) -> tuple[FakeNode, ...]:
+    return tuple(FakeNode(f"kwok-big-{i}", cpu="1000", memory="4000Gi", pods=str(PODS_PER_NODE)) for i in range(count))
+
+
+def cpu_seconds(pid: int | None) -> float:
+    """utime + stime of a live process (0 if it is gone)."""
+    if pid is None:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def audit_counts(log: Path, user: str, until: float) -> dict[str, Any]:
+    """The requests `user` made (audit log, complete responses received before `until`, epoch s)."""
+    verbs: Counter[str] = Counter()
+    codes: Counter[int] = Counter()
+    total = 0
+    for line in log.read_text().splitlines():
+        ev = json.loads(line)
+        if (ev.get("user") or {}).get("username") != user:
+            continue
+        received = datetime.fromisoformat(ev["requestReceivedTimestamp"]).timestamp()
+        if received > until:
+            continue
+        total += 1
+        ref = ev.get("objectRef") or {}
+        what = ref.get("resource", "?") + (f"/{ref['subresource']}" if ref.get("subresource") else "")
+        verbs[f"{ev.get('verb')} {what}"] += 1
+        codes[int((ev.get("responseStatus") or {}).get("code") or 0)] += 1
+    return {"requests": total, "by_verb": dict(verbs.most_common()), "codes": dict(codes)}
+
+
+class Operator:
+    """KubeRay, or Raybus's services and NATS, started against the control plane as OPERATOR."""
+
+    def __init__(self, kind: str, args: argparse.Namespace, cp: ControlPlane, namespaces: list[str],
+                 workdir: Path) -> None:
+        self.kind, self.args, self.cp, self.namespaces, self.workdir = kind, args, cp, namespaces, workdir
+        self.kuberay: KubeRay | None = None
+        self.nats: NatsServer | None = None
+        self.svcs: Services | None = None
+
+    def start(self) -> None:
+        kubeconfig = self.cp.kubeconfig_for(OPERATOR)
+        if self.kind == "kuberay":
+            self.kuberay = KubeRay(self.workdir, kubeconfig, namespaces=self.namespaces, binary=operator_binary(),
+                                   feature_gates=V17_DEFAULT_GATES, concurrency=self.args.kuberay_concurrency,
+                                   qps=self.args.qps, burst=self.args.burst)
+            self.kuberay.start()
+            return
+        self.nats = NatsServer(self.workdir / "nats")
+        self.nats.start()
+        self.svcs = Services(self.workdir, self.nats.url, kubeconfig, RAYBUS_LOG_LEVEL="WARNING",
+                             RAYBUS_QPS=str(self.args.qps), RAYBUS_BURST=str(self.args.burst))
+        self.svcs.start("watcher", "raybus-watcher", RAYBUS_WATCH_NAMESPACES=",".join(self.namespaces))
+        self.svcs.start("actuator", "raybus-actuator")
+        self.svcs.start("cluster-ctl", "raybus-cluster-ctl")
+
+    def pids(self) -> dict[str, int | None]:
+        if self.kuberay is not None:
+            return {"ray-operator": self.kuberay.proc.pid}
+        assert self.svcs is not None and self.nats is not None
+        return {**{name: p.pid for name, p in self.svcs.procs.items()}, "nats-server": self.nats.proc.pid}
+
+    def stop(self) -> None:
+        if self.kuberay is not None:
+            self.kuberay.stop()
+        if self.svcs is not None:
+            self.svcs.stop()
+        if self.nats is not None:
+            self.nats.stop()
+
+
+def run_once(kind: str, label: str, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    cp = ControlPlane(workdir / "kube", nodes=nodes(args.nodes), users=(OPERATOR,), audit=True)
+    cp.start()
+    api = cp.api
+    namespaces = [f"scale-{i}" for i in range(NAMESPACES)]
+    for ns in namespaces:
+        api.create("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+    op = Operator(kind, args, cp, namespaces, workdir)
+    try:
+        op.start()
+        pids = op.pids()
+        control = {n: cp.procs[n].pid for n in ("kube-apiserver", "etcd")}
+        cpu0 = {n: cpu_seconds(p) for n, p in {**pids, **control}.items()}
+        objects = [(namespaces[i % NAMESPACES], f"rc-{i}") for i in range(args.clusters)]
+        t0, wall0 = time.perf_counter(), time.time()
+        with ThreadPoolExecutor(16) as pool:
+            list(pool.map(lambda o: api.create(f"/apis/ray.io/v1/namespaces/{o[0]}/rayclusters",
+                                               raycluster(o[1], args.workers)), objects))
+        ready_at: dict[str, float] = {}
+        curve: list[tuple[float, int]] = [(0.0, 0)]
+        deadline = t0 + args.timeout
+        while len(ready_at) < args.clusters:
+            if time.perf_counter() > deadline:
+                raise TimeoutError(f"{kind}: {len(ready_at)}/{args.clusters} ready after {args.timeout:.0f} s")
+            now = time.perf_counter() - t0
+            for item in api.get("/apis/ray.io/v1/rayclusters")["items"]:
+                key = f"{item['metadata']['namespace']}/{item['metadata']['name']}"
+                if key not in ready_at and (item.get("status") or {}).get("state") == "ready":
+                    ready_at[key] = now
+            curve.append((now, len(ready_at)))
+            print(f"\r  {label}: {now:6.1f}s  {len(ready_at)}/{args.clusters} ready", end="", file=sys.stderr)
+            time.sleep(1.0)
+        print(file=sys.stderr)
+        took, wall_ready = time.perf_counter() - t0, time.time()
+        cpu = {n: cpu_seconds(p) - cpu0[n] for n, p in {**pids, **control}.items()}
+        rss = {n: peak_rss_mib(p) for n, p in pids.items()}
+        audit = audit_counts(cp.audit_log, OPERATOR, wall_ready)
+        times = list(ready_at.values())
+        return {
+            "operator": kind, "seconds": took, "curve": curve, "started": wall0,
+            "p50": pct(times, 50), "p99": pct(times, 99), "max": max(times),
+            "requests": audit["requests"], "by_verb": audit["by_verb"], "codes": audit["codes"],
+            "cpu": sum(cpu[n] for n in pids), "cpu_by_process": {n: cpu[n] for n in pids},
+            "control_cpu": sum(cpu[n] for n in control),
+            "rss": sum(rss.values()), "rss_by_process": rss,
+        }
+    finally:
+        op.stop()
+        cp.stop()
+
+
+def median(results: list[dict[str, Any]], key: str) -> float:
+    return statistics.median(r[key] for r in results)
+
+
+def conflicts(r: dict[str, Any]) -> int:
+    return int(r["codes"].get(409, 0))
+
+
+def svg(results: list[dict[str, Any]], n: int, title: str) -> str:
+    """Clusters ready over time, one line per run (KubeRay blue, Raybus orange)."""
+    width, height, left, bottom, top, right = 720, 400, 60, 40, 30, 20
+    t_max = max(r["curve"][-1][0] for r in results) or 1.0
+    sx = (width - left - right) / t_max
+    sy = (height - top - bottom) / n
+    colours = {"kuberay": "#1f77b4", "raybus": "#ff7f0e"}
+    parts = [(f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+             'font-family="sans-serif" font-size="12">'),
+             f'<rect width="{width}" height="{height}" fill="white"/>',
+             f'<text x="{left}" y="18">{title}</text>']
+    step = 10 ** max(0, math.floor(math.log10(t_max)))
+    for i in range(int(t_max // step) + 1):
+        x = left + i * step * sx
+        parts.append(f'<line x1="{x:.1f}" y1="{height - bottom}" x2="{x:.1f}" y2="{top}" stroke="#eee"/>')
+        parts.append(f'<text x="{x:.1f}" y="{height - bottom + 15}" text-anchor="middle">{i * step:.0f}</text>')
+    for frac in (0, 0.25, 0.5, 0.75, 1.0):
+        y = height - bottom - frac * n * sy
+        parts.append(f'<line x1="{left}" y1="{y:.1f}" x2="{width - right}" y2="{y:.1f}" stroke="#eee"/>')
+        parts.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{frac * n:.0f}</text>')
+    parts.append(f'<text x="{(left + width - right) / 2}" y="{height - 5}" text-anchor="middle">seconds since the '
+                 'first create</text>')
+    for r in results:
+        points = " ".join(f"{left + t * sx:.1f},{height - bottom - c * sy:.1f}" for t, c in r["curve"])
+        parts.append(f'<polyline fill="none" stroke="{colours[r["operator"]]}" stroke-width="1.5" '
+                     f'points="{points}"/>')
+    for j, (name, colour) in enumerate(colours.items()):
+        y = top + 16 + 16 * j
+        parts.append(f'<line x1="{left + 12}" y1="{y - 4}" x2="{left + 32}" y2="{y - 4}" stroke="{colour}" '
+                     'stroke-width="3"/>')
+        parts.append(f'<text x="{left + 38}" y="{y}">{"KubeRay " + oracle_version() if name == "kuberay" else "Raybus"}'
+                     '</text>')
+    parts.append("</svg>")
+    return "\n".join(parts) + "\n"
+
+
+def report(args: argparse.Namespace, results: list[dict[str, Any]], plot: str) -> str:
+    n = args.clusters
+    by = {k: [r for r in results if r["operator"] == k] for k in ("kuberay", "raybus")}
+    limits = f"QPS {args.qps:g} / burst {args.burst}, KubeRay reconcile concurrency {args.kuberay_concurrency}"
+    heading = f"## Side by side with KubeRay: {n:,} clusters, {limits}"
+    cmd = (f"python bench/vs_kuberay.py --clusters {n} --workers {args.workers} --runs {args.runs} "
+           f"--nodes {args.nodes} --qps {args.qps:g} --burst {args.burst} "
+           f"--kuberay-concurrency {args.kuberay_concurrency}")
+    rows = []
+
+    def row(name: str, fmt: str, value: Any) -> None:
+        k, r = (value(by["kuberay"]) if by["kuberay"] else None), (value(by["raybus"]) if by["raybus"] else None)
+        ratio = f"{r / k:.2f}×" if k and r is not None else "—"
+        rows.append(f"| {name} | {fmt.format(k) if k is not None else '—'} | "
+                    f"{fmt.format(r) if r is not None else '—'} | {ratio} |")
+
+    row("time to all ready (s)", "{:.0f}", lambda rs: statistics.median(x["seconds"] for x in rs))
+    row("per cluster: p50 time to ready (s)", "{:.0f}", lambda rs: statistics.median(x["p50"] for x in rs))
+    row("per cluster: p99 time to ready (s)", "{:.0f}", lambda rs: statistics.median(x["p99"] for x in rs))
+    row("per cluster: last ready (s)", "{:.0f}", lambda rs: statistics.median(x["max"] for x in rs))
+    row("the operator's API requests per cluster", "{:.1f}",
+        lambda rs: statistics.median(x["requests"] for x in rs) / n)
+    row("conflicts (409), % of its requests", "{:.2f} %",
+        lambda rs: statistics.median(100 * conflicts(x) / max(1, x["requests"]) for x in rs))
+    row("operator CPU seconds until all ready", "{:.0f}", lambda rs: statistics.median(x["cpu"] for x in rs))
+    row("peak RSS, all operator processes (MiB)", "{:.0f}", lambda rs: statistics.median(x["rss"] for x in rs))
+    row("API server + etcd CPU seconds meanwhile", "{:.0f}", lambda rs: statistics.median(x["control_cpu"] for x in rs))
+    runs = []
+    for r in results:
+        top = ", ".join(f"{k} {v}" for k, v in list(r["by_verb"].items())[:6])
+        codes = ", ".join(f"{c}: {v}" for c, v in sorted(r["codes"].items()))
+        procs = ", ".join(f"{k} {r['cpu_by_process'][k]:.0f} s / {r['rss_by_process'][k]:.0f} MiB"
+                          for k in r["cpu_by_process"])
+        runs.append(f"| {r['operator']} | {r['seconds']:.0f} s | {r['requests']} ({top}) | {codes} | {procs} |")
+    intro = (f"`{cmd}` on {machine()}: {n:,} RayClusters of 1 head + {args.workers} workers in {NAMESPACES} "
+             f"namespaces, {args.nodes} kwok nodes of {PODS_PER_NODE} pods, a fresh control plane per run, "
+             f"runs alternating ({args.runs} per operator; medians). KubeRay {oracle_version()} (built from its Go "
+             f"module) at {limits}; Raybus with the same QPS and burst per client. The operator's requests are "
+             "counted from the API server's audit log (it runs as its own user), from its start until the "
+             "last cluster is ready; CPU and RSS are the operator's own processes (Raybus: watcher, actuator, "
+             "cluster-ctl, nats-server).")
+    return "\n".join([
+        heading, "", intro, "",
+        "| | KubeRay | Raybus | Raybus / KubeRay |", "|---|---|---|---|", *rows, "",
+        f"![clusters ready over time]({plot})", "",
+        "Each run, in the order run:", "",
+        ("| operator | all ready | its requests (top verbs and resources) | response codes | CPU / peak RSS by "
+        "process |"), "|---|---|---|---|---|", *runs, ""])
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--clusters", type=int, default=1000)
+    p.add_argument("--workers", type=int, default=3)
+    p.add_argument("--runs", type=int, default=2, help="runs per operator, alternating")
+    p.add_argument("--nodes", type=int, default=0, help="kwok nodes of 500 pods (default: enough for the pods)")
+    p.add_argument("--qps", type=float, default=100.0)
+    p.add_argument("--burst", type=int, default=200)
+    p.add_argument("--kuberay-concurrency", type=int, default=1)
+    p.add_argument("--operators", default="kuberay,raybus")
+    p.add_argument("--timeout", type=float, default=3600.0)
+    p.add_argument("--no-write", action="store_true")
+    args = p.parse_args()
+    pods = args.clusters * (1 + args.workers)
+    args.nodes = args.nodes or max(20, math.ceil(pods * 1.1 / PODS_PER_NODE))
+    if args.nodes * PODS_PER_NODE < pods:
+        p.error(f"{args.nodes} nodes of {PODS_PER_NODE} pods cannot hold {pods} pods")
+    stop_cleanly_on_sigterm()
+    kinds = [k.strip() for k in args.operators.split(",") if k.strip()]
+    results: list[dict[str, Any]] = []
+    for i in range(args.runs):
+        for kind in kinds if i % 2 == 0 else list(reversed(kinds)):
+            with tempfile.TemporaryDirectory(prefix=f"raybus-vs-{kind}-") as tmp:
+                r = run_once(kind, f"{kind} run {i + 1}/{args.runs}", args, Path(tmp))
+            results.append(r)
+            print(f"{kind}: {r['seconds']:.0f} s, {r['requests']} requests, cpu {r['cpu']:.0f} s, "
+                  f"rss {r['rss']:.0f} MiB, codes {r['codes']}", file=sys.stderr)
+    suffix = f"{args.clusters}" + ("" if (args.qps, args.burst, args.kuberay_concurrency) == (100, 200, 1)
+                                   else f"-qps{args.qps:g}-c{args.kuberay_concurrency}")
+    plot = f"vs-kuberay-{suffix}.svg"
+    section = report(args, results, plot)
+    print(section)
+    if not args.no_write:
+        (DOC.parent / plot).write_text(svg(results, args.clusters, f"{args.clusters:,} RayClusters ready over time"))
+        write_section(section)
+        print(f"written to {DOC.relative_to(ROOT)} and docs/{plot}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
