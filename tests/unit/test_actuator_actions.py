@@ -13,14 +13,14 @@ from raybus_actuator.actions import (
     apply_request,
     create_request,
     delete_request,
-    event_for,
     finalizers_after,
     generated,
     judge,
     patch_request,
     status_request,
 )
-from raybus_actuator.events import event_name, outcome_event, reporting_controller, series_patch
+from raybus_actuator.events import EVENTS, event_body, event_name, outcome_event, reporting_controller
+from raybus_actuator.recorder import Series
 from raybus_common.actions import (
     AddFinalizer,
     Apply,
@@ -119,9 +119,8 @@ NOW = datetime(2026, 11, 22, 21, 0, 1, 5, tzinfo=UTC)
 def test_an_event_fills_every_required_field_as_kuberays_recorder_would() -> None:
     action = RecordEvent(regarding=RC, type="Warning", reason="InvalidSpec", message="m" * 5000)
     now = datetime(2026, 11, 22, 23, 0, 1, 5, tzinfo=timezone(timedelta(hours=2)))
-    req = event_for(action, controller="cluster-ctl", instance="actuator-0", now=now)
-    body = req.body or {}
-    assert (req.method, req.path) == ("POST", "/apis/events.k8s.io/v1/namespaces/team-a/events")
+    namespace, body = event_body(action, controller="cluster-ctl", instance="actuator-0", now=now)
+    assert EVENTS.format(namespace=namespace) == "/apis/events.k8s.io/v1/namespaces/team-a/events"
     assert body["metadata"] == {"name": event_name(action, controller="cluster-ctl", now=now), "namespace": "team-a"}
     assert body["eventTime"] == "2026-11-22T21:00:01.000005Z"
     assert body["reportingController"] == "raycluster-controller"
@@ -145,10 +144,9 @@ def test_events_report_as_kuberays_controller_of_the_same_job(controller: str, r
 
 
 def test_an_event_about_a_cluster_scoped_object_goes_to_default() -> None:
-    req = event_for(RecordEvent(regarding=NS, reason="R", message="m", action="Act"), controller="", instance="",
-                    now=datetime(2026, 1, 1, tzinfo=UTC))
-    assert req.path == "/apis/events.k8s.io/v1/namespaces/default/events"
-    body = req.body or {}
+    namespace, body = event_body(RecordEvent(regarding=NS, reason="R", message="m", action="Act"), controller="",
+                                 instance="", now=datetime(2026, 1, 1, tzinfo=UTC))
+    assert namespace == "default"
     assert "namespace" not in body["regarding"] and body["action"] == "Act"
     assert body["reportingController"] == "raybus.io/raybus" and body["reportingInstance"] == "raybus"
 
@@ -175,12 +173,11 @@ def test_isomorphic_events_share_a_name_within_a_six_minute_window(other: Record
     assert (event_name(other, controller=controller, now=start + timedelta(seconds=later)) == first) is same
 
 
-def test_the_series_patch_counts_one_more_under_the_resource_version_read() -> None:
-    single = {"metadata": {"name": "rc.x", "resourceVersion": "41"}, "note": "n"}
-    assert series_patch(single, NOW) == {"metadata": {"resourceVersion": "41"},
-                                         "series": {"count": 2, "lastObservedTime": "2026-11-22T21:00:01.000005Z"}}
-    series = {"metadata": {"resourceVersion": "42"}, "series": {"count": 63, "lastObservedTime": "x"}}
-    assert series_patch(series, NOW)["series"]["count"] == 64
+def test_a_series_writes_its_count_and_last_occurrence() -> None:
+    series = Series("/apis/events.k8s.io/v1/namespaces/a/events/rc.x", count=64, written=2, last=NOW,
+                    window_end=NOW.timestamp() + 360)
+    assert series.dirty
+    assert series.patch() == {"series": {"count": 64, "lastObservedTime": "2026-11-22T21:00:01.000005Z"}}
 
 
 def test_a_create_only_apply_posts_the_object_with_the_generated_data() -> None:
@@ -288,11 +285,12 @@ EVENT, REMOVE = RecordEvent(regarding=RC, reason="R", message="m"), RemoveFinali
     (REMOVE, ApiError(404, "not found", "NotFound"), "ok", None),
     (AddFinalizer(ref=RC, finalizer="f"), ApiError(404, "not found", "NotFound"), "permanent", None),
     (ApplyStatus(ref=RC, status={}), UID_CONFLICT, "permanent", None),
+    (ApplyStatus(ref=RC, status={}), ApiError(404, "not found", "NotFound"), "ok", None),
 ], ids=["conflict", "throttled-retry-after", "throttled", "internal", "unavailable-retry-after", "gateway-timeout",
         "request-timeout", "odd-5xx", "transport", "bad-request", "forbidden", "apply-not-found", "gone", "invalid",
         "delete-not-found-is-done", "delete-uid-conflict", "delete-conflict", "create-only-exists",
         "apply-exists-is-a-conflict", "event-invalid",
-        "remove-finalizer-not-found", "add-finalizer-not-found", "status-uid-conflict"])
+        "remove-finalizer-not-found", "add-finalizer-not-found", "status-uid-conflict", "status-of-a-gone-object"])
 def test_judge(action: object, err: ApiError, outcome: str, delay: float | None) -> None:
     got = judge(action, err)  # type: ignore[arg-type]
     assert (got.outcome, got.delay) == (outcome, delay)

@@ -143,7 +143,7 @@ async def test_a_written_status_is_not_sent_again_while_the_view_lags() -> None:
     # be another ApplyStatus for the actuator to work through.
     bus = MemoryBus()
     await publish_state(bus, "raycluster", raycluster("s", workers=1))
-    ctl = await started(bus)
+    ctl = await started(bus, status_interval=0)
     try:
         await run_until_quiet(bus)
         (apply,) = [a for a in actions(bus) if a.action.op == "apply"]
@@ -170,6 +170,37 @@ async def test_a_written_status_is_not_sent_again_while_the_view_lags() -> None:
         await run_until_quiet(bus)
         statuses = [a for a in actions(bus) if a.action.op == "apply_status"]
         assert [s.action.status for s in statuses] == [{"workers": 1}, {"workers": 4}]  # type: ignore[union-attr]
+    finally:
+        await ctl.stop()
+
+
+async def test_status_changes_within_the_interval_are_coalesced_into_one_later_write() -> None:
+    # A root whose status moves three times in quick succession (pods becoming ready one by
+    # one): the first change is written at once, the next two wait for the interval's end and
+    # go out as one write of the latest status.
+    bus = MemoryBus()
+    await publish_state(bus, "raycluster", raycluster("c", workers=1))
+    ctl = await started(bus, status_interval=0.3)
+    try:
+        await run_until_quiet(bus)
+        (apply,) = [a for a in actions(bus) if a.action.op == "apply"]
+        info = dict(apply.action.object)  # type: ignore[union-attr]
+        info["metadata"] = {**info["metadata"], "uid": "info-uid", "resourceVersion": "9"}
+        await publish_state(bus, "configmap", info)  # the child it expects shows up
+        await run_until_quiet(bus)
+        for rv, workers in (("2", 2), ("3", 3)):
+            await publish_state(bus, "raycluster", {**raycluster("c", rv=rv, workers=workers),
+                                                    "status": {"workers": 1}}, "MODIFIED")
+            await run_until_quiet(bus)
+        statuses = [a.action.status for a in actions(bus) if a.action.op == "apply_status"]  # type: ignore[union-attr]
+        assert statuses == [{"workers": 1}], "a change within the interval was written at once"
+        for _ in range(100):  # the interval ends (the queue's timer wakes the root)
+            await asyncio.sleep(0.05)
+            await run_until_quiet(bus)
+            statuses = [a.action.status for a in actions(bus) if a.action.op == "apply_status"]  # type: ignore[union-attr]
+            if len(statuses) > 1:
+                break
+        assert statuses == [{"workers": 1}, {"workers": 3}]
     finally:
         await ctl.stop()
 

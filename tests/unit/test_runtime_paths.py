@@ -80,8 +80,8 @@ async def controller(script: Script, bus: MemoryBus, clock: FakeClock, *, watch:
                      kv: MemoryKV | None = None, replica: str = "r1") -> Controller[ControllerConfig]:
     spec = ControllerSpec[ControllerConfig]("test-ctl", "raycluster", script,
                                             (Watch("configmap", owned_by("raycluster", "RayCluster")),), partitions=4)
-    ctl = Controller(spec, bus, RuntimeConfig(watch_namespaces=watch or []), ControllerConfig(), kv or MemoryKV(),
-                     replica=replica, clock=clock)
+    ctl = Controller(spec, bus, RuntimeConfig(watch_namespaces=watch or [], status_interval=0), ControllerConfig(),
+                     kv or MemoryKV(), replica=replica, clock=clock)
     await ctl.subscribe()
     await ctl.tick_leases()
     return ctl

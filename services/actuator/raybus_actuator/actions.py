@@ -1,7 +1,8 @@
 """What each action becomes against the Kubernetes API, and how its failure is judged.
 
 The pure half (request builders, `finalizers_after`, `judge`; the Events' in `events`) is
-unit-tested without a server; `Executor` is the thin I/O half that sends the requests. The path of an action's object comes from discovery
+unit-tested without a server; `Executor` is the thin I/O half that sends the requests. The
+path of an action's object comes from discovery
 (`kube.discovery.Discovery`): its apiVersion and kind as the API server serves them (refreshed
 once when the server seems not to serve them, so a CRD installed after start is found). A kind
 the server does not serve is `UnknownResource`: permanent. The builders take that resolved
@@ -16,9 +17,9 @@ the server does not serve is `UnknownResource`: permanent. The builders take tha
 | `Delete`                     | DELETE with `preconditions.uid` and the propagation policy       |
 | `AddFinalizer`               | GET, then merge-patch `metadata.finalizers` with the resourceVersion read |
 | `RemoveFinalizer`            | (optimistic concurrency: a concurrent writer makes it a retried 409) |
-| `RecordEvent`, a write's Events | POST an `events.k8s.io/v1` Event named after its isomorphic key and a 6-minute window; if it exists, GET it and merge-patch `series` (count + 1, lastObservedTime) with the resourceVersion read |
+| `RecordEvent`, a write's Events | through `recorder.EventRecorder` (its own client and rate limit): POST an `events.k8s.io/v1` Event named after its isomorphic key and a 6-minute window; a repeat turns it into a series (one patch) and later ones count in memory until the next flush |
 
-How Events are named, aggregated into series and chosen for a write's outcome is `events`.
+How Events are named and chosen for a write's outcome is `events`; how series are kept, `recorder`.
 
 Every action is safe to carry out twice, because JetStream redelivers an action whose ack was
 lost (a crash between the API call and the ack): an apply of the same object changes nothing
@@ -35,6 +36,7 @@ series.
 | 2xx                                          | ok                                         |
 | 409 AlreadyExists on a `create_only` `Apply` | ok: it exists, and is left as it is        |
 | 404 on `Delete` or `RemoveFinalizer`         | ok: the object is gone, which is what was asked (KubeRay treats NotFound as done too) |
+| 404 on `ApplyStatus`                         | ok: the object is gone (deleted while its status was on the way); nothing to write, nothing to retry |
 | 409 "Precondition failed" (UID)              | permanent: the name now holds another object |
 | 408, 409, 425, 429, 5xx, timeouts, transport | temporary, retried after `Retry-After` if the API sent one, else with backoff; bounded |
 | 400, 403, 404, 410, 422 and other 4xx        | permanent: result + dead letter            |
@@ -71,12 +73,11 @@ from raybus_common.kube.client import APPLY, JSON_PATCH, MERGE, ApiError, KubeCl
 from raybus_common.kube.discovery import Discovery
 from raybus_common.kube.resources import Resource
 
-from .events import EVENTS, event_body, event_name, series_patch
+from .recorder import EventRecorder
 
 Obj = dict[str, Any]
 Judged = Literal["ok", "temporary", "permanent"]
 FINALIZER_TRIES = 3  # GET + patch rounds before a conflicting writer makes it a retried 409
-EVENT_TRIES = 5  # POST / GET + patch rounds before a conflicting series makes it a retried 409
 
 
 class UnknownResource(Exception):
@@ -153,12 +154,6 @@ def delete_request(action: Delete, res: Resource) -> Request:
     return Request("DELETE", _item(action.ref, res), body, "application/json")
 
 
-def event_for(action: RecordEvent, *, controller: str, instance: str, now: datetime) -> Request:
-    """The POST of the first Event of its series (`events.event_body`)."""
-    namespace, body = event_body(action, controller=controller, instance=instance, now=now)
-    return Request("POST", EVENTS.format(namespace=namespace), body, "application/json")
-
-
 def finalizers_after(obj: Obj, action: AddFinalizer | RemoveFinalizer) -> list[str] | None:
     """The object's finalizers once the action is done, or None if nothing needs to change."""
     current = list((obj.get("metadata") or {}).get("finalizers") or [])
@@ -187,6 +182,8 @@ def judge(action: Action, err: ApiError) -> Judgement:
         return Judgement("ok", "already exists; left as it is")
     if isinstance(action, (Delete, RemoveFinalizer)) and err.status == 404:
         return Judgement("ok", "already gone")
+    if isinstance(action, ApplyStatus) and err.status == 404:
+        return Judgement("ok", "the object is gone: its status has nowhere to go")
     if _is_uid_precondition(err):
         return Judgement("permanent", f"the name now holds another object ({text})", error=err.message)
     if retryable(err.status):
@@ -205,11 +202,13 @@ def _rv(obj: Obj) -> str:
 class Executor:
     """Sends the requests for one action; raises `ApiError` (or `UnknownResource`)."""
 
-    def __init__(self, kube: KubeClient, discovery: Discovery, *, field_manager: str, instance: str) -> None:
+    def __init__(self, kube: KubeClient, discovery: Discovery, *, field_manager: str, instance: str,
+                 recorder: EventRecorder | None = None) -> None:
         self.kube = kube
         self.discovery = discovery
         self.field_manager = field_manager
         self.instance = instance
+        self.recorder = recorder or EventRecorder(kube, instance)
 
     async def resource_of(self, ref: ObjectRef) -> Resource:
         res = await self.discovery.lookup(ref.api_version, ref.kind)
@@ -249,27 +248,8 @@ class Executor:
         return await self._finalizer(action, res)
 
     async def record(self, action: RecordEvent, *, controller: str, now: datetime) -> str:
-        """Record the Event: a POST, or one more in the series of the Event already under its name."""
-        req = event_for(action, controller=controller, instance=self.instance, now=now)
-        name = event_name(action, controller=controller, now=now)
-        path = f"{req.path}/{name}"
-        for _ in range(EVENT_TRIES):
-            try:
-                await self.send(req)
-                return f"event {name} recorded"
-            except ApiError as e:
-                if e.status != 409 or e.reason != "AlreadyExists":
-                    raise
-            try:
-                current = await self.kube.request("GET", path)
-                patch = series_patch(current, now)
-                await self.kube.request("PATCH", path, body=patch, content_type=MERGE)
-            except ApiError as e:
-                if e.status in (404, 409):  # expired meanwhile (POST again), or another writer (read again)
-                    continue
-                raise
-            return f"event {name} recorded (seen {patch['series']['count']} times)"
-        raise ApiError(409, f"event {name}: its series kept changing under {EVENT_TRIES} tries", "Conflict")
+        """Record the Event through the recorder (its own client and budget; series in memory)."""
+        return await self.recorder.record(action, controller=controller, now=now)
 
     async def _explain_uid_test(self, ref: ObjectRef, res: Resource) -> None:
         """A JSON patch whose `test` fails is a bare 422; name the real cause if it is the uid."""

@@ -10,9 +10,9 @@
   controller, regarding; there is no related object) within 6 minutes are one Event whose
   `series.count` says how many there were, so a 64-host TPU group's creation is one
   `CreatedWorkerPod` Event seen 64 times, as in KubeRay. client-go keeps the series in the
-  recorder's memory; the actuator has replicas, so the key is the Event's name instead
-  (`event_name`): the first occurrence is one POST, a later one finds the name taken and patches
-  the series (`series_patch`, optimistic concurrency; `actions.Executor.record`). The reporting
+  recorder's memory, and so does `recorder.EventRecorder`; the actuator has replicas, so the
+  Event's name is the key (`event_name`), and a replica that finds the name taken reads the
+  count there and goes on from it. The reporting
   instance is deliberately not part of the key (client-go's is), so two actuator replicas add to
   one series rather than make two; the Event keeps the instance that recorded it first. A window
   is a fixed 6-minute bucket of the clock, so occurrences either side of a bucket's edge make two
@@ -95,14 +95,6 @@ def event_body(action: RecordEvent, *, controller: str, instance: str, now: date
         "type": action.type,
         "regarding": _regarding(ref),
     }
-
-
-def series_patch(current: Obj, now: datetime) -> Obj:
-    """The merge patch that counts one more occurrence into an existing Event (a singleton
-    becomes a series of 2, as in client-go), pinned to the resourceVersion read."""
-    count = int((current.get("series") or {}).get("count") or 1)
-    return {"metadata": {"resourceVersion": (current.get("metadata") or {}).get("resourceVersion")},
-            "series": {"count": count + 1, "lastObservedTime": micro_time(now)}}
 
 
 def outcome_event(action: Action, root: ObjectRef, *, failed: bool, done: bool = False,

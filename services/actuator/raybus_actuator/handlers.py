@@ -11,7 +11,9 @@ acknowledged. For each action:
    permanent;
 3. record the write's Events on the action's root, best effort: its `success_event` when this
    action made the change, the Warning named by its `failure_reason` (KubeRay's text, then the
-   API's message) when it failed for good — never both, never one that did not happen;
+   API's message) when it failed for good — never both, never one that did not happen. Events go
+   through `recorder.EventRecorder`, on a client of their own (its own rate limit, as client-go's
+   recorder has), with series counted in memory and flushed every 10 s and at shutdown;
 4. publish the outcome to `raybus.res.<target>` (msg id `res:<action id>`, so a redelivered
    action that was already done is not reported twice), with a failure's API message and
    `failure_reason` (controllers keep failed writes in view: KubeRay's `ReplicaFailure`), then
@@ -52,7 +54,8 @@ from raybus_common.kube.discovery import Discovery
 from raybus_common.runner import Service
 
 from .actions import Executor, Judgement, UnknownResource, judge
-from .events import event_name, outcome_event
+from .events import outcome_event
+from .recorder import EventRecorder
 from .settings import ActuatorSettings
 
 log = logging.getLogger("raybus.actuator")
@@ -130,12 +133,8 @@ class Actuator:
                               error=judged.error or judged.message)
         if event is None:
             return
-        now = datetime.now(UTC)
         try:
-            # The writes of one group land at once and count into one Event: taking turns here
-            # spares the series' optimistic concurrency (conflicts remain only across replicas).
-            async with self.locks.hold(f"event:{event_name(event, controller=env.controller, now=now)}"):
-                await self.executor.record(event, controller=env.controller, now=now)
+            await self.executor.record(event, controller=env.controller, now=datetime.now(UTC))
         except ApiError as e:
             log.warning("could not record %s on %s: %s", event.reason, env.root.key, e)
 
@@ -161,7 +160,20 @@ async def start(svc: Service, settings: ActuatorSettings) -> None:
         await discovery.refresh()
     except ApiError as e:  # the first action's lookup tries again (a miss refreshes)
         log.warning("discovery failed (%s); trying again with the first action", e)
-    executor = Executor(kube, discovery, field_manager=settings.field_manager, instance=settings.instance)
+    # Events on their own client and rate limit, as client-go's recorder: they never spend the
+    # budget of the writes they report.
+    events_kube = await KubeClient.connect(kubeconfig=settings.kubeconfig or None, qps=settings.qps,
+                                           burst=settings.burst, pool=4)
+    recorder = EventRecorder(events_kube, settings.instance)
+
+    async def last_flush() -> None:  # after the in-flight actions: their counts are written too
+        await recorder.flush()
+        await events_kube.close()
+
+    svc.after_drain(last_flush)
+    svc.spawn(recorder.run(svc.stop_requested), name="event-series-flush")
+    executor = Executor(kube, discovery, field_manager=settings.field_manager, instance=settings.instance,
+                        recorder=recorder)
     actuator = Actuator(svc, executor)
     spec = actuator_consumer(ack_wait=settings.ack_wait, max_deliver=settings.max_deliver)
     await svc.bus.consume(spec, ActionEnvelope, actuator.handle, concurrency=settings.concurrency)

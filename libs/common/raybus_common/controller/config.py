@@ -88,8 +88,12 @@ class ControllerConfig(BaseModel, frozen=True, populate_by_name=True):
 class RuntimeConfig(WatchScope):
     """What `runtime.Controller` reads: the watched namespaces (a root elsewhere is never
     reconciled), KubeRay's `--reconcile-concurrency`, dry run (actions go to
-    `raybus.shadow.*`), and how long a dead replica's partitions stay claimed."""
+    `raybus.shadow.*`), how long a dead replica's partitions stay claimed, and how often a
+    root's status may be written (`status_interval`)."""
 
     reconcile_concurrency: int = Field(1, ge=1)
     dry_run: bool = False
     lease_ttl: float = Field(6.0, gt=0)
+    # A root's status is written at most once per this many seconds: a change within the
+    # interval waits for its end and goes out as the latest status then (0: every change at once).
+    status_interval: float = Field(1.0, ge=0)

@@ -9,7 +9,8 @@ turned into a live service by `Controller`.
 - A worker takes a key from the work queue, skips it while expectations are pending, calls
   `reconcile(observed, now=, settings=)` with the controller's own config (a `ControllerConfig`
   subclass, passed in explicitly), publishes the actions (to `raybus.shadow.*` in dry-run) with
-  deterministic ids, turns a changed desired status into `ApplyStatus`, records expectations
+  deterministic ids, turns a changed desired status into `ApplyStatus` (at most one per root per
+  `status_interval`: a change within it is coalesced into the write at its end), records expectations
   for creates (not `create_only` ones: a second create finds AlreadyExists) and deletes, and
   requeues as asked (or with backoff on failure).
 - A replica that loses a partition's lease while publishing stops publishing for its roots at
@@ -131,6 +132,7 @@ class Controller(Generic[C]):
         # the root's resourceVersion moves, so a lagging view does not re-send the same status
         # on every child event (a status flood the actuator would have to work through).
         self._written_status: dict[RootKey, tuple[str, dict[str, Any], str]] = {}
+        self._status_at: dict[RootKey, float] = {}  # when each root's status was last sent
         self.reconciles = 0
         self._tasks: list[asyncio.Task[Any]] = []
         self._stopping = asyncio.Event()
@@ -200,6 +202,7 @@ class Controller(Generic[C]):
                 root_key = RootKey(kind, ns, name)
                 self.expectations.forget(root_key)
                 self._written_status.pop(root_key, None)
+                self._status_at.pop(root_key, None)
         else:
             assert env.object is not None
             woken = self.view.upsert(kind, env.object)
@@ -349,7 +352,11 @@ class Controller(Generic[C]):
         key, root = observed.key, observed.root
         actions: list[Action] = list(decision.actions)
         if decision.status is not None and root is not None and decision.status != root.get("status"):
-            actions.append(ApplyStatus(ref=ObjectRef.of(root), status=decision.status))
+            wait = self._status_at.get(key, -1e18) + self.settings.status_interval - self.clock()
+            if wait > 0:  # written moments ago: the latest status goes out when the interval ends
+                self.queue.add_after(key, wait)
+            else:
+                actions.append(ApplyStatus(ref=ObjectRef.of(root), status=decision.status))
         if not actions:
             return
         root_ref = ObjectRef.of(root) if root is not None else ObjectRef(api_version="", kind=key.kind,
@@ -371,6 +378,7 @@ class Controller(Generic[C]):
             if isinstance(action, ApplyStatus) and not dry and root is not None:
                 rv = str((root.get("metadata") or {}).get("resourceVersion", ""))
                 self._written_status[key] = (rv, action.status, aid)
+                self._status_at[key] = self.clock()
             if dry:
                 continue
             if (isinstance(action, Apply) and not action.create_only  # creating twice is harmless: AlreadyExists
