@@ -60,6 +60,16 @@ def actions(bus: MemoryBus, stage: str = "act") -> list[ActionEnvelope]:
     return [ActionEnvelope.model_validate_json(m.data) for m in bus.messages(f"raybus.{stage}.>")]
 
 
+async def child_shows_up(bus: MemoryBus) -> None:
+    """Let the first pass run, then show the ConfigMap it applied (its expectation is met)."""
+    await run_until_quiet(bus)
+    (apply,) = [a for a in actions(bus) if a.action.op == "apply"]
+    info = dict(apply.action.object)  # type: ignore[union-attr]
+    info["metadata"] = {**info["metadata"], "uid": "info-uid", "resourceVersion": "9"}
+    await publish_state(bus, "configmap", info)
+    await run_until_quiet(bus)
+
+
 async def started(bus: MemoryBus, **settings: Any) -> Controller:
     ctl = Controller(SPEC, bus, RuntimeConfig(**settings), ControllerConfig(), MemoryKV(), replica="r1")
     task = asyncio.create_task(ctl.start())
@@ -145,12 +155,7 @@ async def test_a_written_status_is_not_sent_again_while_the_view_lags() -> None:
     await publish_state(bus, "raycluster", raycluster("s", workers=1))
     ctl = await started(bus, status_interval=0)
     try:
-        await run_until_quiet(bus)
-        (apply,) = [a for a in actions(bus) if a.action.op == "apply"]
-        info = dict(apply.action.object)  # type: ignore[union-attr]
-        info["metadata"] = {**info["metadata"], "uid": "info-uid", "resourceVersion": "9"}
-        await publish_state(bus, "configmap", info)  # the expected child shows up
-        await run_until_quiet(bus)
+        await child_shows_up(bus)
         for i in range(5):
             cm = {"apiVersion": "v1", "kind": "ConfigMap",
                   "metadata": {"name": f"other-{i}", "namespace": "ns", "uid": f"o{i}", "resourceVersion": str(10 + i),
@@ -182,12 +187,7 @@ async def test_status_changes_within_the_interval_are_coalesced_into_one_later_w
     await publish_state(bus, "raycluster", raycluster("c", workers=1))
     ctl = await started(bus, status_interval=0.3)
     try:
-        await run_until_quiet(bus)
-        (apply,) = [a for a in actions(bus) if a.action.op == "apply"]
-        info = dict(apply.action.object)  # type: ignore[union-attr]
-        info["metadata"] = {**info["metadata"], "uid": "info-uid", "resourceVersion": "9"}
-        await publish_state(bus, "configmap", info)  # the child it expects shows up
-        await run_until_quiet(bus)
+        await child_shows_up(bus)
         for rv, workers in (("2", 2), ("3", 3)):
             await publish_state(bus, "raycluster", {**raycluster("c", rv=rv, workers=workers),
                                                     "status": {"workers": 1}}, "MODIFIED")
