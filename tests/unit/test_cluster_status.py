@@ -19,6 +19,7 @@ from raybus_cluster_ctl.status.calculate import (
     calculate_status,
     desired_resources,
     invalid_status,
+    is_transition,
     status_changed,
     status_write_blocker,
 )
@@ -435,3 +436,13 @@ def test_the_tables_match_kuberays_go_struct_tags() -> None:
     source = path.read_text()
     assert go_fields(source, "RayClusterStatus") == {k: w.omitempty for k, w in STATUS_FIELDS.items()}
     assert go_fields(source, "HeadInfo") == {k: w.omitempty for k, w in HEAD_FIELDS.items()}
+
+
+def test_a_transition_is_a_change_of_state_or_of_a_conditions_status() -> None:
+    ready = {"type": "HeadPodReady", "status": "True", "reason": "HeadPodRunningAndReady"}
+    base = {"state": "", "conditions": [{**ready, "status": "False"}], "readyWorkerReplicas": 0}
+    assert not is_transition(base, {**base, "readyWorkerReplicas": 2, "endpoints": {"client": "10001"}})
+    assert not is_transition(base, {**base, "conditions": [{**ready, "status": "False", "message": "other"}]})
+    assert is_transition(base, {**base, "conditions": [ready]})
+    assert is_transition(base, {**base, "state": "ready"})
+    assert is_transition({}, base)

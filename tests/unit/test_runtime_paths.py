@@ -77,11 +77,14 @@ def published(bus: MemoryBus, op: str | None = None) -> list[ActionEnvelope]:
 
 
 async def controller(script: Script, bus: MemoryBus, clock: FakeClock, *, watch: list[str] | None = None,
-                     kv: MemoryKV | None = None, replica: str = "r1") -> Controller[ControllerConfig]:
+                     kv: MemoryKV | None = None, replica: str = "r1", runtime: RuntimeConfig | None = None,
+                     transition: Callable[[dict[str, Any], dict[str, Any]], bool] | None = None,
+                     ) -> Controller[ControllerConfig]:
     spec = ControllerSpec[ControllerConfig]("test-ctl", "raycluster", script,
-                                            (Watch("configmap", owned_by("raycluster", "RayCluster")),), partitions=4)
-    ctl = Controller(spec, bus, RuntimeConfig(watch_namespaces=watch or [], status_interval=0), ControllerConfig(),
-                     kv or MemoryKV(), replica=replica, clock=clock)
+                                            (Watch("configmap", owned_by("raycluster", "RayCluster")),), partitions=4,
+                                            status_transition=transition)
+    runtime = runtime or RuntimeConfig(watch_namespaces=watch or [], status_interval=0)
+    ctl = Controller(spec, bus, runtime, ControllerConfig(), kv or MemoryKV(), replica=replica, clock=clock)
     await ctl.subscribe()
     await ctl.tick_leases()
     return ctl
@@ -392,3 +395,65 @@ async def test_a_create_only_write_waits_for_no_expectation() -> None:
     await drain_queue(ctl)
     assert published(bus, "apply") and not ctl.expectations.pending(KEY), \
         "a second create finds AlreadyExists: nothing to hold the root back for"
+
+
+def workers_status(o: Observed) -> Decision:
+    return Decision(status={"workers": (o.root or {})["spec"].get("workers", 0)})
+
+
+async def test_an_earlier_write_landing_late_does_not_make_the_later_one_go_out_twice() -> None:
+    # Status 1 is sent, the spec changes, status 2 is sent; then the watch brings status 1's
+    # landing (the root's resourceVersion moves, its status is still the old one). Status 2 is
+    # on its way: sending it again would be a second write of the same status.
+    bus, clock = MemoryBus(), FakeClock()
+    await observe(bus, cluster("a", spec={"workers": 1}))
+    ctl = await controller(Script(workers_status), bus, clock)
+    await drain_queue(ctl)
+    await observe(bus, cluster("a", rv="2", spec={"workers": 2}))
+    await drain_queue(ctl)
+    _, second = published(bus, "apply_status")
+    await observe(bus, cluster("a", rv="3", spec={"workers": 2}, status={"workers": 1}))  # status 1 lands
+    await drain_queue(ctl)
+    assert len(published(bus, "apply_status")) == 2, "status 2 was sent again while it was on its way"
+    result = ResultEnvelope(action_id=second.action_id, controller="test-ctl", root=second.root, op="apply_status",
+                            outcome="ok", resource_version="4")
+    await bus.publish(subjects.res("raycluster", "ns", "a"), result, msg_id=f"res:{second.action_id}")
+    await observe(bus, cluster("a", rv="4", spec={"workers": 2}, status={"workers": 2}))  # status 2 lands
+    await drain_queue(ctl)
+    assert [a.action.status for a in published(bus, "apply_status")] == [{"workers": 1}, {"workers": 2}]  # type: ignore[union-attr]
+    # Once the view has caught up, a status changed by someone else is corrected again.
+    await observe(bus, cluster("a", rv="5", spec={"workers": 2}, status={"workers": 7}))
+    await drain_queue(ctl)
+    assert len(published(bus, "apply_status")) == 3
+
+
+async def test_progress_waits_for_the_longer_interval_and_rides_with_the_next_transition() -> None:
+    bus, clock = MemoryBus(), FakeClock()
+    runtime = RuntimeConfig(status_interval=1.0, status_progress_interval=5.0)
+
+    def decide(o: Observed) -> Decision:
+        spec = (o.root or {})["spec"]
+        return Decision(status={"state": spec.get("state", ""), "ips": spec.get("ips", 0)})
+
+    def transition(old: dict[str, Any], new: dict[str, Any]) -> bool:
+        return old.get("state") != new.get("state")
+
+    await observe(bus, cluster("a", spec={"state": "", "ips": 0}))
+    ctl = await controller(Script(decide), bus, clock, runtime=runtime, transition=transition)
+    await drain_queue(ctl)
+    assert len(published(bus, "apply_status")) == 1  # the first status goes out at once
+    clock.advance(2.0)
+    await observe(bus, cluster("a", rv="2", spec={"state": "", "ips": 1}))  # progress: waits 5 s
+    await drain_queue(ctl)
+    assert len(published(bus, "apply_status")) == 1
+    await observe(bus, cluster("a", rv="3", spec={"state": "ready", "ips": 1}))  # a transition: 1 s is over
+    await drain_queue(ctl)
+    statuses = [a.action.status for a in published(bus, "apply_status")]  # type: ignore[union-attr]
+    assert statuses == [{"state": "", "ips": 0}, {"state": "ready", "ips": 1}]
+    clock.advance(0.5)
+    await observe(bus, cluster("a", rv="4", spec={"state": "ready", "ips": 2}))  # progress again
+    await drain_queue(ctl)
+    assert len(published(bus, "apply_status")) == 2
+    clock.advance(5.0)  # the progress interval is over: the deferred status goes out
+    await drain_queue(ctl)
+    assert [a.action.status for a in published(bus, "apply_status")][-1] == {"state": "ready", "ips": 2}  # type: ignore[union-attr]

@@ -173,6 +173,7 @@ class Judgement:
     delay: float | None = None  # for a temporary outcome: the API's Retry-After, if it sent one
     error: str = ""  # a failure's own message: the API's Status message, what KubeRay's `%v` prints
     done: bool = False  # ok because this action did the write (not: found it already done)
+    resource_version: str = ""  # the object's resourceVersion after the write, when the API said
 
 
 def judge(action: Action, err: ApiError) -> Judgement:
@@ -239,7 +240,8 @@ class Executor:
                 if e.status == 422 and action.ref.uid:
                     await self._explain_uid_test(action.ref, res)
                 raise
-            return _done(f"status applied (resourceVersion {_rv(got)})")
+            return Judgement("ok", f"status applied (resourceVersion {_rv(got)})", done=True,
+                             resource_version=str((got.get("metadata") or {}).get("resourceVersion", "")))
         if isinstance(action, Patch):
             return _done(f"patched (resourceVersion {_rv(await self.send(patch_request(action, res)))})")
         if isinstance(action, Delete):

@@ -117,7 +117,8 @@ class Actuator:
         result = ResultEnvelope(action_id=env.action_id, controller=env.controller, root=env.root, target=target,
                                 op=action.op, outcome=outcome, http_status=status, message=text,
                                 error=(judged.error or text) if outcome != "ok" else "",
-                                failure_reason=failure_reason if outcome != "ok" else "", attempts=msg.attempt)
+                                failure_reason=failure_reason if outcome != "ok" else "", attempts=msg.attempt,
+                                resource_version=judged.resource_version if outcome == "ok" else "")
         await self.svc.bus.publish(subjects.res(target.kind.lower(), target.namespace, target.name), result,
                                    msg_id=f"res:{env.action_id}")
         ACTIONS.labels(action.op, outcome).inc()

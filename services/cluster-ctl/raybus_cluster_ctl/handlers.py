@@ -19,6 +19,7 @@ from .constants import CLUSTER_LABEL
 from .metrics import ViewCollector
 from .reconcile import reconcile
 from .settings import ClusterCtlSettings
+from .status.calculate import is_transition
 
 ROOT = "raycluster"
 OWNED = ("service", "job", "ingress", "serviceaccount", "role", "rolebinding", "secret", "persistentvolumeclaim",
@@ -26,7 +27,7 @@ OWNED = ("service", "job", "ingress", "serviceaccount", "role", "rolebinding", "
 SPEC = ControllerSpec[ClusterConfig]("cluster-ctl", ROOT, reconcile, watches=(
     Watch("pod", either(owned_by(ROOT, "RayCluster"), labelled(ROOT, CLUSTER_LABEL))),
     *(Watch(kind, owned_by(ROOT, "RayCluster")) for kind in OWNED),
-))
+), status_transition=is_transition)
 
 
 async def start(svc: Service, settings: ClusterCtlSettings) -> Controller[ClusterConfig]:

@@ -124,6 +124,7 @@ class ResultEnvelope(Envelope):
     message: str = ""
     error: str = ""
     failure_reason: str = ""
+    resource_version: str = ""  # the written object's resourceVersion after a successful write
     attempts: int = Field(1, ge=1)
     finished_at: datetime = Field(default_factory=_now)
 

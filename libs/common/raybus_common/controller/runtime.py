@@ -59,6 +59,7 @@ from .view import Failure, Observed, RootKey, ToRoots, View
 from .workqueue import ShutDown, WorkQueue
 
 log = logging.getLogger("raybus.controller")
+WRITTEN_STATUS_TTL = 60.0
 
 C = TypeVar("C", bound=ControllerConfig)
 C_contra = TypeVar("C_contra", bound=ControllerConfig, contravariant=True)
@@ -81,14 +82,17 @@ class Watch:
 @dataclass(frozen=True)
 class ControllerSpec(Generic[C]):
     """A controller: its name (the field in every action, the lease prefix), the subject kind of
-    its root objects, its pure `reconcile` over the controller's own config type `C`, and the
-    child kinds it watches."""
+    its root objects, its pure `reconcile` over the controller's own config type `C`, the child
+    kinds it watches, and which status changes are transitions (`status_transition`)."""
 
     name: str
     root: str
     reconcile: Reconcile[C]
     watches: tuple[Watch, ...] = ()
     partitions: int = DEFAULT_PARTITIONS
+    # Whether a status change is a transition (written after `status_interval`) rather than
+    # progress (after `status_progress_interval`); None: every change is a transition.
+    status_transition: Callable[[dict[str, Any], dict[str, Any]], bool] | None = None
 
 
 def replica_id() -> str:
@@ -107,6 +111,29 @@ def view_salt(observed: Observed) -> str:
         parts.append(f"{meta.get('uid')}:{meta.get('resourceVersion')}")
     parts.extend(f"failed:{f.action_id}" for f in observed.failures)
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+
+
+@dataclass
+class WrittenStatus:
+    """A status this controller sent for a root, shown to its reconciles in place of the
+    observed one until the view has caught up with the write: the observed status equals it,
+    or the view's resourceVersion reached the one the write landed at (`landed_rv`, from its
+    result), or WRITTEN_STATUS_TTL passed (a result lost, or another writer)."""
+
+    status: dict[str, Any]
+    action_id: str
+    sent: float
+    landed_rv: str | None = None
+
+    def caught_up(self, root: dict[str, Any], now: float) -> bool:
+        if root.get("status") == self.status or now - self.sent > WRITTEN_STATUS_TTL:
+            return True
+        if self.landed_rv is None:
+            return False
+        try:
+            return int(str((root.get("metadata") or {}).get("resourceVersion", ""))) >= int(self.landed_rv)
+        except ValueError:
+            return True
 
 
 class Controller(Generic[C]):
@@ -131,7 +158,7 @@ class Controller(Generic[C]):
         # on, the status, its action id). Reconciles see it in place of the observed status until
         # the root's resourceVersion moves, so a lagging view does not re-send the same status
         # on every child event (a status flood the actuator would have to work through).
-        self._written_status: dict[RootKey, tuple[str, dict[str, Any], str]] = {}
+        self._written_status: dict[RootKey, WrittenStatus] = {}
         self._status_at: dict[RootKey, float] = {}  # when each root's status was last sent
         self.reconciles = 0
         self._tasks: list[asyncio.Task[Any]] = []
@@ -218,11 +245,16 @@ class Controller(Generic[C]):
             return
         woken: set[RootKey] = set()
         failed = res.outcome != "ok"
-        if failed:
-            for key, (_, _, aid) in list(self._written_status.items()):
-                if aid == res.action_id:  # the status was not written: compare with the real one again
+        if res.op == "apply_status":
+            for key, written in list(self._written_status.items()):
+                if written.action_id != res.action_id:
+                    continue
+                if failed:  # the status was not written: compare with the real one again
                     del self._written_status[key]
                     woken.add(key)
+                else:  # it landed at this resourceVersion: the view holds it once it gets there
+                    written.landed_rv = res.resource_version or None
+        if failed:
             woken |= self.expectations.failed(res.action_id)
         root, target = self._result_keys(msg)
         if root is not None and target is not None and res.op not in ("record_event", "apply_status"):
@@ -342,17 +374,19 @@ class Controller(Generic[C]):
         root = observed.root
         if written is None:
             return observed
-        rv, status, _ = written
-        if root is None or str((root.get("metadata") or {}).get("resourceVersion", "")) != rv:
-            del self._written_status[observed.key]  # the write landed (or the root moved on)
+        if root is None or written.caught_up(root, self.clock()):
+            del self._written_status[observed.key]
             return observed
-        return Observed(observed.key, {**root, "status": status}, observed.children, observed.failures)
+        return Observed(observed.key, {**root, "status": written.status}, observed.children, observed.failures)
 
     async def publish(self, observed: Observed, decision: Decision) -> None:
         key, root = observed.key, observed.root
         actions: list[Action] = list(decision.actions)
         if decision.status is not None and root is not None and decision.status != root.get("status"):
-            wait = self._status_at.get(key, -1e18) + self.settings.status_interval - self.clock()
+            transition = self.spec.status_transition is None or self.spec.status_transition(
+                root.get("status") or {}, decision.status)
+            interval = self.settings.status_interval if transition else self.settings.status_progress_interval
+            wait = self._status_at.get(key, -1e18) + interval - self.clock()
             if wait > 0:  # written moments ago: the latest status goes out when the interval ends
                 self.queue.add_after(key, wait)
             else:
@@ -376,8 +410,7 @@ class Controller(Generic[C]):
             await self.bus.publish(subject, env, msg_id=aid)
             metrics.ACTIONS_ISSUED.labels(self.spec.name, action.op).inc()
             if isinstance(action, ApplyStatus) and not dry and root is not None:
-                rv = str((root.get("metadata") or {}).get("resourceVersion", ""))
-                self._written_status[key] = (rv, action.status, aid)
+                self._written_status[key] = WrittenStatus(action.status, aid, self.clock())
                 self._status_at[key] = self.clock()
             if dry:
                 continue

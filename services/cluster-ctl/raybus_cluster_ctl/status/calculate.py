@@ -145,6 +145,16 @@ def status_changed(old: Obj | None, new: Obj) -> bool:
     return bool(_comparable(old or {}) != _comparable(new))
 
 
+def is_transition(old: Obj, new: Obj) -> bool:
+    """Whether a status change is a transition a user waits for (the state, or a condition's
+    status, changed), rather than progress (counters, endpoints, IPs): the runtime writes
+    transitions after `status_interval` and lets progress ride along with the next one."""
+    def conditions(status: Obj) -> dict[str, str]:
+        return {str(c.get("type")): str(c.get("status")) for c in status.get("conditions") or []}
+
+    return old.get("state") != new.get("state") or conditions(old) != conditions(new)
+
+
 def status_write_blocker(cluster: RayCluster, pods: Sequence[Obj], services: Sequence[Obj]) -> str | None:
     """KubeRay's error when `calculateStatus` would fail and no status would be written, else None."""
     name = cluster.name
