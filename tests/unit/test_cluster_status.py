@@ -443,6 +443,8 @@ def test_a_transition_is_a_change_of_state_or_of_a_conditions_status() -> None:
     base = {"state": "", "conditions": [{**ready, "status": "False"}], "readyWorkerReplicas": 0}
     assert not is_transition(base, {**base, "readyWorkerReplicas": 2, "endpoints": {"client": "10001"}})
     assert not is_transition(base, {**base, "conditions": [{**ready, "status": "False", "message": "other"}]})
-    assert is_transition(base, {**base, "conditions": [ready]})
+    assert not is_transition(base, {**base, "conditions": [ready]})  # the head's readiness: just before ready
+    provisioned = {"type": "RayClusterProvisioned", "status": "True", "reason": "AllPodRunningAndReadyFirstTime"}
+    assert is_transition(base, {**base, "conditions": [{**ready, "status": "False"}, provisioned]})
     assert is_transition(base, {**base, "state": "ready"})
-    assert is_transition({}, base)
+    assert is_transition({}, {**base, "conditions": [*base["conditions"], {**provisioned, "status": "False"}]})

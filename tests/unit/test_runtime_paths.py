@@ -457,3 +457,15 @@ async def test_progress_waits_for_the_longer_interval_and_rides_with_the_next_tr
     clock.advance(5.0)  # the progress interval is over: the deferred status goes out
     await drain_queue(ctl)
     assert [a.action.status for a in published(bus, "apply_status")][-1] == {"state": "ready", "ips": 2}  # type: ignore[union-attr]
+    # Long after the last write, progress is still held back from when it shows up, and rides
+    # along with the transition that follows.
+    clock.advance(100.0)
+    landed = {"status": {"state": "ready", "ips": 2}}  # the view shows the last write
+    await observe(bus, cluster("a", rv="5", spec={"state": "ready", "ips": 3}, **landed))
+    await drain_queue(ctl)
+    assert len(published(bus, "apply_status")) == 3
+    clock.advance(2.0)
+    await observe(bus, cluster("a", rv="6", spec={"state": "done", "ips": 3}, **landed))
+    await drain_queue(ctl)
+    statuses = [a.action.status for a in published(bus, "apply_status")]  # type: ignore[union-attr]
+    assert statuses[3:] == [{"state": "done", "ips": 3}]

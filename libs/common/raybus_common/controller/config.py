@@ -97,7 +97,8 @@ class RuntimeConfig(WatchScope):
     # A root's status is written at most once per this many seconds: a change within the
     # interval waits for its end and goes out as the latest status then (0: every change at once).
     # A change the controller counts as progress rather than a transition (`ControllerSpec.
-    # status_transition`: for cluster-ctl, no change of state or of a condition's status)
-    # waits `status_progress_interval` instead, so it rides along with the next transition.
+    # status_transition`: for cluster-ctl, counters, endpoints, IPs, the head's readiness) is
+    # held back up to `status_progress_interval` from when it was first held back, so it
+    # usually rides along with the next transition, and goes out alone at the latest then.
     status_interval: float = Field(1.0, ge=0)
     status_progress_interval: float = Field(5.0, ge=0)

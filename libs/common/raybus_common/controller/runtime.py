@@ -160,6 +160,7 @@ class Controller(Generic[C]):
         # on every child event (a status flood the actuator would have to work through).
         self._written_status: dict[RootKey, WrittenStatus] = {}
         self._status_at: dict[RootKey, float] = {}  # when each root's status was last sent
+        self._progress_since: dict[RootKey, float] = {}  # since when a root's progress is held back
         self.reconciles = 0
         self._tasks: list[asyncio.Task[Any]] = []
         self._stopping = asyncio.Event()
@@ -230,6 +231,7 @@ class Controller(Generic[C]):
                 self.expectations.forget(root_key)
                 self._written_status.pop(root_key, None)
                 self._status_at.pop(root_key, None)
+                self._progress_since.pop(root_key, None)
         else:
             assert env.object is not None
             woken = self.view.upsert(kind, env.object)
@@ -385,9 +387,13 @@ class Controller(Generic[C]):
         if decision.status is not None and root is not None and decision.status != root.get("status"):
             transition = self.spec.status_transition is None or self.spec.status_transition(
                 root.get("status") or {}, decision.status)
-            interval = self.settings.status_interval if transition else self.settings.status_progress_interval
-            wait = self._status_at.get(key, -1e18) + interval - self.clock()
-            if wait > 0:  # written moments ago: the latest status goes out when the interval ends
+            now = self.clock()
+            due = self._status_at.get(key, -1e18) + self.settings.status_interval
+            if not transition:  # progress waits from when it was first held back: it rides along
+                since = self._progress_since.setdefault(key, now)  # with a transition, or goes alone
+                due = max(due, since + self.settings.status_progress_interval)
+            wait = due - now
+            if wait > 0:  # the latest status goes out when it is due
                 self.queue.add_after(key, wait)
             else:
                 actions.append(ApplyStatus(ref=ObjectRef.of(root), status=decision.status))
@@ -412,6 +418,7 @@ class Controller(Generic[C]):
             if isinstance(action, ApplyStatus) and not dry and root is not None:
                 self._written_status[key] = WrittenStatus(action.status, aid, self.clock())
                 self._status_at[key] = self.clock()
+                self._progress_since.pop(key, None)
             if dry:
                 continue
             if (isinstance(action, Apply) and not action.create_only  # creating twice is harmless: AlreadyExists

@@ -147,10 +147,13 @@ def status_changed(old: Obj | None, new: Obj) -> bool:
 
 def is_transition(old: Obj, new: Obj) -> bool:
     """Whether a status change is a transition a user waits for (the state, or a condition's
-    status, changed), rather than progress (counters, endpoints, IPs): the runtime writes
-    transitions after `status_interval` and lets progress ride along with the next one."""
+    status other than HeadPodReady's, changed), rather than progress (counters, endpoints, IPs,
+    the head's readiness, which comes moments before the cluster's): the runtime writes
+    transitions after `status_interval` and holds progress back to ride along with the next
+    one (`status_progress_interval` at most)."""
     def conditions(status: Obj) -> dict[str, str]:
-        return {str(c.get("type")): str(c.get("status")) for c in status.get("conditions") or []}
+        return {str(c.get("type")): str(c.get("status")) for c in status.get("conditions") or []
+                if c.get("type") != Type.HEAD_POD_READY}
 
     return old.get("state") != new.get("state") or conditions(old) != conditions(new)
 
