@@ -419,6 +419,25 @@ def test_the_autoscaler_rbac_and_ingress_texts_and_the_serve_service_has_none() 
     assert serve.success_event is None and not serve.failure_reason, "KubeRay creates the serve Service silently"
 
 
+def test_the_head_waits_for_the_service_account_created_in_the_same_pass() -> None:
+    # The API server refuses a pod whose ServiceAccount does not exist yet, and the actuator
+    # carries a pass's writes out in no set order: the autoscaler's ServiceAccount first, the
+    # head once it is seen.
+    c = cluster(enableInTreeAutoscaling=True)
+    first = run(c)
+    assert [o["metadata"]["name"] for o in applied(first, "ServiceAccount")] == ["raycluster-sample"]
+    heads = [o for o in applied(first, "Pod") if o["metadata"]["labels"]["ray.io/node-type"] == "head"]
+    assert heads == [] and first.requeue_after is not None
+    account = {**applied(first, "ServiceAccount")[0], "metadata": {
+        **applied(first, "ServiceAccount")[0]["metadata"], "uid": "sa-uid", "resourceVersion": "7"}}
+    seen = Observed(RootKey("raycluster", "default", "raycluster-sample"), c,
+                    MappingProxyType({"pod": (), "service": (), "serviceaccount": (account,)}))
+    second = reconcile(seen, now=NOW, settings=SETTINGS)
+    (head,) = [o for o in applied(second, "Pod") if o["metadata"]["labels"]["ray.io/node-type"] == "head"]
+    assert head["spec"]["serviceAccountName"] == "raycluster-sample"
+    assert applied(second, "ServiceAccount") == []
+
+
 FAILED_STATE = "Pod status: Failed; Pod restart policy: Always; Ray container terminated status: nil"
 
 

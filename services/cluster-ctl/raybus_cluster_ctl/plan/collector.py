@@ -101,6 +101,12 @@ class Pass:
         self.actions.append(Delete(ref=ObjectRef.of(obj), **_events(reason, message, failure, "Delete", failed)))
         self.soon()
 
+    def creating(self, kind: str, name: str) -> bool:
+        """Whether this pass applies a `kind` object named `name` that is not in view yet."""
+        return not self.present(kind.lower(), name) and any(
+            isinstance(a, Apply) and a.object.get("kind") == kind and objects.name(a.object) == name
+            for a in self.actions)
+
     def present(self, kind: str, name: str) -> bool:
         return any(objects.name(o) == name for o in self.observed.of(kind))
 

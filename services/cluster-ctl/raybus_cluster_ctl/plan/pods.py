@@ -111,6 +111,13 @@ def _head(p: Pass, heads: list[Obj]) -> None:
     else:
         (name,) = pod_names(head_prefix(cluster.name), p.seed, "headgroup", taken, 1)
     pod = head_pod(cluster, name, p.settings)
+    account = (pod.get("spec") or {}).get("serviceAccountName")
+    if account and p.creating("ServiceAccount", account):
+        # The API server admits a pod only once its ServiceAccount exists, and the actuator
+        # promises no order between this pass's writes: the head goes in the next pass, once
+        # the ServiceAccount is seen (KubeRay creates them one after the other).
+        p.soon()
+        return
     pod["metadata"].setdefault("annotations", {})[RECREATE_HASH_ANNOTATION] = p.spec_hash
     where = f"{cluster.namespace}/{name}"
     p.create(pod, "CreatedHeadPod", f"Created head Pod {where}", f"Failed to create head Pod {where}")
