@@ -273,17 +273,17 @@ def report(args: argparse.Namespace, results: list[dict[str, Any]], plot: str) -
         rows.append(f"| {name} | {fmt.format(k) if k is not None else '—'} | "
                     f"{fmt.format(r) if r is not None else '—'} | {ratio} |")
 
-    row("time to all ready (s)", "{:.0f}", lambda rs: statistics.median(x["seconds"] for x in rs))
-    row("per cluster: p50 time to ready (s)", "{:.0f}", lambda rs: statistics.median(x["p50"] for x in rs))
-    row("per cluster: p99 time to ready (s)", "{:.0f}", lambda rs: statistics.median(x["p99"] for x in rs))
-    row("per cluster: last ready (s)", "{:.0f}", lambda rs: statistics.median(x["max"] for x in rs))
+    row("time to all ready (s)", "{:.0f}", lambda rs: median(rs, "seconds"))
+    row("per cluster: p50 time to ready (s)", "{:.0f}", lambda rs: median(rs, "p50"))
+    row("per cluster: p99 time to ready (s)", "{:.0f}", lambda rs: median(rs, "p99"))
+    row("per cluster: last ready (s)", "{:.0f}", lambda rs: median(rs, "max"))
     row("the operator's API requests per cluster", "{:.1f}",
-        lambda rs: statistics.median(x["requests"] for x in rs) / n)
+        lambda rs: median(rs, "requests") / n)
     row("conflicts (409), % of its requests", "{:.2f} %",
         lambda rs: statistics.median(100 * conflicts(x) / max(1, x["requests"]) for x in rs))
-    row("operator CPU seconds until all ready", "{:.0f}", lambda rs: statistics.median(x["cpu"] for x in rs))
-    row("peak RSS, all operator processes (MiB)", "{:.0f}", lambda rs: statistics.median(x["rss"] for x in rs))
-    row("API server + etcd CPU seconds meanwhile", "{:.0f}", lambda rs: statistics.median(x["control_cpu"] for x in rs))
+    row("operator CPU seconds until all ready", "{:.0f}", lambda rs: median(rs, "cpu"))
+    row("peak RSS, all operator processes (MiB)", "{:.0f}", lambda rs: median(rs, "rss"))
+    row("API server + etcd CPU seconds meanwhile", "{:.0f}", lambda rs: median(rs, "control_cpu"))
     runs = []
     for r in results:
         top = ", ".join(f"{k} {v}" for k, v in list(r["by_verb"].items())[:6])
