@@ -31,7 +31,11 @@ import argparse
 import json
 import math
 import os
+import re
+import shutil
+import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -131,6 +135,64 @@ class Operator:
             self.nats.stop()
 
 
+class Profiler:
+    """py-spy attached to each of Raybus's Python services while the clusters come up (`--profile`):
+    collapsed stacks per service, summarised as the functions with the most samples, on their
+    own (self) and with what they call (inclusive)."""
+
+    def __init__(self, pyspy: str, pids: dict[str, int | None], out: Path) -> None:
+        out.mkdir(parents=True, exist_ok=True)
+        self.out = out
+        self.procs = {
+            name: subprocess.Popen([pyspy, "record", "--format", "raw", "--rate", "50", "--nonblocking",
+                                    "--pid", str(pid), "--output", str(out / f"{name}.txt")],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            for name, pid in pids.items() if pid is not None and name != "nats-server"}
+
+    def stop(self) -> dict[str, list[str]]:
+        for proc in self.procs.values():
+            proc.send_signal(signal.SIGINT)
+        for proc in self.procs.values():
+            try:
+                proc.wait(60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        return {name: summarise(self.out / f"{name}.txt") for name in self.procs}
+
+
+_FRAME = re.compile(r"^(.*?) \((.*?)(?::\d+)?\)$")
+
+
+def summarise(path: Path, top: int = 12) -> list[str]:
+    """The top functions of a py-spy raw (collapsed) profile, by self and by inclusive samples."""
+    own: Counter[str] = Counter()
+    incl: Counter[str] = Counter()
+    total = 0
+    if not path.exists():
+        return [f"(no profile at {path})"]
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        n = int(count)
+        total += n
+        frames = []
+        for f in stack.split(";"):
+            m = _FRAME.match(f)
+            name = f"{m.group(1)} ({Path(m.group(2)).name})" if m else f
+            frames.append(name)
+        own[frames[-1]] += n
+        for name in set(frames):
+            incl[name] += n
+    if not total:
+        return ["(no samples)"]
+    lines = [f"{total} samples"]
+    lines += [f"  self {100 * c / total:5.1f}%  {name}" for name, c in own.most_common(top)]
+    lines += [f"  incl {100 * c / total:5.1f}%  {name}" for name, c in incl.most_common(top * 2)
+              if c < total * 0.98][:top]
+    return lines
+
+
 def wait_ready(api: Kube, n: int, t0: float, deadline: float, label: str
                ) -> tuple[dict[str, float], list[tuple[float, int]]]:
     """When each RayCluster first reported `ready` (seconds since t0), from one list and then a
@@ -177,7 +239,8 @@ def wait_ready(api: Kube, n: int, t0: float, deadline: float, label: str
 
 
 def run_once(kind: str, label: str, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
-    cp = ControlPlane(workdir / "kube", nodes=nodes(args.nodes), users=(OPERATOR,), audit=True)
+    cp = ControlPlane(workdir / "kube", nodes=nodes(args.nodes), users=(OPERATOR,), audit=True,
+                      scheduler_qps=args.scheduler_qps or None)
     cp.start()
     api = cp.api
     namespaces = [f"scale-{i}" for i in range(NAMESPACES)]
@@ -190,6 +253,8 @@ def run_once(kind: str, label: str, args: argparse.Namespace, workdir: Path) -> 
         control = {n: cp.procs[n].pid for n in ("kube-apiserver", "etcd")}
         cpu0 = {n: cpu_seconds(p) for n, p in {**pids, **control}.items()}
         objects = [(namespaces[i % NAMESPACES], f"rc-{i}") for i in range(args.clusters)]
+        profiler = (Profiler(args.profile_with, pids, args.profile / label.replace(" ", "-").replace("/", "of"))
+                    if args.profile and kind == "raybus" else None)
         t0, wall0 = time.perf_counter(), time.time()
         with ThreadPoolExecutor(16) as pool:
             list(pool.map(lambda o: api.create(f"/apis/ray.io/v1/namespaces/{o[0]}/rayclusters",
@@ -199,6 +264,9 @@ def run_once(kind: str, label: str, args: argparse.Namespace, workdir: Path) -> 
         cpu = {n: cpu_seconds(p) - cpu0[n] for n, p in {**pids, **control}.items()}
         rss = {n: peak_rss_mib(p) for n, p in pids.items()}
         audit = audit_counts(cp.audit_log, OPERATOR, wall_ready)
+        if profiler is not None:
+            for name, lines in profiler.stop().items():
+                print(f"profile of {name} ({label}):", *lines, sep="\n", file=sys.stderr)
         times = list(ready_at.values())
         return {
             "operator": kind, "seconds": took, "curve": curve, "started": wall0,
@@ -261,10 +329,12 @@ def report(args: argparse.Namespace, results: list[dict[str, Any]], plot: str) -
     n = args.clusters
     by = {k: [r for r in results if r["operator"] == k] for k in ("kuberay", "raybus")}
     limits = f"QPS {args.qps:g} / burst {args.burst}, KubeRay reconcile concurrency {args.kuberay_concurrency}"
-    heading = f"## Side by side with KubeRay: {n:,} clusters, {limits}"
+    scheduler = (f", kube-scheduler at QPS {args.scheduler_qps:g}" if args.scheduler_qps else "")
+    heading = f"## Side by side with KubeRay: {n:,} clusters, {limits}{scheduler}"
     cmd = (f"python bench/vs_kuberay.py --clusters {n} --workers {args.workers} --runs {args.runs} "
            f"--nodes {args.nodes} --qps {args.qps:g} --burst {args.burst} "
-           f"--kuberay-concurrency {args.kuberay_concurrency}")
+           f"--kuberay-concurrency {args.kuberay_concurrency}"
+           + (f" --scheduler-qps {args.scheduler_qps:g}" if args.scheduler_qps else ""))
     rows = []
 
     def row(name: str, fmt: str, value: Any) -> None:
@@ -318,6 +388,11 @@ def main() -> None:
     p.add_argument("--kuberay-concurrency", type=int, default=1)
     p.add_argument("--operators", default="kuberay,raybus")
     p.add_argument("--timeout", type=float, default=3600.0)
+    p.add_argument("--scheduler-qps", type=float, default=0,
+                   help="kube-scheduler's client QPS (burst twice that); default: its own, 50 / 100")
+    p.add_argument("--profile", type=Path, default=None,
+                   help="profile Raybus's services with py-spy into this directory (not written to the docs)")
+    p.add_argument("--profile-with", default=shutil.which("py-spy") or "py-spy", help="the py-spy binary")
     p.add_argument("--no-write", action="store_true")
     args = p.parse_args()
     pods = args.clusters * (1 + args.workers)
@@ -335,7 +410,8 @@ def main() -> None:
             print(f"{kind}: {r['seconds']:.0f} s, {r['requests']} requests, cpu {r['cpu']:.0f} s, "
                   f"rss {r['rss']:.0f} MiB, codes {r['codes']}", file=sys.stderr)
     suffix = f"{args.clusters}" + ("" if (args.qps, args.burst, args.kuberay_concurrency) == (100, 200, 1)
-                                   else f"-qps{args.qps:g}-c{args.kuberay_concurrency}")
+                                   else f"-qps{args.qps:g}-c{args.kuberay_concurrency}") + (
+        f"-sched{args.scheduler_qps:g}" if args.scheduler_qps else "")
     plot = f"vs-kuberay-{suffix}.svg"
     section = report(args, results, plot)
     print(section)

@@ -103,8 +103,12 @@ def make_certs(d: Path) -> None:
 class ControlPlane:
     def __init__(self, workdir: Path, *, nodes: tuple[FakeNode, ...] = DEFAULT_NODES,
                  bin_dir: Path | None = None, crd_dir: Path | None = CRD_DIR, watch_cache: bool = True,
-                 users: tuple[str, ...] = (), audit: bool = False) -> None:
+                 users: tuple[str, ...] = (), audit: bool = False,
+                 scheduler_qps: float | None = None) -> None:
         self.workdir = workdir
+        # kube-scheduler's client limit (its default is QPS 50 / burst 100: one binding per pod,
+        # so 4,000 pods take at least 78 s to bind whatever the operator does). None keeps it.
+        self.scheduler_qps = scheduler_qps
         # False: the API server serves every watch from etcd, so compacting etcd (`compact_etcd`)
         # ends any watch resumed from an older resourceVersion with 410 Gone, CRDs included.
         self.watch_cache = watch_cache
@@ -207,6 +211,8 @@ class ControlPlane:
             str(bins / "kube-scheduler"), f"--kubeconfig={self.kubeconfig}", "--leader-elect=false",
             "--bind-address=127.0.0.1", f"--secure-port={free_port()}", "--profiling=false",
             f"--authentication-kubeconfig={self.kubeconfig}", f"--authorization-kubeconfig={self.kubeconfig}",
+            *([f"--kube-api-qps={self.scheduler_qps:g}", f"--kube-api-burst={int(self.scheduler_qps * 2)}"]
+              if self.scheduler_qps else []),
         ], logs)
         self._run("kwok", [
             str(bins / "kwok"), f"--kubeconfig={self.kubeconfig}", f"--config={STAGES}",
