@@ -42,7 +42,7 @@ class _Model(BaseModel):
 
 
 class Envelope(_Model):
-    schema_version: int = SCHEMA_VERSION
+    schema_version: int = Field(SCHEMA_VERSION, strict=True)  # strict: `true` or "1" is not a version
 
 
 # -- state --------------------------------------------------------------------------------------
@@ -150,7 +150,21 @@ def encode(envelope: Envelope) -> bytes:
 
 
 def decode(model: type[E], data: bytes | str) -> E:
-    """Parse and validate one message; every failure is a `PermanentError` naming the problem."""
+    """Parse and validate one message; every failure is a `PermanentError` naming the problem.
+
+    The usual message is parsed and validated in one pass by pydantic-core; anything it refuses,
+    or that lacks a valid `schema_version`, goes through the careful path below for the error."""
+    try:
+        envelope = model.model_validate_json(data)
+    except ValidationError:
+        pass
+    else:
+        if "schema_version" in envelope.model_fields_set and 1 <= envelope.schema_version <= SCHEMA_VERSION:
+            return envelope
+    return _decode_carefully(model, data)
+
+
+def _decode_carefully(model: type[E], data: bytes | str) -> E:
     try:
         raw = json.loads(data)
     except (ValueError, UnicodeDecodeError) as e:

@@ -73,10 +73,13 @@ class Reconcile(Protocol[C_contra]):
 
 @dataclass(frozen=True)
 class Watch:
-    """A child kind the controller reads, and how a child names its root(s)."""
+    """A child kind the controller reads, how a child names its root(s), and optionally the
+    part of each child it keeps in its view (`keep`: a pure function of the object that drops
+    what `reconcile` never reads, so a replica holds less; None keeps the object whole)."""
 
     kind: str
     to_roots: ToRoots
+    keep: Callable[[dict[str, Any]], dict[str, Any]] | None = None
 
 
 @dataclass(frozen=True)
@@ -149,6 +152,7 @@ class Controller(Generic[C]):
         self.config = config
         self.clock = clock
         self.view = View(spec.root, {w.kind: w.to_roots for w in spec.watches})
+        self._keep = {w.kind: w.keep for w in spec.watches if w.keep is not None}
         self.queue: WorkQueue[RootKey] = WorkQueue(clock=clock)
         self.expectations = Expectations()
         self.leases = LeaseManager(kv, spec.name, replica or replica_id(), partitions=spec.partitions,
@@ -234,7 +238,8 @@ class Controller(Generic[C]):
                 self._progress_since.pop(root_key, None)
         else:
             assert env.object is not None
-            woken = self.view.upsert(kind, env.object)
+            keep = self._keep.get(kind)
+            woken = self.view.upsert(kind, keep(env.object) if keep is not None else env.object)
             woken |= self.expectations.observed(kind, ns, name, present=True)
         owned = [key for key in woken if self.owns(key)]
         for key in owned:
@@ -247,10 +252,10 @@ class Controller(Generic[C]):
             return
         woken: set[RootKey] = set()
         failed = res.outcome != "ok"
-        if res.op == "apply_status":
-            for key, written in list(self._written_status.items()):
-                if written.action_id != res.action_id:
-                    continue
+        if res.op == "apply_status" and res.root is not None:
+            key = RootKey(res.root.kind.lower(), res.root.namespace, res.root.name)
+            written = self._written_status.get(key)
+            if written is not None and written.action_id == res.action_id:
                 if failed:  # the status was not written: compare with the real one again
                     del self._written_status[key]
                     woken.add(key)
