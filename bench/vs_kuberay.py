@@ -126,6 +126,14 @@ class Operator:
         assert self.svcs is not None and self.nats is not None
         return {**{name: p.pid for name, p in self.svcs.procs.items()}, "nats-server": self.nats.proc.pid}
 
+    def counts(self) -> dict[str, float]:
+        """Raybus's own counters: state messages the watcher published, reconciles, actions."""
+        if self.svcs is None:
+            return {}
+        return {"state messages": self.svcs.metric("watcher", "raybus_watcher_events_total"),
+                "reconciles": self.svcs.metric("cluster-ctl", "raybus_controller_reconciles_total"),
+                "actions": self.svcs.metric("cluster-ctl", "raybus_controller_actions_total")}
+
     def stop(self) -> None:
         if self.kuberay is not None:
             self.kuberay.stop()
@@ -264,6 +272,7 @@ def run_once(kind: str, label: str, args: argparse.Namespace, workdir: Path) -> 
         cpu = {n: cpu_seconds(p) - cpu0[n] for n, p in {**pids, **control}.items()}
         rss = {n: peak_rss_mib(p) for n, p in pids.items()}
         audit = audit_counts(cp.audit_log, OPERATOR, wall_ready)
+        counts = op.counts()
         if profiler is not None:
             for name, lines in profiler.stop().items():
                 print(f"profile of {name} ({label}):", *lines, sep="\n", file=sys.stderr)
@@ -275,7 +284,7 @@ def run_once(kind: str, label: str, args: argparse.Namespace, workdir: Path) -> 
             "cpu": sum(cpu[n] for n in pids), "cpu_by_process": {n: cpu[n] for n in pids},
             "control_cpu": sum(cpu[n] for n in ("kube-apiserver", "etcd")),
             "plane_cpu": sum(cpu[n] for n in control), "cores": os.cpu_count() or 1,
-            "rss": sum(rss.values()), "rss_by_process": rss,
+            "rss": sum(rss.values()), "rss_by_process": rss, "counts": counts,
         }
     finally:
         op.stop()
@@ -365,7 +374,9 @@ def report(args: argparse.Namespace, results: list[dict[str, Any]], plot: str) -
         codes = ", ".join(f"{c}: {v}" for c, v in sorted(r["codes"].items()))
         procs = ", ".join(f"{k} {r['cpu_by_process'][k]:.0f} s / {r['rss_by_process'][k]:.0f} MiB"
                           for k in r["cpu_by_process"])
-        runs.append(f"| {r['operator']} | {r['seconds']:.0f} s | {r['requests']} ({top}) | {codes} | {procs} |")
+        per = ", ".join(f"{k} {v / n:.1f}" for k, v in (r.get("counts") or {}).items()) or "—"
+        runs.append(f"| {r['operator']} | {r['seconds']:.0f} s | {r['requests']} ({top}) | {codes} | {procs} "
+                    f"| {per} |")
     intro = (f"`{cmd}` on {machine()}: {n:,} RayClusters of 1 head + {args.workers} workers in {NAMESPACES} "
              f"namespaces, {args.nodes} kwok nodes of {PODS_PER_NODE} pods, a fresh control plane per run, "
              f"runs alternating ({args.runs} per operator; medians). KubeRay {oracle_version()} (built from its Go "
@@ -381,7 +392,7 @@ def report(args: argparse.Namespace, results: list[dict[str, Any]], plot: str) -
         f"![clusters ready over time]({plot})", "",
         "Each run, in the order run:", "",
         ("| operator | all ready | its requests (top verbs and resources) | response codes | CPU / peak RSS by "
-        "process |"), "|---|---|---|---|---|", *runs, ""])
+        "process | per cluster |"), "|---|---|---|---|---|---|", *runs, ""])
 
 
 def main() -> None:
