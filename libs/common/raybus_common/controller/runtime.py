@@ -244,7 +244,8 @@ class Controller(Generic[C]):
         owned = [key for key in woken if self.owns(key)]
         for key in owned:
             self.queue.add(key)
-        log.debug("%s %s/%s/%s: woke %s", env.type, kind, ns, name, ", ".join(map(str, owned)) or "nothing")
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("%s %s/%s/%s: woke %s", env.type, kind, ns, name, ", ".join(map(str, owned)) or "nothing")
 
     async def _on_result(self, msg: Message[ResultEnvelope]) -> None:
         res = msg.envelope
