@@ -1,12 +1,20 @@
 """Bus glue of raybus-watcher: Kubernetes observations in, `raybus.state.<kind>.<ns>.<name>` out.
 
-`BusSink` turns what a `ResourceWatch` reports into `StateEnvelope`s:
+`BusSink` turns what one `ResourceWatch` reports into `StateEnvelope`s (one sink a watch):
 
 | report                       | envelope                    | `Nats-Msg-Id`             | TTL           |
 |------------------------------|-----------------------------|---------------------------|---------------|
 | list item / ADDED / MODIFIED | SNAPSHOT / ADDED / MODIFIED | `<uid>:<resourceVersion>` | none          |
 | watch DELETED                | DELETED (last state)        | `<uid>:gone`              | tombstone TTL |
 | gone from a relist           | TOMBSTONE (no object)       | `<uid>:gone`              | tombstone TTL |
+
+Observations go out through a publish window (`Bus.publisher`, `RAYBUS_PUBLISH_WINDOW`
+unacknowledged at most): `observed` returns once the message is written, not once JetStream
+stored it. A failed ack shows up at the next `observed`, `vanished` or `flush` as a
+`TemporaryError`, and sets `failed` meanwhile, so an idle watch learns of it too; either way
+the watch lists again, and the ids make what it re-publishes duplicates. Deletions are not
+pipelined: `vanished` flushes the window, then publishes the tombstone and waits for its ack,
+so a deletion is never reported taken before it, and everything before it, is stored.
 
 The ids make a repeat within JetStream's 2-minute duplicate window (two watchers side by side,
 a quick restart) a no-op. A relist later than that stores every object again as the newest
@@ -19,7 +27,7 @@ so it wakes nothing.
 scheduler's kinds are watched only when served and listable), decide where each kind is
 watched (`plan_watches`: cluster-wide, or once per watched namespace; see `plan.py`), replay
 `raybus.state.<kind>.>` for every watched kind to learn which objects the bus shows alive (so
-a restart can tombstone what vanished while it was down), then run one `ResourceWatch` per
+a restart can tombstone what vanished while it was down), then run one `ResourceWatch` (with its own `BusSink`) per
 target on a client whose connection pool has room for every watch at once.
 
 Ready once every watch is established (listed, and its watch request answered); while one is
@@ -65,11 +73,16 @@ _LIVE_TYPES: frozenset[str] = frozenset(get_args(StateType)) - {"DELETED", "TOMB
 
 
 class BusSink:
-    """A `watching.Sink` that publishes every observation to `raybus.state.*`."""
+    """A `watching.Sink` that publishes one watch's observations to `raybus.state.*`."""
 
-    def __init__(self, bus: Bus, *, tombstone_ttl: float | None = 24 * 3600.0) -> None:
+    def __init__(self, bus: Bus, *, tombstone_ttl: float | None = 24 * 3600.0, window: int = 256) -> None:
         self.bus = bus
         self.tombstone_ttl = tombstone_ttl or None  # 0 → no TTL
+        self.publisher = bus.publisher(window)
+
+    @property
+    def failed(self) -> asyncio.Event:
+        return self.publisher.failed
 
     async def observed(self, res: Resource, event: str, obj: Obj) -> None:
         if event not in _LIVE_TYPES:
@@ -78,7 +91,7 @@ class BusSink:
         meta = obj.get("metadata") or {}
         envelope = StateEnvelope.observed(kind, obj)
         subject = subjects.state(res.kind, meta.get("namespace", ""), meta["name"])
-        await self.bus.publish(subject, envelope, msg_id=f"{envelope.uid}:{envelope.resource_version}")
+        await self.publisher.send(subject, envelope, msg_id=f"{envelope.uid}:{envelope.resource_version}")
         PUBLISHED.labels(res.kind, kind).inc()
 
     async def vanished(self, res: Resource, namespace: str, name: str, uid: str, last: Obj | None) -> None:
@@ -87,9 +100,13 @@ class BusSink:
         else:  # a relist no longer finds it: we never saw it go
             ref = ObjectRef(api_version=res.api_version, kind=res.api_kind, namespace=namespace, name=name, uid=uid)
             envelope = StateEnvelope(type="TOMBSTONE", ref=ref, uid=uid)
+        await self.publisher.flush()
         await self.bus.publish(subjects.state(res.kind, namespace, name), envelope, msg_id=f"{uid}:gone",
                                ttl=self.tombstone_ttl)
         PUBLISHED.labels(res.kind, envelope.type).inc()
+
+    async def flush(self) -> None:
+        await self.publisher.flush()
 
 
 def watched_specs(extra: tuple[KindSpec, ...]) -> list[KindSpec]:
@@ -215,9 +232,8 @@ async def start(svc: Service, settings: WatcherSettings) -> None:
         await probe.close()
     count = sum(len(where) for _, where in planned)
     kube = await _connect(settings, pool=pool_size(count))
-    sink = BusSink(svc.bus, tombstone_ttl=settings.tombstone_ttl_seconds)
     stop = svc.stop_requested
-    watches = [_watch(kube, res, t, sink, known_in(known[res.kind], t), settings)
+    watches = [_watch(kube, res, t, known_in(known[res.kind], t), svc.bus, settings)
                for res, where in planned for t in where]
     svc.ready_unless(lambda: summarize(w.problem for w in watches))
     tasks = [svc.spawn(w.run(stop), name=f"watch-{w.res.kind}-{w.namespace or 'all'}") for w in watches]
@@ -227,11 +243,12 @@ async def start(svc: Service, settings: WatcherSettings) -> None:
              ", ".join(namespaces) or "all namespaces", count, pool_size(count))
 
 
-def _watch(kube: KubeClient, res: Resource, target: Target, sink: BusSink, known: dict[NameKey, str],
+def _watch(kube: KubeClient, res: Resource, target: Target, known: dict[NameKey, str], bus: Bus,
            settings: WatcherSettings) -> ResourceWatch:
     async def listed() -> None:
         LISTS.labels(res.kind).inc()
 
+    sink = BusSink(bus, tombstone_ttl=settings.tombstone_ttl_seconds, window=settings.publish_window)
     return ResourceWatch(kube, res, target.namespace, sink, known, keep=target.keep,
                          watch_timeout=settings.watch_timeout_seconds, on_listed=listed,
                          on_gone=EXPIRED.labels(res.kind).inc)

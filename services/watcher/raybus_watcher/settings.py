@@ -7,6 +7,7 @@ namespaces (`RAYBUS_WATCH_NAMESPACES`), and its own.
     RAYBUS_WATCH_TIMEOUT_SECONDS=300                # server-side timeout of one watch request
     RAYBUS_WATCH_EXTRA=configmap=raybus.io/demo=true
     RAYBUS_TOMBSTONE_TTL_SECONDS=86400              # 0: tombstones stay until the subject is reused
+    RAYBUS_PUBLISH_WINDOW=256                       # unacknowledged state messages per watch
 
 `watch_extra` lists extra kinds to watch as `kube.resources.parse_watch_spec` specs
 (`kind` or `kind=<label selector>`, `kind` a token of `kube.resources.SPECS`; the version
@@ -45,6 +46,7 @@ class WatcherSettings(ServiceSettings, KubeClientSettings, WatchScope):
     watch_cluster_wide_above: int = Field(4, ge=0)  # more watched namespaces: one cluster-wide watch a kind
     watch_extra: Annotated[list[str], NoDecode] = Field(default_factory=list)
     tombstone_ttl_seconds: float = Field(24 * 3600.0, ge=0)  # 0 = tombstones never expire
+    publish_window: int = Field(256, ge=1)  # unacknowledged observations per watch (1: each one awaited)
 
     @field_validator("watch_extra", mode="before")
     @classmethod

@@ -16,7 +16,12 @@ after it got its response headers (the stream is open); `problem` says what keep
 being established, or the last error since it was last open (None: healthy).
 
 What to do with an observation is the sink's business (`handlers.py` publishes to the bus);
-this module only talks to Kubernetes through `raybus_common.kube`.
+this module only talks to Kubernetes through `raybus_common.kube`. A sink may take an
+observation before it is safely stored (the bus's publish window): it raises `TemporaryError`
+later, from a report or `flush`, and sets `failed` meanwhile. Either way the watch lists again
+(which reports every object again and tombstones whatever it remembered that is gone), so an
+observation that did not make it is sent again, never lost. A relist flushes the sink before it
+counts as done; a deletion is only forgotten once the sink took it.
 """
 
 from __future__ import annotations
@@ -41,9 +46,22 @@ RETRY_CAP = 30.0  # seconds: the longest wait between two attempts of one watch
 
 
 class Sink(Protocol):
-    async def observed(self, res: Resource, event: str, obj: Obj) -> None: ...
+    async def observed(self, res: Resource, event: str, obj: Obj) -> None:
+        """Take an observation; may return before it is stored (then a failure surfaces later)."""
+        ...
 
-    async def vanished(self, res: Resource, namespace: str, name: str, uid: str, last: Obj | None) -> None: ...
+    async def vanished(self, res: Resource, namespace: str, name: str, uid: str, last: Obj | None) -> None:
+        """Take a deletion; returns once it, and every observation before it, is stored."""
+        ...
+
+    async def flush(self) -> None:
+        """Return once every observation taken is stored; TemporaryError if one may be lost."""
+        ...
+
+    @property
+    def failed(self) -> asyncio.Event:
+        """Set when an observation taken may be lost; the next report or flush raises."""
+        ...
 
 
 def strip(res: Resource, obj: Obj) -> Obj:
@@ -102,8 +120,11 @@ class ResourceWatch:
         return {"labelSelector": self.res.label_selector} if self.res.label_selector else {}
 
     async def relist(self) -> None:
+        """List, report every object, tombstone what is remembered but no longer listed, and
+        flush. `known` grows as objects are reported and shrinks only as tombstones are taken,
+        so a relist cut short by a failure leaves it covering everything the bus may show."""
         path = self.res.collection(self.namespace)
-        seen: dict[NameKey, str] = {}
+        seen: set[NameKey] = set()
         cont: str | None = None
         while True:
             params = {**self._params(), "limit": str(self.page_size)}
@@ -114,15 +135,19 @@ class ResourceWatch:
                 if not self.target.keeps((item.get("metadata") or {}).get("namespace", "")):
                     continue
                 obj = strip(self.res, item)
+                key = name_key(obj)
+                self.known[key] = obj["metadata"].get("uid", "")
+                seen.add(key)
                 await self.sink.observed(self.res, "SNAPSHOT", obj)
-                seen[name_key(obj)] = obj["metadata"].get("uid", "")
             cont = (page.get("metadata") or {}).get("continue")
             if not cont:
-                self.rv = (page.get("metadata") or {}).get("resourceVersion")
+                rv = (page.get("metadata") or {}).get("resourceVersion")
                 break
-        for key in sorted(self.known.keys() - seen.keys()):
+        for key in sorted(self.known.keys() - seen):
             await self.sink.vanished(self.res, key[0], key[1], self.known[key], None)
-        self.known = seen
+            del self.known[key]
+        await self.sink.flush()
+        self.rv = rv
         self.lists += 1
         if self.on_listed is not None:
             await self.on_listed()
@@ -171,8 +196,9 @@ class ResourceWatch:
         Starts with a list, unless `rv` is already set: then it resumes watching from there
         (`known` must match that resourceVersion). A list or watch in progress is abandoned
         as soon as `stop` is set (a watch may otherwise sit idle for `watch_timeout` seconds).
-        A sink that cannot publish (`TemporaryError`) means an observation may be lost: back
-        off, then list again.
+        A sink that cannot publish (`TemporaryError`, from a report or, while the watch is
+        idle, through `sink.failed`) means an observation may be lost: back off, then list
+        again. When stopped, what the sink took is flushed (bounded by the bus's ack deadline).
         """
         failures = 0
         need_list = self.rv is None
@@ -180,11 +206,11 @@ class ResourceWatch:
         while not stop.is_set():
             try:
                 if need_list:
-                    if not await _unless_stopped(self.relist(), stop):
-                        return
+                    if not await self._unless_stopped(self.relist(), stop):
+                        break
                     need_list = False
-                if not await _unless_stopped(self.watch_once(), stop):
-                    return
+                if not await self._unless_stopped(self.watch_once(), stop):
+                    break
                 failures = 0
             except Gone:
                 log.info("watch of %s expired (410 Gone): listing again", where)
@@ -203,20 +229,28 @@ class ResourceWatch:
                     await asyncio.wait_for(stop.wait(), timeout=delay)
                 except TimeoutError:
                     pass
+        try:
+            await self.sink.flush()
+        except TemporaryError as e:  # the next start lists again and re-publishes
+            log.info("watch of %s stopped; not everything observed was stored: %s", where, e)
 
-
-async def _unless_stopped(work: Awaitable[None], stop: asyncio.Event) -> bool:
-    """Run `work` unless `stop` is set first (then cancel it); True if `work` finished."""
-    task = asyncio.ensure_future(work)
-    stopper = asyncio.ensure_future(stop.wait())
-    try:
-        await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for t in (task, stopper):
-            if not t.done():
-                t.cancel()
-        await asyncio.gather(task, stopper, return_exceptions=True)
-    if task.cancelled():
-        return False
-    task.result()  # re-raise what the work raised
-    return True
+    async def _unless_stopped(self, work: Awaitable[None], stop: asyncio.Event) -> bool:
+        """Run `work` unless `stop` is set first (then cancel it); True if `work` finished.
+        If the sink fails first, cancel the work and raise the sink's `TemporaryError`."""
+        task = asyncio.ensure_future(work)
+        stopper = asyncio.ensure_future(stop.wait())
+        failer = asyncio.ensure_future(self.sink.failed.wait())
+        try:
+            await asyncio.wait({task, stopper, failer}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for t in (task, stopper, failer):
+                if not t.done():
+                    t.cancel()
+            await asyncio.gather(task, stopper, failer, return_exceptions=True)
+        if not task.cancelled():
+            task.result()  # re-raise what the work raised
+            return True
+        if stop.is_set():
+            return False
+        await self.sink.flush()  # the sink failed: this raises its TemporaryError
+        raise TemporaryError("the bus did not take an observation")  # flush found none after all

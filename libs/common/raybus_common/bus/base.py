@@ -23,7 +23,7 @@ import asyncio
 import hashlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, Literal, Protocol, TypeVar
 
@@ -36,6 +36,7 @@ from ..kv import KV
 from ..logging import log_context
 from . import subjects
 from .envelopes import DeadLetter, Envelope, decode
+from .publisher import Outgoing, Publisher
 from .streams import ConsumerSpec, StreamSpec
 
 log = logging.getLogger("raybus.bus")
@@ -89,6 +90,17 @@ class Bus(Protocol):
                       headers: Mapping[str, str] | None = None, ttl: float | None = None) -> bool:
         """Publish (with `Nats-Msg-Id` = msg_id and the current traceparent); False if it was a
         duplicate. Raises TemporaryError if the bus cannot take it now."""
+        ...
+
+    def publisher(self, window: int) -> Publisher:
+        """A window of at most `window` unacknowledged publishes, for one task's stream of
+        messages: `send` returns before the ack, failures surface at the next `send`/`flush`
+        and set `failed` (`bus/publisher.py`). Headers and metrics as in `publish`."""
+        ...
+
+    async def publish_many(self, items: Sequence[Outgoing]) -> list[bool]:
+        """Publish every item in order, then wait for all their acks: per item, True if stored,
+        False if a duplicate. Raises TemporaryError if any failed, once none is outstanding."""
         ...
 
     async def consume(self, spec: ConsumerSpec, model: type[E], handler: Handler[E], *,

@@ -5,7 +5,8 @@ It keeps the parts of JetStream's behaviour a handler can observe: streams chose
 queue removal on ack/term, bounded redelivery, the same outcome rules (`base.dispatch`), dead
 letters on `raybus.dlq.…`, and last-per-subject replay then live updates.
 
-Delivery is explicit: `publish` only stores; `await bus.settle()` runs every consumer until
+Delivery is explicit: `publish` only stores (`publisher` and `publish_many` store at once, so
+their acks are ready when `send` returns); `await bus.settle()` runs every consumer until
 nothing is pending (naks are redelivered at once; their requested delays are recorded in
 `naks`, not slept). Dedupe never expires here (no clock), which is stricter than JetStream's
 two-minute window. Not for production, and not a model of JetStream's timing.
@@ -16,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -26,6 +27,7 @@ from ..kv import KV, MemoryKV
 from . import subjects
 from .base import Handler, Subscription, Verdict, dead_letter_id, dispatch
 from .envelopes import Envelope, encode
+from .publisher import Outgoing, Publisher, publish_all
 from .streams import ConsumerSpec, StreamSpec, default_streams
 
 E = TypeVar("E", bound=Envelope)
@@ -99,6 +101,19 @@ class MemoryBus:
     async def publish(self, subject: str, envelope: Envelope, *, msg_id: str,
                       headers: Mapping[str, str] | None = None, ttl: float | None = None) -> bool:
         return self.publish_raw(subject, encode(envelope), msg_id=msg_id, headers=tracing.inject(dict(headers or {})))
+
+    def publisher(self, window: int) -> Publisher:
+        return Publisher(self._start, window)
+
+    async def publish_many(self, items: Sequence[Outgoing]) -> list[bool]:
+        return await publish_all(self._start, items)
+
+    async def _start(self, item: Outgoing) -> asyncio.Future[bool]:
+        """Publish at once (through `publish`, so a subclass's hooks apply): the ack is ready."""
+        ack: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        ack.set_result(await self.publish(item.subject, item.envelope, msg_id=item.msg_id, headers=item.headers,
+                                          ttl=item.ttl))
+        return ack
 
     def publish_raw(self, subject: str, data: bytes, *, msg_id: str | None = None,
                     headers: Mapping[str, str] | None = None) -> bool:

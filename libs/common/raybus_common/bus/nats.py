@@ -4,8 +4,15 @@
   with `max_reconnect_attempts=-1` it would loop forever, with a positive value it gives up
   after one round), then switches the client to reconnect forever. Error, disconnect and
   reconnect callbacks log one line each (no traceback storms).
-- `publish` sets `Nats-Msg-Id` and the current W3C `traceparent`.
-- `consume` runs durable pull consumers; `dispatch` (base.py) judges each message and this
+- `publish` sets `Nats-Msg-Id` and the current W3C `traceparent`, and waits for the ack.
+  `publisher` and `publish_many` (`publisher.py`) pipeline: each message is written with a
+  reply subject under one inbox of this connection (`_Acks`) and its ack settles a future,
+  which fails with `TemporaryError` when JetStream refuses the message, when no stream holds
+  the subject, when no ack came within `ack_timeout` (5 s, as `js.publish` waits), or when the
+  connection closes. nats-py's own `publish_async` is not used: its futures have no deadline.
+- `consume` runs durable pull consumers (`_Puller`): one pull request at a time asks for as
+  many messages as there are free handler slots (`concurrency`), and each message is handed to
+  a handler task as it arrives; `dispatch` (base.py) judges each message and this
   module acks, naks with a delay, or terminates and dead-letters. A message that fails on its
   last delivery is dead-lettered and terminated: JetStream would otherwise leave it in the
   work-queue stream, undelivered, forever. When the last delivery ends with no outcome at all
@@ -26,7 +33,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -36,8 +43,17 @@ import nats.errors
 import nats.js.errors
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription as NatsSubscription
 from nats.js import JetStreamContext
-from nats.js.api import ConsumerConfig, DeliverPolicy, RetentionPolicy, StorageType, StreamConfig
+from nats.js.api import (
+    DEFAULT_PREFIX,
+    ConsumerConfig,
+    DeliverPolicy,
+    Header,
+    RetentionPolicy,
+    StorageType,
+    StreamConfig,
+)
 
 from .. import metrics, tracing
 from ..backoff import Bounded, backoff
@@ -48,12 +64,15 @@ from .base import Handler, Subscription, Verdict, dead_letter_id, dispatch
 from .config import NatsConfig
 from .envelopes import DeadLetter, Envelope, encode
 from .nats_kv import NatsKV
+from .publisher import Outgoing, Publisher, publish_all
 from .streams import ConsumerSpec, StreamSpec
 
 log = logging.getLogger("raybus.bus")
 E = TypeVar("E", bound=Envelope)
 STREAM_NAME_IN_USE = 10058  # JetStream: stream exists with a different configuration
 FETCH_TIMEOUT = 5.0  # seconds one pull request waits for messages
+ACK_TIMEOUT = 5.0  # seconds a pipelined publish waits for its ack (as long as `js.publish` does)
+NO_RESPONDERS = "503"  # the status of a request nobody answers: no stream holds the subject
 MAX_DELIVERIES_ADVISORY = "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES"
 MAX_LOOP_ERRORS = 10  # consecutive unexpected errors (while connected) before a consumer gives up
 
@@ -90,7 +109,7 @@ async def connect(settings: NatsConfig, *, name: str | None = None) -> NatsBus:
             # From now on nats-py reconnects by itself, forever (nats-py reads these live).
             nc.options["max_reconnect_attempts"] = -1
             nc.options["reconnect_time_wait"] = 2.0
-            bus._attach(nc)
+            await bus._attach(nc)
             log.info("connected to NATS at %s", nc.connected_url.netloc if nc.connected_url else servers)
             return bus
     raise AssertionError("unreachable: Bounded yields at least one attempt")
@@ -99,24 +118,211 @@ async def connect(settings: NatsConfig, *, name: str | None = None) -> NatsBus:
 @dataclass
 class _Consumer:
     sub: Subscription
-    tasks: list[asyncio.Task[None]]
-    unsubscribe: Any = None  # coroutine function, for push subscriptions
-    busy: int = 0  # handlers running right now
+    tasks: list[asyncio.Task[None]]  # the loops feeding it
+    unsubscribe: Any = None  # coroutine function: stop the server sending
+    busy: int = 0  # messages taken and not finished yet
     idle: asyncio.Event = field(default_factory=asyncio.Event)
+    freed: asyncio.Event = field(default_factory=asyncio.Event)  # set whenever a message is finished
+    handlers: set[asyncio.Task[None]] = field(default_factory=set)  # one task a message (consume)
 
     def __post_init__(self) -> None:
         self.idle.set()
 
-    @contextmanager
-    def working(self) -> Iterator[None]:
+    def begin(self) -> None:
         self.busy += 1
         self.idle.clear()
+
+    def end(self) -> None:
+        self.busy -= 1
+        self.freed.set()
+        if not self.busy:
+            self.idle.set()
+
+    @contextmanager
+    def working(self) -> Iterator[None]:
+        self.begin()
         try:
             yield
         finally:
-            self.busy -= 1
-            if not self.busy:
-                self.idle.set()
+            self.end()
+
+
+class _Acks:
+    """The acks of pipelined publishes: one wildcard subscription on an inbox of this
+    connection, and per message a future with a deadline. A reply that comes after the
+    deadline finds nothing to settle and is dropped."""
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self._prefix = ""
+        self._count = 0
+        self._waiting: dict[str, tuple[asyncio.Future[bool], asyncio.TimerHandle, str]] = {}
+
+    async def open(self, nc: NATS) -> None:
+        self._prefix = nc.new_inbox() + "."
+        await nc.subscribe(self._prefix + "*", cb=self._on_reply)
+
+    def expect(self, subject: str) -> tuple[str, asyncio.Future[bool]]:
+        """A reply subject for one message to `subject`, and the future its ack settles."""
+        self._count += 1
+        token = format(self._count, "x")
+        loop = asyncio.get_running_loop()
+        ack: asyncio.Future[bool] = loop.create_future()
+        ack.add_done_callback(_retrieved)
+        timer = loop.call_later(self.timeout, self._fail, token, f"no ack within {self.timeout:g}s")
+        self._waiting[token] = (ack, timer, subject)
+        return self._prefix + token, ack
+
+    def drop(self, reply: str) -> None:
+        """The message was never written: nobody waits for its ack."""
+        entry = self._waiting.pop(reply[len(self._prefix):], None)
+        if entry is not None:
+            entry[1].cancel()
+            entry[0].cancel()
+
+    def fail_all(self, why: str) -> None:
+        for token in list(self._waiting):
+            self._fail(token, why)
+
+    def _fail(self, token: str, why: str) -> None:
+        entry = self._waiting.pop(token, None)
+        if entry is not None:
+            ack, timer, subject = entry
+            timer.cancel()
+            if not ack.done():
+                ack.set_exception(TemporaryError(f"publish to {subject} failed: {why}"))
+
+    async def _on_reply(self, msg: Msg) -> None:
+        token = msg.subject[len(self._prefix):]
+        entry = self._waiting.get(token)
+        if entry is None:
+            return  # too late: its deadline passed
+        if msg.headers and msg.headers.get(Header.STATUS.value) == NO_RESPONDERS:
+            self._fail(token, "no stream holds the subject")
+            return
+        try:
+            answer = json.loads(msg.data)
+            error = answer.get("error")
+        except (ValueError, AttributeError):
+            self._fail(token, f"unreadable ack {msg.data[:200]!r}")
+            return
+        if error:
+            self._fail(token, f"{error.get('description', error)} (JetStream error {error.get('err_code', '?')})")
+            return
+        ack, timer, subject = self._waiting.pop(token)
+        timer.cancel()
+        duplicate = bool(answer.get("duplicate"))
+        metrics.PUBLISHED.labels(_stage(subject), str(duplicate).lower()).inc()
+        if not ack.done():
+            ack.set_result(not duplicate)
+
+
+def _retrieved(ack: asyncio.Future[bool]) -> None:
+    """Take the outcome, so an ack nobody waits for any more is not logged as unretrieved."""
+    if not ack.cancelled():
+        ack.exception()
+
+
+class _Puller:
+    """Feeds a durable pull consumer to at most `concurrency` handlers at once.
+
+    One pull request is open at a time, for as many messages as there are free slots (so
+    messages taken and messages asked for never exceed `concurrency`), and each message starts
+    its handler task as it arrives, in the order JetStream delivered it. The request ends when
+    it has delivered its batch, or with a status from the server (408 when it expired empty
+    after `FETCH_TIMEOUT`); then the next one asks for the slots free by then, so under load a
+    pull fetches every slot freed since the last one. A request the server never answers (the
+    connection dropped) is given up after `FETCH_TIMEOUT` and a bit. Statuses other than
+    404/408 (409 consumer deleted, 503 JetStream gone, ...) count as loop errors (`_loop_error`).
+    A message that arrives once the subscription is stopping is nak'ed at once, for another
+    replica to take.
+    """
+
+    def __init__(self, bus: NatsBus, consumer: _Consumer, spec: ConsumerSpec,
+                 handle: Callable[[Msg], Awaitable[None]], concurrency: int) -> None:
+        self.bus, self.consumer, self.spec, self.handle = bus, consumer, spec, handle
+        self.concurrency = max(1, concurrency)
+        self.slots = asyncio.Semaphore(self.concurrency)  # a stale request may deliver more than asked
+        self.inbox = bus.nc.new_inbox()
+        self.next_subject = f"{DEFAULT_PREFIX}.CONSUMER.MSG.NEXT.{spec.stream}.{spec.durable}"
+        self.owed = 0  # messages the open request may still deliver
+        self.ended = asyncio.Event()  # the open request is over
+        self.refused = ""  # the status line it ended with, when that is an error
+
+    async def run(self) -> None:
+        consumer, errors = self.consumer, 0
+        expires = int(FETCH_TIMEOUT * 1e9)  # nanoseconds
+        while not consumer.sub.stopping.is_set():
+            if not self.bus.connected:
+                await self.bus._connected.wait()
+                continue
+            while consumer.busy >= self.concurrency:
+                consumer.freed.clear()
+                await consumer.freed.wait()
+            if consumer.sub.stopping.is_set():
+                return  # ask for nothing more: a message asked for now would wait out ack_wait
+            batch = self.concurrency - consumer.busy
+            self.owed, self.refused = batch, ""
+            self.ended.clear()
+            try:
+                await self.bus.nc.publish(self.next_subject, json.dumps({"batch": batch, "expires": expires}).encode(),
+                                          reply=self.inbox)
+                await asyncio.wait_for(self.ended.wait(), FETCH_TIMEOUT + 1.0)
+            except TimeoutError:
+                continue  # no answer: the request was lost with the connection; ask again
+            except nats.errors.ConnectionClosedError:
+                return
+            except nats.errors.Error as e:
+                errors = await self.bus._loop_error(consumer, errors, e)
+                continue
+            if self.refused:
+                errors = await self.bus._loop_error(consumer, errors, RuntimeError(self.refused))
+            else:
+                errors = 0
+
+    async def on_message(self, msg: Msg) -> None:
+        status = msg.headers.get(Header.STATUS.value) if msg.headers else None
+        if status and not msg.data:
+            if status == "100":
+                return  # a heartbeat
+            if status not in ("404", "408"):  # 404/408: no messages (any more) for this request
+                self.refused = f"{status} {msg.headers.get(Header.DESCRIPTION.value, '') if msg.headers else ''}"
+            self.ended.set()
+            return
+        if self.consumer.sub.stopping.is_set():
+            try:
+                await msg.nak()
+            except nats.errors.Error as e:
+                log.debug("nak on stopping %s: %s", self.consumer.sub.name, e)
+            return
+        self.owed -= 1
+        if self.owed <= 0:
+            self.ended.set()
+        self.consumer.begin()
+        task = asyncio.create_task(self._run(msg), name=f"raybus-handle-{self.spec.durable}")
+        self.consumer.handlers.add(task)
+        task.add_done_callback(self._finished)
+
+    async def _run(self, msg: Msg) -> None:
+        async with self.slots:
+            await self.handle(msg)
+            self.consumer.sub.handled += 1
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self.consumer.handlers.discard(task)
+        self.consumer.end()
+        if not task.cancelled() and task.exception() is not None:
+            log.error("consumer %s: handling a message failed: %r", self.consumer.sub.name, task.exception())
+
+
+def _unsubscriber(*subs: NatsSubscription) -> Callable[[], Awaitable[None]]:
+    async def unsubscribe() -> None:
+        for sub in subs:
+            try:
+                await sub.unsubscribe()
+            except nats.errors.Error as e:
+                log.debug("unsubscribe %s: %s", sub.subject, e)
+    return unsubscribe
 
 
 class NatsBus:
@@ -129,10 +335,21 @@ class NatsBus:
         self._closing = False
         self._failed: asyncio.Future[BaseException] = asyncio.get_running_loop().create_future()
         self._buckets: dict[str, NatsKV] = {}
+        self._acks = _Acks(ACK_TIMEOUT)
 
-    def _attach(self, nc: NATS) -> None:
+    async def _attach(self, nc: NATS) -> None:
         self._nc, self._js = nc, nc.jetstream()
+        await self._acks.open(nc)
         self._connected.set()
+
+    @property
+    def ack_timeout(self) -> float:
+        """How long a pipelined publish waits for its ack before it counts as failed."""
+        return self._acks.timeout
+
+    @ack_timeout.setter
+    def ack_timeout(self, seconds: float) -> None:
+        self._acks.timeout = seconds
 
     @property
     def nc(self) -> NATS:
@@ -177,6 +394,7 @@ class NatsBus:
 
     async def _on_closed(self) -> None:
         self._connected.clear()
+        self._acks.fail_all("the connection closed")
         log.info("NATS connection closed")
 
     # -- publishing ----------------------------------------------------------------------------
@@ -192,6 +410,27 @@ class NatsBus:
         duplicate = bool(ack.duplicate)
         metrics.PUBLISHED.labels(_stage(subject), str(duplicate).lower()).inc()
         return not duplicate
+
+    def publisher(self, window: int) -> Publisher:
+        return Publisher(self._start, window)
+
+    async def publish_many(self, items: Sequence[Outgoing]) -> list[bool]:
+        return await publish_all(self._start, items)
+
+    async def _start(self, item: Outgoing) -> asyncio.Future[bool]:
+        """Write one message with a reply subject for its ack; no await before the write, so
+        messages go on the wire in the order of the calls."""
+        hdrs = tracing.inject(dict(item.headers or {}))
+        hdrs["Nats-Msg-Id"] = item.msg_id
+        if item.ttl is not None:
+            hdrs[Header.MSG_TTL.value] = str(int(item.ttl))  # whole seconds, as `js.publish` writes it
+        reply, ack = self._acks.expect(item.subject)
+        try:
+            await self.nc.publish(item.subject, encode(item.envelope), reply=reply, headers=hdrs)
+        except nats.errors.Error as e:  # closed, draining, or the reconnect buffer is full
+            self._acks.drop(reply)
+            raise TemporaryError(f"publish to {item.subject} failed: {e or type(e).__name__}") from e
+        return ack
 
     # -- streams and consumers -----------------------------------------------------------------
 
@@ -240,13 +479,12 @@ class NatsBus:
         await self.ensure_consumer(spec)
         handle = Subscription(f"{spec.stream}/{spec.durable}")
         consumer = _Consumer(handle, [])
-        for i in range(max(1, concurrency)):
-            psub = await self.js.pull_subscribe_bind(spec.durable, spec.stream)
-            consumer.tasks.append(asyncio.create_task(self._pull_loop(consumer, psub, spec, model, handler),
-                                                      name=f"raybus-consume-{spec.durable}-{i}"))
+        puller = _Puller(self, consumer, spec, lambda msg: self._handle(msg, spec, model, handler), concurrency)
+        inbox = await self.nc.subscribe(puller.inbox, cb=puller.on_message)
         advisory = await self.nc.subscribe(f"{MAX_DELIVERIES_ADVISORY}.{spec.stream}.{spec.durable}",
                                            queue=spec.durable, cb=self._on_max_deliveries(spec))
-        consumer.unsubscribe = advisory.unsubscribe
+        consumer.unsubscribe = _unsubscriber(inbox, advisory)
+        consumer.tasks.append(asyncio.create_task(puller.run(), name=f"raybus-consume-{spec.durable}"))
         self._consumers.append(consumer)
         handle.replayed.set()  # a work queue has no view to rebuild
         return handle
@@ -285,28 +523,6 @@ class NatsBus:
             log.error("%s (seq %d) dead-lettered: %s", letter.subject, seq, letter.error)
 
         return handle
-
-    async def _pull_loop(self, consumer: _Consumer, psub: JetStreamContext.PullSubscription, spec: ConsumerSpec,
-                         model: type[E], handler: Handler[E]) -> None:
-        errors = 0
-        while not consumer.sub.stopping.is_set():
-            if not self.connected:
-                await self._connected.wait()
-                continue
-            try:
-                msgs = await psub.fetch(1, timeout=FETCH_TIMEOUT)
-            except nats.errors.TimeoutError:
-                continue  # nothing to do: the normal idle case
-            except nats.errors.ConnectionClosedError:
-                return
-            except (nats.errors.Error, TimeoutError) as e:
-                errors = await self._loop_error(consumer, errors, e)
-                continue
-            errors = 0
-            for msg in msgs:
-                with consumer.working():
-                    await self._handle(msg, spec, model, handler)
-                    consumer.sub.handled += 1
 
     async def _loop_error(self, consumer: _Consumer, errors: int, e: BaseException) -> int:
         if not self.connected:
@@ -428,15 +644,16 @@ class NatsBus:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + grace
         for c in consumers:
-            # Idle loops are parked in fetch(): cancel them now. Busy ones finish their message
-            # first, within the grace period; a message cut short is redelivered after ack_wait.
+            # Loops waiting for messages are cancelled now; messages in hand finish first,
+            # within the grace period; a message cut short is redelivered after ack_wait.
             try:
                 await asyncio.wait_for(c.idle.wait(), timeout=max(0.0, deadline - loop.time()))
             except TimeoutError:
                 log.warning("consumer %s still busy after %.0fs grace; cancelling", c.sub.name, grace)
-            for t in c.tasks:
+            tasks = [*c.tasks, *c.handlers]
+            for t in tasks:
                 t.cancel()
-            results = await asyncio.gather(*c.tasks, return_exceptions=True)
+            results = await asyncio.gather(*tasks, return_exceptions=True)
             for r in results:
                 if isinstance(r, BaseException) and not isinstance(r, asyncio.CancelledError):
                     log.error("consumer %s ended with %r", c.sub.name, r)
@@ -446,6 +663,7 @@ class NatsBus:
             except (nats.errors.Error, TimeoutError) as e:
                 log.warning("draining NATS: %s; closing", e or type(e).__name__)
                 await self._nc.close()
+        self._acks.fail_all("the bus was drained")
 
 
 def _stage(subject: str) -> str:

@@ -1,0 +1,50 @@
+"""Fixtures for integration tests that must not disturb the session's nats-server.
+
+`module_nats` is a nats-server of the test module's own (a work-queue stream allows one
+consumer per subject, and other modules leave the actuator's durable on `raybus.act.>`; a test
+may delete a stream), `module_bus` a Raybus bus on it with Raybus's streams, and `open_module_bus` opens more.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+
+import pytest
+
+from raybus_common.bus.nats import NatsBus, connect
+from raybus_common.bus.streams import ensure_streams
+from raybus_common.settings import ServiceSettings
+from raybus_testbed.nats import NatsServer
+
+
+@pytest.fixture(scope="module")
+def module_nats(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[NatsServer]:
+    server = NatsServer(tmp_path_factory.mktemp(f"nats-{request.module.__name__.rsplit('.', 1)[-1]}"))
+    server.start()
+    yield server
+    server.stop()
+
+
+BusOpener = Callable[[], Awaitable[NatsBus]]
+
+
+@pytest.fixture
+async def open_module_bus(module_nats: NatsServer) -> AsyncIterator[BusOpener]:
+    """Opens more buses on `module_nats` (with Raybus's streams); each is drained at the end
+    (again, if the test drained it already)."""
+    opened: list[NatsBus] = []
+
+    async def open_bus() -> NatsBus:
+        bus = await connect(ServiceSettings(nats_url=module_nats.url, service_name="test-integration"))
+        opened.append(bus)
+        await ensure_streams(bus)
+        return bus
+
+    yield open_bus
+    for bus in opened:
+        await bus.drain(grace=5)
+
+
+@pytest.fixture
+async def module_bus(open_module_bus: BusOpener) -> NatsBus:
+    return await open_module_bus()
