@@ -469,3 +469,74 @@ async def test_progress_waits_for_the_longer_interval_and_rides_with_the_next_tr
     await drain_queue(ctl)
     statuses = [a.action.status for a in published(bus, "apply_status")]  # type: ignore[union-attr]
     assert statuses[3:] == [{"state": "done", "ips": 3}]
+
+
+async def two_replicas(bus: MemoryBus, clock: FakeClock, script1: Script, script2: Script
+                       ) -> tuple[Controller[ControllerConfig], Controller[ControllerConfig]]:
+    """r1 starts alone and takes every partition; r2 joins; after one more tick each, they split."""
+    kv = MemoryKV()
+    r1 = await controller(script1, bus, clock, kv=kv, replica="r1")
+    r2 = await controller(script2, bus, clock, kv=kv, replica="r2")
+    await r1.tick_leases()  # r1 sees r2: releases r2's share and drops it from its view
+    await r2.tick_leases()  # r2 claims its share (already in its view: no replay)
+    await r2.caught_up()
+    return r1, r2
+
+
+def view_names(ctl: Controller[ControllerConfig], kind: str) -> set[str]:
+    return {name for (_, name) in ctl.view._objs[kind]}
+
+
+async def roots_with_children(bus: MemoryBus, count: int) -> set[str]:
+    for i in range(count):
+        root = cluster(f"c{i}")
+        await observe(bus, root)
+        await observe(bus, {**configmap(root, f"c{i}-cm"), "metadata": {
+            **configmap(root, f"c{i}-cm")["metadata"], "uid": f"cm{i}", "resourceVersion": "1"}}, kind="configmap")
+    return {f"c{i}" for i in range(count)}
+
+
+async def test_each_replica_keeps_only_its_partitions_roots_and_their_children() -> None:
+    bus, clock = MemoryBus(), FakeClock()
+    names = await roots_with_children(bus, 24)
+    s1, s2 = Script(lambda o: Decision()), Script(lambda o: Decision())
+    r1, r2 = await two_replicas(bus, clock, s1, s2)
+    one, two = view_names(r1, "raycluster"), view_names(r2, "raycluster")
+    assert one and two and not one & two and one | two == names
+    assert view_names(r1, "configmap") == {f"{n}-cm" for n in one}
+    assert view_names(r2, "configmap") == {f"{n}-cm" for n in two}
+    # Live messages are filtered the same way: a new root lands in one view only.
+    await observe(bus, cluster("late"))
+    assert ("late" in view_names(r1, "raycluster")) != ("late" in view_names(r2, "raycluster"))
+    await drain_queue(r1)
+    await drain_queue(r2)
+    assert {o.key.name for o in s1.calls} <= one | {"late"} and {o.key.name for o in s2.calls} <= two | {"late"}
+
+
+async def test_partitions_gained_are_replayed_and_their_roots_wait_for_their_children() -> None:
+    bus, clock = MemoryBus(), FakeClock()
+    names = await roots_with_children(bus, 24)
+    s2 = Script(lambda o: Decision())
+    r1, r2 = await two_replicas(bus, clock, Script(lambda o: Decision()), s2)
+    await drain_queue(r2)
+    mine = view_names(r2, "raycluster")
+    s2.calls.clear()
+    await r1.stop()  # hands its partitions back and leaves
+    # The workers keep going during a replay: reconcile whatever is queued just before the
+    # children's replay starts, when the gained roots are in view and their children not yet.
+    follow = bus.last_per_subject
+
+    async def workers_run_first(filter_subject: str, *args: Any) -> Any:
+        if filter_subject == subjects.of_kind("state", "configmap"):
+            await drain_queue(r2)
+        return await follow(filter_subject, *args)
+
+    bus.last_per_subject = workers_run_first  # type: ignore[method-assign]
+    await r2.tick_leases()  # now wants (and claims) every partition: r1's share is replayed
+    await r2.caught_up()
+    assert view_names(r2, "raycluster") == names
+    assert view_names(r2, "configmap") == {f"{n}-cm" for n in names}
+    await drain_queue(r2)
+    gained = {o.key.name: o for o in s2.calls if o.key.name not in mine}
+    assert set(gained) == names - mine
+    assert all(len(o.of("configmap")) == 1 for o in gained.values())  # each saw its child

@@ -39,6 +39,7 @@ class LeaseManager:
         self.ttl = ttl
         self.clock = clock
         self.held: dict[int, int] = {}  # partition → KV revision of our lease record
+        self.wanted: frozenset[int] = frozenset()  # the partitions the last tick said should be ours
 
     @property
     def interval(self) -> float:
@@ -65,6 +66,7 @@ class LeaseManager:
         record = Lease(self.replica, now + self.ttl).encode()
         await self.kv.put(self._member_key(self.replica), record)
         want = desired(self.replica, await self.members(), self.partitions)
+        self.wanted = want
         changes = Changes()
         for p in sorted(set(self.held) - want):
             await self._release(p)
@@ -104,6 +106,7 @@ class LeaseManager:
     async def release_all(self) -> set[int]:
         """On shutdown: give every partition back at once, and leave the member list."""
         released = set(self.held)
+        self.wanted = frozenset()
         for p in sorted(released):
             await self._release(p)
         try:

@@ -32,6 +32,7 @@ turned into a live service by `Controller`.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import logging
 import os
@@ -45,7 +46,7 @@ from typing import Any, Generic, Protocol, TypeVar
 from .. import metrics
 from ..actions import Action, Apply, ApplyStatus, Delete, ObjectRef, action_id, target_of
 from ..bus import subjects
-from ..bus.base import Bus, Message
+from ..bus.base import Bus, Message, Subscription
 from ..bus.envelopes import ActionEnvelope, ResultEnvelope, StateEnvelope
 from ..decision import Decision
 from ..errors import TemporaryError
@@ -96,6 +97,11 @@ class ControllerSpec(Generic[C]):
     # Whether a status change is a transition (written after `status_interval`) rather than
     # progress (after `status_progress_interval`); None: every change is a transition.
     status_transition: Callable[[dict[str, Any], dict[str, Any]], bool] | None = None
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _partition_of(key: str, count: int) -> int:
+    return partition_of(key, count)
 
 
 def replica_id() -> str:
@@ -166,6 +172,11 @@ class Controller(Generic[C]):
         self._status_at: dict[RootKey, float] = {}  # when each root's status was last sent
         self._progress_since: dict[RootKey, float] = {}  # since when a root's progress is held back
         self.reconciles = 0
+        self._keep_parts: frozenset[int] | None = None  # partitions whose objects the view keeps; None: all
+        self._state_subs: list[Subscription] = []
+        self._replaying: set[int] = set()  # partitions whose state is being replayed
+        self._replay_wanted = False
+        self._replay_task: asyncio.Task[None] | None = None
         self._tasks: list[asyncio.Task[Any]] = []
         self._stopping = asyncio.Event()
 
@@ -174,15 +185,46 @@ class Controller(Generic[C]):
         """Rebuild the view from the bus, then the failed writes from the actuator's last result
         per object (returns once both replays are complete), and follow both live. Results come
         second so a failure about a root that is gone finds no root and is not kept."""
-        subs = [await self.bus.last_per_subject(subjects.of_kind("state", kind), StateEnvelope, self._on_state)
-                for kind in self.view.kinds()]
-        await asyncio.gather(*(s.replayed.wait() for s in subs))
+        await self._subscribe_state()
         results = await self.bus.last_per_subject(subjects.all_of("res"), ResultEnvelope, self._on_result)
         await results.replayed.wait()
 
+    async def _subscribe_state(self) -> None:
+        """Follow every watched kind's state (last value per subject, then live); returns once
+        the replay is complete. Objects outside the partitions kept (`_keep_parts`) are dropped
+        as they come (`_on_state`)."""
+        self._state_subs = [
+            await self.bus.last_per_subject(subjects.of_kind("state", kind), StateEnvelope, self._on_state)
+            for kind in self.view.kinds()]
+        await asyncio.gather(*(s.replayed.wait() for s in self._state_subs))
+
+    async def _replay_gained(self) -> None:
+        """Partitions newly kept: follow the state again from the last value per subject (the
+        objects of those partitions were dropped as they came), holding their roots back until
+        the replay is complete (a root reconciled before its children are in view would create
+        them again), then queue them. The old subscriptions stop first, so no late message of
+        theirs can undo a newer one of the replay."""
+        while self._replay_wanted:
+            self._replay_wanted = False
+            for sub in self._state_subs:
+                sub.stop()
+            await self._subscribe_state()
+            replayed, self._replaying = self._replaying, set()
+            woken = [key for key in self.view.roots() if self._partition(key) in replayed and self.owns(key)]
+            for key in woken:
+                self.queue.add(key)
+            log.info("%s: replayed the state of %d gained partitions: %d roots in view", self.spec.name,
+                     len(replayed), self.view.count(self.spec.root))
+
+    async def caught_up(self) -> None:
+        """Wait until the replay of newly kept partitions, if one is under way, is complete."""
+        while self._replay_task is not None and not self._replay_task.done():
+            await asyncio.shield(self._replay_task)
+
     async def start(self) -> None:
-        await self.subscribe()
+        # Leases first, so the replay keeps only this replica's partitions (`_keep_parts`).
         await self.tick_leases()
+        await self.subscribe()
         self._tasks.append(asyncio.create_task(self._lease_loop(), name=f"{self.spec.name}-leases"))
         for i in range(self.settings.reconcile_concurrency):
             self._tasks.append(asyncio.create_task(self._worker(), name=f"{self.spec.name}-worker-{i}"))
@@ -213,8 +255,18 @@ class Controller(Generic[C]):
                         self.spec.name, self.leases.ttl, e)
 
     # -- inputs -------------------------------------------------------------------------
+    def _partition(self, key: RootKey) -> int:
+        return _partition_of(str(key), self.spec.partitions)
+
     def owns(self, key: RootKey) -> bool:
-        return self.leases.owns(partition_of(str(key), self.spec.partitions))
+        return self.leases.owns(self._partition(key))
+
+    def _kept(self, kind: str, obj: dict[str, Any] | None) -> bool:
+        """Whether the view keeps this object: one of its roots is in a partition this replica
+        holds or is about to hold (all of them until the first lease tick)."""
+        if self._keep_parts is None or obj is None:
+            return True
+        return any(self._partition(r) in self._keep_parts for r in self.view.roots_of(kind, obj))
 
     async def _on_state(self, msg: Message[StateEnvelope]) -> None:
         env = msg.envelope
@@ -236,6 +288,9 @@ class Controller(Generic[C]):
                 self._written_status.pop(root_key, None)
                 self._status_at.pop(root_key, None)
                 self._progress_since.pop(root_key, None)
+        elif not self._kept(kind, env.object):
+            # Not this replica's partitions (any more): out of the view; its old roots are woken.
+            woken = self.view.remove(kind, ns, name)
         else:
             assert env.object is not None
             keep = self._keep.get(kind)
@@ -299,8 +354,24 @@ class Controller(Generic[C]):
         return root, (parts.kind, parts.namespace, parts.name) if parts is not None else None
 
     async def tick_leases(self) -> None:
-        """Heartbeat, then claim and release partitions; roots of a gained partition are queued."""
+        """Heartbeat, then claim and release partitions; roots of a gained partition are queued.
+
+        The view keeps the partitions held or wanted (`_keep_parts`), so with N replicas each holds
+        about 1/N of the objects: partitions that leave the set are dropped from the view at once;
+        partitions that join it are replayed from the bus (`_replay_gained`) in the background."""
         changes = await self.leases.tick()
+        keep = frozenset(self.leases.held) | self.leases.wanted
+        if keep != self._keep_parts:
+            before, self._keep_parts = self._keep_parts, keep
+            if before is None or before - keep:
+                self.view.retain(lambda key: self._partition(key) in keep)
+            added = keep - before if before is not None else frozenset()
+            if added and self._state_subs:
+                self._replaying |= added
+                self._replay_wanted = True
+                if self._replay_task is None or self._replay_task.done():
+                    self._replay_task = asyncio.create_task(self._replay_gained(), name=f"{self.spec.name}-replay")
+                    self._tasks.append(self._replay_task)
         if changes.gained:
             for key in self.view.roots():
                 if partition_of(str(key), self.spec.partitions) in changes.gained:
@@ -350,8 +421,8 @@ class Controller(Generic[C]):
         return key
 
     async def process(self, key: RootKey) -> None:
-        if not self.owns(key):
-            return
+        if not self.owns(key) or self._partition(key) in self._replaying:
+            return  # not ours; or its partition's objects are being replayed (queued once done)
         now = self.clock()
         if self.view.get(key.kind, key.namespace, key.name) is None:
             # A gone root waits for nothing: an expectation recorded by a reconcile that was

@@ -230,6 +230,36 @@ class View:
             self._roots_of.pop(ident, None)
         return set(before | after)
 
+    def roots_of(self, kind: str, obj: Obj) -> frozenset[RootKey]:
+        """The roots an object of `kind` belongs to: itself if it is a root, else its mapper's."""
+        meta = obj.get("metadata") or {}
+        if kind == self.root_kind:
+            return frozenset({RootKey(kind, meta.get("namespace", ""), meta.get("name", ""))})
+        mapper = self.mappers.get(kind)
+        return frozenset(mapper(obj)) if mapper is not None else frozenset()
+
+    def retain(self, keep: Callable[[RootKey], bool]) -> int:
+        """Forget every root `keep` refuses, every child none of whose roots it keeps (orphans
+        too) and their failed writes: what a replica drops when partitions are no longer its
+        own. Returns how many objects went."""
+        gone = 0
+        for kind, objs in self._objs.items():
+            for ns, name in list(objs):
+                if kind == self.root_kind:
+                    drop = not keep(RootKey(kind, ns, name))
+                else:
+                    drop = not any(keep(r) for r in self._roots_of.get((kind, ns, name), ()))
+                if drop:
+                    del objs[(ns, name)]
+                    self._reindex(kind, ns, name, None)
+                    gone += 1
+        for root in [r for r in self._failures if not keep(r)]:
+            for target in list(self._failures.get(root, {})):
+                self._drop(root, target)
+        for root in [r for r in self._children if not keep(r)]:
+            del self._children[root]
+        return gone
+
     def observe(self, key: RootKey) -> Observed:
         root = self._objs[self.root_kind].get((key.namespace, key.name))
         children: dict[str, tuple[Obj, ...]] = {}
