@@ -531,7 +531,7 @@ async def test_partitions_gained_are_replayed_and_their_roots_wait_for_their_chi
             await drain_queue(r2)
         return await follow(filter_subject, *args)
 
-    bus.last_per_subject = workers_run_first  # type: ignore[method-assign]
+    bus.last_per_subject = workers_run_first  # type: ignore[method-assign, assignment]
     await r2.tick_leases()  # now wants (and claims) every partition: r1's share is replayed
     await r2.caught_up()
     assert view_names(r2, "raycluster") == names
