@@ -23,6 +23,7 @@ from raybus_common.controller.config import ControllerConfig, RuntimeConfig
 from raybus_common.controller.runtime import Controller, ControllerSpec, Watch
 from raybus_common.controller.view import Observed, RootKey, owned_by
 from raybus_common.decision import Decision
+from raybus_common.errors import TemporaryError
 from raybus_common.kv import MemoryKV
 from raybus_common.objects import owner_reference
 
@@ -540,3 +541,28 @@ async def test_partitions_gained_are_replayed_and_their_roots_wait_for_their_chi
     gained = {o.key.name: o for o in s2.calls if o.key.name not in mine}
     assert set(gained) == names - mine
     assert all(len(o.of("configmap")) == 1 for o in gained.values())  # each saw its child
+
+
+async def test_a_decision_whose_publishing_fails_waits_for_none_of_its_actions_and_is_retried() -> None:
+    bus, clock = HookedBus(), FakeClock()
+    calls = 0
+
+    def decide(o: Observed) -> Decision:
+        assert o.root is not None
+        return Decision(actions=tuple(Apply(object=configmap(o.root, f"a-{i}")) for i in range(3)))
+
+    async def refuse_the_second() -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise TemporaryError("the bus is reconnecting")
+
+    await observe(bus, cluster("a"))
+    ctl = await controller(Script(decide), bus, clock)
+    bus.after_publish = refuse_the_second
+    assert await ctl.step() == KEY  # a-0 went out, then the publishing failed
+    assert ctl.expectations.satisfied(KEY, clock())  # no create is waited for: they may not exist
+    clock.advance(0.005)  # the per-key backoff
+    assert await ctl.step() == KEY  # retried, and this time every action goes out
+    assert {a.action.object["metadata"]["name"] for a in published(bus, "apply")} == {  # type: ignore[union-attr]
+        "a-0", "a-1", "a-2"}

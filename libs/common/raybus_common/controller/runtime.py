@@ -480,17 +480,26 @@ class Controller(Generic[C]):
                                                                          namespace=key.namespace, name=key.name)
         salt = view_salt(observed)
         dry = self.settings.dry_run
+        # One decision's actions go out back to back and their acks are awaited together (one
+        # round trip, not one per action); the lease is still checked before each one.
+        publisher = self.bus.publisher(window=max(1, len(actions)))
+        sent: list[str] = []
         for i, action in enumerate(actions):
             if not self.owns(key):
                 # The lease went while we were publishing: the new holder decides from here on.
                 log.info("%s: partition lost while publishing; %d of %d actions left unpublished",
                          key, len(actions) - i, len(actions))
-                return
+                break
             target = target_of(action)
             aid = action_id(self.spec.name, root_ref, action, salt=salt)
             env = ActionEnvelope(action_id=aid, controller=self.spec.name, root=root_ref, dry_run=dry, action=action)
             subject = subjects.action(target.kind.lower(), target.namespace, target.name, dry_run=dry)
-            await self.bus.publish(subject, env, msg_id=aid)
+            try:
+                await publisher.send(subject, env, msg_id=aid)
+            except TemporaryError:
+                self._unsent(key, sent)
+                raise
+            sent.append(aid)
             metrics.ACTIONS_ISSUED.labels(self.spec.name, action.op).inc()
             if isinstance(action, ApplyStatus) and not dry and root is not None:
                 self._written_status[key] = WrittenStatus(action.status, aid, self.clock())
@@ -505,6 +514,20 @@ class Controller(Generic[C]):
             elif isinstance(action, Delete):
                 self.expectations.expect(key, aid, target.kind.lower(), target.namespace, target.name,
                                          Want.ABSENT, self.clock())
+        try:
+            await publisher.flush()
+        except TemporaryError:
+            self._unsent(key, sent)
+            raise
+
+    def _unsent(self, key: RootKey, action_ids: list[str]) -> None:
+        """Actions whose publishing failed (perhaps stored, perhaps not): wait for none of them,
+        and compare the status with the real one again; the reconcile is retried with backoff."""
+        for aid in action_ids:
+            self.expectations.failed(aid)
+        written = self._written_status.get(key)
+        if written is not None and written.action_id in action_ids:
+            del self._written_status[key]
 
 
 def serve(svc: Service, spec: ControllerSpec[C], settings: RuntimeConfig, config: C) -> Controller[C]:
