@@ -118,7 +118,14 @@ class Operator:
                              RAYBUS_QPS=str(self.args.qps), RAYBUS_BURST=str(self.args.burst))
         self.svcs.start("watcher", "raybus-watcher", RAYBUS_WATCH_NAMESPACES=",".join(self.namespaces))
         self.svcs.start("actuator", "raybus-actuator")
-        self.svcs.start("cluster-ctl", "raybus-cluster-ctl")
+        for name in self.controllers:
+            self.svcs.start(name, "raybus-cluster-ctl")
+
+    @property
+    def controllers(self) -> list[str]:
+        """cluster-ctl's replicas (`--cluster-ctl-replicas`), each its own process."""
+        n = self.args.cluster_ctl_replicas
+        return ["cluster-ctl"] + [f"cluster-ctl-{i}" for i in range(2, n + 1)]
 
     def pids(self) -> dict[str, int | None]:
         if self.kuberay is not None:
@@ -131,8 +138,8 @@ class Operator:
         if self.svcs is None:
             return {}
         return {"state messages": self.svcs.metric("watcher", "raybus_watcher_events_total"),
-                "reconciles": self.svcs.metric("cluster-ctl", "raybus_controller_reconciles_total"),
-                "actions": self.svcs.metric("cluster-ctl", "raybus_controller_actions_total")}
+                "reconciles": sum(self.svcs.metric(c, "raybus_controller_reconciles_total") for c in self.controllers),
+                "actions": sum(self.svcs.metric(c, "raybus_controller_actions_total") for c in self.controllers)}
 
     def stop(self) -> None:
         if self.kuberay is not None:
@@ -340,11 +347,13 @@ def report(args: argparse.Namespace, results: list[dict[str, Any]], plot: str) -
     by = {k: [r for r in results if r["operator"] == k] for k in ("kuberay", "raybus")}
     limits = f"QPS {args.qps:g} / burst {args.burst}, KubeRay reconcile concurrency {args.kuberay_concurrency}"
     scheduler = (f", kube-scheduler at QPS {args.scheduler_qps:g}" if args.scheduler_qps else "")
-    heading = f"## Side by side with KubeRay: {n:,} clusters, {limits}{scheduler}"
+    replicas = (f", {args.cluster_ctl_replicas} cluster-ctl replicas" if args.cluster_ctl_replicas > 1 else "")
+    heading = f"## Side by side with KubeRay: {n:,} clusters, {limits}{scheduler}{replicas}"
     cmd = (f"python bench/vs_kuberay.py --clusters {n} --workers {args.workers} --runs {args.runs} "
            f"--nodes {args.nodes} --qps {args.qps:g} --burst {args.burst} "
            f"--kuberay-concurrency {args.kuberay_concurrency}"
-           + (f" --scheduler-qps {args.scheduler_qps:g}" if args.scheduler_qps else ""))
+           + (f" --scheduler-qps {args.scheduler_qps:g}" if args.scheduler_qps else "")
+           + (f" --cluster-ctl-replicas {args.cluster_ctl_replicas}" if args.cluster_ctl_replicas > 1 else ""))
     rows = []
 
     def row(name: str, fmt: str, value: Any) -> None:
@@ -404,6 +413,7 @@ def main() -> None:
     p.add_argument("--qps", type=float, default=100.0)
     p.add_argument("--burst", type=int, default=200)
     p.add_argument("--kuberay-concurrency", type=int, default=1)
+    p.add_argument("--cluster-ctl-replicas", type=int, default=1, help="Raybus's cluster-ctl processes")
     p.add_argument("--operators", default="kuberay,raybus")
     p.add_argument("--timeout", type=float, default=3600.0)
     p.add_argument("--scheduler-qps", type=float, default=0,
@@ -429,7 +439,8 @@ def main() -> None:
                   f"rss {r['rss']:.0f} MiB, codes {r['codes']}", file=sys.stderr)
     suffix = f"{args.clusters}" + ("" if (args.qps, args.burst, args.kuberay_concurrency) == (100, 200, 1)
                                    else f"-qps{args.qps:g}-c{args.kuberay_concurrency}") + (
-        f"-sched{args.scheduler_qps:g}" if args.scheduler_qps else "")
+        f"-sched{args.scheduler_qps:g}" if args.scheduler_qps else "") + (
+        f"-ctl{args.cluster_ctl_replicas}" if args.cluster_ctl_replicas > 1 else "")
     plot = f"vs-kuberay-{suffix}.svg"
     section = report(args, results, plot)
     print(section)
