@@ -39,6 +39,9 @@ class ClusterConfig(ControllerConfig):
     # Raybus's own value, not KubeRay's: a head pod stamped with another version (a cluster adopted
     # from KubeRay) gets its annotations re-stamped instead of being recreated (KubeRay's `ShouldRecreatePodsForUpgrade` re-stamps across its own versions).
     kuberay_version: str = "raybus-0.1.0"
+    # How many RayClusters' spec facts (`memo`) a replica keeps, least recently used first out;
+    # 0: none (every pass works them out afresh). Raybus's own knob.
+    spec_memo_size: int = Field(100_000, ge=0)
     # Operator config `defaultContainerEnvs`: env vars added to every Ray container that lacks them.
     default_container_envs: list[dict[str, Any]] = Field(default_factory=list)
     # Operator config `defaultPodLabels` / `defaultPodAnnotations`: fill keys the pod does not set.

@@ -5,7 +5,10 @@ KubeRay's sequence (`rayClusterReconcile`), one pass at a time:
 
 1. `managedBy` names another manager → hands off (nothing at all).
 2. The observed dict is parsed once into the typed `RayCluster` and validated
-   (`validation.check`); everything below reads the model.
+   (`validation.check`); everything below reads the model. What follows from the spec alone
+   (the typed spec, the problems that do not read the status, the spec hash, the desired
+   resources, the children's names) is worked out once per spec and kept (`memo`), with the
+   same results as afresh.
 3. Deletion and the GCS fault-tolerance finalizer (`plan.deletion`).
 4. An invalid cluster — or one that does not even parse — gets a Warning Event
    (`InvalidRayClusterSpec`) *and*, unlike KubeRay, a status condition naming the fields; it is
@@ -34,6 +37,7 @@ from raybus_common.decision import NOTHING, Decision
 
 from .config import ClusterConfig
 from .constants import FT_FINALIZER
+from .memo import MEMO, Facts
 from .plan.children import reconcile_children
 from .plan.collector import Pass
 from .plan.deletion import add_finalizer, deleting, needs_finalizer
@@ -48,14 +52,17 @@ def reconcile(observed: Observed, *, now: datetime, settings: ClusterConfig) -> 
     """The whole desired state of one RayCluster from its observed snapshot."""
     raw = observed.root
     if raw is None:
+        MEMO.forget(observed.key.namespace, observed.key.name)
         return NOTHING
     spec = raw.get("spec")
     if external_manager(spec.get("managedBy") if isinstance(spec, Mapping) else None):
         return NOTHING  # another manager (e.g. MultiKueue) owns it
-    checked = check(raw, gates=settings.gates)
+    facts = MEMO.facts(raw, settings)
+    checked = facts.checked(raw) if facts is not None else check(raw, gates=settings.gates)
     if checked.cluster is None:
         return _unparsable(raw, observed, checked.problems, now=now, settings=settings)
-    p = Pass(checked.cluster, observed, now, settings)
+    p = Pass(checked.cluster, observed, now, settings,
+             facts if facts is not None else Facts.of_cluster(checked.cluster, settings))
     if objects.terminating(raw):
         deleting(p)
         return Decision(actions=tuple(p.actions), requeue_after=p.requeue)
@@ -72,7 +79,8 @@ def reconcile(observed: Observed, *, now: datetime, settings: ClusterConfig) -> 
 def _finish(p: Pass, problems: tuple[Problem, ...]) -> Decision:
     new = calculate_status(p.cluster, list(p.observed.of("pod")), list(p.observed.of("service")), now=p.now,
                            problems=problems, feature_conditions=p.settings.feature_enabled("RayClusterStatusConditions"),
-                           reconcile_error=replica_failure(p.observed.failures, p.actions))
+                           reconcile_error=replica_failure(p.observed.failures, p.actions),
+                           resources=p.facts.desired_resources)
     status = new if status_changed(p.root.get("status"), new) else None
     if status is not None:
         p.soon()

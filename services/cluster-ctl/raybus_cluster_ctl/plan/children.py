@@ -24,6 +24,7 @@ from ..children.auth_secret import AUTH_TOKEN_BYTES, AUTH_TOKEN_KEY, auth_secret
 from ..children.ingress import ingress
 from ..children.rbac import autoscaler_rbac
 from ..children.services import head_service, headless_worker_service, serve_service
+from ..config import ClusterConfig
 from .collector import Obj, Pass
 
 # KubeRay's Event reason and the noun of its texts ("Created service account ns/name",
@@ -44,12 +45,22 @@ def children(cluster: RayCluster, *, cluster_ip_service: bool = False) -> list[O
     return out
 
 
-def reconcile_children(p: Pass) -> None:
-    """Create what is missing; bring a drifted Ingress back in line."""
-    built = children(p.cluster, cluster_ip_service=p.settings.enable_ray_head_cluster_ip_service)
-    secret = auth_secret(p.cluster)
+def planned_children(cluster: RayCluster, settings: ClusterConfig) -> list[Obj]:
+    """`children` and the auth Secret: everything `reconcile_children` keeps, in KubeRay's order."""
+    built = children(cluster, cluster_ip_service=settings.enable_ray_head_cluster_ip_service)
+    secret = auth_secret(cluster)
     if secret is not None:  # KubeRay's order: after the Ingress, before the head Service
         built.insert(next((i for i, c in enumerate(built) if c["kind"] == "Service"), len(built)), secret)
+    return built
+
+
+def reconcile_children(p: Pass) -> None:
+    """Create what is missing; bring a drifted Ingress back in line. Nothing is built while every
+    child is in view and none is kept in line (the names come from the spec's facts, `memo`)."""
+    names = p.facts.children
+    if names is not None and all(kind != "Ingress" and p.present(kind.lower(), name) for kind, name in names):
+        return
+    built = planned_children(p.cluster, p.settings)
     serve = serve_service(p.cluster)
     for child in built:
         kind, where = child["kind"], f"{p.cluster.namespace}/{objects.name(child)}"

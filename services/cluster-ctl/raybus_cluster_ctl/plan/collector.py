@@ -11,11 +11,10 @@ values KubeRay formats into them).
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from raybus_common import objects
 from raybus_common.actions import Action, Apply, Delete, ObjectRef, WriteEvent
@@ -24,6 +23,10 @@ from raybus_common.crds.raycluster import RayCluster
 
 from ..config import ClusterConfig
 from ..constants import REQUEUE_SOON
+from ..podtemplate import json_copy
+
+if TYPE_CHECKING:
+    from ..memo import Facts
 
 Obj = dict[str, Any]
 
@@ -41,14 +44,18 @@ def failure_reason(reason: str) -> str:
 
 @dataclass
 class Pass:
-    """One pass over `cluster` (typed, parsed once from `observed.root`, the dict it came from)."""
+    """One pass over `cluster` (typed, parsed once from `observed.root`, the dict it came from),
+    with the `facts` of its spec (`memo`)."""
 
     cluster: RayCluster
     observed: Observed
     now: datetime
     settings: ClusterConfig
+    facts: Facts
     actions: list[Action] = field(default_factory=list)
     requeue: float | None = None
+    # Each worker group's pod (by the group model's id), built once per pass (`plan.pods`).
+    worker_pods: dict[int, Obj] = field(default_factory=dict)
 
     @cached_property
     def root(self) -> Obj:
@@ -60,9 +67,9 @@ class Pass:
     def ref(self) -> ObjectRef:
         return ObjectRef.of(self.root)
 
-    @cached_property
+    @property
     def spec_hash(self) -> str:
-        return self.cluster.spec.spec_hash()
+        return self.facts.spec_hash
 
     @cached_property
     def seed(self) -> str:
@@ -84,7 +91,7 @@ class Pass:
         `message` once it succeeded; `failed` (by default KubeRay's Warning for `reason`) with
         `failure`, then the API's message, once it failed for good. No `reason`: no Event (as
         KubeRay creates the serve Service and the auth Secret)."""
-        owned = copy.deepcopy(obj)
+        owned = json_copy(obj)
         meta = owned.setdefault("metadata", {})
         meta.setdefault("namespace", self.cluster.namespace)
         meta["ownerReferences"] = [objects.owner_reference(self.root)]

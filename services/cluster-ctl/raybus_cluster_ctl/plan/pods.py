@@ -33,7 +33,7 @@ from ..constants import (
     REPLICA_INDEX_LABEL,
     REPLICA_NAME_LABEL,
 )
-from ..pods.build import head_pod, worker_pod
+from ..pods.build import head_pod, named_worker, worker_pod
 from .collector import Obj, Pass
 from .podnames import head_prefix, name_suffix, pod_names, worker_prefix
 from .texts import pod_state, unhealthy_reason
@@ -164,7 +164,7 @@ def _worker_group(p: Pass, group: WorkerGroupSpec, pods: list[Obj]) -> None:
         taken = {objects.name(pod) for pod in p.observed.of("pod")}
         used = _indexes(remaining)
         for pod_name in pod_names(worker_prefix(cluster.name, name), p.seed, name, taken, diff):
-            pod = worker_pod(cluster, group, pod_name, p.settings)
+            pod = _worker_pod(p, group, pod_name)
             if p.settings.feature_enabled("RayMultiHostIndexing"):
                 pod["metadata"].setdefault("labels", {})[REPLICA_INDEX_LABEL] = str(_lowest_free(used))
             _created_worker(p, pod)
@@ -172,6 +172,16 @@ def _worker_group(p: Pass, group: WorkerGroupSpec, pods: list[Obj]) -> None:
         for pod in [pod for pod in remaining if not objects.terminating(pod)][:-diff]:
             where = f"{objects.namespace(pod)}/{objects.name(pod)}"
             p.delete(pod, "DeletedWorkerPod", f"Deleted Pod {where}", f"Failed deleting Pod {where}")
+
+
+def _worker_pod(p: Pass, group: WorkerGroupSpec, name: str, *, replica_group: str | None = None,
+                host_index: int | None = None) -> Obj:
+    """`worker_pod` of the pass's cluster named `name`, a fresh object: the group's pod is built
+    once per pass and copied for each pod the pass creates (`named_worker`)."""
+    built = p.worker_pods.get(id(group))  # the group's model lives as long as the pass
+    if built is None:
+        built = p.worker_pods[id(group)] = worker_pod(p.cluster, group, name, p.settings)
+    return named_worker(built, group, name, p.settings, replica_group=replica_group, host_index=host_index)
 
 
 def _indexes(pods: Iterable[Obj]) -> set[int]:
@@ -223,7 +233,7 @@ def _multi_host_group(p: Pass, group: WorkerGroupSpec, pods: list[Obj]) -> None:
             replicas[replica] = []
             index = _lowest_free(used)
             for host, pod_name in enumerate(pod_names(worker_prefix(cluster.name, name), p.seed, replica, taken, hosts)):
-                pod = worker_pod(cluster, group, pod_name, p.settings, replica_group=replica, host_index=host)
+                pod = _worker_pod(p, group, pod_name, replica_group=replica, host_index=host)
                 pod["metadata"].setdefault("labels", {})[REPLICA_INDEX_LABEL] = str(index)
                 _created_worker(p, pod)
     elif diff < 0 and _may_scale_down(p):

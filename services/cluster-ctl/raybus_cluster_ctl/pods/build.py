@@ -16,7 +16,6 @@ and the history-server collector sidecar (gate RayClusterHistoryServer).
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping
 
 from raybus_common.crds.raycluster import HeadGroupSpec, RayCluster, RayNodeType, WorkerGroupSpec
@@ -43,7 +42,7 @@ from ..constants import (
     SERVE_LABEL,
 )
 from ..names import autoscaler_service_account_name, check_label
-from ..podtemplate import Obj, compact, container_env
+from ..podtemplate import Obj, compact, container_env, json_copy
 from .autoscaler import autoscaler_container
 from .env import configure_gcs_ft, head_address_env, ray_container_env
 from .init_container import wait_gcs_ready
@@ -74,7 +73,7 @@ def pod_labels(cluster: RayCluster, node_type: RayNodeType, group_name: str,
 def head_pod(cluster: RayCluster, name: str, settings: ClusterConfig) -> Obj:
     """KubeRay `buildHeadPod` (`DefaultHeadPodTemplate` + `BuildPod`) with the name given."""
     head = cluster.spec.head_group_spec
-    template = copy.deepcopy(head.template)
+    template = json_copy(head.template)
     spec, ray = _spec_and_ray(template)
     labels = pod_labels(cluster, RayNodeType.HEAD, HEAD_GROUP, _merged_labels(template, head))
     annotations = _template_annotations(cluster, template)
@@ -93,7 +92,7 @@ def head_pod(cluster: RayCluster, name: str, settings: ClusterConfig) -> Obj:
     configure_auth(cluster, spec)
     configure_tls(cluster, RayNodeType.HEAD, spec, settings)
     annotations[KUBERAY_VERSION_ANNOTATION] = settings.kuberay_version
-    spec["containers"].extend(copy.deepcopy(settings.head_sidecar_containers))
+    spec["containers"].extend(json_copy(settings.head_sidecar_containers))
     return _build_pod(cluster, template, name, RayNodeType.HEAD, labels, annotations, params, settings,
                       autoscaling=autoscaling)
 
@@ -105,16 +104,12 @@ def worker_pod(cluster: RayCluster, group: WorkerGroupSpec, name: str, settings:
     Under the RayMultiHostIndexing gate every worker carries `ray.io/worker-group-replica-index`
     (`replica_index`, 0 when not given, as KubeRay's unindexed path) and, when numOfHosts > 1,
     `ray.io/worker-group-replica-name` and `ray.io/replica-host-index`."""
-    template = copy.deepcopy(group.template)
+    template = json_copy(group.template)
     spec, ray = _spec_and_ray(template)
     if settings.enable_init_container_injection:
         spec.setdefault("initContainers", []).append(wait_gcs_ready(cluster, ray, settings))
     labels = pod_labels(cluster, RayNodeType.WORKER, group.group_name, _merged_labels(template, group))
-    if settings.feature_enabled("RayMultiHostIndexing"):
-        labels[REPLICA_INDEX_LABEL] = str(replica_index or 0)
-        if group.hosts > 1:
-            labels[REPLICA_NAME_LABEL] = replica_group or ""
-            labels[HOST_INDEX_LABEL] = str(host_index or 0)
+    _replica_labels(labels, group, settings, replica_group, host_index, replica_index)
     annotations = _template_annotations(cluster, template)
     params = ray_start_params(cluster, group, RayNodeType.WORKER, settings)
     configure_gcs_ft(cluster, RayNodeType.WORKER, spec, ray, annotations, params)
@@ -123,9 +118,31 @@ def worker_pod(cluster: RayCluster, group: WorkerGroupSpec, name: str, settings:
         spec["restartPolicy"] = "Never"
     configure_auth(cluster, spec)
     configure_tls(cluster, RayNodeType.WORKER, spec, settings)
-    spec["containers"].extend(copy.deepcopy(settings.worker_sidecar_containers))
+    spec["containers"].extend(json_copy(settings.worker_sidecar_containers))
     return _build_pod(cluster, template, name, RayNodeType.WORKER, labels, annotations, params, settings,
                       autoscaling=False)
+
+
+def named_worker(pod: Obj, group: WorkerGroupSpec, name: str, settings: ClusterConfig, *,
+                 replica_group: str | None = None, host_index: int | None = None,
+                 replica_index: int | None = None) -> Obj:
+    """`worker_pod(cluster, group, name, settings, ...)` made from `pod`, a `worker_pod` of the
+    same cluster, group and settings under any name and replica: a copy with the name and the
+    replica labels set, the only fields of a worker pod that these arguments decide."""
+    out: Obj = json_copy(pod)
+    meta = out["metadata"]
+    meta["name"] = name
+    _replica_labels(meta["labels"], group, settings, replica_group, host_index, replica_index)
+    return out
+
+
+def _replica_labels(labels: dict[str, str], group: WorkerGroupSpec, settings: ClusterConfig, replica_group: str | None,
+                    host_index: int | None, replica_index: int | None) -> None:
+    if settings.feature_enabled("RayMultiHostIndexing"):
+        labels[REPLICA_INDEX_LABEL] = str(replica_index or 0)
+        if group.hosts > 1:
+            labels[REPLICA_NAME_LABEL] = replica_group or ""
+            labels[HOST_INDEX_LABEL] = str(host_index or 0)
 
 
 def _build_pod(cluster: RayCluster, template: Obj, name: str, node_type: RayNodeType, labels: dict[str, str],

@@ -57,10 +57,12 @@ class ReconcileError:
 
 def calculate_status(cluster: RayCluster, pods: Sequence[Obj], services: Sequence[Obj], *, now: datetime,
                      problems: Iterable[Problem] = (), feature_conditions: bool = True,
-                     reconcile_error: ReconcileError | None = None) -> dict[str, Any]:
+                     reconcile_error: ReconcileError | None = None,
+                     resources: Mapping[str, str] | None = None) -> dict[str, Any]:
     """The whole desired status. `feature_conditions` is KubeRay's RayClusterStatusConditions gate
     (off: conditions are left as they were). The previous status is the cluster's own; fields
-    this function does not own (e.g. `reason`) are carried over, as KubeRay's deep copy does."""
+    this function does not own (e.g. `reason`) are carried over, as KubeRay's deep copy does.
+    `resources`: `desired_resources(cluster)` when the caller has it already (`memo`)."""
     spec = cluster.spec
     old = cluster.status.to_wire() if cluster.status is not None else {}  # fresh dicts, the model's untouched
     status: dict[str, Any] = dict(old)  # below, keys are replaced and conditions rebuilt, never edited in place
@@ -81,7 +83,7 @@ def calculate_status(cluster: RayCluster, pods: Sequence[Obj], services: Sequenc
     status["desiredWorkerReplicas"] = desired
     status["minWorkerReplicas"] = spec.min_worker_replicas()
     status["maxWorkerReplicas"] = spec.max_worker_replicas()
-    status.update(desired_resources(cluster))
+    status.update(desired_resources(cluster) if resources is None else resources)
     if reconcile_error is None and len(mine) == desired + 1 and all_pods_running(mine):
         status["state"] = ClusterState.READY.value
         status.pop("reason", None)

@@ -1,6 +1,7 @@
 """Validation of a RayCluster, the entry: `check(raw)` parses the observed object into the typed
 model once and returns it with every `Problem` found; `validate(cluster)` runs KubeRay's rules
-over an already typed model.
+over an already typed model: `spec_rules` (every rule but the status's, a function of the spec, the
+name, labels and annotations, which `memo` keeps per cluster) then `status_rules`.
 
 Order: first what the API server would have rejected (`schema`, over the raw object; then whatever
 kept it from parsing), then KubeRay's own checks in KubeRay's order (`ValidateRayClusterMetadata`,
@@ -58,8 +59,14 @@ def check(raw: Mapping[str, Any], *, gates: Mapping[str, bool] | None = None) ->
 
 def validate(cluster: RayCluster, *, gates: Mapping[str, bool] | None = None) -> Problems:
     """KubeRay's rules over the typed cluster, in KubeRay's order; [] when valid."""
+    return [*spec_rules(cluster, gates=gates), *status_rules(cluster)]
+
+
+def spec_rules(cluster: RayCluster, *, gates: Mapping[str, bool] | None = None) -> Problems:
+    """Every rule but `status_rules` (KubeRay's last), in KubeRay's order: they read the spec and
+    the cluster's name, labels and annotations, nothing else."""
     g = {**FEATURE_GATES, **(gates or {})}
     spec = cluster.spec
     return [*metadata_rules(cluster), *group_rules(spec), *gcs_ft_rules(cluster, g), *autoscaling_rules(spec, g),
             *history_rules(spec, g), *auth_rules(spec), *network_policy_rules(spec, g), *tls_rules(spec, g),
-            *upgrade_rules(cluster), *status_rules(cluster)]
+            *upgrade_rules(cluster)]
