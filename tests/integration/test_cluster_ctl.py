@@ -5,14 +5,23 @@ from __future__ import annotations
 
 import base64
 import copy
+import json
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import httpx
 import pytest
 import yaml
 
+from raybus_cluster_ctl.config import ClusterConfig
+from raybus_cluster_ctl.handlers import SPEC
+from raybus_cluster_ctl.reconcile import reconcile
+from raybus_common.controller.runtime import view_salt
+from raybus_common.controller.view import Observed, RootKey
+from raybus_common.objects import strip_managed_fields
 from raybus_testbed.kube import Kube
 from raybus_testbed.services import Services
 from raybus_testbed.waiting import wait_until
@@ -74,6 +83,27 @@ class Cluster:
         return [e for e in items if e["regarding"].get("name") == self.name]
 
 
+def assert_kept_view_decides_alike(rc: Cluster) -> None:
+    """cluster-ctl's `keep` over the real objects (as the watcher publishes them: managedFields
+    out, apiVersion and kind in): reconcile decides on the kept view as on the whole one, and a
+    pod is kept in a fraction of its size."""
+    def listed(path: str, api_version: str, kind: str) -> tuple[dict[str, Any], ...]:
+        items = rc.api.get(path, labelSelector=f"ray.io/cluster={rc.name}")["items"]
+        return tuple(strip_managed_fields({"apiVersion": api_version, "kind": kind, **o}) for o in items)
+
+    children = {"pod": listed(f"/api/v1/namespaces/{rc.ns}/pods", "v1", "Pod"),
+                "service": listed(f"/api/v1/namespaces/{rc.ns}/services", "v1", "Service")}
+    keep = {w.kind: w.keep for w in SPEC.watches if w.keep is not None}
+    small = {kind: tuple(keep[kind](o) for o in objs) for kind, objs in children.items()}
+    root = strip_managed_fields(rc.get())
+    key = RootKey("raycluster", rc.ns, rc.name)
+    now = datetime.now(UTC)
+    whole, kept = (Observed(key, root, MappingProxyType(c)) for c in (children, small))
+    assert reconcile(kept, now=now, settings=ClusterConfig()) == reconcile(whole, now=now, settings=ClusterConfig())
+    assert view_salt(kept) == view_salt(whole)
+    assert len(json.dumps(small["pod"])) * 5 < len(json.dumps(children["pod"]))
+
+
 def create(api: Kube, ns: str, obj: dict[str, Any]) -> Cluster:
     api.create(f"/apis/ray.io/v1/namespaces/{ns}/rayclusters", obj)
     return Cluster(api, ns, obj["metadata"]["name"])
@@ -84,6 +114,7 @@ def test_sample_cluster_becomes_ready_scales_and_goes(services: Services, contro
     start_stack(services)
     rc = create(control_plane, namespace, sample("sample"))
     rc.wait(lambda: rc.ready(2), "Ready with 2 workers")
+    assert_kept_view_decides_alike(rc)
     status = rc.status()
     assert status["desiredWorkerReplicas"] == 2 and status["minWorkerReplicas"] == 1
     assert status["maxWorkerReplicas"] == 5 and status["availableWorkerReplicas"] == 2

@@ -1,8 +1,9 @@
 """raybus-cluster-ctl's declaration and start: its root kind, its reconcile, the children that wake
 a RayCluster (by controller owner reference; pods also by their `ray.io/cluster` label, so pods
-another operator made are seen), and KubeRay's `kuberay_cluster_*` metrics over the clusters
-this replica holds. The shared runtime (`controller.runtime`) rebuilds the view from the bus,
-takes its share of the RayClusters through partition leases, and publishes the actions."""
+another operator made are seen) and the part of each it keeps (`keep`), and KubeRay's
+`kuberay_cluster_*` metrics over the clusters this replica holds. The shared runtime
+(`controller.runtime`) rebuilds the view from the bus, takes its share of the RayClusters through
+partition leases, and publishes the actions."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from raybus_common.runner import Service
 
 from .config import ClusterConfig
 from .constants import CLUSTER_LABEL
+from .keep import keep_for, keep_pod
 from .metrics import ViewCollector
 from .reconcile import reconcile
 from .settings import ClusterCtlSettings
@@ -25,8 +27,8 @@ ROOT = "raycluster"
 OWNED = ("service", "job", "ingress", "serviceaccount", "role", "rolebinding", "secret", "persistentvolumeclaim",
          "networkpolicy")
 SPEC = ControllerSpec[ClusterConfig]("cluster-ctl", ROOT, reconcile, watches=(
-    Watch("pod", either(owned_by(ROOT, "RayCluster"), labelled(ROOT, CLUSTER_LABEL))),
-    *(Watch(kind, owned_by(ROOT, "RayCluster")) for kind in OWNED),
+    Watch("pod", either(owned_by(ROOT, "RayCluster"), labelled(ROOT, CLUSTER_LABEL)), keep=keep_pod),
+    *(Watch(kind, owned_by(ROOT, "RayCluster"), keep=keep_for(kind)) for kind in OWNED),
 ), status_transition=is_transition)
 
 
