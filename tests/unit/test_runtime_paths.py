@@ -84,7 +84,7 @@ async def controller(script: Script, bus: MemoryBus, clock: FakeClock, *, watch:
     spec = ControllerSpec[ControllerConfig]("test-ctl", "raycluster", script,
                                             (Watch("configmap", owned_by("raycluster", "RayCluster")),), partitions=4,
                                             status_transition=transition)
-    runtime = runtime or RuntimeConfig(watch_namespaces=watch or [], status_interval=0)
+    runtime = runtime or RuntimeConfig(watch_namespaces=watch or [], status_interval=0, coalesce=0)
     ctl = Controller(spec, bus, runtime, ControllerConfig(), kv or MemoryKV(), replica=replica, clock=clock)
     await ctl.subscribe()
     await ctl.tick_leases()
@@ -430,7 +430,7 @@ async def test_an_earlier_write_landing_late_does_not_make_the_later_one_go_out_
 
 async def test_progress_waits_for_the_longer_interval_and_rides_with_the_next_transition() -> None:
     bus, clock = MemoryBus(), FakeClock()
-    runtime = RuntimeConfig(status_interval=1.0, status_progress_interval=5.0)
+    runtime = RuntimeConfig(status_interval=1.0, status_progress_interval=5.0, coalesce=0)
 
     def decide(o: Observed) -> Decision:
         spec = (o.root or {})["spec"]
@@ -566,3 +566,22 @@ async def test_a_decision_whose_publishing_fails_waits_for_none_of_its_actions_a
     assert await ctl.step() == KEY  # retried, and this time every action goes out
     assert {a.action.object["metadata"]["name"] for a in published(bus, "apply")} == {  # type: ignore[union-attr]
         "a-0", "a-1", "a-2"}
+
+
+async def test_a_burst_of_child_events_makes_one_reconcile_and_the_roots_own_events_none_late() -> None:
+    bus, clock = MemoryBus(), FakeClock()
+    script = Script(lambda o: Decision())
+    root = cluster("a")
+    await observe(bus, root)
+    ctl = await controller(script, bus, clock, runtime=RuntimeConfig(status_interval=0, coalesce=0.05))
+    await drain_queue(ctl)
+    for rv in ("1", "2", "3"):  # one child, three events within the delay
+        child = configmap(root, "a-cm")
+        child["metadata"].update(uid="cm", resourceVersion=rv)
+        await observe(bus, child, kind="configmap")
+    assert await ctl.step() is None  # not yet: the burst may go on
+    clock.advance(0.05)
+    assert await drain_queue(ctl) == [KEY]
+    assert len(script.calls) == 2 and len(script.calls[-1].of("configmap")) == 1
+    await observe(bus, cluster("a", rv="2"))  # the root's own change: at once
+    assert await ctl.step() == KEY

@@ -102,3 +102,7 @@ class RuntimeConfig(WatchScope):
     # usually rides along with the next transition, and goes out alone at the latest then.
     status_interval: float = Field(1.0, ge=0)
     status_progress_interval: float = Field(5.0, ge=0)
+    # A child's event wakes its root this many seconds later, so a burst of events about one
+    # root's children (a pod scheduled, started and ready; four pods of one cluster) makes one
+    # reconcile, not one each; the root's own events wake it at once (0: children at once too).
+    coalesce: float = Field(0.05, ge=0)

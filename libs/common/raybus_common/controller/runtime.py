@@ -298,7 +298,10 @@ class Controller(Generic[C]):
             woken |= self.expectations.observed(kind, ns, name, present=True)
         owned = [key for key in woken if self.owns(key)]
         for key in owned:
-            self.queue.add(key)
+            if kind == self.spec.root or not self.settings.coalesce:
+                self.queue.add(key)
+            else:  # a child's event: fold the burst it is part of into one reconcile
+                self.queue.add_soon(key, self.settings.coalesce)
         if log.isEnabledFor(logging.DEBUG):
             log.debug("%s %s/%s/%s: woke %s", env.type, kind, ns, name, ", ".join(map(str, owned)) or "nothing")
 

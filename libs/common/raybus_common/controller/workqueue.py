@@ -88,6 +88,13 @@ class WorkQueue(Generic[K]):
         heapq.heappush(self._timers, (at, self._seq, key))
         self._wake.set()
 
+    def add_soon(self, key: K, delay: float) -> None:
+        """Add `key` after `delay`, unless it is queued already (it will be processed anyway):
+        events within the delay fold into one."""
+        if key in self._dirty:  # queued, or to be queued again once its processing is done
+            return
+        self.add_after(key, delay)
+
     def add_rate_limited(self, key: K) -> None:
         self.add_after(key, max(self.backoff.when(key), self.bucket.delay()))
 
