@@ -383,7 +383,7 @@ async def test_failures_are_replayed_at_start_but_not_for_a_root_that_is_gone() 
     assert restarted.view.failures(RootKey("raycluster", "ns", "b")) == ()
 
 
-async def test_a_create_only_write_waits_for_no_expectation() -> None:
+async def test_a_create_of_a_kind_not_watched_waits_for_no_expectation() -> None:
     bus, clock = MemoryBus(), FakeClock()
 
     def decide(o: Observed) -> Decision:
@@ -395,7 +395,22 @@ async def test_a_create_only_write_waits_for_no_expectation() -> None:
     ctl = await controller(Script(decide), bus, clock)
     await drain_queue(ctl)
     assert published(bus, "apply") and not ctl.expectations.pending(KEY), \
-        "a second create finds AlreadyExists: nothing to hold the root back for"
+        "the controller never sees Secrets: nothing to hold the root back for"
+
+
+async def test_a_create_only_that_finds_the_object_there_is_waited_for_no_more() -> None:
+    bus, clock = MemoryBus(), FakeClock()
+    script = Script(lambda o: Decision(actions=(Apply(object=configmap(o.root or {}, "a-cm"), create_only=True),)))
+    await observe(bus, cluster("a"))
+    ctl = await controller(script, bus, clock)
+    await drain_queue(ctl)
+    assert ctl.expectations.pending(KEY), "a create of a watched kind is waited for until it is seen"
+    create = published(bus, "apply")[0]
+    found = ResultEnvelope(action_id=create.action_id, controller="test-ctl", root=create.root, op="apply",
+                           outcome="ok", message="exists; left as it is", changed=False)
+    await bus.publish(subjects.res("configmap", "ns", "a-cm"), found, msg_id="res-found")
+    await bus.settle()
+    assert not ctl.expectations.pending(KEY), "it will not be observed: the root is not held back for it"
 
 
 def workers_status(o: Observed) -> Decision:

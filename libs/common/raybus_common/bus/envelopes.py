@@ -125,6 +125,7 @@ class ResultEnvelope(Envelope):
     error: str = ""
     failure_reason: str = ""
     resource_version: str = ""  # the written object's resourceVersion after a successful write
+    changed: bool = True  # False for an ok that changed nothing (a create_only that found the object)
     attempts: int = Field(1, ge=1)
     finished_at: datetime = Field(default_factory=_now)
 

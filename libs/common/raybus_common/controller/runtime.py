@@ -11,7 +11,7 @@ turned into a live service by `Controller`.
   subclass, passed in explicitly), publishes the actions (to `raybus.shadow.*` in dry-run) with
   deterministic ids, turns a changed desired status into `ApplyStatus` (at most one per root per
   `status_interval`: a change within it is coalesced into the write at its end), records expectations
-  for creates (not `create_only` ones: a second create finds AlreadyExists) and deletes, and
+  for creates of watched kinds (a `create_only` that finds the object says so in its result) and deletes, and
   requeues as asked (or with backoff on failure).
 - A replica that loses a partition's lease while publishing stops publishing for its roots at
   once: the new holder reconciles them from the view.
@@ -159,6 +159,7 @@ class Controller(Generic[C]):
         self.clock = clock
         self.view = View(spec.root, {w.kind: w.to_roots for w in spec.watches})
         self._keep = {w.kind: w.keep for w in spec.watches if w.keep is not None}
+        self._watched = frozenset(self.view.kinds())  # kinds whose creates can be seen: expectations
         self.queue: WorkQueue[RootKey] = WorkQueue(clock=clock)
         self.expectations = Expectations()
         self.leases = LeaseManager(kv, spec.name, replica or replica_id(), partitions=spec.partitions,
@@ -320,7 +321,7 @@ class Controller(Generic[C]):
                     woken.add(key)
                 else:  # it landed at this resourceVersion: the view holds it once it gets there
                     written.landed_rv = res.resource_version or None
-        if failed:
+        if failed or not res.changed:  # nothing will be observed of it: wait for it no more
             woken |= self.expectations.failed(res.action_id)
         root, target = self._result_keys(msg)
         if root is not None and target is not None and res.op not in ("record_event", "apply_status"):
@@ -510,7 +511,8 @@ class Controller(Generic[C]):
                 self._progress_since.pop(key, None)
             if dry:
                 continue
-            if (isinstance(action, Apply) and not action.create_only  # creating twice is harmless: AlreadyExists
+            if (isinstance(action, Apply) and target.kind.lower() in self._watched
+                    # (a create_only that finds the object there says so: `changed` in its result)
                     and self.view.get(target.kind.lower(), target.namespace, target.name) is None):
                 self.expectations.expect(key, aid, target.kind.lower(), target.namespace, target.name,
                                          Want.PRESENT, self.clock())
