@@ -14,6 +14,17 @@ and the `raybus` command use it too, through the testbed's synchronous facade. H
 come out as `ApiError` with the status, the API's reason and message
 and the `Retry-After` delay (parsed here, once); status 0 means no answer came (a timeout or a
 broken connection). What is temporary and what is permanent is the actuator's `judge`.
+
+Every request, stream or not, takes one path (`_open`): kubernetes_asyncio's own aiohttp
+session (its TLS context and CA, client certificate, connection pool, `tls_server_name`, proxy)
+with the headers its `ApiClient` would send (the User-Agent, and the bearer token from its auth
+settings, which run the configuration's refresh hook: an in-cluster token is re-read as it
+expires). The body is serialised once, by pydantic-core's JSON encoder (bytes are sent as
+they are), rather than walked by kubernetes_asyncio's `sanitize_for_serialization` and then
+`json.dumps`-ed by its REST layer; answers and watch lines are parsed by pydantic-core's JSON
+parser. A caller that needs only an answer's metadata asks for it (`accept=METADATA`: a
+`PartialObjectMetadata`, or the whole object from a server that cannot), so neither the API
+server nor this client handles the spec and status it does not read.
 """
 
 from __future__ import annotations
@@ -23,14 +34,15 @@ import json
 import os
 from collections.abc import AsyncGenerator, Callable
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlparse
+from typing import Any, Self
+from urllib.parse import urlencode, urlparse
 from urllib.request import getproxies, proxy_bypass
 
 import aiohttp
 from kubernetes_asyncio import client as k8s
 from kubernetes_asyncio import config as k8s_config
 from kubernetes_asyncio.client.exceptions import ApiException
+from pydantic_core import from_json, to_json
 
 from ..errors import TRANSPORT, parse_retry_after
 from ..ratelimit import TokenBucket
@@ -38,6 +50,9 @@ from ..ratelimit import TokenBucket
 APPLY = "application/apply-patch+yaml"
 MERGE = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
+# An answer's metadata only (the API server's PartialObjectMetadata transform, which it applies
+# to writes' answers too), or the whole object if the server cannot.
+METADATA = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json"
 
 
 class ApiError(Exception):
@@ -61,10 +76,19 @@ class ApiError(Exception):
 
 
 class KubeClient:
+    """`await KubeClient.connect(...)`; `close()` it, or use it as `async with` to have it closed."""
+
     def __init__(self, api: k8s.ApiClient, *, qps: float = 100.0, burst: int = 200) -> None:
         self.api = api
         self.bucket = TokenBucket(rate=qps, burst=burst)
         self.requests = 0
+        rest = api.rest_client
+        self._session: aiohttp.ClientSession = rest.pool_manager
+        self._host = str(api.configuration.host)
+        # What kubernetes_asyncio's REST layer adds to every request it sends on this session.
+        self._options: dict[str, Any] = {k: v for k, v in (("proxy", rest.proxy), ("proxy_headers", rest.proxy_headers),
+                                                          ("server_hostname", rest.server_hostname)) if v}
+        self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
 
     @classmethod
     async def connect(cls, *, kubeconfig: str | Path | None = None, qps: float = 100.0, burst: int = 200,
@@ -90,41 +114,65 @@ class KubeClient:
     async def close(self) -> None:
         await self.api.close()
 
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
     async def _throttle(self) -> None:
         delay = self.bucket.delay()
         if delay > 0:
             await asyncio.sleep(delay)
         self.requests += 1
 
+    def _timeout(self, total: float) -> aiohttp.ClientTimeout:
+        timeout = self._timeouts.get(total)
+        if timeout is None:
+            timeout = self._timeouts[total] = aiohttp.ClientTimeout(total=total)
+        return timeout
+
+    async def _open(self, method: str, path: str, params: dict[str, str] | None, headers: dict[str, str],
+                    body: Any, timeout: aiohttp.ClientTimeout) -> aiohttp.ClientResponse:
+        """Send one request (after the token bucket) on kubernetes_asyncio's session, as its
+        `ApiClient` would (see the module docstring); the response, not yet read."""
+        await self._throttle()
+        headers.update(self.api.default_headers)
+        if self.api.cookie:
+            headers["Cookie"] = self.api.cookie
+        query = list(params.items()) if params else []
+        await self.api.update_params_for_auth(headers, query, ["BearerToken"])
+        url = self._host + path + ("?" + urlencode(query) if query else "")
+        data = None if body is None else body if isinstance(body, bytes) else to_json(body)
+        try:
+            return await self._session.request(method, url, headers=headers, data=data, timeout=timeout,
+                                               **self._options)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise ApiError(TRANSPORT, f"{type(exc).__name__}: {exc}", "Transport") from exc
+
     async def request(self, method: str, path: str, *, body: Any = None, content_type: str | None = None,
                       params: dict[str, str] | None = None, timeout: float = 30.0,
                       accept: str = "application/json") -> dict[str, Any]:
-        """One API call; the answer's JSON (`{}` for an empty body)."""
+        """One API call; the answer's JSON (`{}` for an empty body). `body` is JSON-serialised
+        (bytes go as they are); `accept=METADATA` asks for the answer's metadata only."""
         data = await self.raw(method, path, body=body, content_type=content_type, params=params, timeout=timeout,
                               accept=accept)
-        return json.loads(data) if data else {}
+        return from_json(data) if data else {}
 
     async def raw(self, method: str, path: str, *, body: Any = None, content_type: str | None = None,
                   params: dict[str, str] | None = None, timeout: float = 30.0, accept: str = "*/*") -> bytes:
-        """One API call; the answer's bytes as sent (`/metrics`, `/readyz` are not JSON)."""
-        await self._throttle()
+        """One API call; the answer's bytes as sent (`/metrics`, `/readyz` are not JSON, and a
+        writer that needs nothing of the answer need not parse it)."""
         headers = {"Accept": accept}
         if body is not None:
             headers["Content-Type"] = content_type or "application/json"
+        resp = await self._open(method, path, params, headers, body, self._timeout(timeout))
         try:
-            resp = await self.api.call_api(
-                path, method, query_params=list((params or {}).items()), header_params=headers,
-                body=body, auth_settings=["BearerToken"], _preload_content=False,
-                _request_timeout=aiohttp.ClientTimeout(total=timeout), _return_http_data_only=True,
-            )
-            try:
-                data: bytes = await resp.read()
-            finally:
-                resp.release()
-        except ApiException as exc:
-            raise ApiError.from_exception(exc) from None
+            data: bytes = await resp.read()
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise ApiError(TRANSPORT, f"{type(exc).__name__}: {exc}", "Transport") from exc
+        finally:
+            resp.release()
         if resp.status >= 400:
             raise _status_error(resp.status, data, resp.headers.get("Retry-After"))
         return data
@@ -138,28 +186,23 @@ class KubeClient:
         one); `on_open` is called once the server has answered with a success status, i.e.
         the watch is open, before any event arrives (a quiet watch may send none for minutes).
         """
-        await self._throttle()
-        try:
-            resp = await self.api.call_api(
-                path, "GET", query_params=list(params.items()), header_params={"Accept": "application/json"},
-                auth_settings=["BearerToken"], _preload_content=False, _return_http_data_only=True,
-                _request_timeout=aiohttp.ClientTimeout(connect=connect_timeout, sock_connect=10,
-                                                       sock_read=read_timeout),
-            )
-        except ApiException as exc:
-            raise ApiError.from_exception(exc) from None
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise ApiError(TRANSPORT, f"{type(exc).__name__}: {exc}", "Transport") from exc
+        resp = await self._open("GET", path, params, {"Accept": "application/json"}, None,
+                                aiohttp.ClientTimeout(connect=connect_timeout, sock_connect=10,
+                                                      sock_read=read_timeout))
         if resp.status >= 400:
-            data = await resp.read()
-            resp.release()
+            try:
+                data = await resp.read()
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                raise ApiError(TRANSPORT, f"{type(exc).__name__}: {exc}", "Transport") from exc
+            finally:
+                resp.release()
             raise _status_error(resp.status, data, resp.headers.get("Retry-After"))
         try:
             if on_open is not None:
                 on_open()
             async for line in resp.content:
                 if line.strip():
-                    yield json.loads(line)
+                    yield from_json(line)
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise ApiError(TRANSPORT, f"watch stream broke: {type(exc).__name__}: {exc}", "Transport") from exc
         finally:
