@@ -177,6 +177,8 @@ async def test_status_goes_through_the_status_subresource(
     assert res.outcome == "ok", res.message
     got = control_plane.get(f"/apis/ray.io/v1/namespaces/{namespace}/rayclusters/rc")
     assert got["status"]["state"] == "ready"
+    # The resourceVersion the write made, from the (metadata-only) answer: the controller's lag check.
+    assert res.resource_version == got["metadata"]["resourceVersion"]
     assert got["metadata"]["generation"] == created["metadata"]["generation"]  # status does not bump generation
 
     # A status for an object that was re-created under the same name is refused.

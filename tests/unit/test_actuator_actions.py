@@ -32,7 +32,7 @@ from raybus_common.actions import (
     RemoveFinalizer,
     WriteEvent,
 )
-from raybus_common.kube.client import ApiError, KubeClient
+from raybus_common.kube.client import METADATA, ApiError, KubeClient
 from raybus_common.kube.discovery import Discovery
 from raybus_common.kube.resources import Resource
 
@@ -301,3 +301,45 @@ def test_judge_keeps_the_api_message_for_the_dead_letter() -> None:
     got = judge(APPLY, ApiError(422, 'ConfigMap "c" is invalid: data[a b]: Invalid value', "Invalid"))
     assert got.message == '422 Invalid: ConfigMap "c" is invalid: data[a b]: Invalid value'
     assert got.error == 'ConfigMap "c" is invalid: data[a b]: Invalid value'  # what KubeRay's `%v` prints
+
+
+class MetadataServer:
+    """What the executor and the Event recorder call of a `KubeClient`, recorded; each answer is
+    what the API server sends for `accept=METADATA`: the object's metadata only."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str, str, str]] = []  # (call, method, path, accept)
+
+    async def request(self, method: str, path: str, *, body: Any = None, content_type: str | None = None,
+                      params: dict[str, str] | None = None, timeout: float = 30.0,
+                      accept: str = "application/json") -> dict[str, Any]:
+        self.calls.append(("request", method, path, accept))
+        return {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
+                "metadata": {"name": "rc", "namespace": "team-a", "uid": "u-1", "resourceVersion": "42"}}
+
+    async def raw(self, method: str, path: str, *, body: Any = None, content_type: str | None = None,
+                  params: dict[str, str] | None = None, timeout: float = 30.0, accept: str = "*/*") -> bytes:
+        self.calls.append(("raw", method, path, accept))
+        return b'{"kind":"PartialObjectMetadata"}'
+
+
+async def test_the_actuator_asks_only_for_the_metadata_it_reads_and_parses_no_answer_it_does_not_read() -> None:
+    server = MetadataServer()
+    kube = cast(KubeClient, server)
+    executor = Executor(kube, Discovery(RayOnly(), min_interval=0), field_manager="raybus", instance="actuator-0")
+    rc = {"apiVersion": "ray.io/v1", "kind": "RayCluster", "metadata": {"name": "rc", "namespace": "team-a"}}
+    applied = await executor.execute(Apply(object=rc), controller="cluster-ctl", now=NOW)
+    assert applied.message == "applied (resourceVersion 42)" and applied.done
+    status = await executor.execute(ApplyStatus(ref=RC, status={"state": "ready"}), controller="cluster-ctl", now=NOW)
+    assert status.resource_version == "42"
+    await executor.execute(Patch(ref=RC, patch={"metadata": {"annotations": {"a": "b"}}}), controller="c", now=NOW)
+    await executor.execute(Delete(ref=RC), controller="c", now=NOW)
+    added = await executor.execute(AddFinalizer(ref=RC, finalizer="f"), controller="c", now=NOW)
+    assert added.message == "finalizer added"
+    event = RecordEvent(regarding=RC, reason="CreatedWorkerPod", message="m")
+    await executor.record(event, controller="cluster-ctl", now=NOW)
+    await executor.record(event, controller="cluster-ctl", now=NOW)  # the second occurrence: the series' patch
+    assert [c[:2] for c in server.calls] == [
+        ("request", "PATCH"), ("request", "PATCH"), ("request", "PATCH"), ("request", "DELETE"),
+        ("request", "GET"), ("raw", "PATCH"), ("raw", "POST"), ("raw", "PATCH")]
+    assert {c[3] for c in server.calls} == {METADATA}

@@ -20,6 +20,9 @@ the server does not serve is `UnknownResource`: permanent. The builders take tha
 | `RecordEvent`, a write's Events | through `recorder.EventRecorder` (its own client and rate limit): POST an `events.k8s.io/v1` Event named after its isomorphic key and a 6-minute window; a repeat turns it into a series (one patch) and later ones count in memory until the next flush |
 
 How Events are named and chosen for a write's outcome is `events`; how series are kept, `recorder`.
+All the actuator reads of an answer is metadata (a write's resourceVersion, a finalizer round's
+uid, finalizers and resourceVersion), so every request asks for the metadata only
+(`kube.client.METADATA`): the API server encodes, and the actuator parses, no spec or status.
 
 Every action is safe to carry out twice, because JetStream redelivers an action whose ack was
 lost (a crash between the API call and the ack): an apply of the same object changes nothing
@@ -69,7 +72,7 @@ from raybus_common.actions import (
     RemoveFinalizer,
 )
 from raybus_common.errors import retryable
-from raybus_common.kube.client import APPLY, JSON_PATCH, MERGE, ApiError, KubeClient
+from raybus_common.kube.client import APPLY, JSON_PATCH, MERGE, METADATA, ApiError, KubeClient
 from raybus_common.kube.discovery import Discovery
 from raybus_common.kube.resources import Resource
 
@@ -218,8 +221,11 @@ class Executor:
         return res
 
     async def send(self, req: Request) -> Obj:
+        """Send one request; the answer's metadata (`{"metadata": {...}}`): all the actuator reads
+        of a write's answer is its resourceVersion, so the API server sends (and this parses)
+        no spec or status."""
         return await self.kube.request(req.method, req.path, body=req.body, content_type=req.content_type,
-                                       params=req.params)
+                                       params=req.params, accept=METADATA)
 
     async def execute(self, action: Action, *, controller: str, now: datetime) -> Judgement:
         """Carry the action out: an ok `Judgement` saying what was done (`done`: this action
@@ -255,7 +261,7 @@ class Executor:
 
     async def _explain_uid_test(self, ref: ObjectRef, res: Resource) -> None:
         """A JSON patch whose `test` fails is a bare 422; name the real cause if it is the uid."""
-        current = await self.kube.request("GET", _item(ref, res))  # a 404 here says "gone" better still
+        current = await self.kube.request("GET", _item(ref, res), accept=METADATA)  # a 404 says "gone" better
         uid = (current.get("metadata") or {}).get("uid")
         if uid != ref.uid:
             raise ApiError(409, f"Precondition failed: the UID in the precondition ({ref.uid}) does not match the "
@@ -264,7 +270,7 @@ class Executor:
     async def _finalizer(self, action: AddFinalizer | RemoveFinalizer, res: Resource) -> Judgement:
         path = _item(action.ref, res)
         for attempt in range(1, FINALIZER_TRIES + 1):
-            obj = await self.kube.request("GET", path)
+            obj = await self.kube.request("GET", path, accept=METADATA)
             meta = obj.get("metadata") or {}
             if action.ref.uid and meta.get("uid") != action.ref.uid:
                 if isinstance(action, RemoveFinalizer):
@@ -277,7 +283,7 @@ class Executor:
                                                                else "absent"))
             patch = {"metadata": {"finalizers": wanted, "resourceVersion": meta.get("resourceVersion")}}
             try:
-                await self.kube.request("PATCH", path, body=patch, content_type=MERGE)
+                await self.kube.raw("PATCH", path, body=patch, content_type=MERGE, accept=METADATA)
             except ApiError as e:
                 if e.status != 409 or attempt == FINALIZER_TRIES:
                     raise

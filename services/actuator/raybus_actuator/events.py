@@ -63,7 +63,8 @@ def _regarding(ref: ObjectRef) -> Obj:
 
 def micro_time(t: datetime) -> str:
     """Kubernetes MicroTime: RFC 3339 in UTC with microseconds (a naive time is taken as UTC)."""
-    return (t if t.tzinfo is None else t.astimezone(UTC)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    utc = t if t.tzinfo is None else t.astimezone(UTC).replace(tzinfo=None)
+    return utc.isoformat(timespec="microseconds") + "Z"
 
 
 def event_name(action: RecordEvent, *, controller: str, now: datetime) -> str:
@@ -78,14 +79,16 @@ def event_name(action: RecordEvent, *, controller: str, now: datetime) -> str:
     return f"{action.regarding.name[: MAX_NAME - len(suffix) - 1]}.{suffix}"
 
 
-def event_body(action: RecordEvent, *, controller: str, instance: str, now: datetime) -> tuple[str, Obj]:
+def event_body(action: RecordEvent, *, controller: str, instance: str, now: datetime,
+               name: str = "") -> tuple[str, Obj]:
     """The namespace and body of the first Event of its series about `action.regarding`
-    (namespace `default` for a cluster-scoped object, as client-go's recorder does)."""
+    (namespace `default` for a cluster-scoped object, as client-go's recorder does); `name` is
+    the Event's `event_name`, if the caller has it already."""
     ref = action.regarding
     namespace = ref.namespace or "default"
     return namespace, {
         "apiVersion": "events.k8s.io/v1", "kind": "Event",
-        "metadata": {"name": event_name(action, controller=controller, now=now), "namespace": namespace},
+        "metadata": {"name": name or event_name(action, controller=controller, now=now), "namespace": namespace},
         "eventTime": micro_time(now),
         "reportingController": reporting_controller(controller),
         "reportingInstance": instance[:MAX_FIELD] or "raybus",

@@ -62,6 +62,14 @@ log = logging.getLogger("raybus.actuator")
 ACTIONS = Counter("raybus_actuator_actions", "Actions finished, by operation and outcome.", ["op", "outcome"])
 RETRIES = Counter("raybus_actuator_retries", "Actions handed back for a retry, by operation and HTTP status.",
                   ["op", "status"])
+_finished: dict[tuple[str, str], Counter] = {}  # ACTIONS' children, looked up once per label pair
+
+
+def _count_finished(op: str, outcome: str) -> None:
+    child = _finished.get((op, outcome))
+    if child is None:
+        child = _finished[op, outcome] = ACTIONS.labels(op, outcome)
+    child.inc()
 
 
 class KeyLocks:
@@ -121,7 +129,7 @@ class Actuator:
                                 resource_version=judged.resource_version if outcome == "ok" else "")
         await self.svc.bus.publish(subjects.res(target.kind.lower(), target.namespace, target.name), result,
                                    msg_id=f"res:{env.action_id}")
-        ACTIONS.labels(action.op, outcome).inc()
+        _count_finished(action.op, outcome)
         if outcome == "permanent":
             raise PermanentError(f"{action.op} {target.key}: {text}")
         log.debug("%s %s: %s", action.op, target.key, text)

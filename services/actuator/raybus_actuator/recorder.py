@@ -29,13 +29,14 @@ from datetime import UTC, datetime
 from prometheus_client import Counter
 
 from raybus_common.actions import RecordEvent
-from raybus_common.kube.client import MERGE, ApiError, KubeClient
+from raybus_common.kube.client import MERGE, METADATA, ApiError, KubeClient
 
 from .events import EVENTS, SERIES_WINDOW, event_body, event_name, micro_time
 
 log = logging.getLogger("raybus.actuator.events")
 OCCURRENCES = Counter("raybus_actuator_event_occurrences", "Event occurrences recorded (each counts in a series).")
 REQUESTS = Counter("raybus_actuator_event_requests", "API requests the Event recorder sent, by verb.", ["verb"])
+_POSTS, _PATCHES, _GETS = (REQUESTS.labels(verb) for verb in ("POST", "PATCH", "GET"))
 
 
 @dataclass
@@ -75,16 +76,18 @@ class EventRecorder:
         async with self._lock(name):
             known = self.series.get(name)
             if known is None:
-                namespace, body = event_body(action, controller=controller, instance=self.instance, now=now)
-                path = f"{EVENTS.format(namespace=namespace)}/{name}"
+                namespace, body = event_body(action, controller=controller, instance=self.instance, now=now,
+                                             name=name)
+                collection = EVENTS.format(namespace=namespace)
+                path = f"{collection}/{name}"
                 try:
-                    REQUESTS.labels("POST").inc()
-                    await self.kube.request("POST", EVENTS.format(namespace=namespace), body=body,
-                                            content_type="application/json")
+                    _POSTS.inc()
+                    await self.kube.raw("POST", collection, body=body, content_type="application/json",
+                                        accept=METADATA)  # nothing of the answer is read
                 except ApiError as e:
                     if e.status != 409 or e.reason != "AlreadyExists":
                         raise
-                    REQUESTS.labels("GET").inc()
+                    _GETS.inc()
                     current = await self.kube.request("GET", path)
                     count = int((current.get("series") or {}).get("count") or 1)
                     known = self.series[name] = Series(path, count, count, now, _window_end(now))
@@ -101,8 +104,8 @@ class EventRecorder:
     async def _write(self, name: str, known: Series) -> None:
         count = known.count
         try:
-            REQUESTS.labels("PATCH").inc()
-            await self.kube.request("PATCH", known.path, body=known.patch(), content_type=MERGE)
+            _PATCHES.inc()
+            await self.kube.raw("PATCH", known.path, body=known.patch(), content_type=MERGE, accept=METADATA)
         except ApiError as e:
             if e.status == 404:  # expired or deleted: the next occurrence starts a new Event
                 self.series.pop(name, None)
