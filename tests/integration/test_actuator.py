@@ -361,10 +361,10 @@ async def test_a_create_only_secret_gets_a_generated_token_that_is_never_rotated
     env = ActionEnvelope.build("cluster-ctl", ROOT, action)
     assert "stringData" not in env.model_dump_json(), "no token on the bus, only its length"
     res = await outcomes.wait(await send(bus, action))
-    assert res.outcome == "ok", res
+    assert res.outcome == "ok" and res.changed, res
     path = f"/api/v1/namespaces/{namespace}/secrets/tok"
     token = base64.b64decode(control_plane.get(path)["data"]["auth_token"]).decode()
     assert len(token) == 44 and len(base64.b64decode(token)) == 32
     res = await outcomes.wait(await send(bus, action, salt="a later pass"))
-    assert (res.outcome, res.message) == ("ok", "already exists; left as it is")
+    assert (res.outcome, res.message, res.changed) == ("ok", "already exists; left as it is", False)
     assert base64.b64decode(control_plane.get(path)["data"]["auth_token"]).decode() == token

@@ -126,7 +126,8 @@ class Actuator:
                                 op=action.op, outcome=outcome, http_status=status, message=text,
                                 error=(judged.error or text) if outcome != "ok" else "",
                                 failure_reason=failure_reason if outcome != "ok" else "", attempts=msg.attempt,
-                                resource_version=judged.resource_version if outcome == "ok" else "")
+                                resource_version=judged.resource_version if outcome == "ok" else "",
+                                changed=judged.done or outcome != "ok")  # an ok that found it done: False
         await self.svc.bus.publish(subjects.res(target.kind.lower(), target.namespace, target.name), result,
                                    msg_id=f"res:{env.action_id}")
         _count_finished(action.op, outcome)
