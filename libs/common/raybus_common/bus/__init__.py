@@ -8,6 +8,7 @@ pure module can use `bus.subjects` without loading a client, a tracer or a metri
 | `streams`     | the JetStream streams and consumers, described as data             | yes   |
 | `config`      | how a service reaches NATS and keeps the streams (`NatsConfig`)    | yes   |
 | `base`        | the `Bus` protocol and `dispatch`, the one outcome rule            | no (tracing, metrics) |
+| `publisher`   | a window of unacknowledged publishes, and a batch at once (`Bus.publisher`, `publish_many`) | no (asyncio) |
 | `memory`      | `MemoryBus`, for unit tests of handlers                            | no    |
 | `nats`, `nats_kv` | `NatsBus` and its key-value store: with `follow`, the only modules importing nats | no |
 | `follow`      | following subjects across streams, for `raybus tail`               | no    |
