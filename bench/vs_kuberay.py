@@ -421,6 +421,7 @@ def main() -> None:
     p.add_argument("--profile", type=Path, default=None,
                    help="profile Raybus's services with py-spy into this directory (not written to the docs)")
     p.add_argument("--profile-with", default=shutil.which("py-spy") or "py-spy", help="the py-spy binary")
+    p.add_argument("--save", type=Path, default=None, help="also write every run's figures to this JSON file")
     p.add_argument("--no-write", action="store_true")
     args = p.parse_args()
     pods = args.clusters * (1 + args.workers)
@@ -444,6 +445,9 @@ def main() -> None:
     plot = f"vs-kuberay-{suffix}.svg"
     section = report(args, results, plot)
     print(section)
+    if args.save is not None:  # every figure of every run, to redo the report or the plot later
+        args.save.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "results": results},
+                                        indent=1))
     if not args.no_write:
         (DOC.parent / plot).write_text(svg(results, args.clusters, f"{args.clusters:,} RayClusters ready over time"))
         write_section(section)
