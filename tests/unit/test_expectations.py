@@ -27,12 +27,21 @@ def test_a_delete_is_met_only_by_absence() -> None:
     assert e.satisfied(R, now=1)
 
 
-def test_expectations_expire() -> None:
-    e = Expectations(ttl=300)
+def test_expectations_expire_ttl_after_the_action_was_carried_out() -> None:
+    e = Expectations(ttl=300, pending_ttl=1800)
     e.expect(R, "a1", "pod", "ns", "p", Want.PRESENT, now=0)
-    assert not e.satisfied(R, now=299.9)
-    assert e.satisfied(R, now=300)
+    assert not e.satisfied(R, now=600), "still in the actuator's queue: its clock has not started"
+    e.executed("a1", now=600)
+    assert not e.satisfied(R, now=899.9)
+    assert e.satisfied(R, now=900)
     assert e.pending(R) == []
+
+
+def test_an_action_never_carried_out_expires_after_the_longer_ttl() -> None:
+    e = Expectations(ttl=300, pending_ttl=1800)
+    e.expect(R, "a1", "pod", "ns", "p", Want.PRESENT, now=0)
+    assert not e.satisfied(R, now=1799.9)
+    assert e.satisfied(R, now=1800)
 
 
 def test_a_failed_action_stops_the_wait() -> None:

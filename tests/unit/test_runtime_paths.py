@@ -187,6 +187,17 @@ async def test_expectations_expire_after_their_ttl_on_the_clock() -> None:
     await drain_queue(ctl)
     assert len(script.calls) == 1
     clock.advance(ctl.expectations.ttl)
+    await drain_queue(ctl)
+    assert len(script.calls) == 1, "no result yet: the create may still wait in the actuator's queue"
+    create = published(bus, "apply")[0]
+    done = ResultEnvelope(action_id=create.action_id, controller="test-ctl", root=create.root, op="apply",
+                          outcome="ok", message="created")
+    await bus.publish(subjects.res("configmap", "ns", "a-info"), done, msg_id="res-done")
+    await bus.settle()
+    clock.advance(ctl.expectations.ttl - 1)
+    await drain_queue(ctl)
+    assert len(script.calls) == 1
+    clock.advance(1)
     assert await drain_queue(ctl) == [KEY]  # the hold-back requeue comes due and the expectation expired
     assert len(script.calls) == 2
 

@@ -3,14 +3,19 @@ makes it create (or delete) twice. Modelled on controller-runtime's ControllerEx
 
 After publishing an action that creates an object, the controller expects to observe it;
 after a delete, to observe it gone. Until every expectation of a root is met, failed (the
-actuator reported a permanent error) or expired (`ttl`, 5 minutes like KubeRay's), the root is
-not reconciled again; the runtime requeues it instead. Pure: times are passed in.
+actuator reported a permanent error, or that the write changed nothing) or expired, the root is
+not reconciled again; the runtime requeues it instead. An expectation expires `ttl` (5 minutes,
+like KubeRay's) after the actuator carried its action out (`executed`), or `pending_ttl` (30
+minutes) after it was published if no result came: KubeRay's clock starts at its own API call,
+and an action can wait in the actuator's queue for minutes at scale (at 3,000 clusters, a
+5-minute clock started at publishing ran out before the creates were made, and the same pods
+were created again). Pure: times are passed in.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from .view import RootKey
@@ -32,15 +37,18 @@ class Expectation:
 
 
 class Expectations:
-    def __init__(self, ttl: float = 300.0) -> None:
+    def __init__(self, ttl: float = 300.0, pending_ttl: float = 1800.0) -> None:
         self.ttl = ttl
+        self.pending_ttl = pending_ttl
         self._by_root: dict[RootKey, dict[str, Expectation]] = defaultdict(dict)
+        self._root_of: dict[str, RootKey] = {}  # action id → the root waiting for it
         self._by_target: dict[tuple[str, str, str], set[tuple[RootKey, str]]] = defaultdict(set)
 
     def expect(self, root: RootKey, action_id: str, kind: str, namespace: str, name: str, want: Want,
                now: float) -> None:
-        exp = Expectation(action_id, kind, namespace, name, want, now + self.ttl)
+        exp = Expectation(action_id, kind, namespace, name, want, now + self.pending_ttl)
         self._by_root[root][action_id] = exp
+        self._root_of[action_id] = root
         self._by_target[(kind, namespace, name)].add((root, action_id))
 
     def observed(self, kind: str, namespace: str, name: str, present: bool) -> set[RootKey]:
@@ -54,11 +62,19 @@ class Expectations:
         return met
 
     def failed(self, action_id: str) -> set[RootKey]:
-        """The action failed for good: stop waiting for its effect."""
-        roots = {r for r, ids in self._by_root.items() if action_id in ids}
-        for root in roots:
-            self._drop(root, action_id)
-        return roots
+        """The action failed for good (or changed nothing): stop waiting for its effect."""
+        root = self._root_of.get(action_id)
+        if root is None:
+            return set()
+        self._drop(root, action_id)
+        return {root}
+
+    def executed(self, action_id: str, now: float) -> None:
+        """The actuator carried the action out: its effect is due in view within `ttl`."""
+        root = self._root_of.get(action_id)
+        exp = self._by_root.get(root, {}).get(action_id) if root is not None else None
+        if root is not None and exp is not None:
+            self._by_root[root][action_id] = replace(exp, deadline=min(exp.deadline, now + self.ttl))
 
     def satisfied(self, root: RootKey, now: float) -> bool:
         pending = self._by_root.get(root)
@@ -78,6 +94,8 @@ class Expectations:
 
     def _drop(self, root: RootKey, action_id: str) -> None:
         exp = self._by_root.get(root, {}).pop(action_id, None)
+        if self._root_of.get(action_id) == root:
+            del self._root_of[action_id]
         if not self._by_root.get(root):
             self._by_root.pop(root, None)
         if exp is not None:

@@ -323,6 +323,8 @@ class Controller(Generic[C]):
                     written.landed_rv = res.resource_version or None
         if failed or not res.changed:  # nothing will be observed of it: wait for it no more
             woken |= self.expectations.failed(res.action_id)
+        else:  # done: its effect is due in view, within the expectations' TTL from now
+            self.expectations.executed(res.action_id, self.clock())
         root, target = self._result_keys(msg)
         if root is not None and target is not None and res.op not in ("record_event", "apply_status"):
             if failed and self.view.get(root.kind, root.namespace, root.name) is not None:
