@@ -48,5 +48,5 @@ def write_section(section: str) -> None:
     text = DOC.read_text() if DOC.exists() else (
         "# Benchmarks\n\nFigures from the scripts under `bench/`; each section says how it was produced.\n\n")
     parts = re.split(r"(?m)^(?=## )", text)
-    kept = [p for p in parts if not p.startswith(heading)]
+    kept = [p for p in parts if p.splitlines()[0] != heading]  # the same heading, not one it begins
     DOC.write_text("".join(kept).rstrip("\n") + "\n\n" + section)
