@@ -380,7 +380,7 @@ class Controller(Generic[C]):
                     self._tasks.append(self._replay_task)
         if changes.gained:
             for key in self.view.roots():
-                if partition_of(str(key), self.spec.partitions) in changes.gained:
+                if self._partition(key) in changes.gained:
                     self.queue.add(key)
         metrics.PARTITIONS_HELD.labels(self.spec.name).set(len(self.leases.held))
         if changes.gained or changes.lost:
