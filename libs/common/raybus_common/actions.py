@@ -26,6 +26,9 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .objects import Obj, strip_managed_fields
+from .ray.jobs import API_VERSION as RAY_API_VERSION
+from .ray.jobs import KIND as RAY_JOB_INFO
+from .ray.jobs import Dashboard, JobRequest
 
 
 class _Model(BaseModel):
@@ -187,8 +190,64 @@ class RecordEvent(_Model):
         return self.regarding
 
 
-Action = Annotated[Apply | ApplyStatus | Patch | Delete | AddFinalizer | RemoveFinalizer | RecordEvent,
-                   Field(discriminator="op")]
+# -- calls to Ray's dashboards ------------------------------------------------------------------
+
+
+def ray_job_ref(rayjob: Mapping[str, Any]) -> ObjectRef:
+    """The target of a Ray job call: the RayJob's `RayJobInfo` (named and uid'd like the RayJob),
+    so its result lands on `raybus.res.rayjobinfo.<ns>.<rayjob>` beside the observations."""
+    meta = rayjob.get("metadata") or {}
+    return ObjectRef(api_version=RAY_API_VERSION, kind=RAY_JOB_INFO, namespace=meta.get("namespace", ""),
+                     name=meta["name"], uid=meta.get("uid"))
+
+
+class _RayCall(_Model):
+    """A call that changes Ray, carried out by the actuator against `dashboard` (reached as the
+    actuator's settings say). No Kubernetes Events: KubeRay records none for these calls."""
+
+    ref: ObjectRef  # `ray_job_ref(rayjob)`
+    dashboard: Dashboard
+
+    @property
+    def verb(self) -> str:
+        return "Update"
+
+
+class RaySubmitJob(_RayCall):
+    """`POST /api/jobs/` with `request` (its `submission_id` set). A submission id the dashboard
+    already knows ("Please use a different submission_id") is done, not failed: submitting is
+    idempotent by id, so a redelivered or repeated submit never makes a second job."""
+
+    op: Literal["ray_submit_job"] = "ray_submit_job"
+    request: JobRequest
+
+    @field_validator("request")
+    @classmethod
+    def _with_id(cls, value: JobRequest) -> JobRequest:
+        if not value.submission_id:
+            raise ValueError("a submitted job needs its submission_id (the exactly-once key)")
+        return value
+
+
+class RayStopJob(_RayCall):
+    """`POST /api/jobs/<id>/stop`; a job that is unknown or already ended is done."""
+
+    op: Literal["ray_stop_job"] = "ray_stop_job"
+    submission_id: str = Field(min_length=1)
+
+
+class RayDeleteJob(_RayCall):
+    """`DELETE /api/jobs/<id>` (a finished job's record and logs on the head); unknown is done."""
+
+    op: Literal["ray_delete_job"] = "ray_delete_job"
+    submission_id: str = Field(min_length=1)
+
+
+RayCall = RaySubmitJob | RayStopJob | RayDeleteJob
+RAY_OPS = frozenset({"ray_submit_job", "ray_stop_job", "ray_delete_job"})
+
+Action = Annotated[Apply | ApplyStatus | Patch | Delete | AddFinalizer | RemoveFinalizer | RecordEvent
+                   | RaySubmitJob | RayStopJob | RayDeleteJob, Field(discriminator="op")]
 
 
 def target_of(action: Action) -> ObjectRef:
