@@ -149,3 +149,55 @@ def test_failures_go_with_their_root_and_a_new_root_of_the_name_does_not_see_the
     assert "rc-w3" not in [f.name for f in v.observe(RC).failures], "about another cluster of that name"
     v.remove("raycluster", "default", "rc")
     assert v.failures(RC) == ()
+
+
+# -- objects a root names without owning them (a RayJob's clusterSelector) ---------------------
+
+
+def job_view() -> View:
+    def selected(root: dict[str, Any]) -> list[str]:
+        return [((root.get("spec") or {}).get("clusterSelector") or {}).get("ray.io/cluster", "")]
+    return View("rayjob", {"raycluster": owned_by("rayjob", "RayJob")}, {"raycluster": selected})
+
+
+def job(name: str, cluster: str, rv: str = "1") -> dict[str, Any]:
+    return {**obj(name, rv=rv), "spec": {"clusterSelector": {"ray.io/cluster": cluster}}}
+
+
+JOB = RootKey("rayjob", "default", "j")
+
+
+def test_a_named_object_joins_the_view_of_the_root_that_names_it_whichever_comes_first() -> None:
+    v = job_view()
+    assert v.upsert("raycluster", obj("shared")) == set()  # nobody names it yet: wakes nothing
+    assert v.referenced("raycluster", obj("shared"))  # ...but a partitioned view keeps it
+    assert v.upsert("rayjob", job("j", "shared")) == {JOB}
+    assert [c["metadata"]["name"] for c in v.observe(JOB).of("raycluster")] == ["shared"]
+    assert v.upsert("raycluster", obj("shared", rv="2")) == {JOB}  # a change wakes the root naming it
+    assert v.roots_of("raycluster", obj("shared")) == {JOB}
+    assert not v.referenced("raycluster", obj("shared"))
+
+
+def test_a_root_that_names_another_object_no_longer_sees_or_is_woken_by_the_first() -> None:
+    v = job_view()
+    v.upsert("raycluster", obj("a"))
+    v.upsert("raycluster", obj("b"))
+    v.upsert("rayjob", job("j", "a"))
+    v.upsert("rayjob", job("j", "b", rv="2"))
+    assert [c["metadata"]["name"] for c in v.observe(JOB).of("raycluster")] == ["b"]
+    assert v.upsert("raycluster", obj("a", rv="2")) == set()
+    v.remove("rayjob", "default", "j")
+    assert v.upsert("raycluster", obj("b", rv="3")) == set()
+
+
+def test_an_owned_and_named_object_is_shown_once_and_retain_keeps_unowned_named_kinds() -> None:
+    v = job_view()
+    owned = obj("c", owner=None)
+    owned["metadata"]["ownerReferences"] = [{"kind": "RayJob", "name": "j", "controller": True, "uid": "x"}]
+    v.upsert("raycluster", owned)
+    v.upsert("rayjob", job("j", "c"))
+    assert len(v.observe(JOB).of("raycluster")) == 1
+    v.upsert("raycluster", obj("loose"))
+    v.retain(lambda r: False)  # every root goes; an object nobody owns may still be named later
+    assert v.get("raycluster", "default", "loose") is not None
+    assert v.get("raycluster", "default", "c") is None

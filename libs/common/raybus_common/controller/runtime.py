@@ -56,7 +56,7 @@ from .config import ControllerConfig, RuntimeConfig
 from .expectations import Expectations, Want
 from .leases import LeaseManager
 from .partitions import DEFAULT_PARTITIONS, partition_of
-from .view import Failure, Observed, RootKey, ToRoots, View
+from .view import Failure, NamedBy, Observed, RootKey, ToRoots, View
 from .workqueue import ShutDown, WorkQueue
 
 log = logging.getLogger("raybus.controller")
@@ -81,6 +81,10 @@ class Watch:
     kind: str
     to_roots: ToRoots
     keep: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+    # The names of objects of this kind a root refers to without owning them (a RayJob's
+    # clusterSelector): they join that root's view and wake it. A partitioned replica keeps
+    # every such object that no root owns, since a root may name it later.
+    named_by: NamedBy | None = None
 
 
 @dataclass(frozen=True)
@@ -157,7 +161,8 @@ class Controller(Generic[C]):
         self.settings = settings
         self.config = config
         self.clock = clock
-        self.view = View(spec.root, {w.kind: w.to_roots for w in spec.watches})
+        self.view = View(spec.root, {w.kind: w.to_roots for w in spec.watches},
+                         {w.kind: w.named_by for w in spec.watches if w.named_by is not None})
         self._keep = {w.kind: w.keep for w in spec.watches if w.keep is not None}
         self._watched = frozenset(self.view.kinds())  # kinds whose creates can be seen: expectations
         self.queue: WorkQueue[RootKey] = WorkQueue(clock=clock)
@@ -267,7 +272,10 @@ class Controller(Generic[C]):
         holds or is about to hold (all of them until the first lease tick)."""
         if self._keep_parts is None or obj is None:
             return True
-        return any(self._partition(r) in self._keep_parts for r in self.view.roots_of(kind, obj))
+        roots = self.view.roots_of(kind, obj)
+        if not roots and kind in self.view.named_by:
+            return True  # a root may name it later
+        return any(self._partition(r) in self._keep_parts for r in roots)
 
     async def _on_state(self, msg: Message[StateEnvelope]) -> None:
         env = msg.envelope

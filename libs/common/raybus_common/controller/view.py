@@ -44,6 +44,7 @@ class RootKey:
 
 
 ToRoots = Callable[[Obj], Iterable[RootKey]]
+NamedBy = Callable[[Obj], Iterable[str]]  # a root → names of objects of one kind it refers to (its namespace)
 
 
 def owned_by(root_kind: str, owner_kind: str) -> ToRoots:
@@ -129,9 +130,18 @@ def _rv(obj: Obj) -> int | None:
 
 
 class View:
-    def __init__(self, root_kind: str, child_mappers: Mapping[str, ToRoots]) -> None:
+    """Objects by kind and name, each child indexed under its roots. A child belongs to a root
+    two ways: its mapper names the root (an ownerReference, a label), or the root names it
+    (`named_by`: a RayJob's `clusterSelector` picks a RayCluster it does not own). A referenced
+    child wakes and is shown to the roots that name it, like an owned one."""
+
+    def __init__(self, root_kind: str, child_mappers: Mapping[str, ToRoots],
+                 named_by: Mapping[str, NamedBy] | None = None) -> None:
         self.root_kind = root_kind
         self.mappers = dict(child_mappers)
+        self.named_by = dict(named_by or {})
+        self._referenced: dict[RootKey, frozenset[Target]] = {}
+        self._referrers: dict[Target, set[RootKey]] = defaultdict(set)
         self._objs: dict[str, dict[tuple[str, str], Obj]] = defaultdict(dict)
         self._roots_of: dict[tuple[str, str, str], frozenset[RootKey]] = {}
         self._children: dict[RootKey, dict[str, set[tuple[str, str]]]] = defaultdict(lambda: defaultdict(set))
@@ -213,10 +223,12 @@ class View:
 
     def _reindex(self, kind: str, ns: str, name: str, obj: Obj | None) -> set[RootKey]:
         if kind == self.root_kind:
+            self._refer(RootKey(kind, ns, name), obj)
             return {RootKey(kind, ns, name)}
+        referrers = set(self._referrers.get((kind, ns, name), ()))
         mapper = self.mappers.get(kind)
         if mapper is None:
-            return set()
+            return referrers
         ident = (kind, ns, name)
         before = self._roots_of.get(ident, frozenset())
         after = frozenset(mapper(obj)) if obj is not None else frozenset()
@@ -228,7 +240,32 @@ class View:
             self._roots_of[ident] = after
         else:
             self._roots_of.pop(ident, None)
-        return set(before | after)
+        return set(before | after) | referrers
+
+    def _refer(self, root: RootKey, obj: Obj | None) -> None:
+        """Index what `root` names (`named_by`) under it: gone roots name nothing."""
+        if not self.named_by:
+            return
+        after = frozenset((kind, root.namespace, n) for kind, fn in self.named_by.items()
+                          for n in (fn(obj) if obj is not None else ()) if n)
+        before = self._referenced.get(root, frozenset())
+        for target in before - after:
+            holders = self._referrers.get(target)
+            if holders is not None:
+                holders.discard(root)
+                if not holders:
+                    del self._referrers[target]
+        for target in after:
+            self._referrers[target].add(root)
+        if after:
+            self._referenced[root] = after
+        else:
+            self._referenced.pop(root, None)
+
+    def referenced(self, kind: str, obj: Obj) -> bool:
+        """Whether `obj` is of a kind roots name, and belongs to no root by its mapper: an object
+        a root may name later (an unowned RayCluster), which a partitioned view still keeps."""
+        return kind in self.named_by and not self.roots_of(kind, obj)
 
     def roots_of(self, kind: str, obj: Obj) -> frozenset[RootKey]:
         """The roots an object of `kind` belongs to: itself if it is a root, else its mapper's."""
@@ -236,7 +273,9 @@ class View:
         if kind == self.root_kind:
             return frozenset({RootKey(kind, meta.get("namespace", ""), meta.get("name", ""))})
         mapper = self.mappers.get(kind)
-        return frozenset(mapper(obj)) if mapper is not None else frozenset()
+        mapped = frozenset(mapper(obj)) if mapper is not None else frozenset()
+        referrers = self._referrers.get((kind, meta.get("namespace", ""), meta.get("name", "")))
+        return mapped | referrers if referrers else mapped
 
     def retain(self, keep: Callable[[RootKey], bool]) -> int:
         """Forget every root `keep` refuses, every child none of whose roots it keeps (orphans
@@ -248,7 +287,8 @@ class View:
                 if kind == self.root_kind:
                     drop = not keep(RootKey(kind, ns, name))
                 else:
-                    drop = not any(keep(r) for r in self._roots_of.get((kind, ns, name), ()))
+                    roots = {*self._roots_of.get((kind, ns, name), ()), *self._referrers.get((kind, ns, name), ())}
+                    drop = not any(keep(r) for r in roots) and not (kind in self.named_by and not roots)
                 if drop:
                     del objs[(ns, name)]
                     self._reindex(kind, ns, name, None)
@@ -258,12 +298,19 @@ class View:
                 self._drop(root, target)
         for root in [r for r in self._children if not keep(r)]:
             del self._children[root]
+        for root in [r for r in self._referenced if not keep(r)]:
+            self._refer(root, None)
         return gone
 
     def observe(self, key: RootKey) -> Observed:
         root = self._objs[self.root_kind].get((key.namespace, key.name))
-        children: dict[str, tuple[Obj, ...]] = {}
+        named: dict[str, set[tuple[str, str]]] = defaultdict(set)
         for kind, names in self._children.get(key, {}).items():
+            named[kind] |= names
+        for kind, ns, name in self._referenced.get(key, ()):
+            named[kind].add((ns, name))
+        children: dict[str, tuple[Obj, ...]] = {}
+        for kind, names in named.items():
             objs = [self._objs[kind][n] for n in sorted(names) if n in self._objs[kind]]
             if objs:
                 children[kind] = tuple(objs)
