@@ -1,5 +1,5 @@
 # The obvious way in. `make dev` once, then `make test`; `make up` / `make down` for the local stack.
-.PHONY: dev control-plane kuberay test unit integration conformance up down crds lint bench
+.PHONY: dev control-plane kuberay ray test unit integration conformance up down crds lint bench
 
 dev:
 	bash scripts/dev-setup.sh
@@ -11,13 +11,17 @@ control-plane:
 kuberay:
 	bash scripts/build-kuberay.sh
 
-test: dev control-plane kuberay
+# A venv with ray[default] from PyPI, for the real Ray head the Ray tests run (cached like KubeRay).
+ray:
+	bash scripts/ray-venv.sh
+
+test: dev control-plane kuberay ray
 	bash scripts/test.sh
 
 unit: dev
 	.venv/bin/pytest tests/unit
 
-integration: dev control-plane kuberay
+integration: dev control-plane kuberay ray
 	.venv/bin/pytest tests/integration
 
 # Raybus beside the real KubeRay on one control plane, every fixture diffed; the report goes

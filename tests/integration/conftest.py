@@ -15,6 +15,8 @@ from raybus_common.bus.nats import NatsBus, connect
 from raybus_common.bus.streams import ensure_streams
 from raybus_common.settings import ServiceSettings
 from raybus_testbed.nats import NatsServer
+from raybus_testbed.rayhead import NoRay, RayHead
+from raybus_testbed.rayhead import pod_network as route_pod_network
 
 
 @pytest.fixture(scope="module")
@@ -48,3 +50,28 @@ async def open_module_bus(module_nats: NatsServer) -> AsyncIterator[BusOpener]:
 @pytest.fixture
 async def module_bus(open_module_bus: BusOpener) -> NatsBus:
     return await open_module_bus()
+
+
+@pytest.fixture(scope="session")
+def ray_head(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RayHead]:
+    """One real Ray head for the session (`ray[default]` from PyPI, `make ray`); its dashboard is
+    `ray_head.url`, on port `ray_head.dashboard_port` (8265 unless taken). Skips, saying why, when
+    Ray cannot be installed or started. Tests share it: submit jobs under ids of their own."""
+    try:
+        head = RayHead(tmp_path_factory.mktemp("ray-head"))
+        head.start()
+    except NoRay as e:
+        pytest.skip(f"no Ray head: {e}")
+    try:
+        yield head
+    finally:
+        head.stop()
+
+
+@pytest.fixture(scope="session")
+def pod_network() -> None:
+    """The kwok pod CIDR (10.244.0.0/16) routed to this machine, so a head pod's IP reaches
+    `ray_head`; skips, saying why, when the route cannot be added."""
+    reason = route_pod_network()
+    if reason is not None:
+        pytest.skip(f"no pod network: {reason}")

@@ -11,7 +11,9 @@ fresh interpreter and looking at `sys.modules`, so an import through another mod
 2. Services never import each other.
 3. `raybus_common.kube` and `raybus_common.bus` never import `raybus_common.controller`.
 4. Only the bus's NATS modules import nats; only the Kubernetes edge, the watcher and the
-   actuator import kubernetes_asyncio (direct imports, by AST).
+   actuator import kubernetes_asyncio (direct imports, by AST); of the libraries and services,
+   only the Ray dashboard edge (`raybus_common.ray.dashboard`) imports httpx (others may name
+   its types under `if TYPE_CHECKING:`).
 5. No module imports another module's private (`_name`) name.
 
 The checkers are plain functions; the last tests feed them a deliberately bad package to show
@@ -42,7 +44,7 @@ EDGES = {"main", "handlers", "settings", "metrics"}  # a controller's modules th
 CONTROLLERS = [name for name in SERVICES if name not in ("raybus_watcher", "raybus_actuator")]
 PURE_COMMON = ["actions", "decision", "objects", "quantity", "kv", "scope", "errors", "backoff",
                "controller.config", "controller.view", "controller.expectations", "controller.partitions",
-               "bus.subjects", "bus.envelopes", "bus.streams", "bus.config", "crds"]
+               "bus.subjects", "bus.envelopes", "bus.streams", "bus.config", "crds", "ray.address", "ray.jobs"]
 NO_CLOCK_OR_ENV = ("os", "time", "random")  # static: what pure decision code never imports
 
 
@@ -193,6 +195,22 @@ def direct_importers(files: list[tuple[Path, str]], lib: str) -> set[str]:
             for target, _, _ in imported_names(path, module) if target == lib or target.startswith(lib + ".")}
 
 
+def runtime_importers(files: list[tuple[Path, str]], lib: str) -> set[str]:
+    """`direct_importers`, but an import under `if TYPE_CHECKING:` (for annotations) does not count."""
+    found = set()
+    for path, module in files:
+        tree = ast.parse(path.read_text())
+        blocks = [b for b in ast.walk(tree) if isinstance(b, ast.If)
+                  and ast.unparse(b.test) in ("TYPE_CHECKING", "typing.TYPE_CHECKING")]
+        skipped = {id(n) for b in blocks for stmt in b.body for n in ast.walk(stmt)}
+        for node in ast.walk(tree):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) and node.level == 0 else []
+            if id(node) not in skipped and any(n == lib or n.startswith(lib + ".") for n in names):
+                found.add(module)
+    return found
+
+
 # -- the rules ---------------------------------------------------------------------------------
 
 PURE = pure_modules()
@@ -240,6 +258,8 @@ def test_nats_and_the_kubernetes_client_only_at_their_edges() -> None:
                                                   "raybus_common.bus.follow"}
     assert {m for m in direct_importers(packages, "kubernetes_asyncio")
             if not m.startswith(("raybus_common.kube", "raybus_watcher", "raybus_actuator"))} == set()
+    assert runtime_importers([(p, m) for p, m in packages if m.startswith(("raybus_common", *SERVICES))],
+                             "httpx") <= {"raybus_common.ray.dashboard"}
 
 
 def test_no_module_imports_a_private_name_of_another() -> None:
@@ -265,6 +285,13 @@ def test_the_probe_catches_a_transitive_impurity_and_an_environment_read(tmp_pat
     found = impurities(report)
     assert any(m.startswith("opentelemetry") for m in found), found
     assert any("RAYBUS_X" in m and "helpers.py" in m for m in found), found
+
+
+def test_the_runtime_import_check_lets_annotations_only_imports_through(tmp_path: Path) -> None:
+    (tmp_path / "uses.py").write_text("from httpx import AsyncClient\n")
+    (tmp_path / "names.py").write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import httpx\n")
+    files = [(tmp_path / "uses.py", "pkg.uses"), (tmp_path / "names.py", "pkg.names")]
+    assert (runtime_importers(files, "httpx"), direct_importers(files, "httpx")) == ({"pkg.uses"}, {"pkg.uses", "pkg.names"})
 
 
 def test_the_static_checks_catch_private_imports_and_os(tmp_path: Path) -> None:
