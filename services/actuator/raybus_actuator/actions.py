@@ -68,6 +68,7 @@ from raybus_common.actions import (
     Delete,
     ObjectRef,
     Patch,
+    RayCall,
     RecordEvent,
     RemoveFinalizer,
 )
@@ -232,6 +233,8 @@ class Executor:
         made the change, rather than finding it made). Raises `ApiError`, `UnknownResource`."""
         if isinstance(action, RecordEvent):
             return _done(await self.record(action, controller=controller, now=now))
+        if isinstance(action, RayCall):  # the handler sends these to `ray_calls`
+            raise UnknownResource(f"{action.op} is a call to Ray's dashboard, not a Kubernetes write")
         res = await self.resource_of(action.ref)
         if isinstance(action, Apply):
             if action.create_only:

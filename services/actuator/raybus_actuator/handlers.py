@@ -5,10 +5,12 @@ each action to exactly one of them, and takes it off the work-queue stream only 
 acknowledged. For each action:
 
 1. carry it out (`actions.Executor`), at most `concurrency` at once, every API request under the
-   client-side rate limit (`RAYBUS_QPS` / `RAYBUS_BURST`);
-2. judge the API's answer (`actions.judge`): a temporary failure is retried by JetStream after
-   the API's `Retry-After` (or with backoff) until `max_deliver`; on the last delivery it becomes
-   permanent;
+   client-side rate limit (`RAYBUS_QPS` / `RAYBUS_BURST`); a Ray call (`RaySubmitJob`,
+   `RayStopJob`, `RayDeleteJob`) against its cluster's dashboard instead (`ray_calls.RayCaller`,
+   fewer at once than `concurrency`);
+2. judge the answer (`actions.judge`, `ray_calls.judge` for Ray's): a temporary failure is
+   retried by JetStream after the API's `Retry-After` (or with backoff) until `max_deliver`; on
+   the last delivery it becomes permanent;
 3. record the write's Events on the action's root, best effort: its `success_event` when this
    action made the change, the Warning named by its `failure_reason` (KubeRay's text, then the
    API's message) when it failed for good — never both, never one that did not happen. Events go
@@ -43,7 +45,7 @@ from datetime import UTC, datetime
 from kubernetes_asyncio.config import ConfigException
 from prometheus_client import Counter
 
-from raybus_common.actions import RecordEvent, target_of
+from raybus_common.actions import RayCall, RecordEvent, target_of
 from raybus_common.bus import subjects
 from raybus_common.bus.base import Message
 from raybus_common.bus.envelopes import ActionEnvelope, ResultEnvelope
@@ -51,10 +53,13 @@ from raybus_common.bus.streams import actuator_consumer
 from raybus_common.errors import PermanentError, TemporaryError
 from raybus_common.kube.client import ApiError, KubeClient
 from raybus_common.kube.discovery import Discovery
+from raybus_common.kube.secrets import SecretCache
+from raybus_common.ray.dashboard import new_http
 from raybus_common.runner import Service
 
 from .actions import Executor, Judgement, UnknownResource, judge
 from .events import outcome_event
+from .ray_calls import RayCaller
 from .recorder import EventRecorder
 from .settings import ActuatorSettings
 
@@ -97,9 +102,10 @@ class KeyLocks:
 
 
 class Actuator:
-    def __init__(self, svc: Service, executor: Executor) -> None:
+    def __init__(self, svc: Service, executor: Executor, ray: RayCaller | None = None) -> None:
         self.svc = svc
         self.executor = executor
+        self.ray = ray
         self.locks = KeyLocks()
 
     async def handle(self, msg: Message[ActionEnvelope]) -> None:
@@ -121,7 +127,7 @@ class Actuator:
             outcome, text = "permanent", f"gave up after {msg.attempt} attempts: {text}"
         if not env.dry_run:
             await self._announce(env, judged, failed=outcome == "permanent")
-        failure_reason = "" if isinstance(action, RecordEvent) else action.failure_reason
+        failure_reason = "" if isinstance(action, RecordEvent | RayCall) else action.failure_reason
         result = ResultEnvelope(action_id=env.action_id, controller=env.controller, root=env.root, target=target,
                                 op=action.op, outcome=outcome, http_status=status, message=text,
                                 error=(judged.error or text) if outcome != "ok" else "",
@@ -150,6 +156,10 @@ class Actuator:
 
     async def _carry_out(self, msg: Message[ActionEnvelope]) -> tuple[Judgement, int | None]:
         env = msg.envelope
+        if isinstance(env.action, RayCall):
+            if self.ray is None:
+                return Judgement("permanent", "this actuator makes no Ray calls"), None
+            return await self.ray.carry_out(env.action, last_attempt=msg.last_attempt)
         try:
             return await self.executor.execute(env.action, controller=env.controller, now=datetime.now(UTC)), None
         except UnknownResource as e:
@@ -184,9 +194,14 @@ async def start(svc: Service, settings: ActuatorSettings) -> None:
     svc.spawn(recorder.run(svc.stop_requested), name="event-series-flush")
     executor = Executor(kube, discovery, field_manager=settings.field_manager, instance=settings.instance,
                         recorder=recorder)
-    actuator = Actuator(svc, executor)
+    http = new_http(max_connections=settings.ray_slots)
+    svc.after_drain(http.aclose)  # after the in-flight Ray calls
+    ray = RayCaller(http, SecretCache(kube).get, access=settings.ray_dashboard_access,
+                    timeout=settings.ray_timeout_seconds, concurrency=settings.ray_slots)
+    actuator = Actuator(svc, executor, ray)
     spec = actuator_consumer(ack_wait=settings.ack_wait, max_deliver=settings.max_deliver)
     await svc.bus.consume(spec, ActionEnvelope, actuator.handle, concurrency=settings.concurrency)
     svc.mark_ready()
-    log.info("applying actions from %s as field manager %r (concurrency %d, qps %g, burst %d)",
-             spec.filter_subject, settings.field_manager, settings.concurrency, settings.qps, settings.burst)
+    log.info("applying actions from %s as field manager %r (concurrency %d, qps %g, burst %d; Ray calls: %d at "
+             "once, dashboards reached by %s)", spec.filter_subject, settings.field_manager, settings.concurrency,
+             settings.qps, settings.burst, settings.ray_slots, settings.ray_dashboard_access)
