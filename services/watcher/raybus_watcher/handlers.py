@@ -30,6 +30,11 @@ watched (`plan_watches`: cluster-wide, or once per watched namespace; see `plan.
 a restart can tombstone what vanished while it was down), then run one `ResourceWatch` (with its own `BusSink`) per
 target on a client whose connection pool has room for every watch at once.
 
+The RayJob and RayCluster watches also tell the Ray job poller (`raypoll.py`, through its `Tap`
+sink) what they saw: it polls the dashboards of running RayJobs and publishes their
+`RayJobInfo` on `raybus.state.rayjobinfo.<ns>.<name>`. `rayjobinfo` is no Kubernetes kind: it
+is never listed or watched, only published.
+
 Ready once every watch is established (listed, and its watch request answered); while one is
 not, `/readyz` answers 503 and names it with its last error (`403 Forbidden: ...`), and the
 watch keeps retrying. The watcher only reads Kubernetes (get, list, watch); it never writes
@@ -43,7 +48,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import get_args
+from typing import TYPE_CHECKING, get_args
 
 from kubernetes_asyncio.config import ConfigException
 from prometheus_client import Counter
@@ -55,11 +60,18 @@ from raybus_common.bus.envelopes import StateEnvelope, StateType
 from raybus_common.kube.client import ApiError, KubeClient
 from raybus_common.kube.discovery import Catalog, fetch
 from raybus_common.kube.resources import OWNED, RAY, SCHEDULERS, KindSpec, Resource
+from raybus_common.kube.secrets import SecretCache
+from raybus_common.ray.dashboard import new_http
+from raybus_common.ray.jobs import SUBJECT_KIND
 from raybus_common.runner import Service
 
 from .plan import NameKey, Target, cluster_wide, known_in, pool_size, summarize, targets
+from .raypoll import TAPPED, RayJobPoller, Tap
 from .settings import WatcherSettings
-from .watching import Obj, ResourceWatch
+from .watching import Obj, ResourceWatch, Sink
+
+if TYPE_CHECKING:
+    from httpx import AsyncClient
 
 log = logging.getLogger("raybus.watcher")
 
@@ -217,7 +229,7 @@ async def _connect(settings: WatcherSettings, pool: int) -> KubeClient:
 
 async def start(svc: Service, settings: WatcherSettings) -> None:
     """Decide what to watch where and learn what the bus shows alive (on a small client), then
-    start every watch on a client with a connection for each."""
+    start every watch on a client with a connection for each, and the Ray job poller."""
     namespaces = list(settings.watch_namespaces)
     wide = cluster_wide(namespaces, settings.watch_cluster_wide_above)
     probe = await _connect(settings, pool=pool_size(0))
@@ -233,10 +245,17 @@ async def start(svc: Service, settings: WatcherSettings) -> None:
     count = sum(len(where) for _, where in planned)
     kube = await _connect(settings, pool=pool_size(count))
     stop = svc.stop_requested
-    watches = [_watch(kube, res, t, known_in(known[res.kind], t), svc.bus, settings)
+    http = new_http(max_connections=settings.ray_poll_concurrency)
+    poller = RayJobPoller(svc.bus, http, SecretCache(kube).get, access=settings.ray_dashboard_access,
+                          timeout=settings.ray_timeout_seconds, interval=settings.ray_poll_seconds,
+                          concurrency=settings.ray_poll_concurrency, tombstone_ttl=settings.tombstone_ttl_seconds,
+                          on_published=lambda kind: PUBLISHED.labels(SUBJECT_KIND, kind).inc())
+    await poller.learn()  # before the watches report: a RayJob gone meanwhile has its RayJobInfo deleted
+    watches = [_watch(kube, res, t, known_in(known[res.kind], t), svc.bus, settings, poller)
                for res, where in planned for t in where]
-    svc.ready_unless(lambda: summarize(w.problem for w in watches))
+    svc.ready_unless(lambda: summarize(w.problem for w in watches))  # Ray's dashboards play no part
     tasks = [svc.spawn(w.run(stop), name=f"watch-{w.res.kind}-{w.namespace or 'all'}") for w in watches]
+    tasks.append(svc.spawn(_poll(poller, http, stop), name="ray-job-poller"))
     svc.spawn(_close_after(kube, stop, tasks), name="watcher-kube-close")
     log.info("watching %s in %s: %d watches, %d connections at most",
              ", ".join(f"{r.kind} ({r.api_version})" for r, _ in planned),
@@ -244,14 +263,23 @@ async def start(svc: Service, settings: WatcherSettings) -> None:
 
 
 def _watch(kube: KubeClient, res: Resource, target: Target, known: dict[NameKey, str], bus: Bus,
-           settings: WatcherSettings) -> ResourceWatch:
+           settings: WatcherSettings, poller: RayJobPoller) -> ResourceWatch:
     async def listed() -> None:
         LISTS.labels(res.kind).inc()
 
-    sink = BusSink(bus, tombstone_ttl=settings.tombstone_ttl_seconds, window=settings.publish_window)
+    sink: Sink = BusSink(bus, tombstone_ttl=settings.tombstone_ttl_seconds, window=settings.publish_window)
+    if res.kind in TAPPED:  # RayJobs and RayClusters: the Ray job poller learns which jobs to poll
+        sink = Tap(sink, poller)
     return ResourceWatch(kube, res, target.namespace, sink, known, keep=target.keep,
                          watch_timeout=settings.watch_timeout_seconds, on_listed=listed,
                          on_gone=EXPIRED.labels(res.kind).inc)
+
+
+async def _poll(poller: RayJobPoller, http: AsyncClient, stop: asyncio.Event) -> None:
+    try:
+        await poller.run(stop)
+    finally:
+        await http.aclose()
 
 
 async def _close_after(kube: KubeClient, stop: asyncio.Event, tasks: list[asyncio.Task[object]]) -> None:

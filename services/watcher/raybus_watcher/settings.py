@@ -8,6 +8,10 @@ namespaces (`RAYBUS_WATCH_NAMESPACES`), and its own.
     RAYBUS_WATCH_EXTRA=configmap=raybus.io/demo=true
     RAYBUS_TOMBSTONE_TTL_SECONDS=86400              # 0: tombstones stay until the subject is reused
     RAYBUS_PUBLISH_WINDOW=256                       # unacknowledged state messages per watch
+    RAYBUS_RAY_DASHBOARD_ACCESS=service             # or pod: how dashboards are reached (ray.address)
+    RAYBUS_RAY_TIMEOUT_SECONDS=2                    # one request to a dashboard (KubeRay's 2 s)
+    RAYBUS_RAY_POLL_SECONDS=3                       # a running RayJob's Ray job is polled this often
+    RAYBUS_RAY_POLL_CONCURRENCY=16                  # polls under way at once
 
 `watch_extra` lists extra kinds to watch as `kube.resources.parse_watch_spec` specs
 (`kind` or `kind=<label selector>`, `kind` a token of `kube.resources.SPECS`; the version
@@ -29,6 +33,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import NoDecode
 
 from raybus_common.kube.resources import KindSpec, parse_watch_spec
+from raybus_common.ray.address import DEFAULT_ACCESS, DIRECT_TIMEOUT, Access
 from raybus_common.scope import WatchScope
 from raybus_common.settings import KubeClientSettings, ServiceSettings
 
@@ -47,6 +52,11 @@ class WatcherSettings(ServiceSettings, KubeClientSettings, WatchScope):
     watch_extra: Annotated[list[str], NoDecode] = Field(default_factory=list)
     tombstone_ttl_seconds: float = Field(24 * 3600.0, ge=0)  # 0 = tombstones never expire
     publish_window: int = Field(256, ge=1)  # unacknowledged observations per watch (1: each one awaited)
+    # The Ray job poller (`raypoll.py`)
+    ray_dashboard_access: Access = DEFAULT_ACCESS
+    ray_timeout_seconds: float = Field(DIRECT_TIMEOUT, gt=0)
+    ray_poll_seconds: float = Field(3.0, gt=0)  # KubeRay's requeue of a running RayJob
+    ray_poll_concurrency: int = Field(16, ge=1)
 
     @field_validator("watch_extra", mode="before")
     @classmethod

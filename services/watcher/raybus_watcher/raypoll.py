@@ -1,0 +1,297 @@
+"""The Ray job poller: what each running RayJob's Ray job is doing, as `RayJobInfo` observations
+on `raybus.state.rayjobinfo.<ns>.<rayjob>`.
+
+The watcher's watches of RayJobs and RayClusters hand it every observation (`observed`,
+`vanished`: the `Tap` sink wraps their bus sinks); which RayJobs to poll, where their dashboards
+are and when each is due is `raypoll_plan.PollPlan`. A RayJob in `Running` with a job id and a
+known RayCluster is polled at once, then every `RAYBUS_RAY_POLL_SECONDS` (3 s, KubeRay's
+requeue; ±10% so a thousand jobs that started together spread out):
+
+- `GET /api/jobs/<status.jobId>` on the cluster's dashboard (`ray.dashboard.DashboardClient`,
+  reached as `RAYBUS_RAY_DASHBOARD_ACCESS` says), with the token of the cluster's auth Secret
+  when it has token auth (`kube.secrets.SecretCache`);
+- at most `RAYBUS_RAY_POLL_CONCURRENCY` polls at once, each bounded by
+  `RAYBUS_RAY_TIMEOUT_SECONDS` (2 s), each job on its own schedule: a dead dashboard delays
+  only its own jobs (KubeRay's one reconcile loop waits for it: kuberay#4087);
+- the answer becomes a `JobInfo`: found, not found (404), or `error` when the dashboard could
+  not be asked (no answer, 5xx, no address yet, no token Secret yet). An error keeps what the
+  last answer said (its status, message, times) beside the error, so a dashboard that stops
+  answering does not read as a job that vanished;
+- `ray.jobs.info_object` makes it an observation, published only when `same_observation` says
+  it differs from what this watcher last saw on the bus (learnt from the bus at start, then its
+  own publishes), with `Nats-Msg-Id` `<uid>:<resourceVersion>`. The resourceVersion is the
+  observation's time in ms, kept rising per subject so a controller never takes a newer
+  observation for a stale one.
+
+A RayJob that leaves `Running` (or loses its job id or cluster) is no longer polled; its last
+observation stays on the bus. A RayJob deleted gets its `RayJobInfo` deleted too: a DELETED
+message with the last observation (`<uid>:gone`, the tombstone TTL), published before the
+RayJob's own tombstone, so a crash in between leaves it to the next relist. An answer that
+arrives after its RayJob moved on (another job id, another dashboard, gone) is dropped.
+
+Readiness does not depend on Ray: a dashboard that never answers is the job's problem, shown
+in its `RayJobInfo`, not the watcher's. Metrics: `raybus_watcher_ray_polls` by outcome,
+`raybus_watcher_ray_poll_seconds`.
+
+Every watcher replica polls every running RayJob (no partitioning yet): replicas publish the
+same changes each with their own observation times, which controllers take in time order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from prometheus_client import Counter, Histogram
+
+from raybus_common.bus import subjects
+from raybus_common.bus.base import Bus, Message
+from raybus_common.bus.envelopes import StateEnvelope
+from raybus_common.errors import TemporaryError
+from raybus_common.kube.client import ApiError
+from raybus_common.kube.resources import Resource
+from raybus_common.ray.address import Access, base_url
+from raybus_common.ray.dashboard import DashboardClient, DashboardError, JobNotFound, read_token
+from raybus_common.ray.jobs import SUBJECT_KIND, JobInfo, info_object, info_of, same_observation
+
+from .plan import NameKey
+from .raypoll_plan import PollPlan, PollTarget
+from .watching import Obj, Sink
+
+if TYPE_CHECKING:
+    import httpx
+
+log = logging.getLogger("raybus.watcher.ray")
+
+POLLS = Counter("raybus_watcher_ray_polls", "Polls of a Ray job's status, by outcome (found, not_found, error).",
+                ["outcome"])
+POLL_SECONDS = Histogram("raybus_watcher_ray_poll_seconds", "How long one poll of a Ray dashboard took.",
+                         buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0))
+_OUTCOMES = {o: POLLS.labels(o) for o in ("found", "not_found", "error")}
+
+GetSecret = Callable[[str, str], Awaitable[dict[str, Any] | None]]
+TAPPED = frozenset({"rayjob", "raycluster"})  # the watches the poller learns from
+NO_ADDRESS = "the head's address is not known yet"
+
+
+class RayJobPoller:
+    def __init__(self, bus: Bus, http: httpx.AsyncClient, get_secret: GetSecret, *, access: Access, timeout: float,
+                 interval: float, concurrency: int, tombstone_ttl: float | None = None,
+                 clock: Callable[[], float] = time.monotonic,
+                 spread: Callable[[], float] = lambda: random.uniform(-1.0, 1.0),
+                 on_published: Callable[[str], None] | None = None) -> None:
+        self.bus, self.http, self.get_secret = bus, http, get_secret
+        self.access, self.timeout = access, timeout
+        self.tombstone_ttl = tombstone_ttl or None
+        self.clock, self.spread, self.on_published = clock, spread, on_published
+        self.plan = PollPlan(interval)
+        self.shown: dict[NameKey, Obj] = {}  # the RayJobInfo the bus shows, per RayJob
+        self._slots = asyncio.Semaphore(concurrency)
+        self._locks: dict[NameKey, asyncio.Lock] = {}  # one publisher at a time per subject
+        self._wake = asyncio.Event()
+        self._polls: set[asyncio.Task[None]] = set()
+
+    # -- what the bus shows -----------------------------------------------------------------
+    async def learn(self) -> None:
+        """What the bus shows of every RayJob's `RayJobInfo` (the last message per subject), so
+        a restarted watcher publishes only what changed and tombstones what it did not publish."""
+        replaying = True
+
+        async def handle(msg: Message[StateEnvelope]) -> None:
+            env = msg.envelope
+            if not replaying:
+                return  # live messages after the replay are this watcher's own
+            key = (env.ref.namespace, env.ref.name)
+            if env.gone or env.object is None:
+                self.shown.pop(key, None)
+            else:
+                self.shown[key] = env.object
+
+        sub = await self.bus.last_per_subject(subjects.of_kind("state", SUBJECT_KIND), StateEnvelope, handle)
+        await sub.replayed.wait()
+        replaying = False
+        sub.stop()
+
+    # -- what the watches saw (through `Tap`) -----------------------------------------------
+    def observed(self, kind: str, obj: Obj) -> None:
+        if kind == "rayjob":
+            self.plan.rayjob(obj, self.clock())
+        elif kind == "raycluster":
+            self.plan.cluster(obj, self.clock())
+        else:
+            return
+        self._wake.set()
+
+    async def vanished(self, kind: str, namespace: str, name: str, uid: str) -> None:
+        """A RayCluster gone: its jobs are not polled. A RayJob gone: its `RayJobInfo` is deleted
+        (when the bus shows one of that RayJob). Raises `TemporaryError` if the bus did not take
+        the deletion (the watch then lists again and reports the RayJob gone again)."""
+        key = (namespace, name)
+        if kind == "raycluster":
+            self.plan.cluster_gone(key, self.clock())
+            self._wake.set()
+            return
+        if kind != "rayjob":
+            return
+        self.plan.rayjob_gone(key)
+        async with self._lock(key):
+            last = self.shown.get(key)
+            if last is None or (uid and _owner_uid(last) not in ("", uid)):
+                return  # nothing shown, or the RayJobInfo of another RayJob of that name
+            env = StateEnvelope.observed("DELETED", last)
+            await self.bus.publish(subjects.state(SUBJECT_KIND, namespace, name), env, msg_id=f"{env.uid}:gone",
+                                   ttl=self.tombstone_ttl)
+            del self.shown[key]
+            self._count("DELETED")
+        if self.plan.target(key) is None:
+            self._locks.pop(key, None)
+
+    # -- the schedule -----------------------------------------------------------------------
+    async def run(self, stop: asyncio.Event) -> None:
+        """Start every poll as it falls due, until `stop`; then cancel those in flight."""
+        stopper = asyncio.ensure_future(self._wake_on(stop))
+        try:
+            while not stop.is_set():
+                self._wake.clear()
+                for target in self.plan.due(self.clock()):
+                    self.plan.start(target.key)
+                    task = asyncio.create_task(self._poll_and_publish(target),
+                                               name=f"ray-poll-{target.namespace}/{target.name}")
+                    self._polls.add(task)
+                    task.add_done_callback(self._polls.discard)
+                nxt = self.plan.next_due()
+                try:
+                    await asyncio.wait_for(self._wake.wait(),
+                                           timeout=None if nxt is None else max(0.0, nxt - self.clock()))
+                except TimeoutError:
+                    pass
+        finally:
+            stopper.cancel()
+            for task in list(self._polls):
+                task.cancel()
+            await asyncio.gather(stopper, *self._polls, return_exceptions=True)
+
+    async def _wake_on(self, stop: asyncio.Event) -> None:
+        await stop.wait()
+        self._wake.set()
+
+    async def _poll_and_publish(self, target: PollTarget) -> None:
+        try:
+            async with self._slots:
+                started = self.clock()
+                info = await self.poll(target)
+                POLL_SECONDS.observe(self.clock() - started)
+            await self.publish(target, info)
+        except TemporaryError as e:  # the next poll publishes it: `shown` did not change
+            log.warning("could not publish the Ray job of rayjob %s/%s: %s", target.namespace, target.name, e)
+        finally:
+            self.plan.polled(target.key, self.clock(), self.spread())
+            self._wake.set()
+
+    # -- one poll ---------------------------------------------------------------------------
+    async def poll(self, target: PollTarget) -> JobInfo:
+        """Ask `target`'s dashboard about its job: never raises for what the dashboard (or the
+        token's Secret) does; that is the `JobInfo`'s `error`."""
+        base = base_url(target.dashboard, self.access)
+        if base is None:
+            return self._failed(target, f"{NO_ADDRESS} (dashboard access {self.access!r})")
+        try:
+            async with asyncio.timeout(2 * self.timeout):  # the token's Secret and the request together
+                token = ""
+                if target.dashboard.auth_secret:
+                    token = await read_token(self.get_secret, target.namespace, target.dashboard.auth_secret)
+                answer = await DashboardClient(self.http, base, token=token, timeout=self.timeout).job_info(
+                    target.submission_id)
+        except JobNotFound:
+            _OUTCOMES["not_found"].inc()
+            return JobInfo(found=False)
+        except DashboardError as e:
+            return self._failed(target, str(e))
+        except ApiError as e:
+            return self._failed(target, f"reading the auth Secret {target.namespace}/{target.dashboard.auth_secret}: "
+                                        f"{e}")
+        except TimeoutError:
+            return self._failed(target, f"no answer within {2 * self.timeout:g}s")
+        _OUTCOMES["found"].inc()
+        return JobInfo.from_dashboard(answer)
+
+    def _failed(self, target: PollTarget, error: str) -> JobInfo:
+        """An error, with what the last answer about the same job said."""
+        _OUTCOMES["error"].inc()
+        last = info_of(self.shown.get(target.key))
+        if last is not None and (last[0], last[1]) == (target.submission_id, target.cluster) \
+                and _owner_uid(self.shown[target.key]) == target.uid:
+            return last[2].model_copy(update={"error": error})
+        return JobInfo(error=error)
+
+    async def publish(self, target: PollTarget, info: JobInfo) -> bool:
+        """Publish `info` as `target`'s `RayJobInfo` if it differs from what the bus shows and
+        `target` is still what the RayJob asks to poll; True if it was published."""
+        key = target.key
+        async with self._lock(key):
+            if self.plan.target(key) != target:
+                return False  # the RayJob moved on while its dashboard was asked
+            last = self.shown.get(key)
+            now = _after(datetime.now(UTC), last)
+            obj = info_object(target.rayjob, submission_id=target.submission_id, cluster=target.cluster, info=info,
+                              observed_at=now)
+            if same_observation(last, obj):
+                return False
+            env = StateEnvelope.observed("ADDED" if last is None else "MODIFIED", obj, observed_at=now)
+            await self.bus.publish(subjects.state(SUBJECT_KIND, target.namespace, target.name), env,
+                                   msg_id=f"{env.uid}:{env.resource_version}")
+            self.shown[key] = obj
+            self._count(env.type)
+            return True
+
+    def _lock(self, key: NameKey) -> asyncio.Lock:
+        return self._locks.setdefault(key, asyncio.Lock())
+
+    def _count(self, kind: str) -> None:
+        if self.on_published is not None:
+            self.on_published(kind)
+
+
+def _owner_uid(info: Mapping[str, Any]) -> str:
+    owners = (info.get("metadata") or {}).get("ownerReferences") or []
+    return str(owners[0].get("uid") or "") if owners else ""
+
+
+def _after(now: datetime, last: Mapping[str, Any] | None) -> datetime:
+    """`now`, or 1 ms after `last`'s observation if the clock has not moved past it: a
+    controller ignores an observation whose resourceVersion is not above the one it holds."""
+    try:
+        last_ms = int(((last or {}).get("metadata") or {}).get("resourceVersion") or 0)
+    except ValueError:
+        return now
+    if int(now.timestamp() * 1000) > last_ms:
+        return now
+    return datetime.fromtimestamp((last_ms + 1) / 1000, UTC) + timedelta(microseconds=100)
+
+
+class Tap:
+    """A watch's sink that also tells the poller what the watch saw: observations after the bus
+    took them; deletions before (the `RayJobInfo` goes before its RayJob)."""
+
+    def __init__(self, inner: Sink, poller: RayJobPoller) -> None:
+        self.inner, self.poller = inner, poller
+
+    @property
+    def failed(self) -> asyncio.Event:
+        return self.inner.failed
+
+    async def observed(self, res: Resource, event: str, obj: Obj) -> None:
+        await self.inner.observed(res, event, obj)
+        self.poller.observed(res.kind, obj)
+
+    async def vanished(self, res: Resource, namespace: str, name: str, uid: str, last: Obj | None) -> None:
+        await self.poller.vanished(res.kind, namespace, name, uid)
+        await self.inner.vanished(res, namespace, name, uid, last)
+
+    async def flush(self) -> None:
+        await self.inner.flush()
