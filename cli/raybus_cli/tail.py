@@ -15,6 +15,9 @@ from typing import Any
 from raybus_common.bus import subjects
 from raybus_common.bus.follow import Received
 
+# Kinds about an object of another kind, on subjects named like it: a RayJob's Ray job is
+# observed (`raybus.state.rayjobinfo.<ns>.<rayjob>`), called and answered under the RayJob's name.
+COMPANIONS: dict[str, tuple[str, ...]] = {"rayjob": ("rayjobinfo",)}
 DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
 UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
@@ -43,10 +46,11 @@ def trace_id(headers: dict[str, str]) -> str:
 
 
 def concerns(obj: tuple[str, str, str], r: Received, payload: dict[str, Any] | None) -> bool:
-    """Whether a message is about the object: its own subjects, actions and results for it as
-    root, and state of its children (owner reference or `ray.io/cluster` label)."""
+    """Whether a message is about the object: its own subjects (and its companions', e.g. a
+    RayJob's `rayjobinfo`, tombstones included), actions and results for it as root, and state
+    of its children (owner reference or `ray.io/cluster` label)."""
     kind, ns, name = obj
-    if subjects.matches(subjects.about(kind, ns, name), r.subject):
+    if any(subjects.matches(subjects.about(k, ns, name), r.subject) for k in (kind, *COMPANIONS.get(kind, ()))):
         return True
     if not payload:
         return False

@@ -75,3 +75,13 @@ def test_concerns_follows_roots_owners_and_cluster_labels() -> None:
     assert concerns(rc, rec("raybus.state.pod.ns.rc-head", pod), pod)
     other = {"object": {"metadata": {"namespace": "ns", "labels": {"ray.io/cluster": "other"}}}}
     assert not concerns(rc, rec("raybus.state.pod.ns.other-head", other), other)
+
+
+def test_a_rayjobs_story_includes_its_ray_job() -> None:
+    job = ("rayjob", "ns", "job")
+    tombstone = {"type": "TOMBSTONE", "ref": {"kind": "RayJobInfo", "namespace": "ns", "name": "job"}}
+    for stage in ("state", "act", "res", "dlq"):  # with no root or owner in the payload to go by
+        assert concerns(job, rec(f"raybus.{stage}.rayjobinfo.ns.job", tombstone), tombstone)
+    assert not concerns(job, rec("raybus.state.rayjobinfo.ns.other", tombstone), tombstone)
+    assert not concerns(job, rec("raybus.state.rayjobinfo.ns2.job", tombstone), tombstone)
+    assert not concerns(("raycluster", "ns", "job"), rec("raybus.state.rayjobinfo.ns.job", tombstone), tombstone)
