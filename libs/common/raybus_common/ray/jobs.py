@@ -25,6 +25,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..gotext import check_name
+
 API_VERSION = "raybus.io/v1"
 KIND = "RayJobInfo"
 SUBJECT_KIND = "rayjobinfo"  # the kind token on the bus
@@ -158,11 +160,14 @@ def dashboard_port(cluster: Mapping[str, Any]) -> int:
 
 def auth_secret(cluster: Mapping[str, Any]) -> str:
     """The Secret with the cluster's `auth_token` when `authOptions.mode` is `token`, else ""
-    (KubeRay: `authOptions.secretName`, or the cluster's name)."""
+    (KubeRay: `authOptions.secretName`, or `CheckName(<cluster>)`, as cluster-ctl names it)."""
     options = (cluster.get("spec") or {}).get("authOptions") or {}
     if options.get("mode") != "token":
         return ""
-    return str(options.get("secretName") or (cluster.get("metadata") or {}).get("name") or "")
+    if options.get("secretName"):
+        return str(options["secretName"])
+    name = str((cluster.get("metadata") or {}).get("name") or "")
+    return check_name(name) if name else ""
 
 
 def dashboard_of(cluster: Mapping[str, Any], *, url: str = "") -> Dashboard:
