@@ -7,7 +7,9 @@ may delete a stream), `module_bus` a Raybus bus on it with Raybus's streams, and
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -15,6 +17,7 @@ from raybus_common.bus.nats import NatsBus, connect
 from raybus_common.bus.streams import ensure_streams
 from raybus_common.settings import ServiceSettings
 from raybus_testbed.nats import NatsServer
+from raybus_testbed.podrunner import PodRunner
 from raybus_testbed.rayhead import NoRay, RayHead
 from raybus_testbed.rayhead import pod_network as route_pod_network
 
@@ -75,3 +78,20 @@ def pod_network() -> None:
     reason = route_pod_network()
     if reason is not None:
         pytest.skip(f"no pod network: {reason}")
+
+
+@pytest.fixture(scope="session")
+def pod_runner(kubeconfig: Path, ray_head: RayHead, tmp_path_factory: pytest.TempPathFactory) -> Iterator[PodRunner]:
+    """Runs RayJob submitter pods (labelled `ray.io/originated-from-crd=RayJob`, owned by a Job;
+    kwok leaves them Running) on this machine with `ray_head`'s Ray, against `ray_head`'s
+    dashboard whatever address the pod names, and writes their outcome as a kubelet would (see
+    `raybus_testbed.podrunner`). Its `runs` and their log files tell what ran. Skips on an
+    existing cluster (RAYBUS_TEST_KUBECONFIG), whose own kubelets run pods."""
+    if os.environ.get("RAYBUS_TEST_KUBECONFIG"):
+        pytest.skip("an existing cluster (RAYBUS_TEST_KUBECONFIG) runs its own pods: no pod runner")
+    runner = PodRunner(kubeconfig, ray_head.venv, ray_head.url, log_dir=tmp_path_factory.mktemp("pod-runner"))
+    runner.start()
+    try:
+        yield runner
+    finally:
+        runner.stop()

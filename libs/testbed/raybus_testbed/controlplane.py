@@ -6,7 +6,8 @@ kube-apiserver runs with RBAC and token authentication; the admin token is in th
 this writes. kube-controller-manager brings garbage collection, Jobs and default service
 accounts; kube-scheduler binds pods to the fake nodes; kwok plays every node's kubelet with
 the stages in `kwok-stages.yaml`, so pods become Running/Ready and Job pods complete. It does
-not run containers: nothing inside a pod ever executes.
+not run containers: nothing inside a pod ever executes, except in a RayJob's submitter pods,
+which kwok only makes Running and `podrunner.PodRunner` runs on this machine.
 """
 
 from __future__ import annotations
