@@ -6,7 +6,7 @@ import asyncio
 from datetime import datetime
 from typing import Any
 
-from raybus_common.actions import Apply, ObjectRef
+from raybus_common.actions import Apply, Delete, ObjectRef
 from raybus_common.bus import subjects
 from raybus_common.bus.envelopes import ActionEnvelope, StateEnvelope
 from raybus_common.bus.memory import MemoryBus
@@ -70,8 +70,8 @@ async def child_shows_up(bus: MemoryBus) -> None:
     await run_until_quiet(bus)
 
 
-async def started(bus: MemoryBus, **settings: Any) -> Controller:
-    ctl = Controller(SPEC, bus, RuntimeConfig(**settings), ControllerConfig(), MemoryKV(), replica="r1")
+async def started(bus: MemoryBus, spec: ControllerSpec[ControllerConfig] = SPEC, **settings: Any) -> Controller:
+    ctl = Controller(spec, bus, RuntimeConfig(**settings), ControllerConfig(), MemoryKV(), replica="r1")
     task = asyncio.create_task(ctl.start())
     while not task.done():
         await bus.settle()
@@ -221,6 +221,35 @@ async def test_a_gone_root_drops_its_expectations_and_is_reconciled_at_once() ->
                           msg_id="uid-g:gone")
         await run_until_quiet(bus)
         assert not ctl.expectations.pending(key)
+        assert ctl.reconciles == before + 1
+    finally:
+        await ctl.stop()
+
+
+async def test_a_root_that_deletes_itself_is_still_reconciled_while_it_goes() -> None:
+    """A RayJob's DeleteSelf: the root is deleted, but its finalizer keeps it until a later pass
+    removes it; waiting for the root to be gone would hold that pass back until the expectation
+    expired (minutes)."""
+    def delete_self(observed: Observed, *, now: datetime, settings: ControllerConfig) -> Decision:
+        root = observed.root
+        if root is None or root["metadata"].get("deletionTimestamp"):
+            return Decision()
+        return Decision(actions=(Delete(ref=ObjectRef.of(root)),))
+
+    spec = ControllerSpec[ControllerConfig]("self-ctl", "raycluster", delete_self, (), partitions=8)
+    bus = MemoryBus()
+    await publish_state(bus, "raycluster", raycluster("s"))
+    ctl = await started(bus, spec)
+    try:
+        await run_until_quiet(bus)
+        assert [a.action.op for a in actions(bus)] == ["delete"]
+        key = next(iter(ctl.view.roots()))
+        assert not ctl.expectations.pending(key)
+        before = ctl.reconciles
+        going = raycluster("s", rv="2")
+        going["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+        await publish_state(bus, "raycluster", going, "MODIFIED")
+        await run_until_quiet(bus)
         assert ctl.reconciles == before + 1
     finally:
         await ctl.stop()

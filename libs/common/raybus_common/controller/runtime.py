@@ -526,7 +526,9 @@ class Controller(Generic[C]):
                     and self.view.get(target.kind.lower(), target.namespace, target.name) is None):
                 self.expectations.expect(key, aid, target.kind.lower(), target.namespace, target.name,
                                          Want.PRESENT, self.clock())
-            elif isinstance(action, Delete):
+            elif isinstance(action, Delete) and (target.kind.lower(), target.namespace, target.name) != (
+                    key.kind, key.namespace, key.name):
+                # (a root deleting itself waits for nothing: its finalizer's work comes next)
                 self.expectations.expect(key, aid, target.kind.lower(), target.namespace, target.name,
                                          Want.ABSENT, self.clock())
         try:
