@@ -88,6 +88,8 @@ def test_sidecar_ray_cluster(gate: bool, restart_policy: str | None) -> None:
     assert "--submission-id myjob-abcde" in submitter["args"][0]
     assert ("--no-wait" in submitter["args"][0]) is gate
     assert submitter.get("restartPolicy") == restart_policy
+    labels = cluster["spec"]["headGroupSpec"]["template"]["metadata"]["labels"]
+    assert labels["ray.io/originated-from-cr-name"] == "myjob" and labels["ray.io/originated-from-crd"] == "RayJob"
     assert cluster["spec"]["workerGroupSpecs"] == before["spec"]["rayClusterSpec"]["workerGroupSpecs"]
     assert cluster["spec"]["futureField"] == {"kept": True}
     assert raw == before
@@ -163,3 +165,22 @@ def test_head_service_identifier_is_checklabel() -> None:
 ])
 def test_head_service_outdated(selector: dict[str, str], outdated: bool) -> None:
     assert head_service_outdated({"spec": {"selector": selector}}, "myjob-xyz12") is outdated
+
+
+def test_a_sidecar_head_pod_joins_its_rayjobs_view_and_no_other_pod_does() -> None:
+    from raybus_common.controller.view import RootKey
+    from raybus_job_ctl.handlers import keep_head_pod, sidecar_head
+
+    head = {"apiVersion": "v1", "kind": "Pod", "metadata": {
+        "name": "rc-head-x", "namespace": "ns", "uid": "u", "resourceVersion": "7",
+        "labels": {"ray.io/originated-from-cr-name": "myjob", "ray.io/originated-from-crd": "RayJob",
+                   "ray.io/cluster": "rc", "ray.io/node-type": "head"}},
+        "spec": {"containers": [{"name": "ray-head"}]},
+        "status": {"phase": "Running", "podIP": "10.0.0.1", "containerStatuses": [{"name": "ray-job-submitter"}]}}
+    assert list(sidecar_head(head)) == [RootKey("rayjob", "ns", "myjob")]
+    other = copy.deepcopy(head)
+    other["metadata"]["labels"]["ray.io/originated-from-crd"] = "RayService"
+    assert list(sidecar_head(other)) == []
+    kept = keep_head_pod(head)
+    assert "spec" not in kept and kept["status"] == {"phase": "Running", "containerStatuses": [{"name": "ray-job-submitter"}]}
+    assert kept["metadata"]["labels"] == head["metadata"]["labels"]

@@ -49,7 +49,7 @@ def ray_cluster_for(raw: Mapping[str, Any], job: RayJob, *, name: str, job_id: s
     `ray.io/originated-from-cr-name`, `ray.io/originated-from-crd: RayJob` and
     `ray.io/job-submission-mode`; its annotations; a controller ownerReference to the RayJob.
     SidecarMode appends the submitter container to the head pod (`sidecar_container`), sets the
-    head pod's `restartPolicy: Never`, and annotates `ray.io/disable-provisioned-head-restart:
+    head pod's `restartPolicy: Never` and labels it with the RayJob (its `originated-from` pair), and annotates `ray.io/disable-provisioned-head-restart:
     "true"` (cluster-ctl then never recreates a lost head)."""
     sidecar = job.spec.submission_mode == JobSubmissionMode.SIDECAR_MODE
     labels = {**objects.labels(raw), ORIGINATED_FROM_CR_NAME_LABEL: job.name, ORIGINATED_FROM_CRD_LABEL: RAYJOB_CRD,
@@ -65,6 +65,11 @@ def ray_cluster_for(raw: Mapping[str, Any], job: RayJob, *, name: str, job_id: s
                                       cluster=name)
         pod["containers"] = [*(pod.get("containers") or []), container]
         pod["restartPolicy"] = "Never"
+        # Unlike KubeRay, the head pod names its RayJob, so job-ctl's view finds the submitter's
+        # container status by label, without holding every pod (handlers.sidecar_head).
+        meta = head["template"].setdefault("metadata", {})
+        meta["labels"] = {**(meta.get("labels") or {}), ORIGINATED_FROM_CR_NAME_LABEL: job.name,
+                          ORIGINATED_FROM_CRD_LABEL: RAYJOB_CRD}
     return {
         "apiVersion": API_VERSION,
         "kind": "RayCluster",
