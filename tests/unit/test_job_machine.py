@@ -606,7 +606,10 @@ def test_a_submitter_that_cannot_be_built_keeps_the_rayjob_initializing() -> Non
     spec = rayjob()["spec"]["rayClusterSpec"]
     spec["rayVersion"] = "2.5.0"  # metadata needs Ray 2.6.0
     d = run(rayjob(status("Initializing"), metadata={"team": "a"}, rayClusterSpec=spec), cluster(), head_service())
-    assert d.status is None and not d.actions and d.requeue_after == 3.0
+    assert d.status is None and d.requeue_after == 3.0
+    (event,) = only(d, RecordEvent)  # beyond KubeRay, which only logs it: the user is told why
+    assert event.type == "Warning" and event.reason == "FailedToBuild"
+    assert "submitter Job" in event.message and "2.6.0" in event.message
 
 
 def test_an_http_request_that_cannot_be_built_is_a_failed_submission() -> None:
@@ -614,6 +617,7 @@ def test_an_http_request_that_cannot_be_built_is_a_failed_submission() -> None:
     d = run(root, cluster(), info(found=False))
     assert not only(d, RaySubmitJob)
     assert written(d)["jobStatusCheckFailureStartTime"] == "2026-11-22T12:00:00Z"
+    assert [e.reason for e in only(d, RecordEvent)] == ["FailedToBuild"]
 
 
 @pytest.mark.parametrize(("children", "reason"), [

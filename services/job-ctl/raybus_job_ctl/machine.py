@@ -164,10 +164,17 @@ def _cluster(p: Pass) -> Obj | None:
         obj = children.ray_cluster_for(p.raw, p.job, name=p.cluster_name, job_id=p.job_id,
                                        login_shell=p.settings.enable_login_shell,
                                        restart_gate=p.settings.feature_enabled("SidecarSubmitterRestart"))
-    except submitter.CannotBuild:
-        return None  # KubeRay's error (SidecarMode's command cannot be built): retried
+    except submitter.CannotBuild as e:  # KubeRay's error (SidecarMode's command cannot be built): retried
+        _cannot_build(p, "RayCluster", e)
+        return None
     p.create(obj, "CreatedRayCluster", f"Created RayCluster {where}", f"Failed to create RayCluster {where}")
     return None
+
+
+def _cannot_build(p: Pass, what: str, error: Exception) -> None:
+    """Beyond KubeRay, which only logs it and retries: a Warning Event naming what cannot be built
+    and why (the actuator folds the repeats of each retry into one series)."""
+    p.warn("FailedToBuild", f"Cannot build the {what} of RayJob {p.namespace}/{p.name}: {error}", "Create")
 
 
 def _submitter_job(p: Pass, cluster: Obj) -> bool:
@@ -179,7 +186,8 @@ def _submitter_job(p: Pass, cluster: Obj) -> bool:
         obj = submitter.submitter_job(p.raw, p.job, cluster, job_id=p.job_id,
                                       dashboard_url=str(p.status.get("dashboardURL") or ""),
                                       login_shell=p.settings.enable_login_shell)
-    except submitter.CannotBuild:
+    except submitter.CannotBuild as e:
+        _cannot_build(p, "submitter Job", e)
         return False
     where = f"{p.namespace}/{p.name}"
     p.create(obj, "CreatedRayJobSubmitter", f"Created Kubernetes Job {where}",
@@ -272,7 +280,8 @@ def _submit(p: Pass, cluster: Obj) -> bool:
     be built (KubeRay's `SubmitJob` error either way)."""
     try:
         request = submitter.job_request(p.job, job_id=p.job_id)
-    except submitter.CannotBuild:
+    except submitter.CannotBuild as e:
+        _cannot_build(p, "Ray job submission", e)
         return False
     p.actions.append(RaySubmitJob(ref=ray_job_ref(p.raw), request=request,
                                   dashboard=dashboard_of(cluster, url=str(p.status.get("dashboardURL") or ""))))
