@@ -640,3 +640,22 @@ def test_waiting_ignores_suspend() -> None:
                   shutdownAfterJobFinishes=True)
     d = run(root, cluster())
     assert d.status is None and d.requeue_after == 3.0
+
+
+# -- what job-ctl keeps of a cluster it does not own ----------------------------------------------------
+
+
+@pytest.mark.parametrize("state", ["Initializing", "Running", "Complete"])
+def test_a_selected_cluster_kept_without_its_worker_groups_gives_the_same_decision(state: str) -> None:
+    from raybus_job_ctl.handlers import keep_cluster
+
+    selected = {"clusterSelector": {"ray.io/cluster": "shared"}, "rayClusterSpec": None}
+    fields = {"rayClusterName": "shared", "jobStatus": "SUCCEEDED"} if state == "Complete" else {"rayClusterName": "shared"}
+    root = rayjob(status(state, **fields), **selected, submissionMode="HTTPMode")
+    whole = cluster("shared", owned=False)
+    kept = keep_cluster(whole)
+    assert "workerGroupSpecs" not in kept["spec"] and kept["status"] == whole["status"]
+    children = (head_service("shared"), info(found=False)) if state == "Running" else (head_service("shared"),)
+    assert run(root, kept, *children) == run(root, whole, *children)
+    own = cluster()
+    assert keep_cluster(own) is own  # a cluster the RayJob owns is kept whole (DeleteWorkers patches its groups)

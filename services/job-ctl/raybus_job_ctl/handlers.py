@@ -70,6 +70,17 @@ def keep_head_pod(pod: Obj) -> Obj:
             "status": {k: status[k] for k in ("phase", "containerStatuses") if k in status}}
 
 
+def keep_cluster(cluster: Obj) -> Obj:
+    """A RayCluster no RayJob owns (one a `clusterSelector` may pick, which every replica keeps)
+    without its worker groups, the bulk of its spec: job-ctl reads a selected cluster's head
+    (image, ports, head Service), auth options and status, and changes only the clusters it owns."""
+    owners = (cluster.get("metadata") or {}).get("ownerReferences") or []
+    if any(ref.get("kind") == "RayJob" and ref.get("controller") for ref in owners):
+        return cluster
+    spec = cluster.get("spec") or {}
+    return {**cluster, "spec": {k: v for k, v in spec.items() if k != "workerGroupSpecs"}}
+
+
 def decide(observed: Observed, *, now: datetime, settings: JobConfig) -> Decision:
     """`reconcile`, with its Retrying transitions noted for `kuberay_job_execution_duration_seconds`."""
     decision = reconcile(observed, now=now, settings=settings)
@@ -78,7 +89,7 @@ def decide(observed: Observed, *, now: datetime, settings: JobConfig) -> Decisio
 
 
 SPEC = ControllerSpec[JobConfig]("job-ctl", ROOT, decide, watches=(
-    Watch("raycluster", owned_by(ROOT, "RayJob"), named_by=named_cluster),
+    Watch("raycluster", owned_by(ROOT, "RayJob"), named_by=named_cluster, keep=keep_cluster),
     Watch("job", owned_by(ROOT, "RayJob")),
     Watch("service", owned_by(ROOT, "RayJob"), named_by=named_head_service),
     Watch("rayjobinfo", owned_by(ROOT, "RayJob")),
