@@ -14,6 +14,8 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="cmd", required=True)
     p_up = sub.add_parser("up", help="start control plane, NATS and every service locally (no Docker)")
     p_up.add_argument("--no-sample", action="store_true", help="do not apply the sample RayCluster")
+    p_up.add_argument("--ray", action="store_true", help="also start a real Ray head that every head pod's IP "
+                      "reaches (routes the kwok pod network here; needs root and `make ray`)")
     sub.add_parser("down", help="stop everything `raybus up` started")
     sub.add_parser("status", help="show what `raybus up` started, and where")
     p_tail = sub.add_parser("tail", help="follow bus subjects, live or replayed, one readable line each")
@@ -33,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
         from . import stack
 
         if args.cmd == "up":
-            print(stack.describe(stack.up(sample=not args.no_sample)))
+            print(stack.describe(stack.up(sample=not args.no_sample, ray=args.ray)))
         elif args.cmd == "down":
             stopped = stack.down()
             print("stopped: " + ", ".join(stopped) if stopped else "nothing was running")

@@ -10,11 +10,14 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 
 from raybus_testbed.kube import Kube
+from raybus_testbed.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 RAYBUS = str(Path(sys.executable).parent / "raybus")
+SAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "samples" / "raycluster-sample.yaml"
 SERVICES = ("watcher", "actuator", "cluster-ctl", "job-ctl", "serve-ctl", "cron", "scheduler-bridge")
 
 
@@ -57,3 +60,44 @@ def test_up_starts_everything_and_down_stops_it(tmp_path: Path) -> None:
     assert "stopped" in down.stdout
     assert pids and not [p for p in pids if alive(p)], "processes left running after raybus down"
     assert not state_file.exists()
+
+
+def test_up_with_ray_runs_a_rayjob_for_real_and_down_stops_the_head(tmp_path: Path, pod_network: None) -> None:
+    """`raybus up --ray`: a Ray head every head pod's IP reaches; an HTTPMode RayJob runs on it
+    to Complete, and `raybus down` stops the head's processes too."""
+    env = {**os.environ, "RAYBUS_STATE_DIR": str(tmp_path / "state")}
+    up = subprocess.run([RAYBUS, "up", "--ray", "--no-sample"], env=env, capture_output=True, text=True, check=False,
+                        timeout=400)
+    state_file = tmp_path / "state" / "stack.json"
+    try:
+        assert up.returncode == 0, up.stderr[-3000:]
+        state = json.loads(state_file.read_text())
+        head = state["processes"]["ray-head"]
+        assert "ray-head" in up.stdout
+        api = Kube.connect(state["kubeconfig"])
+        try:
+            cluster = yaml.safe_load(SAMPLE.read_text())["spec"]
+            container = cluster["headGroupSpec"]["template"]["spec"]["containers"][0]
+            container["ports"] = [p if p["name"] != "dashboard" else {**p, "containerPort": head["dashboard_port"]}
+                                  for p in container["ports"]]
+            cluster["workerGroupSpecs"][0].update(replicas=1, minReplicas=1)
+            api.create("/apis/ray.io/v1/namespaces/default/rayjobs", {
+                "apiVersion": "ray.io/v1", "kind": "RayJob", "metadata": {"name": "local"},
+                "spec": {"entrypoint": "python -c \"print('up --ray')\"", "submissionMode": "HTTPMode",
+                         "rayClusterSpec": cluster}})
+            path = "/apis/ray.io/v1/namespaces/default/rayjobs/local"
+            wait_until(lambda: (api.get(path).get("status") or {}).get("jobDeploymentStatus") == "Complete",
+                       timeout=180, what="the local RayJob Complete")
+            job_id = api.get(path)["status"]["jobId"]
+            assert httpx.get(f"{head['url']}/api/jobs/{job_id}", timeout=10).json()["status"] == "SUCCEEDED"
+        finally:
+            api.close()
+    finally:
+        pids = [int(p["pid"]) for p in json.loads(state_file.read_text())["processes"].values()] \
+            if state_file.exists() else []
+        down = subprocess.run([RAYBUS, "down"], env=env, capture_output=True, text=True, check=False, timeout=180)
+    assert down.returncode == 0, down.stderr
+    assert "ray-head" in down.stdout
+    assert pids and not [p for p in pids if alive(p)], "processes left running after raybus down"
+    gcs = subprocess.run(["pgrep", "-f", str(tmp_path / "state" / "ray")], capture_output=True, text=True, check=False)
+    assert not gcs.stdout.strip(), f"Ray head processes left: {gcs.stdout}"
