@@ -6,12 +6,16 @@ Jobs' pods.
 Each submitter Job here is made by hand the way KubeRay makes one in K8sJobMode (labels,
 `restartPolicy: Never`, `/bin/bash -ce --` and one command string, the env) against a dashboard
 address that is a cluster DNS name (which resolves nowhere here: the runner substitutes the
-session's Ray head), and what happened is read on that Ray head through its HTTP API.
+session's Ray head), and what happened is read on that Ray head through its HTTP API. A
+SidecarMode head pod is made by hand the same way (the Ray head container, then
+`ray-job-submitter` with KubeRay's sidecar command against the head's loopback): only that
+container runs, and only its entry of the pod's status changes.
 """
 
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +24,7 @@ import pytest
 
 from raybus_testbed.kube import Kube
 from raybus_testbed.podrunner import CONTAINER_ID, PodRunner
+from raybus_testbed.procs import free_port
 from raybus_testbed.rayhead import RayHead
 from raybus_testbed.waiting import wait_until
 
@@ -295,3 +300,131 @@ def test_kwok_still_runs_every_other_pod(control_plane: Kube, namespace: str, po
     assert [run.name for run in pod_runner.runs_in(namespace)] == [pods_of(control_plane, namespace, "rj")[0]
                                                                     ["metadata"]["name"]]
     assert ready("labelled")
+
+
+# -- SidecarMode: the submitter container of a RayJob's head pod ---------------------------------
+
+def kuberay_sidecar_command(port: int, job_id: str, entrypoint: str) -> str:
+    """KubeRay v1.7's SidecarMode submitter command (rayjob.md §3.1): the head's dashboard on the
+    pod's loopback, no `ray job status` guard, `ray job submit` following the job to its end."""
+    a = f"http://127.0.0.1:{port}"
+    return (
+        f"until python -c \"import urllib.request; r=urllib.request.urlopen('http://localhost:{port}/api/gcs_healthz', "
+        f"timeout=10); exit(0 if b'success' in r.read() else 1)\" >/dev/null 2>&1 ; "
+        f"do echo \"Waiting for Ray Dashboard GCS to become healthy at {a} ...\" ; sleep 2 ; done ; "
+        f"ray job submit --address {a} --submission-id {job_id} -- {entrypoint} ;")
+
+
+def head_pod(name: str, port: int, command: str, job_id: str, *, rayjob_labels: bool = True) -> dict[str, Any]:
+    """A SidecarMode head pod as job-ctl's RayCluster makes one: the Ray head container (kwok's;
+    its dashboard port `port`), then `ray-job-submitter`; `restartPolicy: Never`; the RayJob's
+    labels (KubeRay's head pod has none: `rayjob_labels=False`); owned by no Job."""
+    labels = {**(LABELS if rayjob_labels else {}), "ray.io/node-type": "head", "ray.io/cluster": f"{name}-cluster"}
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": labels},
+            "spec": {"restartPolicy": "Never", "containers": [
+                {"name": "ray-head", "image": "rayproject/ray:2.60.0", "command": ["/bin/bash", "-c", "false"],
+                 "ports": [{"name": "gcs-server", "containerPort": 6379},
+                           {"name": "dashboard", "containerPort": port}]},
+                {"name": "ray-job-submitter", "image": "rayproject/ray:2.60.0",
+                 "command": ["/bin/bash", "-ce", "--"], "args": [command],
+                 "env": [{"name": "PYTHONUNBUFFERED", "value": "1"}, {"name": "RAY_DASHBOARD_ADDRESS", "value": ""},
+                         {"name": "RAY_JOB_SUBMISSION_ID", "value": job_id}]}]}}
+
+
+def statuses(pod: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {s["name"]: s for s in pod["status"].get("containerStatuses") or []}
+
+
+def unused_port(ray_head: RayHead) -> int:
+    """A dashboard port the head pod names that nothing here listens on: only the runner's
+    substitution makes the sidecar reach `ray_head`."""
+    port = free_port()
+    return port if port != ray_head.dashboard_port else free_port()
+
+
+def test_a_sidecar_submits_from_its_head_pod_and_only_its_container_status_changes(
+        control_plane: Kube, namespace: str, pod_runner: PodRunner, ray_head: RayHead) -> None:
+    job_id = f"{namespace}-sidecar"
+    port = unused_port(ray_head)
+    pods = f"/api/v1/namespaces/{namespace}/pods"
+    since = control_plane.get(pods)["metadata"]["resourceVersion"]
+    plain = head_pod("plain", port, "unused", "unused")  # a head pod without a sidecar: left to kwok
+    plain["spec"]["containers"].pop()
+    control_plane.create(pods, plain)
+    control_plane.create(pods, head_pod("head", port, kuberay_sidecar_command(
+        port, job_id, "python -c \"print('hello from the sidecar')\""), job_id))
+
+    def sidecar() -> dict[str, Any]:
+        return statuses(control_plane.get(f"{pods}/head"))["ray-job-submitter"]
+    wait_until(lambda: "terminated" in sidecar()["state"], timeout=180, what="the sidecar to end")
+    (ray_job,) = ray_jobs(ray_head.url, job_id)
+    assert ray_job["status"] == "SUCCEEDED"
+
+    pod = control_plane.get(f"{pods}/head")
+    mine = statuses(pod)["ray-job-submitter"]
+    terminated = mine["state"]["terminated"]
+    assert mine["containerID"].startswith(CONTAINER_ID) and mine["ready"] is False
+    assert (terminated["exitCode"], terminated["reason"]) == (0, "Completed")
+    assert terminated["startedAt"] <= terminated["finishedAt"]
+    assert "hello from the sidecar" in terminated["message"]  # `ray job submit` followed the job's logs
+    # The rest is kwok's, as it was: the pod Running and Ready, the head container running.
+    head = statuses(pod)["ray-head"]
+    assert pod["status"]["phase"] == "Running" and "containerID" not in head and "running" in head["state"]
+    assert {c["type"]: c["status"] for c in pod["status"]["conditions"]}["Ready"] == "True"
+
+    # The runner's writes came in order (running, then terminated), kwok wrote nothing over
+    # them, and every version kept the head container as kwok made it.
+    time.sleep(3)
+    history = [p for p in pod_history(control_plane, namespace, since) if p["metadata"]["name"] == "head"]
+    ours = [statuses(p)["ray-job-submitter"] for p in history
+            if statuses(p).get("ray-job-submitter", {}).get("containerID", "").startswith(CONTAINER_ID)]
+    assert ["running" in s["state"] for s in ours][:1] == [True] and "terminated" in ours[-1]["state"]
+    first = history.index(next(p for p in history if statuses(p).get("ray-job-submitter", {}).get("containerID")))
+    assert all(statuses(p)["ray-job-submitter"].get("containerID", "").startswith(CONTAINER_ID)
+               for p in history[first:])
+    assert all(statuses(p)["ray-head"] == head and p["status"]["phase"] == "Running" for p in history[first:])
+    assert control_plane.get(f"{pods}/head")["metadata"]["resourceVersion"] == history[-1]["metadata"]["resourceVersion"]
+
+    assert control_plane.get(f"{pods}/plain")["status"]["phase"] == "Running"
+    (run,) = pod_runner.runs_in(namespace)  # not the plain head's
+    assert (run.name, run.container, run.sidecar, run.reason) == ("head", "ray-job-submitter", True, "Completed")
+    assert f"127.0.0.1:{port}" not in " ".join(run.argv) and f"localhost:{port}" not in " ".join(run.argv)
+    assert f"127.0.0.1:{port} -> {ray_head.url.removeprefix('http://')}" in run.log_path.read_text()
+
+
+def test_a_sidecar_whose_ray_job_fails_terminates_with_an_error_and_the_pod_stays_running(
+        control_plane: Kube, namespace: str, pod_runner: PodRunner, ray_head: RayHead) -> None:
+    """`ray job submit` without `--no-wait` exits 1 when the job FAILED: KubeRay's SidecarMode
+    learns of it from the container (SubmissionFailed / AppFailed), the pod itself runs on. The
+    head pod as KubeRay makes it, without the RayJob's labels, is run all the same."""
+    job_id = f"{namespace}-sidecar-exit3"
+    port = unused_port(ray_head)
+    pods = f"/api/v1/namespaces/{namespace}/pods"
+    control_plane.create(pods, head_pod("head", port, kuberay_sidecar_command(port, job_id, "exit 3"), job_id,
+                                        rayjob_labels=False))
+
+    def sidecar() -> dict[str, Any]:
+        return statuses(control_plane.get(f"{pods}/head"))["ray-job-submitter"]
+    wait_until(lambda: "terminated" in sidecar()["state"], timeout=180, what="the sidecar to end")
+    terminated = sidecar()["state"]["terminated"]
+    assert (terminated["exitCode"], terminated["reason"]) == (1, "Error")
+    (ray_job,) = ray_jobs(ray_head.url, job_id)
+    assert ray_job["status"] == "FAILED" and "exit code 3" in ray_job["message"]
+    pod = control_plane.get(f"{pods}/head")
+    assert pod["status"]["phase"] == "Running" and "running" in statuses(pod)["ray-head"]["state"]
+
+
+def test_a_head_pod_deleted_while_its_sidecar_runs_has_the_process_killed(
+        control_plane: Kube, namespace: str, pod_runner: PodRunner, ray_head: RayHead) -> None:
+    pods = f"/api/v1/namespaces/{namespace}/pods"
+    control_plane.create(pods, head_pod("head", unused_port(ray_head), "sleep 600 & sleep 600", "unused"))
+    run = wait_until(lambda: next((r for r in pod_runner.runs_in(namespace) if r.pid), None), timeout=60,
+                     what="the runner to start the sidecar")
+    assert run.pid is not None and run.sidecar
+    wait_until(lambda: statuses(control_plane.get(f"{pods}/head"))["ray-job-submitter"].get("containerID"),
+               timeout=30, what="the sidecar running as the runner's")
+    assert session_alive(run.pid)
+
+    control_plane.delete(f"{pods}/head")
+    wait_until(lambda: not session_alive(run.pid), timeout=60, what="the sidecar's processes to be killed")
+    wait_until(lambda: run.reason == "Deleted", timeout=10, what="the run to end as Deleted")
