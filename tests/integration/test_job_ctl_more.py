@@ -199,17 +199,12 @@ def test_job_ctl_exports_kuberays_job_metrics(
 # -- raybus tail ------------------------------------------------------------------------------------
 
 def tail(nats_url: str, obj: str, *args: str) -> list[str]:
-    """`raybus tail --object obj --no-follow`'s lines. It fails while an action waits on the
-    work-queue stream (see the xfail below), so it is run until it succeeds: once the actuator
-    has taken every action."""
-    def run() -> subprocess.CompletedProcess[str] | None:
-        out = subprocess.run([RAYBUS, "tail", "--nats-url", nats_url, "--object", obj, "--no-follow", *args],
-                             check=False, capture_output=True, text=True, timeout=60)
-        assert out.returncode == 0 or "workqueue stream" in out.stderr, out.stderr[-3000:]
-        return out if out.returncode == 0 else None
-    done = wait_until(run, timeout=60, interval=1, what=f"raybus tail --object {obj}")
-    assert done is not None
-    return done.stdout.splitlines()
+    """`raybus tail --object obj --no-follow`'s lines (a replay never shows the work queue's
+    actions: they are gone once carried out)."""
+    out = subprocess.run([RAYBUS, "tail", "--nats-url", nats_url, "--object", obj, "--no-follow", *args],
+                         check=False, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return out.stdout.splitlines()
 
 
 def test_raybus_tail_replays_a_finished_rayjobs_story(
@@ -247,9 +242,6 @@ def test_raybus_tail_replays_a_finished_rayjobs_story(
     assert states[-1]["status"]["jobId"] == done["jobId"]
 
 
-@pytest.mark.xfail(strict=True, reason="raybus tail cannot follow: RAYBUS_ACT is a work-queue stream, which "
-                                       "refuses tail's ordered consumer (err_code 10098, 'workqueue stream "
-                                       "requires explicit ack'), so `raybus tail` exits with a traceback")
 def test_raybus_tail_follows_a_rayjobs_story_live(
         services: Services, control_plane: Kube, namespace: str, ray: RayHead, nats_url: str,
         tmp_path: Path) -> None:

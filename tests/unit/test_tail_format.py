@@ -44,8 +44,11 @@ def test_intersect(a: str, b: str, expected: str | None) -> None:
 
 
 def test_plan_picks_the_streams_that_can_hold_the_pattern() -> None:
-    assert {s for s, _ in plan("raybus.>")} == {"RAYBUS_STATE", "RAYBUS_ACT", "RAYBUS_RES", "RAYBUS_DLQ", "RAYBUS_SHADOW"}
-    assert plan("raybus.dlq.>") == [("RAYBUS_DLQ", "raybus.dlq.>")]
+    assert {s for s, _, _ in plan("raybus.>")} == {"RAYBUS_STATE", "RAYBUS_ACT", "RAYBUS_RES", "RAYBUS_DLQ",
+                                                   "RAYBUS_SHADOW"}
+    assert plan("raybus.dlq.>") == [("RAYBUS_DLQ", "raybus.dlq.>", False)]
+    # the actuator's work queue is read live, never by a second consumer
+    assert plan("raybus.act.pod.>") == [("RAYBUS_ACT", "raybus.act.pod.>", True)]
 
 
 def test_state_line_is_readable_and_carries_the_trace_id() -> None:

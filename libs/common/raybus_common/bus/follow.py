@@ -2,7 +2,10 @@
 
 One ordered consumer per stream whose subjects meet the pattern (filtered to the
 intersection), delivering from `since` (or only new messages). With `follow=False` it returns
-once every consumer has caught up. Messages come out as `Received`; formatting is the
+once every consumer has caught up. A work-queue stream (`RAYBUS_ACT`) takes no second
+consumer on the subjects the actuator's consumer holds, and keeps an action only until it is
+carried out, so it is never replayed: live, its subjects are read as they are published (a
+plain subscription, which takes nothing off the queue). Messages come out as `Received`; formatting is the
 caller's business. Talks to nats, hence it lives in the bus package.
 """
 
@@ -52,14 +55,14 @@ def intersect(a: str, b: str) -> str | None:
     return ".".join(out)
 
 
-def plan(pattern: str, streams: tuple[StreamSpec, ...] | None = None) -> list[tuple[str, str]]:
-    """(stream, filter) pairs to consume for `pattern`."""
+def plan(pattern: str, streams: tuple[StreamSpec, ...] | None = None) -> list[tuple[str, str, bool]]:
+    """(stream, filter, work queue?) to consume for `pattern`."""
     pairs = []
     for spec in streams or default_streams():
         for subject in spec.subjects:
             common = intersect(pattern, subject)
             if common is not None:
-                pairs.append((spec.name, common))
+                pairs.append((spec.name, common, spec.retention == "workqueue"))
     return pairs
 
 
@@ -73,8 +76,28 @@ async def follow(url: str, pattern: str, handle: Callable[[Received], Awaitable[
     caught_up: dict[str, asyncio.Event] = {}
     stop = stop or asyncio.Event()
 
-    async def consume(stream: str, filt: str) -> None:
+    async def live(stream: str, filt: str) -> None:
+        """A work queue's subjects as they are published (nothing taken off the queue)."""
         nonlocal count
+        if not follow:
+            return  # nothing of a work queue is replayed: a carried-out action is gone
+        sub = await nc.subscribe(filt)
+        try:
+            while not stop.is_set():
+                try:
+                    msg: Msg = await sub.next_msg(timeout=1.0)
+                except nats.errors.TimeoutError:
+                    continue
+                await _call(handle, Received(msg.subject, msg.data, dict(msg.headers or {}), None, stream, None))
+                count += 1
+        finally:
+            await sub.unsubscribe()
+
+    async def consume(stream: str, filt: str, queue: bool) -> None:
+        nonlocal count
+        if queue:
+            await live(stream, filt)
+            return
         done = caught_up.setdefault(f"{stream}:{filt}", asyncio.Event())
         info = await js.stream_info(stream)
         if info.state.messages == 0 and not follow:
@@ -106,7 +129,7 @@ async def follow(url: str, pattern: str, handle: Callable[[Received], Awaitable[
             await sub.unsubscribe()
 
     try:
-        await asyncio.gather(*(consume(s, f) for s, f in plan(pattern)))
+        await asyncio.gather(*(consume(s, f, q) for s, f, q in plan(pattern)))
     finally:
         await nc.close()
     return count
