@@ -40,14 +40,29 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from benchlib import DOC, ROOT, machine, pct, peak_rss_mib, stop_cleanly_on_sigterm, write_section
+from benchlib import (
+    DOC,
+    ROOT,
+    alternating,
+    audit_counts,
+    comparison,
+    cpu_seconds,
+    machine,
+    median,
+    pct,
+    peak_rss_mib,
+    side_by_side,
+    stop_cleanly_on_sigterm,
+    write_section,
+)
 from scale import NAMESPACES, raycluster
 
+from raybus_common.kube.client import ApiError
 from raybus_testbed.controlplane import ControlPlane, FakeNode
 from raybus_testbed.kube import Kube
 from raybus_testbed.kuberay import V17_DEFAULT_GATES, KubeRay, operator_binary, oracle_version
@@ -56,50 +71,47 @@ from raybus_testbed.services import Services
 
 OPERATOR = "operator"  # the API user the operator under test runs as
 PODS_PER_NODE = 500
-TICK = os.sysconf("SC_CLK_TCK")
 
 
 def nodes(count: int) -> tuple[FakeNode, ...]:
     return tuple(FakeNode(f"kwok-big-{i}", cpu="1000", memory="4000Gi", pods=str(PODS_PER_NODE)) for i in range(count))
 
 
-def cpu_seconds(pid: int | None) -> float:
-    """utime + stime of a live process (0 if it is gone)."""
-    if pid is None:
-        return 0.0
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / TICK
+def node_count(pods: int, asked: int = 0) -> int:
+    """`asked` kwok nodes, or (0) enough for `pods` with a tenth to spare, 20 at least."""
+    return asked or max(20, math.ceil(pods * 1.1 / PODS_PER_NODE))
 
 
-def audit_counts(log: Path, user: str, until: float) -> dict[str, Any]:
-    """The requests `user` made (audit log, complete responses received before `until`, epoch s)."""
-    verbs: Counter[str] = Counter()
-    codes: Counter[int] = Counter()
-    total = 0
-    for line in log.read_text().splitlines():
-        ev = json.loads(line)
-        if (ev.get("user") or {}).get("username") != user:
-            continue
-        received = datetime.fromisoformat(ev["requestReceivedTimestamp"]).timestamp()
-        if received > until:
-            continue
-        total += 1
-        ref = ev.get("objectRef") or {}
-        what = ref.get("resource", "?") + (f"/{ref['subresource']}" if ref.get("subresource") else "")
-        verbs[f"{ev.get('verb')} {what}"] += 1
-        codes[int((ev.get("responseStatus") or {}).get("code") or 0)] += 1
-    return {"requests": total, "by_verb": dict(verbs.most_common()), "codes": dict(codes)}
+def start_plane(workdir: Path, node_total: int, namespaces: Sequence[str],
+                scheduler_qps: float | None = None) -> ControlPlane:
+    """A fresh control plane with an audit log, `node_total` kwok nodes, the user OPERATOR and
+    `namespaces`."""
+    cp = ControlPlane(workdir / "kube", nodes=nodes(node_total), users=(OPERATOR,), audit=True,
+                      scheduler_qps=scheduler_qps)
+    cp.start()
+    for ns in namespaces:
+        cp.api.create("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+    return cp
+
+
+def cluster_ctls(replicas: int) -> dict[str, str]:
+    """cluster-ctl's replicas (`--cluster-ctl-replicas`), each its own process: name -> command."""
+    names = ["cluster-ctl"] + [f"cluster-ctl-{i}" for i in range(2, replicas + 1)]
+    return dict.fromkeys(names, "raybus-cluster-ctl")
 
 
 class Operator:
-    """KubeRay, or Raybus's services and NATS, started against the control plane as OPERATOR."""
+    """KubeRay, or Raybus's services and NATS, started against the control plane as OPERATOR.
+
+    Raybus runs the watcher, the actuator and `controllers` (service name -> console script),
+    each service with `env` on top of the bench's own; `kuberay_proxy` has KubeRay reach Ray
+    dashboards through the API server's service proxy (`-use-kubernetes-proxy`)."""
 
     def __init__(self, kind: str, args: argparse.Namespace, cp: ControlPlane, namespaces: list[str],
-                 workdir: Path) -> None:
+                 workdir: Path, *, controllers: Mapping[str, str], env: Mapping[str, str] | None = None,
+                 kuberay_proxy: bool = False) -> None:
         self.kind, self.args, self.cp, self.namespaces, self.workdir = kind, args, cp, namespaces, workdir
+        self.controllers, self.env, self.kuberay_proxy = dict(controllers), dict(env or {}), kuberay_proxy
         self.kuberay: KubeRay | None = None
         self.nats: NatsServer | None = None
         self.svcs: Services | None = None
@@ -110,22 +122,18 @@ class Operator:
             self.kuberay = KubeRay(self.workdir, kubeconfig, namespaces=self.namespaces, binary=operator_binary(),
                                    feature_gates=V17_DEFAULT_GATES, concurrency=self.args.kuberay_concurrency,
                                    qps=self.args.qps, burst=self.args.burst)
+            if self.kuberay_proxy:
+                self.kuberay.proc.args.append("-use-kubernetes-proxy=true")
             self.kuberay.start()
             return
         self.nats = NatsServer(self.workdir / "nats")
         self.nats.start()
         self.svcs = Services(self.workdir, self.nats.url, kubeconfig, RAYBUS_LOG_LEVEL="WARNING",
-                             RAYBUS_QPS=str(self.args.qps), RAYBUS_BURST=str(self.args.burst))
+                             RAYBUS_QPS=str(self.args.qps), RAYBUS_BURST=str(self.args.burst), **self.env)
         self.svcs.start("watcher", "raybus-watcher", RAYBUS_WATCH_NAMESPACES=",".join(self.namespaces))
         self.svcs.start("actuator", "raybus-actuator")
-        for name in self.controllers:
-            self.svcs.start(name, "raybus-cluster-ctl")
-
-    @property
-    def controllers(self) -> list[str]:
-        """cluster-ctl's replicas (`--cluster-ctl-replicas`), each its own process."""
-        n = self.args.cluster_ctl_replicas
-        return ["cluster-ctl"] + [f"cluster-ctl-{i}" for i in range(2, n + 1)]
+        for name, command in self.controllers.items():
+            self.svcs.start(name, command)
 
     def pids(self) -> dict[str, int | None]:
         if self.kuberay is not None:
@@ -148,6 +156,32 @@ class Operator:
             self.svcs.stop()
         if self.nats is not None:
             self.nats.stop()
+
+
+class Usage:
+    """What an operator spends from the moment this is made: the CPU seconds of its processes
+    and of the control plane's; at `figures`, also their peak RSS, the operator's requests
+    (audit log) and Raybus's own counters."""
+
+    def __init__(self, op: Operator, cp: ControlPlane) -> None:
+        self.op, self.cp = op, cp
+        self.pids = op.pids()
+        self.control = {n: proc.pid for n, proc in cp.procs.items()}  # apiserver, etcd, scheduler, kcm, kwok
+        self.cpu0 = {n: cpu_seconds(p) for n, p in {**self.pids, **self.control}.items()}
+
+    def figures(self, until: float) -> dict[str, Any]:
+        """The figures at the end of the measured part, which ended at `until` (epoch seconds)."""
+        cpu = {n: cpu_seconds(p) - self.cpu0[n] for n, p in {**self.pids, **self.control}.items()}
+        rss = {n: peak_rss_mib(p) for n, p in self.pids.items()}
+        audit = audit_counts(self.cp.audit_log, OPERATOR, until)
+        return {
+            "requests": audit["requests"], "by_verb": audit["by_verb"], "codes": audit["codes"],
+            "proxied": audit["proxied"], "proxied_codes": audit["proxied_codes"],
+            "cpu": sum(cpu[n] for n in self.pids), "cpu_by_process": {n: cpu[n] for n in self.pids},
+            "control_cpu": sum(cpu[n] for n in ("kube-apiserver", "etcd")),
+            "plane_cpu": sum(cpu[n] for n in self.control), "cores": os.cpu_count() or 1,
+            "rss": sum(rss.values()), "rss_by_process": rss, "counts": self.op.counts(),
+        }
 
 
 class Profiler:
@@ -208,11 +242,13 @@ def summarise(path: Path, top: int = 12) -> list[str]:
     return lines
 
 
-def wait_ready(api: Kube, n: int, t0: float, deadline: float, label: str
-               ) -> tuple[dict[str, float], list[tuple[float, int]]]:
-    """When each RayCluster first reported `ready` (seconds since t0), from one list and then a
-    watch (a list of every cluster each second would cost the API server more than the
-    operators' own work), and the count of ready ones over time."""
+def wait_all(api: Kube, resource: str, n: int, t0: float, deadline: float, label: str,
+             done: Callable[[dict[str, Any]], bool], word: str, more: Callable[[], str] = lambda: ""
+             ) -> tuple[dict[str, float], list[tuple[float, int]]]:
+    """When each of `n` objects at `resource` (a list path) was first `done` (seconds since
+    t0), from one list and then a watch (a list of every object each second would cost the API
+    server more than the operators' own work), and the count of done ones over time; a progress
+    line (`more()` appended) on stderr at most once a second."""
     ready_at: dict[str, float] = {}
     curve: list[tuple[float, int]] = [(0.0, 0)]
     shown = 0.0
@@ -221,25 +257,31 @@ def wait_ready(api: Kube, n: int, t0: float, deadline: float, label: str
         nonlocal shown
         now = time.perf_counter() - t0
         key = f"{obj['metadata']['namespace']}/{obj['metadata']['name']}"
-        if key not in ready_at and (obj.get("status") or {}).get("state") == "ready":
+        if key not in ready_at and done(obj):
             ready_at[key] = now
             curve.append((now, len(ready_at)))
         if now - shown >= 1.0 or len(ready_at) == n:
             shown = now
-            print(f"\r  {label}: {now:6.1f}s  {len(ready_at)}/{n} ready", end="", file=sys.stderr)
+            print(f"\r  {label}: {now:6.1f}s  {len(ready_at)}/{n} {word}{more()}", end="", file=sys.stderr)
 
     rv = ""
     while len(ready_at) < n:
         if time.perf_counter() > deadline:
-            raise TimeoutError(f"{label}: {len(ready_at)}/{n} ready after {deadline - t0:.0f} s")
+            raise TimeoutError(f"{label}: {len(ready_at)}/{n} {word} after {deadline - t0:.0f} s")
         if not rv:  # at the start, and after 410 Gone
-            listing = api.get("/apis/ray.io/v1/rayclusters")
+            try:
+                listing = api.get(resource)
+            except ApiError as e:  # 429: the watch cache of a CRD installed just now is still filling
+                if e.status != 429:
+                    raise
+                time.sleep(e.retry_after or 1.0)
+                continue
             for item in listing["items"]:
                 note(item)
             rv = listing["metadata"]["resourceVersion"]
             continue
         params = {"watch": "true", "resourceVersion": rv, "allowWatchBookmarks": "true", "timeoutSeconds": "30"}
-        for event in api.watch("/apis/ray.io/v1/rayclusters", params, read_timeout=60):
+        for event in api.watch(resource, params, read_timeout=60):
             obj = event.get("object") or {}
             if event.get("type") == "ERROR":
                 rv = ""
@@ -254,56 +296,47 @@ def wait_ready(api: Kube, n: int, t0: float, deadline: float, label: str
 
 
 def run_once(kind: str, label: str, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
-    cp = ControlPlane(workdir / "kube", nodes=nodes(args.nodes), users=(OPERATOR,), audit=True,
-                      scheduler_qps=args.scheduler_qps or None)
-    cp.start()
-    api = cp.api
     namespaces = [f"scale-{i}" for i in range(NAMESPACES)]
-    for ns in namespaces:
-        api.create("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
-    op = Operator(kind, args, cp, namespaces, workdir)
+    cp = start_plane(workdir, args.nodes, namespaces, args.scheduler_qps or None)
+    api = cp.api
+    op = Operator(kind, args, cp, namespaces, workdir, controllers=cluster_ctls(args.cluster_ctl_replicas))
     try:
         op.start()
-        pids = op.pids()
-        control = {n: proc.pid for n, proc in cp.procs.items()}  # apiserver, etcd, scheduler, kcm, kwok
-        cpu0 = {n: cpu_seconds(p) for n, p in {**pids, **control}.items()}
+        usage = Usage(op, cp)
         objects = [(namespaces[i % NAMESPACES], f"rc-{i}") for i in range(args.clusters)]
-        profiler = (Profiler(args.profile_with, pids, args.profile / label.replace(" ", "-").replace("/", "of"))
+        profiler = (Profiler(args.profile_with, usage.pids, args.profile / label.replace(" ", "-").replace("/", "of"))
                     if args.profile and kind == "raybus" else None)
         t0, wall0 = time.perf_counter(), time.time()
         with ThreadPoolExecutor(16) as pool:
             list(pool.map(lambda o: api.create(f"/apis/ray.io/v1/namespaces/{o[0]}/rayclusters",
                                                raycluster(o[1], args.workers)), objects))
-        ready_at, curve = wait_ready(api, args.clusters, t0, t0 + args.timeout, label)
+        ready_at, curve = wait_all(api, "/apis/ray.io/v1/rayclusters", args.clusters, t0, t0 + args.timeout, label,
+                                   lambda obj: (obj.get("status") or {}).get("state") == "ready", "ready")
         took, wall_ready = time.perf_counter() - t0, time.time()
-        cpu = {n: cpu_seconds(p) - cpu0[n] for n, p in {**pids, **control}.items()}
-        rss = {n: peak_rss_mib(p) for n, p in pids.items()}
-        audit = audit_counts(cp.audit_log, OPERATOR, wall_ready)
-        counts = op.counts()
+        figures = usage.figures(wall_ready)
         if profiler is not None:
             for name, lines in profiler.stop().items():
                 print(f"profile of {name} ({label}):", *lines, sep="\n", file=sys.stderr)
         times = list(ready_at.values())
-        return {
-            "operator": kind, "seconds": took, "curve": curve, "started": wall0,
-            "p50": pct(times, 50), "p99": pct(times, 99), "max": max(times),
-            "requests": audit["requests"], "by_verb": audit["by_verb"], "codes": audit["codes"],
-            "cpu": sum(cpu[n] for n in pids), "cpu_by_process": {n: cpu[n] for n in pids},
-            "control_cpu": sum(cpu[n] for n in ("kube-apiserver", "etcd")),
-            "plane_cpu": sum(cpu[n] for n in control), "cores": os.cpu_count() or 1,
-            "rss": sum(rss.values()), "rss_by_process": rss, "counts": counts,
-        }
+        return {"operator": kind, "seconds": took, "curve": curve, "started": wall0,
+                "p50": pct(times, 50), "p99": pct(times, 99), "max": max(times), **figures}
     finally:
         op.stop()
         cp.stop()
 
 
-def median(results: list[dict[str, Any]], key: str) -> float:
-    return statistics.median(r[key] for r in results)
-
-
 def conflicts(r: dict[str, Any]) -> int:
     return int(r["codes"].get(409, 0))
+
+
+def conflict_share(rs: list[dict[str, Any]]) -> float:
+    """Median over runs of the conflicts (409) in % of the operator's requests."""
+    return float(statistics.median(100 * conflicts(x) / max(1, x["requests"]) for x in rs))
+
+
+def cpu_floor(rs: list[dict[str, Any]]) -> float:
+    """Median over runs of (control plane + operator CPU) / cores: a lower bound on the time."""
+    return float(statistics.median((x["plane_cpu"] + x["cpu"]) / x["cores"] for x in rs))
 
 
 def svg(results: list[dict[str, Any]], n: int, title: str) -> str:
@@ -342,6 +375,17 @@ def svg(results: list[dict[str, Any]], n: int, title: str) -> str:
     return "\n".join(parts) + "\n"
 
 
+def run_cells(r: dict[str, Any], n: int) -> tuple[str, str, str, str]:
+    """Texts of one run's row: its top requests by verb and resource, its response codes, CPU /
+    peak RSS by process, and Raybus's counters per object (of `n`)."""
+    top = ", ".join(f"{k} {v}" for k, v in list(r["by_verb"].items())[:6])
+    codes = ", ".join(f"{c}: {v}" for c, v in sorted(r["codes"].items()))
+    procs = ", ".join(f"{k} {r['cpu_by_process'][k]:.0f} s / {r['rss_by_process'][k]:.0f} MiB"
+                      for k in r["cpu_by_process"])
+    per = ", ".join(f"{k} {v / n:.1f}" for k, v in (r.get("counts") or {}).items()) or "—"
+    return top, codes, procs, per
+
+
 def report(args: argparse.Namespace, results: list[dict[str, Any]], plot: str) -> str:
     n = args.clusters
     by = {k: [r for r in results if r["operator"] == k] for k in ("kuberay", "raybus")}
@@ -354,36 +398,23 @@ def report(args: argparse.Namespace, results: list[dict[str, Any]], plot: str) -
            f"--kuberay-concurrency {args.kuberay_concurrency}"
            + (f" --scheduler-qps {args.scheduler_qps:g}" if args.scheduler_qps else "")
            + (f" --cluster-ctl-replicas {args.cluster_ctl_replicas}" if args.cluster_ctl_replicas > 1 else ""))
-    rows = []
-
-    def row(name: str, fmt: str, value: Any) -> None:
-        k, r = (value(by["kuberay"]) if by["kuberay"] else None), (value(by["raybus"]) if by["raybus"] else None)
-        ratio = f"{r / k:.2f}×" if k and r is not None else "—"
-        rows.append(f"| {name} | {fmt.format(k) if k is not None else '—'} | "
-                    f"{fmt.format(r) if r is not None else '—'} | {ratio} |")
-
-    row("time to all ready (s)", "{:.0f}", lambda rs: median(rs, "seconds"))
-    row("per cluster: p50 time to ready (s)", "{:.0f}", lambda rs: median(rs, "p50"))
-    row("per cluster: p99 time to ready (s)", "{:.0f}", lambda rs: median(rs, "p99"))
-    row("per cluster: last ready (s)", "{:.0f}", lambda rs: median(rs, "max"))
-    row("the operator's API requests per cluster", "{:.1f}",
-        lambda rs: median(rs, "requests") / n)
-    row("conflicts (409), % of its requests", "{:.2f} %",
-        lambda rs: statistics.median(100 * conflicts(x) / max(1, x["requests"]) for x in rs))
-    row("operator CPU seconds until all ready", "{:.0f}", lambda rs: median(rs, "cpu"))
-    row("peak RSS, all operator processes (MiB)", "{:.0f}", lambda rs: median(rs, "rss"))
-    row("API server + etcd CPU seconds meanwhile", "{:.0f}", lambda rs: median(rs, "control_cpu"))
-    row("whole control plane CPU seconds meanwhile (+ scheduler, controller-manager, kwok)", "{:.0f}",
-        lambda rs: median(rs, "plane_cpu"))
-    row("time floor from CPU: (control plane + operator CPU) / cores (s)", "{:.0f}",
-        lambda rs: statistics.median((x["plane_cpu"] + x["cpu"]) / x["cores"] for x in rs))
+    rows = side_by_side(by, [
+        ("time to all ready (s)", "{:.0f}", lambda rs: median(rs, "seconds")),
+        ("per cluster: p50 time to ready (s)", "{:.0f}", lambda rs: median(rs, "p50")),
+        ("per cluster: p99 time to ready (s)", "{:.0f}", lambda rs: median(rs, "p99")),
+        ("per cluster: last ready (s)", "{:.0f}", lambda rs: median(rs, "max")),
+        ("the operator's API requests per cluster", "{:.1f}", lambda rs: median(rs, "requests") / n),
+        ("conflicts (409), % of its requests", "{:.2f} %", conflict_share),
+        ("operator CPU seconds until all ready", "{:.0f}", lambda rs: median(rs, "cpu")),
+        ("peak RSS, all operator processes (MiB)", "{:.0f}", lambda rs: median(rs, "rss")),
+        ("API server + etcd CPU seconds meanwhile", "{:.0f}", lambda rs: median(rs, "control_cpu")),
+        ("whole control plane CPU seconds meanwhile (+ scheduler, controller-manager, kwok)", "{:.0f}",
+         lambda rs: median(rs, "plane_cpu")),
+        ("time floor from CPU: (control plane + operator CPU) / cores (s)", "{:.0f}", cpu_floor),
+    ])
     runs = []
     for r in results:
-        top = ", ".join(f"{k} {v}" for k, v in list(r["by_verb"].items())[:6])
-        codes = ", ".join(f"{c}: {v}" for c, v in sorted(r["codes"].items()))
-        procs = ", ".join(f"{k} {r['cpu_by_process'][k]:.0f} s / {r['rss_by_process'][k]:.0f} MiB"
-                          for k in r["cpu_by_process"])
-        per = ", ".join(f"{k} {v / n:.1f}" for k, v in (r.get("counts") or {}).items()) or "—"
+        top, codes, procs, per = run_cells(r, n)
         runs.append(f"| {r['operator']} | {r['seconds']:.0f} s | {r['requests']} ({top}) | {codes} | {procs} "
                     f"| {per} |")
     intro = (f"`{cmd}` on {machine()}: {n:,} RayClusters of 1 head + {args.workers} workers in {NAMESPACES} "
@@ -395,13 +426,9 @@ def report(args: argparse.Namespace, results: list[dict[str, Any]], plot: str) -
              "cluster-ctl, nats-server). The machine is saturated: the time floor row is the CPU the "
              "control plane and the operator spent, divided by the cores, a lower bound on the time whatever "
              "the operator's QPS (the bench's own creates and watch come on top).")
-    return "\n".join([
-        heading, "", intro, "",
-        "| | KubeRay | Raybus | Raybus / KubeRay |", "|---|---|---|---|", *rows, "",
-        f"![clusters ready over time]({plot})", "",
-        "Each run, in the order run:", "",
-        ("| operator | all ready | its requests (top verbs and resources) | response codes | CPU / peak RSS by "
-        "process | per cluster |"), "|---|---|---|---|---|---|", *runs, ""])
+    return comparison(heading, intro, rows, plot, "clusters ready over time",
+                      ["operator", "all ready", "its requests (top verbs and resources)", "response codes",
+                       "CPU / peak RSS by process", "per cluster"], runs)
 
 
 def main() -> None:
@@ -425,31 +452,38 @@ def main() -> None:
     p.add_argument("--no-write", action="store_true")
     args = p.parse_args()
     pods = args.clusters * (1 + args.workers)
-    args.nodes = args.nodes or max(20, math.ceil(pods * 1.1 / PODS_PER_NODE))
+    args.nodes = node_count(pods, args.nodes)
     if args.nodes * PODS_PER_NODE < pods:
         p.error(f"{args.nodes} nodes of {PODS_PER_NODE} pods cannot hold {pods} pods")
     stop_cleanly_on_sigterm()
     kinds = [k.strip() for k in args.operators.split(",") if k.strip()]
     results: list[dict[str, Any]] = []
-    for i in range(args.runs):
-        for kind in kinds if i % 2 == 0 else list(reversed(kinds)):
-            with tempfile.TemporaryDirectory(prefix=f"raybus-vs-{kind}-") as tmp:
-                r = run_once(kind, f"{kind} run {i + 1}/{args.runs}", args, Path(tmp))
-            results.append(r)
-            print(f"{kind}: {r['seconds']:.0f} s, {r['requests']} requests, cpu {r['cpu']:.0f} s, "
-                  f"rss {r['rss']:.0f} MiB, codes {r['codes']}", file=sys.stderr)
+    for i, kind in alternating(kinds, args.runs):
+        with tempfile.TemporaryDirectory(prefix=f"raybus-vs-{kind}-") as tmp:
+            r = run_once(kind, f"{kind} run {i + 1}/{args.runs}", args, Path(tmp))
+        results.append(r)
+        print(f"{kind}: {r['seconds']:.0f} s, {r['requests']} requests, cpu {r['cpu']:.0f} s, "
+              f"rss {r['rss']:.0f} MiB, codes {r['codes']}", file=sys.stderr)
     suffix = f"{args.clusters}" + ("" if (args.qps, args.burst, args.kuberay_concurrency) == (100, 200, 1)
                                    else f"-qps{args.qps:g}-c{args.kuberay_concurrency}") + (
         f"-sched{args.scheduler_qps:g}" if args.scheduler_qps else "") + (
         f"-ctl{args.cluster_ctl_replicas}" if args.cluster_ctl_replicas > 1 else "")
     plot = f"vs-kuberay-{suffix}.svg"
-    section = report(args, results, plot)
+    publish(args, results, report(args, results, plot), plot, args.clusters,
+            f"{args.clusters:,} RayClusters ready over time")
+
+
+def publish(args: argparse.Namespace, results: list[dict[str, Any]], section: str, plot: str, n: int,
+            title: str) -> None:
+    """Print the section; with `--save`, every run's figures to that JSON file; unless
+    `--no-write`, the plot (how many of the `n` objects were done over time, titled `title`) as
+    docs/`plot` and the section into docs/benchmarks.md."""
     print(section)
     if args.save is not None:  # every figure of every run, to redo the report or the plot later
         args.save.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "results": results},
                                         indent=1))
     if not args.no_write:
-        (DOC.parent / plot).write_text(svg(results, args.clusters, f"{args.clusters:,} RayClusters ready over time"))
+        (DOC.parent / plot).write_text(svg(results, n, title))
         write_section(section)
         print(f"written to {DOC.relative_to(ROOT)} and docs/{plot}", file=sys.stderr)
 
