@@ -7,7 +7,9 @@ and tests/conformance), started once per session:
 `control_plane` (see kube fixtures below) is a real etcd + kube-apiserver + controller-manager
 + scheduler + kwok, or the cluster named by RAYBUS_TEST_KUBECONFIG, behind the testbed's
 synchronous client (`raybus_testbed.kube.Kube`). Each test that asks for `namespace` gets a
-fresh one.
+fresh one. `ray_head` is a real Ray head, `pod_network` routes the kwok pod CIDR to it and
+`pod_runner` runs RayJob submitter pods against it (the job-ctl integration tests and the
+RayJob conformance comparisons share them: one head, one runner per session).
 """
 
 from __future__ import annotations
@@ -28,6 +30,9 @@ from raybus_common.settings import ServiceSettings
 from raybus_testbed.controlplane import CRD_DIR, ControlPlane, Unavailable, crds_in, install_crds
 from raybus_testbed.kube import Kube
 from raybus_testbed.nats import NatsServer
+from raybus_testbed.podrunner import PodRunner
+from raybus_testbed.rayhead import NoRay, RayHead
+from raybus_testbed.rayhead import pod_network as route_pod_network
 from raybus_testbed.services import Services
 
 
@@ -144,3 +149,45 @@ def services(tmp_path: Path, nats_url: str, kubeconfig: Path) -> Iterator[Servic
         yield svcs
     finally:
         svcs.stop()
+
+
+@pytest.fixture(scope="session")
+def ray_head(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RayHead]:
+    """One real Ray head for the session (`ray[default]` from PyPI, `make ray`); its dashboard is
+    `ray_head.url`, on port `ray_head.dashboard_port` (8265 unless taken). Skips, saying why, when
+    Ray cannot be installed or started. Tests share it: submit jobs under ids of their own."""
+    try:
+        head = RayHead(tmp_path_factory.mktemp("ray-head"))
+        head.start()
+    except NoRay as e:
+        pytest.skip(f"no Ray head: {e}")
+    try:
+        yield head
+    finally:
+        head.stop()
+
+
+@pytest.fixture(scope="session")
+def pod_network() -> None:
+    """The kwok pod CIDR (10.244.0.0/16) routed to this machine, so a head pod's IP reaches
+    `ray_head`; skips, saying why, when the route cannot be added."""
+    reason = route_pod_network()
+    if reason is not None:
+        pytest.skip(f"no pod network: {reason}")
+
+
+@pytest.fixture(scope="session")
+def pod_runner(kubeconfig: Path, ray_head: RayHead, tmp_path_factory: pytest.TempPathFactory) -> Iterator[PodRunner]:
+    """Runs RayJob submitter pods (labelled `ray.io/originated-from-crd=RayJob`, owned by a Job;
+    kwok leaves them Running) on this machine with `ray_head`'s Ray, against `ray_head`'s
+    dashboard whatever address the pod names, and writes their outcome as a kubelet would (see
+    `raybus_testbed.podrunner`). Its `runs` and their log files tell what ran. Skips on an
+    existing cluster (RAYBUS_TEST_KUBECONFIG), whose own kubelets run pods."""
+    if os.environ.get("RAYBUS_TEST_KUBECONFIG"):
+        pytest.skip("an existing cluster (RAYBUS_TEST_KUBECONFIG) runs its own pods: no pod runner")
+    runner = PodRunner(kubeconfig, ray_head.venv, ray_head.url, log_dir=tmp_path_factory.mktemp("pod-runner"))
+    runner.start()
+    try:
+        yield runner
+    finally:
+        runner.stop()

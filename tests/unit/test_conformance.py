@@ -57,6 +57,108 @@ def test_the_scrubber_replaces_whole_names_only() -> None:
         "lastTransitionTime": "<time>", "reason": "x"}
 
 
+def test_a_rayjobs_generated_names_are_scrubbed_wherever_they_stand() -> None:
+    job = {"kind": "RayJob", "metadata": {"name": "wordcount", "uid": "job-uid"}}
+    scrub = conf.rayjob_scrubber(NS, job)
+    assert scrub.text("wordcount-x7k2p") == "wordcount-<rand>"
+    assert scrub.text(f"wordcount-x7k2p-head-svc.{NS}.svc.cluster.local:8265") == \
+        "wordcount-<rand>-head-svc.NS.svc.cluster.local:8265"
+    assert scrub.text(f"Created RayCluster {NS}/wordcount-ab12c") == "Created RayCluster NS/wordcount-<rand>"
+    assert scrub.text("http://wordcount-q9w8e-head-svc:8265 wordcount-q9w8e") == \
+        "http://wordcount-<rand>-head-svc:8265 wordcount-<rand>"
+    # Not generated: the RayJob's own names, six characters, another RayJob's, a fixed job id.
+    for same in ("wordcount", "wordcount-head-svc", "wordcount-abcdef", "my-wordcount-x7k2p", "wordcount-nightly-0001",
+                 "wordcount-workers"):
+        assert scrub.text(same) == same
+    assert scrub("job-uid") == "<rayjob-uid>"
+
+
+def test_a_rayjob_status_keeps_states_counters_and_shapes_not_times_or_drawn_names() -> None:
+    job = {"metadata": {"name": "wordcount", "uid": "job-uid"}}
+    status = {"jobDeploymentStatus": "Complete", "jobStatus": "SUCCEEDED", "jobId": "wordcount-x7k2p",
+              "rayClusterName": "wordcount-ab12c", "dashboardURL": f"wordcount-ab12c-head-svc.{NS}.svc.cluster.local:8265",
+              "startTime": "2026-01-01T00:00:00Z", "endTime": "2026-01-01T00:01:00Z", "succeeded": 1, "failed": 0,
+              "rayJobInfo": {"startTime": "2026-01-01T00:00:10Z", "endTime": "2026-01-01T00:00:50Z"},
+              "message": "Job finished successfully.", "observedGeneration": 1,
+              "rayClusterStatus": {"state": "ready", "desiredCPU": "3"}}
+    got = conf.normalise_rayjob_status(status, conf.rayjob_scrubber(NS, job))
+    assert got == {"jobDeploymentStatus": "Complete", "jobStatus": "SUCCEEDED", "jobId": "wordcount-<rand>",
+                   "rayClusterName": "wordcount-<rand>", "dashboardURL": "wordcount-<rand>-head-svc.NS.svc.cluster.local:8265",
+                   "startTime": "<time>", "endTime": "<time>", "succeeded": 1, "failed": 0,
+                   "rayJobInfo": {"startTime": "<time>", "endTime": "<time>"},
+                   "message": "Job finished successfully.", "observedGeneration": 1, "rayClusterStatus": "<present>"}
+    assert conf.normalise_rayjob_status({"rayClusterStatus": {}}, conf.rayjob_scrubber(NS, job)) == {"rayClusterStatus": {}}
+    assert conf.normalise_rayjob_status({"jobId": "fixed-0001"}, conf.rayjob_scrubber(NS, job)) == {"jobId": "fixed-0001"}
+
+
+def test_a_rayjobs_cluster_is_compared_by_what_was_asked_not_its_status() -> None:
+    cluster = {"kind": "RayCluster", "metadata": {"name": "wordcount-ab12c", "uid": "c", "generation": 1,
+                                                   "labels": {"ray.io/originated-from-cr-name": "wordcount"}},
+               "spec": {"rayVersion": "2.52.0"}, "status": {"state": "ready"}}
+    scrub = conf.rayjob_scrubber(NS, {"metadata": {"name": "wordcount", "uid": "u"}})
+    assert conf.keyed_children([cluster], scrub) == {"RayCluster/wordcount-<rand>": {
+        "kind": "RayCluster", "metadata": {"name": "wordcount-<rand>", "labels": {"ray.io/originated-from-cr-name": "wordcount"}},
+        "spec": {"rayVersion": "2.52.0"}}}
+
+
+def test_a_submit_command_compares_apart_from_its_wait_for_the_dashboard() -> None:
+    wait = ('until python -c "import urllib.request; r=urllib.request.urlopen(\'http://a:8265/api/gcs_healthz\')" '
+            '>/dev/null 2>&1 ; do echo "Waiting ..." ; sleep 2 ; done')
+    submit = "if ! ray job status --address http://a:8265 j >/dev/null 2>&1 ; then ray job submit --address http://a:8265 -- x ; fi"
+    v17: dict[str, Any] = {"name": "ray-job-submitter", "args": [f"{wait} ; {submit}"]}
+    v15: dict[str, Any] = {"name": "ray-job-submitter", "args": [submit]}
+    conf.split_submit_command(v17)
+    conf.split_submit_command(v15)
+    assert v17["args"] == [{"wait": wait, "command": submit}] and v15["args"] == [{"command": submit}]
+    assert conf.diff(v15, v17) == [("args[0].wait", "<absent>", wait)]  # what is submitted compares equal
+    other: dict[str, Any] = {"name": "ray-head", "args": ["ulimit -n 65536; ray start --head"]}
+    conf.split_submit_command(other)
+    assert other == {"name": "ray-head", "args": ["ulimit -n 65536; ray start --head"]}
+    job = {"kind": "Job", "metadata": {"name": "j"}, "spec": {"template": {"spec": {"containers": [
+        {"name": "ray-job-submitter", "args": [submit]}]}}}}
+    got = conf.normalise_child(job, conf.Scrubber(NS))
+    assert got["spec"]["template"]["spec"]["containers"][0]["args"] == [{"command": submit}]
+
+
+def test_the_oracles_submitter_pods_are_labelled_in_its_namespace_only_at_creation() -> None:
+    policy, binding = conf.oracle_submitter_policy("conf-kuberay-1")
+    assert binding["spec"]["policyName"] == policy["metadata"]["name"]
+    assert binding["spec"]["matchResources"]["namespaceSelector"] == {
+        "matchLabels": {"kubernetes.io/metadata.name": "conf-kuberay-1"}}
+    (rule,) = policy["spec"]["matchConstraints"]["resourceRules"]
+    assert rule["resources"] == ["pods"] and rule["operations"] == ["CREATE"]
+    (condition,) = policy["spec"]["matchConditions"]
+    assert "RAY_JOB_SUBMISSION_ID" in condition["expression"] and "'Job'" in condition["expression"]
+    (mutation,) = policy["spec"]["mutations"]
+    assert '"ray.io/originated-from-crd": "RayJob"' in mutation["applyConfiguration"]["expression"]
+
+
+def _finished(spec: dict[str, Any], job_status: str = "SUCCEEDED", deployment: str = "Complete") -> dict[str, Any]:
+    return {"spec": spec, "status": {"jobDeploymentStatus": deployment, "jobStatus": job_status}}
+
+
+def test_cleanup_after_end_follows_kuberays_order_of_mechanisms() -> None:
+    rules = {"deletionStrategy": {"deletionRules": [
+        {"policy": "DeleteWorkers", "condition": {"jobStatus": "SUCCEEDED", "ttlSeconds": 0}},
+        {"policy": "DeleteCluster", "condition": {"jobStatus": "SUCCEEDED", "ttlSeconds": 300}},
+        {"policy": "DeleteCluster", "condition": {"jobStatus": "FAILED", "ttlSeconds": 86400}},
+        {"policy": "DeleteCluster", "condition": {"jobDeploymentStatus": "Failed"}}]},
+        "shutdownAfterJobFinishes": True, "ttlSecondsAfterFinished": 7}
+    assert conf.cleanup_after_end(_finished(rules)) == [0.0, 300.0]  # the rules win over shutdown
+    assert conf.cleanup_after_end(_finished(rules, "FAILED", "Failed")) == [0.0, 86400.0]
+    assert conf.cleanup_after_end(_finished(rules, "", "Failed")) == [0.0]
+    legacy = {"shutdownAfterJobFinishes": True, "ttlSecondsAfterFinished": 120,
+              "deletionStrategy": {"onSuccess": {"policy": "DeleteCluster"}, "onFailure": {"policy": "DeleteNone"}}}
+    assert conf.cleanup_after_end(_finished(legacy)) == [120.0]
+    assert conf.cleanup_after_end(_finished(legacy, "FAILED", "Failed")) == []
+    assert conf.cleanup_after_end(_finished({"shutdownAfterJobFinishes": True, "ttlSecondsAfterFinished": 60})) == [60.0]
+    assert conf.cleanup_after_end(_finished({"shutdownAfterJobFinishes": True})) == [0.0]
+    assert conf.cleanup_after_end(_finished({})) == []
+    assert conf.cleanup_after_end(_finished({"shutdownAfterJobFinishes": True, "clusterSelector": {"a": "b"}})) == []
+    running = {"spec": {"shutdownAfterJobFinishes": True}, "status": {"jobDeploymentStatus": "Running"}}
+    assert conf.cleanup_after_end(running) == []
+
+
 def test_replicas_of_a_group_are_keyed_by_content_so_equal_groups_compare_equal() -> None:
     a = [pod("rc-g-worker-aaaaa", replica="g-qqqqq", ip="10.0.0.1"), pod("rc-g-worker-bbbbb", replica="g-qqqqq")]
     b = [pod("rc-g-worker-zzzzz", replica="g-wwwww"), pod("rc-g-worker-yyyyy", replica="g-wwwww", ip="10.9.9.9")]
@@ -98,13 +200,18 @@ def test_classify_splits_listed_from_unlisted_and_respects_the_manifest_scope() 
     assert [p for p, _ in a.listed] == [d[0] for d in diffs] and a.unlisted == [] and a.verdict == "differs where listed"
     assert [p for p, _ in b.listed] == [diffs[0][0]] and b.unlisted == [diffs[1]] and b.verdict == "differs"
     assert conf.classify("c", [], known).verdict == "identical"
+    empties = [conf.Known("Go's empty structs", r"spec\.metadata", "marshalled", empty=True)]
+    assert conf.classify("a", [("spec.metadata", {}, "<absent>")], empties).unlisted == []
+    assert conf.classify("a", [("spec.metadata", {"labels": {"a": "b"}}, "<absent>")], empties).unlisted == [
+        ("spec.metadata", {"labels": {"a": "b"}}, "<absent>")]
 
 
 def test_the_report_counts_and_lists(tmp_path: Path) -> None:
     known = conf.Known("the x | y", r"x", "why x", version=True)
     outcomes = [conf.Outcome("m1"), conf.Outcome("m2", listed=[("x", known)]), conf.Outcome("m3", unlisted=[("y", 1, 2)]),
                 conf.Outcome("job", note="RayJob: job-ctl is not built yet")]
-    report = conf.render(outcomes, oracle="v1.5.0")
+    report = conf.render(outcomes, oracle="v1.5.0", remarks=["One Ray head | both."])
+    assert "\n\nOne Ray head | both.\n\n| manifest |" in report
     assert ("Of 3 compared manifests: 1 identical; 2 identical but for differences due to the oracle's version; "
             "2 identical but for listed differences") in report
     assert "| `m3` | differs | `y` |" in report and "| `job` | not compared | RayJob" in report

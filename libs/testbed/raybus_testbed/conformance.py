@@ -43,6 +43,12 @@ CHILD_KINDS: tuple[tuple[str, str], ...] = (
     ("Ingress", "/apis/networking.k8s.io/v1/namespaces/{ns}/ingresses"),
     ("Job", "/apis/batch/v1/namespaces/{ns}/jobs"),
 )
+# The kinds a RayJob owns: its RayCluster, its submitter Job, its `<rayjob>-head-svc`.
+RAYJOB_CHILD_KINDS: tuple[tuple[str, str], ...] = (
+    ("RayCluster", "/apis/ray.io/v1/namespaces/{ns}/rayclusters"),
+    ("Service", "/api/v1/namespaces/{ns}/services"),
+    ("Job", "/apis/batch/v1/namespaces/{ns}/jobs"),
+)
 
 _IP = re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}\b")
 _SUFFIX = re.compile(r"-[a-z0-9]{5}$")
@@ -53,7 +59,8 @@ _HASH_ANNOTATIONS = ("ray.io/upgrade-strategy-recreate-hash",)
 _VOLATILE_META = ("uid", "resourceVersion", "creationTimestamp", "managedFields", "generation", "selfLink",
                   "namespace")
 _TIME_KEYS = frozenset({"lastTransitionTime", "lastUpdateTime", "lastProbeTime", "startTime", "eventTime",
-                        "firstTimestamp", "lastTimestamp", "deletionTimestamp", "lastHeartbeatTime"})
+                        "firstTimestamp", "lastTimestamp", "deletionTimestamp", "lastHeartbeatTime", "endTime",
+                        "jobStatusCheckFailureStartTime"})
 
 
 @dataclass(frozen=True)
@@ -72,10 +79,14 @@ def owned_by(obj: Obj, uid: str) -> bool:
 @dataclass(frozen=True)
 class Scrubber:
     """Makes strings neutral: the namespace, IP addresses, and exact names (random pod and
-    replica names, the cluster's uid) replaced by stand-ins, longest first."""
+    replica names, the cluster's uid) replaced by stand-ins, longest first; and, for each of
+    `generated`, the names an operator makes of it, `<base>-<5 chars>` (a RayJob's clusters and
+    submission ids), made `<base>-<rand>` wherever they stand, inside longer names too
+    (`<base>-x7k2p-head-svc`)."""
 
     namespace: str
     replacements: Mapping[str, str] = field(default_factory=dict)
+    generated: tuple[str, ...] = ()
 
     def text(self, value: str) -> str:
         if value == self.namespace:
@@ -84,6 +95,8 @@ class Scrubber:
         for old in sorted(self.replacements, key=len, reverse=True):
             if old in out:
                 out = re.sub(rf"(?<![a-z0-9-]){re.escape(old)}(?![a-z0-9-])", self.replacements[old], out)
+        for base in self.generated:
+            out = re.sub(rf"(?<![a-z0-9-]){re.escape(base)}-[a-z0-9]{{5}}(?![a-z0-9])", f"{base}-<rand>", out)
         return out
 
     def __call__(self, value: Any) -> Any:
@@ -163,6 +176,13 @@ def normalise_child(obj: Obj, scrub: Scrubber) -> Obj:
         tmeta = (spec.get("template") or {}).get("metadata") or {}
         for k in ("controller-uid", "batch.kubernetes.io/controller-uid"):
             (tmeta.get("labels") or {}).pop(k, None)
+        for c in ((spec.get("template") or {}).get("spec") or {}).get("containers") or []:
+            split_submit_command(c)
+    if kind == "RayCluster":  # a RayJob's: what it asked for; the cluster's own status is cluster-ctl's
+        out.pop("status", None)
+        head = ((out.get("spec") or {}).get("headGroupSpec") or {}).get("template") or {}
+        for c in (head.get("spec") or {}).get("containers") or []:
+            split_submit_command(c)
     if kind == "Service":
         spec = out.get("spec") or {}
         for k in ("clusterIP", "clusterIPs"):
@@ -173,6 +193,25 @@ def normalise_child(obj: Obj, scrub: Scrubber) -> Obj:
                 port["nodePort"] = "<node-port>"
     scrubbed: Obj = scrub(out)
     return scrubbed
+
+
+_WAIT_END = " ; done ; "
+
+
+def split_submit_command(container: Obj) -> None:
+    """A RayJob submitter's `args[0]` (one shell line) made `{"wait": …, "command": …}`: the loop
+    that waits for the dashboard first (`until … ; done`), if any, apart from the rest, so the
+    two compare apart (KubeRay v1.7 waits with Python, v1.5 with wget in SidecarMode and not at
+    all in K8sJobMode; what is submitted must be the same)."""
+    args = container.get("args") or []
+    if not args or not isinstance(args[0], str) or "ray job submit" not in args[0]:
+        return
+    line: str = args[0]
+    if line.startswith("until ") and _WAIT_END in line:
+        wait, rest = line.split(_WAIT_END, 1)
+        container["args"] = [{"wait": wait + " ; done", "command": rest}, *args[1:]]
+    else:
+        container["args"] = [{"command": line}, *args[1:]]
 
 
 def keyed_children(objs: Iterable[Obj], scrub: Scrubber) -> dict[str, Obj]:
@@ -204,6 +243,98 @@ def normalise_event(event: Obj, scrub: Scrubber) -> tuple[str, str, str]:
     """(type, reason, message) of a core/v1 view of an Event, message scrubbed."""
     message = scrub.text(event.get("message") or event.get("note") or "")
     return event.get("type", ""), event.get("reason", ""), message
+
+
+# -- RayJobs --------------------------------------------------------------------------------------
+
+
+def rayjob_scrubber(namespace: str, rayjob: Obj) -> Scrubber:
+    """The scrubber for one RayJob: its uid, and the names it generates (`<rayjob>-<5 chars>`:
+    each attempt's RayCluster and Ray submission id, whichever operator drew them)."""
+    meta = rayjob.get("metadata") or {}
+    uid = meta.get("uid", "")
+    return Scrubber(namespace, {uid: "<rayjob-uid>"} if uid else {}, generated=(meta.get("name", ""),))
+
+
+def normalise_rayjob_status(status: Obj, scrub: Scrubber) -> Obj:
+    """A RayJob's status, its times made neutral, generated names scrubbed (in `jobId`,
+    `rayClusterName`, `dashboardURL`, messages), and `rayClusterStatus` reduced to whether it is
+    there: the cluster's status is compared on the RayCluster fixtures, and which pass copied it
+    is timing."""
+    out: Obj = scrub(copy.deepcopy(status))
+    if "rayClusterStatus" in out:
+        out["rayClusterStatus"] = "<present>" if out["rayClusterStatus"] else out["rayClusterStatus"]
+    return out
+
+
+_FINISHED = ("Complete", "Failed")
+
+
+def cleanup_after_end(rayjob: Obj) -> list[float]:
+    """The seconds after a finished RayJob's `status.endTime` at which its operator deletes
+    something still (KubeRay's rules: deletion rules matching the job status, else the legacy
+    policy for it, else `shutdownAfterJobFinishes`, each after its TTL; never for a
+    `clusterSelector` RayJob); empty while it has not finished. A comparison waits for the ones
+    within reach, so both operators are read after, not astride, a deletion."""
+    spec, status = rayjob.get("spec") or {}, rayjob.get("status") or {}
+    if status.get("jobDeploymentStatus") not in _FINISHED or spec.get("clusterSelector"):
+        return []
+    strategy = spec.get("deletionStrategy") or {}
+    if strategy.get("deletionRules"):
+        return sorted({float((r.get("condition") or {}).get("ttlSeconds") or 0) for r in strategy["deletionRules"]
+                       if _rule_matches(r.get("condition") or {}, status)})
+    ttl = float(spec.get("ttlSecondsAfterFinished") or 0)
+    if strategy:
+        side = {"SUCCEEDED": "onSuccess", "FAILED": "onFailure"}.get(status.get("jobStatus", ""))
+        policy = ((strategy.get(side) or {}) if side else {}).get("policy")
+        return [ttl] if policy not in (None, "DeleteNone") else []
+    return [ttl] if spec.get("shutdownAfterJobFinishes") else []
+
+
+def _rule_matches(condition: Obj, status: Obj) -> bool:
+    if condition.get("jobStatus"):
+        return bool(condition["jobStatus"] == status.get("jobStatus"))
+    return bool(condition.get("jobDeploymentStatus") and condition["jobDeploymentStatus"] ==
+                status.get("jobDeploymentStatus"))
+
+
+SUBMITTER_LABEL = "ray.io/originated-from-crd"
+
+
+def oracle_submitter_policy(namespace: str) -> tuple[Obj, Obj]:
+    """A MutatingAdmissionPolicy and its binding that label the submitter pods KubeRay's Jobs
+    create in `namespace` as v1.7 labels them (`ray.io/originated-from-crd: RayJob`): a pod
+    owned by a Job whose first container has `RAY_JOB_SUBMISSION_ID`. v1.5 leaves them
+    unlabelled, and the testbed knows a submitter pod by that label (kwok's stages leave it to
+    the pod runner, which runs it); without it kwok would complete v1.5's submitter pods without
+    running them. Pods only, at creation: the Job compared keeps what KubeRay wrote. (A
+    SidecarMode head pod needs nothing: the pod runner finds head pods by `ray.io/node-type`.)"""
+    name = f"raybus-conformance-submitters-{namespace}"
+    is_submitter = (
+        f"!(has(object.metadata.labels) && '{SUBMITTER_LABEL}' in object.metadata.labels) && "
+        "has(object.metadata.ownerReferences) && object.metadata.ownerReferences.exists(r, r.kind == 'Job') && "
+        "has(object.spec.containers[0].env) && "
+        "object.spec.containers[0].env.exists(e, e.name == 'RAY_JOB_SUBMISSION_ID')")
+    policy = {
+        "apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingAdmissionPolicy",
+        "metadata": {"name": name},
+        "spec": {
+            "matchConstraints": {"resourceRules": [{"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE"],
+                                                    "resources": ["pods"]}]},
+            "matchConditions": [{"name": "a-rayjob-submitter", "expression": is_submitter}],
+            "failurePolicy": "Fail",
+            "reinvocationPolicy": "Never",
+            "mutations": [{"patchType": "ApplyConfiguration", "applyConfiguration": {
+                "expression": f'Object{{metadata: Object.metadata{{labels: {{"{SUBMITTER_LABEL}": "RayJob"}}}}}}'}}],
+        },
+    }
+    binding = {
+        "apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingAdmissionPolicyBinding",
+        "metadata": {"name": name},
+        "spec": {"policyName": name, "matchResources": {
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}}}},
+    }
+    return policy, binding
 
 
 # -- diff -----------------------------------------------------------------------------------------
@@ -266,16 +397,27 @@ def compare(kuberay: Reading, raybus: Reading) -> list[tuple[str, Any, Any]]:
 @dataclass(frozen=True)
 class Known:
     """A difference Raybus has on purpose (`version` False) or because the oracle runs another
-    KubeRay version than the one Raybus follows (`version` True)."""
+    KubeRay version than the one Raybus follows (`version` True); `sometimes` for one that
+    depends on a race of KubeRay's, which not every run shows (so its absence is no sign that
+    the list went stale); `empty` for one where a side merely has an empty value the other
+    lacks (`{}` against absent), never a value with something in it."""
 
     label: str  # a few words for the report's table
     pattern: str  # a regular expression matched against the whole path
     reason: str
     version: bool = False
     manifests: tuple[str, ...] = ()  # only in these manifests (file stems); empty: in any
+    sometimes: bool = False
+    empty: bool = False
 
-    def matches(self, manifest: str, path: str) -> bool:
+    def matches(self, manifest: str, path: str, kuberay: Any = None, raybus: Any = None) -> bool:
+        if self.empty and not (_nothing(kuberay) and _nothing(raybus)):
+            return False
         return (not self.manifests or manifest in self.manifests) and re.fullmatch(self.pattern, path) is not None
+
+
+def _nothing(value: Any) -> bool:
+    return value in ("<absent>", None, "", {}, [])
 
 
 @dataclass
@@ -301,7 +443,7 @@ def classify(manifest: str, diffs: list[tuple[str, Any, Any]], known: Iterable[K
     table = list(known)
     out = Outcome(manifest)
     for d in diffs:
-        hit = next((k for k in table if k.matches(manifest, d[0])), None)
+        hit = next((k for k in table if k.matches(manifest, *d)), None)
         if hit is None:
             out.unlisted.append(d)
         else:
@@ -319,9 +461,10 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|")
 
 
-def render(outcomes: list[Outcome], *, oracle: str) -> str:
-    """The report as Markdown: the counts, one row per manifest (its verdict and which listed
-    differences showed, or the unlisted fields), then the listed differences with their reasons."""
+def render(outcomes: list[Outcome], *, oracle: str, remarks: Iterable[str] = ()) -> str:
+    """The report as Markdown: the counts, `remarks` (a paragraph each), one row per manifest (its
+    verdict and which listed differences showed, or the unlisted fields), then the listed
+    differences with their reasons."""
     compared = [o for o in outcomes if not o.note]
     identical = sum(1 for o in compared if o.verdict == "identical")
     versions = sum(1 for o in compared if o.verdict in ("identical", "identical but for the oracle's version"))
@@ -329,7 +472,10 @@ def render(outcomes: list[Outcome], *, oracle: str) -> str:
     summary = (f"Oracle: KubeRay {oracle}, run beside Raybus on the same control plane. Of {len(compared)} "
                f"compared manifests: {identical} identical; {versions} identical but for differences due to the "
                f"oracle's version; {clean} identical but for listed differences.")
-    lines = [summary, "", "| manifest | result | differences |", "|---|---|---|"]
+    lines = [summary, ""]
+    for remark in remarks:
+        lines += [remark, ""]
+    lines += ["| manifest | result | differences |", "|---|---|---|"]
     for o in sorted(outcomes, key=lambda o: o.manifest):
         if o.note:
             what = o.note

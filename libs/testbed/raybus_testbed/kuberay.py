@@ -75,11 +75,14 @@ def oracle_version() -> str:
 class KubeRay:
     """One KubeRay operator process against `kubeconfig`, reconciling `namespaces` only;
     `feature_gates` in KubeRay's spelling (`RayMultiHostIndexing=true`), its defaults if empty;
-    `qps`/`burst` its client's rate limit (KubeRay's defaults, 100/200, if None)."""
+    `qps`/`burst` its client's rate limit (KubeRay's defaults, 100/200, if None);
+    `use_kubernetes_proxy` makes it reach Ray dashboards through the API server's service proxy
+    (`-use-kubernetes-proxy`), as an operator outside the cluster must: the head Service's DNS
+    name does not resolve here."""
 
     def __init__(self, workdir: Path, kubeconfig: Path | str, *, namespaces: Sequence[str],
                  binary: Path | None = None, feature_gates: str = "", concurrency: int = 4,
-                 qps: float | None = None, burst: int | None = None) -> None:
+                 qps: float | None = None, burst: int | None = None, use_kubernetes_proxy: bool = False) -> None:
         if not namespaces:  # an empty flag would make it watch every namespace of the cluster
             raise ValueError("KubeRay needs at least one namespace to watch")
         self.binary = binary or operator_binary()
@@ -90,6 +93,7 @@ class KubeRay:
             f"-health-probe-bind-address=127.0.0.1:{self.probe_port}",
             f"-reconcile-concurrency={concurrency}", f"-feature-gates={feature_gates}", "-log-stdout-encoder=console",
             *([f"-qps={qps}"] if qps is not None else []), *([f"-burst={burst}"] if burst is not None else []),
+            *(["-use-kubernetes-proxy=true"] if use_kubernetes_proxy else []),
         ], workdir / "kuberay.log", env={"ENABLE_WEBHOOKS": "false"})
 
     def start(self, timeout: float = 60.0) -> None:
