@@ -26,7 +26,7 @@ integration: dev control-plane kuberay ray
 
 # Raybus beside the real KubeRay on one control plane, every fixture diffed; the report goes
 # into docs/compatibility.md (`make test` runs the same test without rewriting the doc).
-conformance: dev control-plane kuberay
+conformance: dev control-plane kuberay ray
 	RAYBUS_CONFORMANCE_REPORT=docs/compatibility.md .venv/bin/pytest tests/conformance
 
 up: dev control-plane
