@@ -167,6 +167,11 @@ def test_exactly_one_ray_job_per_rayjob_across_sigkills(
     for name in ("job-ctl", "actuator"):
         services.procs[name].kill()
     start_stack(services, "actuator", "job-ctl")
+    one_ray_job_each(ray, jobs)
+
+
+def one_ray_job_each(ray: RayHead, jobs: list[Job]) -> None:
+    """Every RayJob Complete, with exactly one job on the Ray head, the one its status names."""
     for j in jobs:
         j.wait(lambda s: s.get("jobDeploymentStatus") == "Complete", "complete", timeout=240)
     for j in jobs:
@@ -174,6 +179,22 @@ def test_exactly_one_ray_job_per_rayjob_across_sigkills(
         assert len(jobs_with_id(ray, status["jobId"])) == 1, status
         assert [x for x in ray_jobs(ray) if str(x.get("submission_id", "")).startswith(f"{j.name}-")] \
             == jobs_with_id(ray, status["jobId"])
+
+
+def test_exactly_one_ray_job_per_rayjob_with_two_replicas_one_of_them_killed(
+        services: Services, control_plane: Kube, namespace: str, ray: RayHead) -> None:
+    """Two job-ctl replicas and two actuators share the RayJobs; one replica of each is SIGKILLed
+    while they submit and its RayJobs move to the other: still one Ray job per RayJob."""
+    start_stack(services)
+    for name in ("job-ctl-b", "actuator-b"):
+        services.start(name, f"raybus-{name.removesuffix('-b')}", RAYBUS_RAY_DASHBOARD_ACCESS="pod",
+                       RAYBUS_RAY_POLL_SECONDS="1")
+    jobs = [create(control_plane, namespace, rayjob(f"two-{i}", ray, "python -c \"print(2)\"")) for i in range(12)]
+    wait_until(lambda: sum(1 for j in jobs if j.status().get("jobId") in {x.get("submission_id") for x in ray_jobs(ray)})
+               >= 2, timeout=120, what="some submissions on Ray")
+    for name in ("job-ctl", "actuator"):
+        services.procs[name].kill()
+    one_ray_job_each(ray, jobs)
 
 
 def test_a_k8s_job_mode_submitter_really_runs_and_the_rayjob_follows_the_ray_job(
