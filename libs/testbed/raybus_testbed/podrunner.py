@@ -83,6 +83,7 @@ from pathlib import Path
 from typing import IO, Any, Self
 
 from raybus_common.kube.client import MERGE, ApiError, KubeClient
+from raybus_common.ray.jobs import head_dashboard_port
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +93,6 @@ HEAD_LABEL = "ray.io/node-type=head"  # head pods, for a SidecarMode submitter c
 CONTAINER_ID = "podrunner://"
 DASHBOARD_ENV = "RAY_DASHBOARD_ADDRESS"
 SIDECAR = "ray-job-submitter"  # the container job-ctl (as KubeRay) adds to a SidecarMode head pod
-DEFAULT_DASHBOARD_PORT = 8265
 
 
 class ContainerError(Exception):
@@ -142,14 +142,6 @@ def container_index(pod: Obj) -> int | None:
     return names.index(SIDECAR) if SIDECAR in names else None
 
 
-def head_dashboard_port(pod: Obj) -> int:
-    """The head container's (the first's) port named `dashboard`, else 8265: where a sidecar's
-    command dials the head on the pod's loopback."""
-    containers = pod["spec"].get("containers") or [{}]
-    for port in containers[0].get("ports") or []:
-        if port.get("name") == "dashboard" and isinstance(port.get("containerPort"), int):
-            return int(port["containerPort"])
-    return DEFAULT_DASHBOARD_PORT
 
 
 def process_spec(pod: Obj, env_values: dict[str, str], *, ray_bin: Path, dashboard: str,
@@ -176,7 +168,7 @@ def process_spec(pod: Obj, env_values: dict[str, str], *, ray_bin: Path, dashboa
         env[DASHBOARD_ENV] = ("http://" + ours) if named.startswith("http://") else ours
         swaps[host_of(named)] = ours
     if index > 0 or not owned_by_job(pod):
-        port = head_dashboard_port(pod)
+        port = head_dashboard_port(pod["spec"])
         swaps.update({f"127.0.0.1:{port}": ours, f"localhost:{port}": ours})
     for theirs, replacement in swaps.items():
         argv = [a.replace(f"http://{theirs}", f"http://{replacement}") for a in argv]

@@ -36,7 +36,6 @@ TOKEN_VOLUME, TOKEN_DIR = "ray-token", "/var/run/secrets/ray.io/serviceaccount"
 
 # --- the submit command ------------------------------------------------------------------------
 DASHBOARD_PORT_NAME = "dashboard"
-DEFAULT_DASHBOARD_PORT = 8265
 GCS_HEALTH_PATH = "api/gcs_healthz"
 GCS_HEALTH_TIMEOUT = 10  # seconds: RayDashboardGCSHealthCheckTimeoutSeconds
 # BasePythonHealthCommand: args the health URL and the timeout.

@@ -31,11 +31,9 @@ from raybus_common import gotext, objects
 from raybus_common.crds.raycluster import ORIGINATED_FROM_CRD_LABEL
 from raybus_common.crds.rayjob import RayJob
 from raybus_common.kube.resources import CREATED_BY, CREATED_BY_VALUE
-from raybus_common.ray.jobs import JobRequest
+from raybus_common.ray.jobs import JobRequest, head_dashboard_port
 
 from .constants import (
-    DASHBOARD_PORT_NAME,
-    DEFAULT_DASHBOARD_PORT,
     GCS_HEALTH_PATH,
     GCS_HEALTH_TIMEOUT,
     ORIGINATED_FROM_CR_NAME_LABEL,
@@ -232,8 +230,7 @@ def sidecar_container(job: RayJob, head_spec: Mapping[str, Any], *, job_id: str,
     `status.dashboardURL` as it stands (empty on a first attempt). Under the gate the container
     restarts on failure (`restartPolicy: OnFailure`)."""
     head = _head_container(head_spec)
-    port = next((p.get("containerPort") for p in head.get("ports") or [] if p.get("name") == DASHBOARD_PORT_NAME),
-                DEFAULT_DASHBOARD_PORT)
+    port = head_dashboard_port((head_spec.get("template") or {}).get("spec") or {})
     container = _default_container(head.get("image"))
     container["command"] = shell_command(login_shell)
     container["args"] = [submit_command(job, address=sidecar_address(int(port)), job_id=job_id, sidecar=True,

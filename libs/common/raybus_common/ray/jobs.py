@@ -148,14 +148,20 @@ def same_observation(a: Mapping[str, Any] | None, b: Mapping[str, Any] | None) -
     return strip(a) == strip(b)
 
 
-def dashboard_port(cluster: Mapping[str, Any]) -> int:
-    """The head container's port named `dashboard` (KubeRay's `FindContainerPort`), else 8265."""
-    head = ((cluster.get("spec") or {}).get("headGroupSpec") or {}).get("template") or {}
-    containers = (head.get("spec") or {}).get("containers") or []
+def head_dashboard_port(pod_spec: Mapping[str, Any]) -> int:
+    """The port named `dashboard` of a head pod spec's first (the Ray) container (KubeRay's
+    `FindContainerPort`), else 8265."""
+    containers = pod_spec.get("containers") or []
     for port in (containers[0].get("ports") or []) if containers else []:
         if port.get("name") == "dashboard" and isinstance(port.get("containerPort"), int):
             return int(port["containerPort"])
     return DEFAULT_DASHBOARD_PORT
+
+
+def dashboard_port(cluster: Mapping[str, Any]) -> int:
+    """The dashboard port of `cluster`'s head template (`head_dashboard_port`)."""
+    head = ((cluster.get("spec") or {}).get("headGroupSpec") or {}).get("template") or {}
+    return head_dashboard_port(head.get("spec") or {})
 
 
 def auth_secret(cluster: Mapping[str, Any]) -> str:
