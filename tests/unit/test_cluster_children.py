@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 import yaml
 
-from raybus_cluster_ctl import names
 from raybus_cluster_ctl.children import auth_secret as secrets
 from raybus_cluster_ctl.children import cleanup_job, ingress, rbac, services
 from raybus_cluster_ctl.config import ClusterConfig
 from raybus_cluster_ctl.plan import children as plan
 from raybus_cluster_ctl.pods.build import head_pod
+from raybus_common import gotext
 from raybus_common.crds.raycluster import RayCluster
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "valid"
@@ -26,8 +26,8 @@ Obj = dict[str, Any]
 class ch:
     """The builders under test, over the cluster as JSON (parsed as reconcile parses it)."""
 
-    check_name = staticmethod(names.check_name)
-    check_label = staticmethod(names.check_label)
+    check_name = staticmethod(gotext.check_name)
+    check_label = staticmethod(gotext.check_label)
 
     @staticmethod
     def head_service(cluster: Obj, **kw: Any) -> Obj:

@@ -1,6 +1,6 @@
-"""KubeRay's names and addresses for what it makes of a RayCluster (`utils/util.go`): `CheckName`,
-`CheckLabel`, the head Service's name and the address workers dial, the autoscaler's
-ServiceAccount. Builders of pods and of the other children both read them. Pure.
+"""KubeRay's names and addresses for what it makes of a RayCluster (`utils/util.go`): the head
+Service's name and the address workers dial, the autoscaler's ServiceAccount (`CheckName` and
+`CheckLabel` are `raybus_common.gotext`'s, shared with job-ctl). Builders of pods and of the other children both read them. Pure.
 
 Not here: pod names (`plan.podnames`, Raybus's deterministic stand-in for `generateName`).
 """
@@ -8,30 +8,10 @@ Not here: pod names (`plan.podnames`, Raybus's deterministic stand-in for `gener
 from __future__ import annotations
 
 from raybus_common.crds.raycluster import RayCluster
+from raybus_common.gotext import check_name
 
 from .config import ClusterConfig
 from .constants import DEFAULT_GCS_PORT
-
-# Go's unicode.IsPunct over ASCII: what CheckName/CheckLabel replace when leading.
-_GO_PUNCT = set("!\"#%&'()*,-./:;?@[\\]_{}")
-
-
-def check_name(s: str) -> str:
-    """KubeRay `CheckName`: keep the last 50 chars; a leading digit or punctuation becomes `r`."""
-    s = s[-50:]
-    if s[:1].isdigit():
-        s = "r" + s[1:]
-    if s[:1] in _GO_PUNCT:
-        s = "r" + s[1:]
-    return s
-
-
-def check_label(s: str) -> str:
-    """KubeRay `CheckLabel`: keep the last 63 chars; leading punctuation becomes `r`."""
-    s = s[-63:]
-    if s[:1] in _GO_PUNCT:
-        s = "r" + s[1:]
-    return s
 
 
 def head_service_name(cluster: RayCluster) -> str:

@@ -9,8 +9,8 @@ bytes as it creates the Secret (`Apply(create_only=True, generate=...)`, `plan.c
 from __future__ import annotations
 
 from raybus_common.crds.raycluster import AuthMode, RayCluster
+from raybus_common.gotext import check_name
 
-from ..names import check_name
 from ..podtemplate import Obj
 from .metadata import object_meta, our_labels
 

@@ -14,9 +14,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from raybus_common.crds.raycluster import RayCluster, RayNodeType
+from raybus_common.gotext import check_label
 
 from ..constants import NODE_TYPE_LABEL, WAIT_TLS_IP_SAN
-from ..names import check_label
 from ..podtemplate import Obj, find_env
 from .metadata import object_meta
 

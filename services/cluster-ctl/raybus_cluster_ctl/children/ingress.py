@@ -6,9 +6,10 @@ from __future__ import annotations
 import copy
 
 from raybus_common.crds.raycluster import RayCluster
+from raybus_common.gotext import check_label, check_name
 
 from ..constants import DEFAULT_DASHBOARD_PORT, IDENTIFIER_LABEL, INGRESS_CLASS_ANNOTATION
-from ..names import check_label, check_name, head_service_name
+from ..names import head_service_name
 from ..podtemplate import Obj
 from .metadata import kuberay_labels, object_meta
 from .services import service_ports

@@ -6,8 +6,9 @@ from __future__ import annotations
 import copy
 
 from raybus_common.crds.raycluster import RayCluster
+from raybus_common.gotext import check_name
 
-from ..names import autoscaler_service_account_name, check_name, user_service_account
+from ..names import autoscaler_service_account_name, user_service_account
 from ..podtemplate import Obj
 from .metadata import kuberay_labels, object_meta
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 
 from raybus_common.crds.raycluster import ORIGINATED_FROM_CRD_LABEL, RayCluster, RayNodeType
+from raybus_common.gotext import check_label
 from raybus_common.kube.resources import CREATED_BY, CREATED_BY_VALUE
 
 from ..constants import (
@@ -27,7 +28,7 @@ from ..constants import (
     ORIGINATED_FROM_CR_NAME_LABEL,
     SERVE_LABEL,
 )
-from ..names import check_label, head_service_name
+from ..names import head_service_name
 from ..podtemplate import Obj, ray_container
 from .metadata import object_meta, our_labels
 

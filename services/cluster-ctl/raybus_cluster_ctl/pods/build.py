@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from raybus_common.crds.raycluster import HeadGroupSpec, RayCluster, RayNodeType, WorkerGroupSpec
+from raybus_common.gotext import check_label
 from raybus_common.kube.resources import CREATED_BY, CREATED_BY_VALUE
 
 from ..config import ClusterConfig
@@ -41,7 +42,7 @@ from ..constants import (
     REPLICA_NAME_LABEL,
     SERVE_LABEL,
 )
-from ..names import autoscaler_service_account_name, check_label
+from ..names import autoscaler_service_account_name
 from ..podtemplate import Obj, compact, container_env, json_copy
 from .autoscaler import autoscaler_container
 from .env import configure_gcs_ft, head_address_env, ray_container_env

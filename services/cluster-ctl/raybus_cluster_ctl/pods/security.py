@@ -11,10 +11,10 @@ from __future__ import annotations
 import copy
 
 from raybus_common.crds.raycluster import AuthMode, RayCluster, RayNodeType
+from raybus_common.gotext import check_name
 
 from ..config import ClusterConfig
 from ..constants import TLS_DIR, TLS_ENV, TLS_VOLUME, TOKEN_DIR, TOKEN_VOLUME, WAIT_GCS_READY, WAIT_TLS_IP_SAN
-from ..names import check_name
 from ..podtemplate import Obj, compact, container_env, env_field, find_env, set_default_env
 
 # The wait-for-tls-ip-san script: waits until the cert-manager certificate names the pod's IP.
