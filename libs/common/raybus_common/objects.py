@@ -2,18 +2,29 @@
 
 Observed objects reach controllers as the API server sent them: plain dicts. Every service reads
 their metadata through these few functions (name, namespace, labels, annotations, whether the
-object is being deleted), builds owner references with `owner_reference`, and strips
-`managedFields` with `strip_managed_fields`. Missing metadata reads as empty, never as an error.
+object is being deleted), builds owner references with `owner_reference`, strips
+`managedFields` with `strip_managed_fields`, and makes `generateName`-like suffixes that a pure
+reconcile can repeat (`generated_suffix`). Missing metadata reads as empty, never as an error.
 
 Pure: no I/O, no clock, no environment. Typed views of Raybus's own kinds are the pydantic models
 in `raybus_common.crds`; this module is for everything else (Pods, Services, Jobs, ...).
 """
 
 
+import hashlib
 from collections.abc import Mapping
 from typing import Any
 
 Obj = dict[str, Any]
+SUFFIX_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"  # the API server's generateName (k8s rand.String) alphabet
+
+
+def generated_suffix(*parts: object) -> str:
+    """Five characters of `SUFFIX_ALPHABET` derived from `parts`: what KubeRay leaves to
+    `generateName` or draws at random (pod names; a RayJob's cluster name and submission id),
+    the same for the same inputs, so a decision taken twice names the same object."""
+    digest = hashlib.sha256("/".join(str(p) for p in parts).encode()).digest()
+    return "".join(SUFFIX_ALPHABET[b % len(SUFFIX_ALPHABET)] for b in digest[:5])
 
 
 def meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:

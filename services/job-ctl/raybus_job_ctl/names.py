@@ -11,7 +11,6 @@ after: every later pass, and every replica, uses the status's values, never deri
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -19,20 +18,13 @@ from raybus_common import objects
 
 from .constants import DASHBOARD_PORT_NAME
 
-ALPHABET = "bcdfghjklmnpqrstvwxz2456789"  # k8s.io/apimachinery's rand.String alphabet
-SUFFIX_LENGTH = 5
+ALPHABET = objects.SUFFIX_ALPHABET  # k8s.io/apimachinery's rand.String alphabet
 Named = Literal["raycluster", "jobid"]
 
 
 def generated_suffix(uid: str, what: Named, start_time: str) -> str:
-    """Five characters of `ALPHABET`, the same for the same inputs."""
-    digest = hashlib.sha256(f"{uid}\x1f{what}\x1f{start_time}".encode()).digest()
-    number = int.from_bytes(digest, "big")
-    out = []
-    for _ in range(SUFFIX_LENGTH):
-        number, index = divmod(number, len(ALPHABET))
-        out.append(ALPHABET[index])
-    return "".join(out)
+    """Five characters of `ALPHABET`, the same for the same inputs (`objects.generated_suffix`)."""
+    return objects.generated_suffix(uid, what, start_time)
 
 
 def generated_name(rayjob: str, uid: str, what: Named, start_time: str) -> str:

@@ -9,15 +9,7 @@ spec (Recreate) gives new ones. Pure.
 
 from __future__ import annotations
 
-import hashlib
-
-SUFFIX_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"  # what the API server's generateName uses
-
-
-def name_suffix(*parts: object) -> str:
-    """Five characters of generateName's alphabet, derived from `parts` (deterministic)."""
-    digest = hashlib.sha256("/".join(str(p) for p in parts).encode()).digest()
-    return "".join(SUFFIX_ALPHABET[b % len(SUFFIX_ALPHABET)] for b in digest[:5])
+from raybus_common.objects import generated_suffix
 
 
 def pod_names(prefix: str, seed: str, group: str, taken: set[str], count: int) -> list[str]:
@@ -26,7 +18,7 @@ def pod_names(prefix: str, seed: str, group: str, taken: set[str], count: int) -
     out: list[str] = []
     serial = 0
     while len(out) < count:
-        name = prefix + name_suffix(seed, group, serial)
+        name = prefix + generated_suffix(seed, group, serial)
         serial += 1
         if name not in taken:
             out.append(name)

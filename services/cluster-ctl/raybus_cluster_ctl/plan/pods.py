@@ -35,7 +35,7 @@ from ..constants import (
 )
 from ..pods.build import head_pod, named_worker, worker_pod
 from .collector import Obj, Pass
-from .podnames import head_prefix, name_suffix, pod_names, worker_prefix
+from .podnames import head_prefix, pod_names, worker_prefix
 from .texts import pod_state, unhealthy_reason
 
 
@@ -229,10 +229,10 @@ def _multi_host_group(p: Pass, group: WorkerGroupSpec, pods: list[Obj]) -> None:
         used = _indexes(pods)
         serial = 0
         for _ in range(diff):
-            replica = f"{name}-{name_suffix(p.seed, name, 'replica', serial)}"
+            replica = f"{name}-{objects.generated_suffix(p.seed, name, 'replica', serial)}"
             while replica in replicas:
                 serial += 1
-                replica = f"{name}-{name_suffix(p.seed, name, 'replica', serial)}"
+                replica = f"{name}-{objects.generated_suffix(p.seed, name, 'replica', serial)}"
             replicas[replica] = []
             index = _lowest_free(used)
             for host, pod_name in enumerate(pod_names(worker_prefix(cluster.name, name), p.seed, replica, taken, hosts)):
