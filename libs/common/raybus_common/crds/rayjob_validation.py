@@ -16,7 +16,9 @@ the RayCluster the RayJob creates and reports its problems on that RayCluster, s
 with an invalid cluster spec waits in Initializing (until a deadline, if it has one) instead of
 turning ValidationFailed.
 
-Pure: feature gates are a parameter (KubeRay v1.7's defaults for any gate not given).
+job-ctl runs all of it on every RayJob; cron runs `validate_spec` on a RayCronJob's
+`jobTemplate`, as KubeRay's `ValidateRayCronJobSpec` runs `ValidateRayJobSpec`. Pure: feature
+gates are a parameter (KubeRay v1.7's defaults for any gate not given).
 """
 
 from __future__ import annotations
@@ -28,8 +30,11 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
-from raybus_common.controller.config import FEATURE_GATES
-from raybus_common.crds.rayjob import (
+from .. import gotext
+from ..controller.config import FEATURE_GATES
+from .rayjob import (
+    CLUSTER_LABEL,
+    MAX_RAYJOB_NAME_LENGTH,
     DeletionPolicyType,
     DeletionRule,
     DeletionStrategy,
@@ -37,9 +42,6 @@ from raybus_common.crds.rayjob import (
     JobSubmissionMode,
     RayJob,
 )
-
-from .constants import CLUSTER_LABEL, MAX_RAYJOB_NAME_LENGTH
-from .submitter import load_runtime_env
 
 Reason = Literal["InvalidRayJobMetadata", "InvalidRayJobSpec", "InvalidRayJobStatus"]
 METADATA: Reason = "InvalidRayJobMetadata"
@@ -76,18 +78,24 @@ def parse(raw: Mapping[str, Any]) -> tuple[RayJob | None, Invalid | None]:
     try:
         return RayJob.model_validate(dict(raw)), None
     except ValidationError as e:
-        problems: list[str] = []
-        for err in e.errors():
-            path = _path(err["loc"])
-            if err["type"] == "missing":
-                problems.append(f"{path}: Required value")
-            else:
-                shown = repr(err.get("input"))
-                shown = shown if len(shown) <= 60 else shown[:57] + "..."
-                problems.append(f"{path}: Invalid value: {shown}: {err['msg']}")
         root = str(e.errors()[0]["loc"][0]) if e.errors() and e.errors()[0]["loc"] else "spec"
         reason = {"metadata": METADATA, "status": STATUS}.get(root, SPEC)
-        return None, Invalid(reason, "; ".join(problems))
+        return None, Invalid(reason, refused(e))
+
+
+def refused(e: ValidationError) -> str:
+    """Every field pydantic refused, `path: what`, joined by "; " (a custom resource's parse
+    failure as a status message or an Event names the fields)."""
+    problems: list[str] = []
+    for err in e.errors():
+        path = _path(err["loc"])
+        if err["type"] == "missing":
+            problems.append(f"{path}: Required value")
+        else:
+            shown = repr(err.get("input"))
+            shown = shown if len(shown) <= 60 else shown[:57] + "..."
+            problems.append(f"{path}: Invalid value: {shown}: {err['msg']}")
+    return "; ".join(problems)
 
 
 def _path(loc: tuple[int | str, ...]) -> str:
@@ -101,6 +109,11 @@ def validate(raw: Mapping[str, Any], job: RayJob, *, gates: Mapping[str, bool]) 
     """KubeRay's RayJob checks in KubeRay's order; the first failure, or None. `raw` is the
     object as observed: the `rayClusterSpec` part is read from it, as sent."""
     return _metadata(job) or _spec_rules(raw, job, gates) or _status(job)
+
+
+def validate_spec(raw: Mapping[str, Any], job: RayJob, *, gates: Mapping[str, bool]) -> Invalid | None:
+    """`ValidateRayJobSpec` alone: the first failure of the spec's rules, or None."""
+    return _spec_rules(raw, job, gates)
 
 
 def _metadata(job: RayJob) -> Invalid | None:
@@ -291,3 +304,18 @@ def _autoscaling(job: RayJob) -> bool:
 def _mapping(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
+
+def load_runtime_env(text: str) -> dict[str, Any] | None:
+    """`runtimeEnvYAML` as KubeRay reads it (sigs.k8s.io/yaml into a map): a mapping, or None
+    when empty or null; ValueError with KubeRay's message when it is not YAML or not a mapping."""
+    if not text:
+        return None
+    try:
+        value = gotext.yaml_value(text)
+    except ValueError as e:
+        raise ValueError(f"failed to unmarshal RuntimeEnvYAML: {text}: error converting YAML to JSON: {e}") from None
+    if value is not None and not isinstance(value, dict):
+        kind = {list: "array", str: "string", bool: "bool"}.get(type(value), "number")
+        raise ValueError(f"failed to unmarshal RuntimeEnvYAML: {text}: error unmarshaling JSON: while decoding "
+                         f"JSON: json: cannot unmarshal {kind} into Go value of type types.RuntimeEnvType")
+    return value
