@@ -80,7 +80,7 @@ def test_three_policies_over_three_ticks_with_restarts_and_two_replicas(
     # Far enough from a minute's end that the first tick is the next minute's for all three.
     while time.time() % 60 > 45:
         time.sleep(1)
-    for obj in (raycronjob("allow"), raycronjob("forbid", concurrencyPolicy="Forbid", startingDeadlineSeconds=15,
+    for obj in (raycronjob("allow"), raycronjob("forbid", concurrencyPolicy="Forbid", startingDeadlineSeconds=30,
                                                   successfulJobsHistoryLimit=5),
                 raycronjob("replace", concurrencyPolicy="Replace")):
         control_plane.create(f"{base}/raycronjobs", obj)
@@ -115,9 +115,9 @@ def test_three_policies_over_three_ticks_with_restarts_and_two_replicas(
     wait_until(lambda: child("allow", m1 + 1) in names() and child("replace", m1 + 1) in names(), timeout=60,
                what="the second tick's RayJobs")
     services.start("cron-b", "raybus-cron", RAYBUS_LEASE_TTL="3")
-    # Forbid skipped tick 2 (its first RayJob still runs); it finishes 20 s after the tick,
-    # past the 15 s starting deadline, so tick 2 stays skipped.
-    while time.time() < (m1 + 1) * 60 + 20:
+    # Forbid skipped tick 2 (its first RayJob still runs); it finishes 40 s after the tick,
+    # past the 30 s starting deadline, so tick 2 stays skipped.
+    while time.time() < (m1 + 1) * 60 + 40:
         time.sleep(0.2)
     assert child("forbid", m1 + 1) not in names()
     control_plane.merge_patch(f"{jobs}/{child('forbid', m1)}/status", {"status": {

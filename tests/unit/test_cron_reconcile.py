@@ -28,7 +28,7 @@ CONFIG = CronConfig()
 
 
 def at(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return datetime.fromisoformat(text)
 
 
 def cron(schedule: str = "*/5 * * * *", *, created: str = "2026-12-01T09:58:00Z", status: Obj | None = None,
@@ -293,15 +293,15 @@ def test_resume_after_a_long_suspension_runs_only_the_latest_tick() -> None:
      "spec.schedule: cannot use TZ or CRON_TZ in schedule, use timeZone field instead"),
     ({"schedule": "CRON_TZ=UTC 0 9 * * *"}, NAME,
      "spec.schedule: cannot use TZ or CRON_TZ in schedule, use timeZone field instead"),
-    ({"schedule": "0 9 * *"}, NAME, "spec.schedule: invalid cron schedule: expected exactly 5 fields, found 4: "
-                                    "[0 9 * *]"),
+    ({"schedule": "0 9 * *"}, NAME,
+     ("spec.schedule: invalid cron schedule: expected exactly 5 fields, found 4: [0 9 * *]")),
     ({"timeZone": "Mars/Olympus"}, NAME, "spec.timeZone: invalid time zone: unknown time zone Mars/Olympus"),
     ({}, "n" * 37, "metadata.name: RayCronJob name should be no more than 36 characters"),
     ({"jobTemplate": {**TEMPLATE, "shutdownAfterJobFinishes": False, "suspend": True}}, NAME,
-     "spec.jobTemplate.suspend: invalid RayJob template: The RayJob spec is invalid: a RayJob with "
-     "shutdownAfterJobFinishes set to false is not allowed to be suspended"),
-    ({"concurrencyPolicy": "Sometimes"}, NAME, "spec.concurrencyPolicy: Invalid value: 'Sometimes': Input should be "
-                                               "'Allow', 'Forbid' or 'Replace'"),
+     ("spec.jobTemplate.suspend: invalid RayJob template: The RayJob spec is invalid: a RayJob with "
+      "shutdownAfterJobFinishes set to false is not allowed to be suspended")),
+    ({"concurrencyPolicy": "Sometimes"}, NAME,
+     ("spec.concurrencyPolicy: Invalid value: 'Sometimes': Input should be 'Allow', 'Forbid' or 'Replace'")),
 ])
 def test_an_invalid_raycronjob_gets_an_event_and_a_condition_and_schedules_nothing(spec: Obj, name: str,
                                                                                   message: str) -> None:

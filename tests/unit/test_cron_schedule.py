@@ -3,7 +3,7 @@ saving changes (cron(8)'s rule), `@every`, and CronJob's missed-tick arithmetic,
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -16,7 +16,7 @@ NEW_YORK = ZoneInfo("America/New_York")
 
 
 def at(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return datetime.fromisoformat(text)
 
 
 def ticks(spec: str, zone: ZoneInfo, start: str, n: int) -> list[str]:

@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 
 from raybus_common.crds.rayjob import RayJob
+from raybus_common.crds.rayjob_validation import load_runtime_env
 from raybus_job_ctl.submitter import (
     CannotBuild,
     dashboard_address,
     job_request,
-    load_runtime_env,
     shell_command,
     sidecar_container,
     submit_command,

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from raybus_job_ctl.validation import Invalid, parse, validate
+from raybus_common.crds.rayjob_validation import Invalid, parse, validate
 
 HEAD = {"template": {"spec": {"containers": [{"name": "ray-head", "image": "rayproject/ray:2.41.0"}]}}}
 SELECTOR = {"ray.io/cluster": "c"}

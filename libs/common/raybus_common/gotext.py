@@ -9,6 +9,7 @@ must print the same bytes (a command line, a JSON argument, a name).
 | `trim_space` | `strings.TrimSpace` |
 | `yaml_value`, `yaml_to_json` | `sigs.k8s.io/yaml`'s `Unmarshal` into `any` / `YAMLToJSON`: the first YAML document read with go-yaml v2's rules (`y`, `on`, `off` are booleans; `1e3`, `0x1f`, `0o17`, `017` numbers; no base-60 numbers; timestamps stay strings), keys made strings |
 | `check_name`, `check_label` | KubeRay `utils.CheckName`, `utils.CheckLabel` |
+| `parse_duration` | `time.ParseDuration` (to seconds) |
 
 Not here: `%v` of times and durations (each controller's texts module). Pure: the standard
 library and PyYAML only.
@@ -272,3 +273,33 @@ def check_label(value: str) -> str:
     if value[:1] in _GO_ASCII_PUNCT:
         value = "r" + value[1:]
     return value
+
+
+# --- time.ParseDuration -------------------------------------------------------------------------
+_DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "\u00b5s": 1e-6, "\u03bcs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0,
+                   "h": 3600.0}
+_DURATION_PART = re.compile(r"([0-9]*(?:\.[0-9]*)?)([^0-9.]+)")
+
+
+def parse_duration(text: str) -> float:
+    """Go's `time.ParseDuration` in seconds: a signed sequence of decimal numbers, each with a
+    unit (`300ms`, `-1.5h`, `2h45m`); "0" alone needs none. ValueError with Go's message."""
+    invalid = ValueError(f"time: invalid duration {quote(text)}")
+    body = text[1:] if text[:1] in "+-" else text
+    if body == "0":
+        return 0.0
+    if not body:
+        raise invalid
+    total, pos = 0.0, 0
+    while pos < len(body):
+        m = _DURATION_PART.match(body, pos)
+        if m is None and re.fullmatch(r"[0-9.]+", body[pos:]):
+            raise ValueError(f"time: missing unit in duration {quote(text)}")
+        if m is None or m.group(1) in ("", "."):
+            raise invalid
+        unit = m.group(2)
+        if unit not in _DURATION_UNITS:
+            raise ValueError(f"time: unknown unit {quote(unit)} in duration {quote(text)}")
+        total += float(m.group(1)) * _DURATION_UNITS[unit]
+        pos = m.end()
+    return -total if text[:1] == "-" else total

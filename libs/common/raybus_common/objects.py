@@ -3,8 +3,10 @@
 Observed objects reach controllers as the API server sent them: plain dicts. Every service reads
 their metadata through these few functions (name, namespace, labels, annotations, whether the
 object is being deleted), builds owner references with `owner_reference`, strips
-`managedFields` with `strip_managed_fields`, and makes `generateName`-like suffixes that a pure
-reconcile can repeat (`generated_suffix`). Missing metadata reads as empty, never as an error.
+`managedFields` with `strip_managed_fields`, makes `generateName`-like suffixes that a pure
+reconcile can repeat (`generated_suffix`), reads and writes `metav1.Time` (`read_time`,
+`wire_time`) and sets a `metav1.Condition` in a status (`set_condition`). Missing metadata reads
+as empty, never as an error.
 
 Pure: no I/O, no clock, no environment. Typed views of Raybus's own kinds are the pydantic models
 in `raybus_common.crds`; this module is for everything else (Pods, Services, Jobs, ...).
@@ -13,6 +15,7 @@ in `raybus_common.crds`; this module is for everything else (Pods, Services, Job
 
 import hashlib
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 Obj = dict[str, Any]
@@ -86,3 +89,34 @@ def owner_reference(owner: Mapping[str, Any], controller: bool = True, block_own
         raise ValueError(f"an owner needs {', '.join(missing)}")
     return {"apiVersion": owner["apiVersion"], "kind": owner["kind"], "name": m["name"], "uid": m["uid"],
             "controller": controller, "blockOwnerDeletion": block_owner_deletion}
+
+
+def wire_time(at: datetime) -> str:
+    """`metav1.Time` on the wire: RFC 3339 in UTC, whole seconds."""
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def read_time(value: Any) -> datetime | None:
+    """A time from the wire (None when absent or unreadable); naive times are UTC."""
+    if isinstance(value, datetime):
+        found = value
+    elif isinstance(value, str) and value:
+        try:
+            found = datetime.fromisoformat(value)
+        except ValueError:
+            return None
+    else:
+        return None
+    return found if found.tzinfo is not None else found.replace(tzinfo=UTC)
+
+
+def set_condition(conditions: list[Obj], cond: Obj, stamp: str) -> None:
+    """`meta.SetStatusCondition`: update in place, keep lastTransitionTime unless status changes;
+    append new types at the end."""
+    cond = {"message": "", **cond}
+    for i, existing in enumerate(conditions):
+        if existing.get("type") == cond["type"]:
+            same = existing.get("status") == cond["status"] and existing.get("lastTransitionTime")
+            conditions[i] = {**cond, "lastTransitionTime": existing["lastTransitionTime"] if same else stamp}
+            return
+    conditions.append({**cond, "lastTransitionTime": stamp})

@@ -23,7 +23,7 @@ def keep_child(rayjob: Obj) -> Obj:
     """What `reconcile` reads of a child RayJob: its identity, tick, owner and how it stands."""
     meta = rayjob.get("metadata") or {}
     status = rayjob.get("status") or {}
-    return {"apiVersion": rayjob.get("apiVersion"), "kind": rayjob.get("kind"),
+    return {"apiVersion": rayjob.get("apiVersion") or "ray.io/v1", "kind": rayjob.get("kind") or "RayJob",
             "metadata": {k: meta[k] for k in _META if k in meta},
             "status": {k: status[k] for k in _STATUS if k in status}}
 

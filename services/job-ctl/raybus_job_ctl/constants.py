@@ -8,8 +8,11 @@ Not here: `ray.io/originated-from-crd` (`raybus_common.crds.raycluster`), and
 
 from __future__ import annotations
 
+from raybus_common.crds.rayjob import CLUSTER_LABEL, MAX_RAYJOB_NAME_LENGTH
+
+__all__ = ["CLUSTER_LABEL", "MAX_RAYJOB_NAME_LENGTH"]  # KubeRay's, kept in the RayJob model (cron reads them too)
+
 # --- labels and annotations ------------------------------------------------------------------
-CLUSTER_LABEL = "ray.io/cluster"  # also the one key of `spec.clusterSelector` KubeRay reads
 NODE_TYPE_LABEL = "ray.io/node-type"
 IDENTIFIER_LABEL = "ray.io/identifier"
 ORIGINATED_FROM_CR_NAME_LABEL = "ray.io/originated-from-cr-name"
@@ -19,7 +22,6 @@ RAYJOB_CRD = "RayJob"  # the value of ray.io/originated-from-crd
 HEAD = "head"  # a RayNodeType
 
 # --- limits ------------------------------------------------------------------------------------
-MAX_RAYJOB_NAME_LENGTH = 47  # MaxRayClusterNameLength (53) - 6: room for the cluster's "-xxxxx"
 
 # --- the submitter -----------------------------------------------------------------------------
 SUBMITTER_CONTAINER = "ray-job-submitter"

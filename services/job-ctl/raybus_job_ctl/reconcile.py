@@ -29,11 +29,11 @@ from typing import Any
 from raybus_common import objects
 from raybus_common.actions import ObjectRef, RecordEvent
 from raybus_common.controller.view import Observed
+from raybus_common.crds import rayjob_validation as validation
 from raybus_common.crds.raycluster import external_manager
 from raybus_common.crds.rayjob import TERMINAL_JOB_DEPLOYMENT_STATUSES, JobDeploymentStatus, JobFailedReason
 from raybus_common.decision import NOTHING, Decision
 
-from . import validation
 from .config import JobConfig
 from .deletion import after_finish, finalize
 from .machine import STEPS

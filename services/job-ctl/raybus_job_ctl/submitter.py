@@ -30,6 +30,7 @@ from typing import Any
 from raybus_common import gotext, objects
 from raybus_common.crds.raycluster import ORIGINATED_FROM_CRD_LABEL
 from raybus_common.crds.rayjob import RayJob
+from raybus_common.crds.rayjob_validation import load_runtime_env
 from raybus_common.kube.resources import CREATED_BY, CREATED_BY_VALUE
 from raybus_common.ray.jobs import JobRequest, head_dashboard_port
 
@@ -81,22 +82,6 @@ def shell_command(login_shell: bool) -> list[str]:
 
 
 # --- what the command and the request carry ---------------------------------------------------
-def load_runtime_env(text: str) -> dict[str, Any] | None:
-    """`runtimeEnvYAML` as KubeRay reads it (sigs.k8s.io/yaml into a map): a mapping, or None
-    when empty or null; ValueError with KubeRay's message when it is not YAML or not a mapping."""
-    if not text:
-        return None
-    try:
-        value = gotext.yaml_value(text)
-    except ValueError as e:
-        raise ValueError(f"failed to unmarshal RuntimeEnvYAML: {text}: error converting YAML to JSON: {e}") from None
-    if value is not None and not isinstance(value, dict):
-        kind = {list: "array", str: "string", bool: "bool"}.get(type(value), "number")
-        raise ValueError(f"failed to unmarshal RuntimeEnvYAML: {text}: error unmarshaling JSON: while decoding "
-                         f"JSON: json: cannot unmarshal {kind} into Go value of type types.RuntimeEnvType")
-    return value
-
-
 def _metadata_json(job: RayJob) -> str:
     """KubeRay `getMetadataJSONForSubmitCommand`: refused when the cluster spec's `rayVersion` is
     set and below 2.6.0 (or not a version); unset or no cluster spec (clusterSelector) passes."""

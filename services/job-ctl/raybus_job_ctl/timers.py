@@ -14,30 +14,14 @@ The texts KubeRay formats times into are Go's: `%v` of a `*metav1.Time` prints
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
+
+from raybus_common.objects import read_time, wire_time
+
+__all__ = ["read_time", "wire_time"]  # job-ctl's modules read times through this one
 
 REQUEUE = 3.0  # seconds: KubeRay's RayJobDefaultRequeueDuration
 TTL_MARGIN = 2.0  # seconds KubeRay adds to a deletion TTL's remaining time (`requeueDelayFor`)
 SUBMITTER_FINISHED_TIMEOUT = 30  # seconds: KubeRay's DefaultSubmitterFinishedTimeout
-
-
-def wire_time(at: datetime) -> str:
-    """`metav1.Time` on the wire: RFC 3339 in UTC, whole seconds."""
-    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def read_time(value: Any) -> datetime | None:
-    """A time from the wire (None when absent or unreadable); naive times are UTC."""
-    if isinstance(value, datetime):
-        found = value
-    elif isinstance(value, str) and value:
-        try:
-            found = datetime.fromisoformat(value)
-        except ValueError:
-            return None
-    else:
-        return None
-    return found if found.tzinfo is not None else found.replace(tzinfo=UTC)
 
 
 def from_millis(ms: int) -> str:

@@ -73,6 +73,7 @@ ResourceRequirements = Annotated[dict[str, Any], K8s(_CORE + "ResourceRequiremen
 SecurityContext = Annotated[dict[str, Any], K8s(_CORE + "SecurityContext")]
 Service = Annotated[dict[str, Any], K8s(_CORE + "Service")]
 LocalObjectReference = Annotated[dict[str, Any], K8s(_CORE + "LocalObjectReference")]
+ObjectReference = Annotated[dict[str, Any], K8s(_CORE + "ObjectReference")]
 IngressTLS = Annotated[dict[str, Any], K8s("io.k8s.api.networking.v1.IngressTLS")]
 NetworkPolicyIngressRule = Annotated[dict[str, Any], K8s("io.k8s.api.networking.v1.NetworkPolicyIngressRule")]
 NetworkPolicyEgressRule = Annotated[dict[str, Any], K8s("io.k8s.api.networking.v1.NetworkPolicyEgressRule")]

@@ -35,6 +35,9 @@ class JobStatus(StrEnum):
     FAILED = "FAILED"
 
 
+CLUSTER_LABEL = "ray.io/cluster"  # also the one key of `spec.clusterSelector` KubeRay reads
+MAX_RAYJOB_NAME_LENGTH = 47  # MaxRayClusterNameLength (53) - 6: room for the cluster's "-xxxxx"
+
 TERMINAL_JOB_STATUSES = frozenset({JobStatus.STOPPED, JobStatus.SUCCEEDED, JobStatus.FAILED})
 
 

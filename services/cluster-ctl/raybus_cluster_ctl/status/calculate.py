@@ -25,6 +25,7 @@ from raybus_common import objects
 from raybus_common.crds.raycluster import ClusterState, RayCluster, RayNodeType
 from raybus_common.crds.raycluster import RayClusterConditionType as Type
 from raybus_common.crds.resources import is_gpu
+from raybus_common.objects import set_condition
 from raybus_common.quantity import Quantity
 
 from ..constants import CLUSTER_LABEL, NODE_TYPE_LABEL
@@ -35,7 +36,6 @@ from .conditions import (
     head_pod_ready_condition,
     running,
     running_and_ready,
-    set_condition,
     suspend_conditions,
     validity,
 )

@@ -21,18 +21,6 @@ Put = Callable[[Condition], None]
 Obj = Mapping[str, Any]
 
 
-def set_condition(conditions: list[Condition], cond: Condition, stamp: str) -> None:
-    """`meta.SetStatusCondition`: update in place, keep lastTransitionTime unless status changes;
-    append new types at the end."""
-    cond = {"message": "", **cond}
-    for i, existing in enumerate(conditions):
-        if existing.get("type") == cond["type"]:
-            same = existing.get("status") == cond["status"] and existing.get("lastTransitionTime")
-            conditions[i] = {**cond, "lastTransitionTime": existing["lastTransitionTime"] if same else stamp}
-            return
-    conditions.append({**cond, "lastTransitionTime": stamp})
-
-
 # --- pods ------------------------------------------------------------------------------------
 
 def _phase(pod: Obj) -> str:
