@@ -29,6 +29,7 @@ from .objects import Obj, strip_managed_fields
 from .ray.jobs import API_VERSION as RAY_API_VERSION
 from .ray.jobs import KIND as RAY_JOB_INFO
 from .ray.jobs import Dashboard, JobRequest
+from .ray.serve import KIND as RAY_SERVE_APPS
 
 
 class _Model(BaseModel):
@@ -205,7 +206,7 @@ class _RayCall(_Model):
     """A call that changes Ray, carried out by the actuator against `dashboard` (reached as the
     actuator's settings say). No Kubernetes Events: KubeRay records none for these calls."""
 
-    ref: ObjectRef  # `ray_job_ref(rayjob)`
+    ref: ObjectRef  # `ray_job_ref(rayjob)`, `ray_serve_ref(raycluster)`
     dashboard: Dashboard
 
     @property
@@ -243,11 +244,40 @@ class RayDeleteJob(_RayCall):
     submission_id: str = Field(min_length=1)
 
 
-RayCall = RaySubmitJob | RayStopJob | RayDeleteJob
-RAY_OPS = frozenset({"ray_submit_job", "ray_stop_job", "ray_delete_job"})
+def ray_serve_ref(raycluster: Mapping[str, Any]) -> ObjectRef:
+    """The target of a serve call on a RayCluster: its `RayServeApplications` (named after the
+    RayCluster, uid `<raycluster uid>/serve`), so the result lands on
+    `raybus.res.rayserveapplications.<ns>.<raycluster>` beside the observations."""
+    meta = raycluster.get("metadata") or {}
+    uid = meta.get("uid")
+    return ObjectRef(api_version=RAY_API_VERSION, kind=RAY_SERVE_APPS, namespace=meta.get("namespace", ""),
+                     name=meta["name"], uid=f"{uid}/serve" if uid else None)
+
+
+class RayPutServeConfig(_RayCall):
+    """`PUT /api/serve/applications/` with `config` (a serve config as parsed, KubeRay's
+    `serveConfigV2` sent as JSON), on the RayCluster `ref` names (`ray_serve_ref`). Ray applies a
+    config declaratively, so putting the same config again changes nothing: a redelivered action
+    is safe. Whether it is needed is the controller's to read (`ray.serve.deployed_matches`)."""
+
+    op: Literal["ray_put_serve_config"] = "ray_put_serve_config"
+    config: dict[str, Any]
+
+    @field_validator("config")
+    @classmethod
+    def _json(cls, value: dict[str, Any]) -> dict[str, Any]:
+        try:
+            json.dumps(value)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"a serve config must be JSON: {e}") from None
+        return value
+
+
+RayCall = RaySubmitJob | RayStopJob | RayDeleteJob | RayPutServeConfig
+RAY_OPS = frozenset({"ray_submit_job", "ray_stop_job", "ray_delete_job", "ray_put_serve_config"})
 
 Action = Annotated[Apply | ApplyStatus | Patch | Delete | AddFinalizer | RemoveFinalizer | RecordEvent
-                   | RaySubmitJob | RayStopJob | RayDeleteJob, Field(discriminator="op")]
+                   | RaySubmitJob | RayStopJob | RayDeleteJob | RayPutServeConfig, Field(discriminator="op")]
 
 
 def target_of(action: Action) -> ObjectRef:

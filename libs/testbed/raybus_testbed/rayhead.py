@@ -1,9 +1,10 @@
-"""A real Ray head for tests: `ray start --head` from a venv with `ray[default]` (PyPI), whose
-dashboard's Job API is what the watcher's poller and the actuator talk to.
+"""A real Ray head for tests: `ray start --head` from a venv with `ray[default,serve]` (PyPI),
+whose dashboard's Job and Serve APIs are what the watcher's pollers and the actuator talk to.
 
     with RayHead(tmp_path) as head:
         head.url               # "http://127.0.0.1:8265", the dashboard
         head.dashboard_port    # 8265 unless another head holds it (then a free port)
+        head.serve_port        # 8000 unless taken (then a free port): for a serve config's http_options
     # here every process of the head is gone
 
 `ensure_ray()` finds the venv: `RAYBUS_RAY_VENV` (one made elsewhere), else the cache's
@@ -15,6 +16,12 @@ client server, metrics) except the dashboard's: 8265, the port KubeRay and a Ray
 head container use, so a kwok head pod's IP reaches it once `pod_network()` routes the pod
 CIDR to this machine (the dashboard listens on 0.0.0.0). Its temp dir (Ray's logs) is under
 `workdir` and kept; `ray start`'s own output is `workdir/ray-head.log`.
+
+Ray Serve: the head imports Serve applications from `SERVE_APPS` (on its PYTHONPATH), e.g.
+`raybus_hello:app`. Serve's proxy starts with the first serve config put to the dashboard and
+listens where that config's `http_options` say (Ray's schema: 0.0.0.0, port 8000), for as long
+as the head runs; Ray ignores other `http_options` later. `serve_port` is the port to name there:
+8000, KubeRay's default port `serve`, unless something listens on it already (another head).
 
 It is stopped by its process ids, never by `ray stop`, which kills every Ray process on the
 machine (another test session's head too): SIGTERM to `ray start --block` (it stops what it
@@ -45,7 +52,10 @@ from .waiting import wait_until
 REPO_ROOT = Path(__file__).resolve().parents[3]
 VENV_SCRIPT = REPO_ROOT / "scripts" / "ray-venv.sh"
 VERSION = "2.60.0"
+EXTRAS = "default,serve"  # scripts/ray-venv.sh's; its ready marker reads "<version> <extras>"
+SERVE_APPS = Path(__file__).resolve().parent / "serveapps"  # Serve applications the head can import
 DASHBOARD_PORT = 8265  # KubeRay's default dashboard port
+SERVE_PORT = 8000  # KubeRay's default serve port
 POD_CIDR = "10.244.0.0/16"  # kwok's --cidr (controlplane.py): the head pods' IPs
 # Ray checks that its unix sockets' paths (temp dir + "/session_<date>_<pid>/sockets/plasma_store")
 # fit in sun_path (107 bytes); a longer workdir gets a short symlink in /tmp instead.
@@ -61,13 +71,15 @@ def ray_version() -> str:
 
 
 def ensure_ray(version: str | None = None) -> Path:
-    """The venv with `ray[default]==version` (default `RAYBUS_RAY_VERSION`, else VERSION):
-    `RAYBUS_RAY_VENV` if set, else the cached one, made by `scripts/ray-venv.sh` if missing."""
+    """The venv with `ray[default,serve]==version` (default `RAYBUS_RAY_VERSION`, else VERSION):
+    `RAYBUS_RAY_VENV` if set, else the cached one, made (or given Serve) by `scripts/ray-venv.sh`
+    if missing."""
     version = version or ray_version()
     given = os.environ.get("RAYBUS_RAY_VENV")
     cached = Path(os.environ.get("RAYBUS_CACHE", Path.home() / ".cache" / "raybus")) / f"ray-{version}" / "venv"
-    if not given and (cached / ".raybus-ready").is_file() and \
-            (cached / ".raybus-ready").read_text().strip() == version and os.access(cached / "bin" / "ray", os.X_OK):
+    marker = cached / ".raybus-ready"
+    if not given and marker.is_file() and marker.read_text().strip() == f"{version} {EXTRAS}" and \
+            os.access(cached / "bin" / "ray", os.X_OK):
         return cached
     out = subprocess.run(["bash", str(VENV_SCRIPT)], env={**os.environ, "RAYBUS_RAY_VERSION": version},
                          check=False, capture_output=True, text=True)
@@ -100,6 +112,7 @@ class RayHead:
         self.venv = venv or ensure_ray()
         self.pick_port = dashboard_port is None
         self.dashboard_port, self.gcs_port = dashboard_port or DASHBOARD_PORT, free_port()
+        self.serve_port = SERVE_PORT
         self.temp_dir = workdir / "ray"
         self._link: Path | None = None
         self.ports = {"--dashboard-agent-listen-port": free_port(), "--dashboard-agent-grpc-port": free_port(),
@@ -108,7 +121,7 @@ class RayHead:
         self.proc = Proc("ray-head", self._command(self.temp_dir), workdir / "ray-head.log", env={
             # Jobs' entrypoints run `python` and `ray` of the head's venv, not the caller's.
             "PATH": f"{self.venv / 'bin'}:{os.environ.get('PATH', '/usr/bin:/bin')}", "VIRTUAL_ENV": str(self.venv),
-            "PYTHONPATH": "", "RAY_USAGE_STATS_ENABLED": "0",
+            "PYTHONPATH": str(SERVE_APPS), "RAY_USAGE_STATS_ENABLED": "0",
             "RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S": "0",  # no draining on SIGTERM: nothing to hand over in a test
             **({"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": token} if token else {}),
         })
@@ -125,6 +138,11 @@ class RayHead:
         return f"http://127.0.0.1:{self.dashboard_port}"
 
     @property
+    def serve_url(self) -> str:
+        """Serve's proxy, on loopback (once a serve config started it)."""
+        return f"http://127.0.0.1:{self.serve_port}"
+
+    @property
     def headers(self) -> dict[str, str]:
         return {"x-ray-authorization": f"Bearer {self.token}"} if self.token else {}
 
@@ -135,6 +153,8 @@ class RayHead:
             self.dashboard_port = free_port()
         if not port_free(self.dashboard_port):
             raise NoRay(f"the dashboard port {self.dashboard_port} is taken (another Ray head?)")
+        if not port_free(self.serve_port):
+            self.serve_port = free_port()
         self.temp_dir.mkdir(parents=True, exist_ok=True)
         ray_dir = self.temp_dir
         if len(str(ray_dir)) > MAX_TEMP_DIR:

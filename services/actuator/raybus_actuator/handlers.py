@@ -6,7 +6,7 @@ acknowledged. For each action:
 
 1. carry it out (`actions.Executor`), at most `concurrency` at once, every API request under the
    client-side rate limit (`RAYBUS_QPS` / `RAYBUS_BURST`); a Ray call (`RaySubmitJob`,
-   `RayStopJob`, `RayDeleteJob`) against its cluster's dashboard instead (`ray_calls.RayCaller`,
+   `RayStopJob`, `RayDeleteJob`, `RayPutServeConfig`) against its cluster's dashboard instead (`ray_calls.RayCaller`,
    fewer at once than `concurrency`);
 2. judge the answer (`actions.judge`, `ray_calls.judge` for Ray's): a temporary failure is
    retried by JetStream after the API's `Retry-After` (or with backoff) until `max_deliver`; on

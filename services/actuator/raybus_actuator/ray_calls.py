@@ -1,11 +1,12 @@
-"""The actuator's calls to Ray: `RaySubmitJob`, `RayStopJob` and `RayDeleteJob` carried out
-against the RayCluster's dashboard, and judged.
+"""The actuator's calls to Ray: `RaySubmitJob`, `RayStopJob`, `RayDeleteJob` and
+`RayPutServeConfig` carried out against the RayCluster's dashboard, and judged.
 
-| action         | request (`ray.dashboard.DashboardClient`)  |
-|----------------|--------------------------------------------|
-| `RaySubmitJob` | `POST /api/jobs/` with the `JobRequest` (its submission id set) |
-| `RayStopJob`   | `POST /api/jobs/<id>/stop`                 |
-| `RayDeleteJob` | `DELETE /api/jobs/<id>`                    |
+| action              | request (`ray.dashboard.DashboardClient`)  |
+|---------------------|--------------------------------------------|
+| `RaySubmitJob`      | `POST /api/jobs/` with the `JobRequest` (its submission id set) |
+| `RayStopJob`        | `POST /api/jobs/<id>/stop`                 |
+| `RayDeleteJob`      | `DELETE /api/jobs/<id>`                    |
+| `RayPutServeConfig` | `PUT /api/serve/applications/` with the serve config as JSON |
 
 The dashboard is reached as `RAYBUS_RAY_DASHBOARD_ACCESS` says (`ray.address.base_url`); a
 cluster with token auth gets the token of its auth Secret, read through the actuator's
@@ -21,7 +22,8 @@ waits its turn, so no call is given up for want of a slot.
 Exactly once: a submit carries its submission id, and a dashboard that already has it answers
 so (`SubmissionIdInUse`): the job exists, the action is done, nothing is submitted twice, however
 often the action is delivered or re-sent. Stops and deletes of a job the dashboard does not
-know are done too. `judge` is the table of outcomes. Ray calls record no Kubernetes Events
+know are done too. A serve config is applied declaratively by Ray, so putting it again is
+harmless. `judge` is the table of outcomes. Ray calls record no Kubernetes Events
 (KubeRay records none for them) and have no `failure_reason`.
 """
 
@@ -31,7 +33,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from raybus_common.actions import RayCall, RayDeleteJob, RayStopJob, RaySubmitJob
+from raybus_common.actions import RayCall, RayDeleteJob, RayPutServeConfig, RayStopJob, RaySubmitJob
 from raybus_common.errors import retryable
 from raybus_common.kube.client import ApiError
 from raybus_common.ray.address import Access, base_url
@@ -42,6 +44,7 @@ from raybus_common.ray.dashboard import (
     SubmissionIdInUse,
     read_token,
 )
+from raybus_common.ray.serve import as_deployed
 
 from .actions import Judgement
 
@@ -65,7 +68,7 @@ def judge(action: RayCall, error: DashboardError | None, *, changed: bool = True
     | submit         | the submission id is in use                     | ok, not done: the job exists (exactly once)  |
     | stop, delete   | 404: no such job                                | ok, not done: nothing to stop or delete      |
     | any            | no answer, timeout, 5xx, 408, 429, no token yet | temporary: retried with backoff, bounded     |
-    | any            | another 4xx (a bad request, 401/403 a token refused, a delete of a running job) | permanent, the dashboard's message |
+    | any            | another 4xx (a bad request, 401/403 a token refused, a delete of a running job, a serve config Ray refuses: 400) | permanent, the dashboard's message |
     """
     what = _what(action)
     if error is None:
@@ -82,6 +85,8 @@ def judge(action: RayCall, error: DashboardError | None, *, changed: bool = True
 def _what(action: RayCall) -> str:
     if isinstance(action, RaySubmitJob):
         return f"submit job {action.request.submission_id}"
+    if isinstance(action, RayPutServeConfig):
+        return f"put the serve config of {action.dashboard.namespace}/{action.dashboard.cluster}"
     return f"{'stop' if isinstance(action, RayStopJob) else 'delete'} job {action.submission_id}"
 
 
@@ -119,6 +124,10 @@ class RayCaller:
             if isinstance(action, RaySubmitJob):
                 job_id = await client.submit(action.request)
                 return judge(action, None, said=f"submitted job {job_id}"), None
+            if isinstance(action, RayPutServeConfig):
+                await client.put_serve_config(action.config)
+                apps = ", ".join(as_deployed(action.config))
+                return judge(action, None, said=f"put the serve config ({apps or 'no applications'})"), None
             if isinstance(action, RayStopJob):
                 stopped = await client.stop(action.submission_id)
                 return judge(action, None, changed=stopped, said=f"stopped job {action.submission_id}" if stopped

@@ -30,10 +30,13 @@ watched (`plan_watches`: cluster-wide, or once per watched namespace; see `plan.
 a restart can tombstone what vanished while it was down), then run one `ResourceWatch` (with its own `BusSink`) per
 target on a client whose connection pool has room for every watch at once.
 
-The RayJob and RayCluster watches also tell the Ray job poller (`raypoll.py`, through its `Tap`
-sink) what they saw: it polls the dashboards of running RayJobs and publishes their
-`RayJobInfo` on `raybus.state.rayjobinfo.<ns>.<name>`. `rayjobinfo` is no Kubernetes kind: it
-is never listed or watched, only published.
+The RayJob and RayCluster watches also tell the Ray pollers (through their `Tap` sink) what they
+saw: the Ray job poller (`raypoll.py`) polls the dashboards of running RayJobs and publishes
+their `RayJobInfo` on `raybus.state.rayjobinfo.<ns>.<name>`; the serve poller (`servepoll.py`)
+polls the Serve applications and proxy of RayService-made RayClusters and publishes their
+`RayServeApplications` on `raybus.state.rayserveapplications.<ns>.<raycluster>`. Both share one HTTP
+client and `RAYBUS_RAY_POLL_CONCURRENCY` slots. `rayjobinfo` and `rayserveapplications` are no
+Kubernetes kinds: they are never listed or watched, only published.
 
 Ready once every watch is established (listed, and its watch request answered); while one is
 not, `/readyz` answers 503 and names it with its last error (`403 Forbidden: ...`), and the
@@ -48,7 +51,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, get_args
+from typing import TYPE_CHECKING, Any, get_args
 
 from kubernetes_asyncio.config import ConfigException
 from prometheus_client import Counter
@@ -62,11 +65,11 @@ from raybus_common.kube.discovery import Catalog, fetch
 from raybus_common.kube.resources import OWNED, RAY, SCHEDULERS, KindSpec, Resource
 from raybus_common.kube.secrets import SecretCache
 from raybus_common.ray.dashboard import new_http
-from raybus_common.ray.jobs import SUBJECT_KIND
 from raybus_common.runner import Service
 
 from .plan import NameKey, Target, cluster_wide, known_in, pool_size, summarize, targets
-from .raypoll import TAPPED, RayJobPoller, Tap
+from .raypoll import DashboardPoller, RayJobPoller, Tap
+from .servepoll import ServePoller
 from .settings import WatcherSettings
 from .watching import Obj, ResourceWatch, Sink
 
@@ -246,38 +249,55 @@ async def start(svc: Service, settings: WatcherSettings) -> None:
     kube = await _connect(settings, pool=pool_size(count))
     stop = svc.stop_requested
     http = new_http(max_connections=settings.ray_poll_concurrency)
-    poller = RayJobPoller(svc.bus, http, SecretCache(kube).get, access=settings.ray_dashboard_access,
-                          timeout=settings.ray_timeout_seconds, interval=settings.ray_poll_seconds,
-                          concurrency=settings.ray_poll_concurrency, tombstone_ttl=settings.tombstone_ttl_seconds,
-                          on_published=lambda kind: PUBLISHED.labels(SUBJECT_KIND, kind).inc())
-    await poller.learn()  # before the watches report: a RayJob gone meanwhile has its RayJobInfo deleted
-    watches = [_watch(kube, res, t, known_in(known[res.kind], t), svc.bus, settings, poller)
+    pollers = _pollers(svc.bus, http, SecretCache(kube), settings)
+    for poller in pollers:  # before the watches report: an object gone meanwhile has its observation deleted
+        await poller.learn()
+    watches = [_watch(kube, res, t, known_in(known[res.kind], t), svc.bus, settings, pollers)
                for res, where in planned for t in where]
     svc.ready_unless(lambda: summarize(w.problem for w in watches))  # Ray's dashboards play no part
     tasks = [svc.spawn(w.run(stop), name=f"watch-{w.res.kind}-{w.namespace or 'all'}") for w in watches]
-    tasks.append(svc.spawn(_poll(poller, http, stop), name="ray-job-poller"))
+    tasks.append(svc.spawn(_poll(pollers, http, stop), name="ray-pollers"))
     svc.spawn(_close_after(kube, stop, tasks), name="watcher-kube-close")
     log.info("watching %s in %s: %d watches, %d connections at most",
              ", ".join(f"{r.kind} ({r.api_version})" for r, _ in planned),
              ", ".join(namespaces) or "all namespaces", count, pool_size(count))
 
 
+Pollers = tuple[DashboardPoller[Any, Any], ...]
+
+
+def _pollers(bus: Bus, http: AsyncClient, secrets: SecretCache, settings: WatcherSettings) -> Pollers:
+    """The Ray job poller and the serve poller, on one HTTP client and one set of poll slots."""
+    def options(kind: str) -> dict[str, Any]:
+        return {"access": settings.ray_dashboard_access, "timeout": settings.ray_timeout_seconds,
+                "interval": settings.ray_poll_seconds, "concurrency": settings.ray_poll_concurrency,
+                "tombstone_ttl": settings.tombstone_ttl_seconds,
+                "on_published": lambda event: PUBLISHED.labels(kind, event).inc()}
+
+    jobs = RayJobPoller(bus, http, secrets.get, **options(RayJobPoller.subject_kind))
+    serve = ServePoller(bus, http, secrets.get, slots=jobs.slots, **options(ServePoller.subject_kind))
+    return jobs, serve
+
+
 def _watch(kube: KubeClient, res: Resource, target: Target, known: dict[NameKey, str], bus: Bus,
-           settings: WatcherSettings, poller: RayJobPoller) -> ResourceWatch:
+           settings: WatcherSettings, pollers: Pollers) -> ResourceWatch:
     async def listed() -> None:
         LISTS.labels(res.kind).inc()
 
     sink: Sink = BusSink(bus, tombstone_ttl=settings.tombstone_ttl_seconds, window=settings.publish_window)
-    if res.kind in TAPPED:  # RayJobs and RayClusters: the Ray job poller learns which jobs to poll
-        sink = Tap(sink, poller)
+    tapped = [p for p in pollers if res.kind in p.tapped]  # RayJobs and RayClusters: what the pollers poll
+    if tapped:
+        sink = Tap(sink, *tapped)
     return ResourceWatch(kube, res, target.namespace, sink, known, keep=target.keep,
                          watch_timeout=settings.watch_timeout_seconds, on_listed=listed,
                          on_gone=EXPIRED.labels(res.kind).inc)
 
 
-async def _poll(poller: RayJobPoller, http: AsyncClient, stop: asyncio.Event) -> None:
+async def _poll(pollers: Pollers, http: AsyncClient, stop: asyncio.Event) -> None:
     try:
-        await poller.run(stop)
+        async with asyncio.TaskGroup() as group:  # one failing stops the others
+            for poller in pollers:
+                group.create_task(poller.run(stop), name=f"{poller.subject_kind}-poller")
     finally:
         await http.aclose()
 

@@ -35,6 +35,13 @@ in its `RayJobInfo`, not the watcher's. Metrics: `raybus_watcher_ray_polls` by o
 
 Every watcher replica polls every running RayJob (no partitioning yet): replicas publish the
 same changes each with their own observation times, which controllers take in time order.
+
+What every Ray poller shares is `DashboardPoller`: learning what the bus shows, the run loop
+over its `raypoll_plan.Schedule` (at most `RAYBUS_RAY_POLL_CONCURRENCY` polls at once, shared
+by the pollers of one watcher), asking a dashboard with its token within the timeout (`ask`),
+publishing only changes with rising resourceVersions, and the tombstone of an observation whose
+object went. `RayJobPoller` (here) and `servepoll.ServePoller` say what they poll and what an
+answer makes; `Tap` tells them all what the watches saw.
 """
 
 from __future__ import annotations
@@ -43,9 +50,10 @@ import asyncio
 import logging
 import random
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from prometheus_client import Counter, Histogram
 
@@ -57,10 +65,10 @@ from raybus_common.kube.client import ApiError
 from raybus_common.kube.resources import Resource
 from raybus_common.ray.address import Access, base_url
 from raybus_common.ray.dashboard import DashboardClient, DashboardError, JobNotFound, read_token
-from raybus_common.ray.jobs import SUBJECT_KIND, JobInfo, info_object, info_of, same_observation
+from raybus_common.ray.jobs import SUBJECT_KIND, Dashboard, JobInfo, info_object, info_of, same_observation
 
 from .plan import NameKey
-from .raypoll_plan import PollPlan, PollTarget
+from .raypoll_plan import PollPlan, PollTarget, Schedule, Target
 from .watching import Obj, Sink
 
 if TYPE_CHECKING:
@@ -75,31 +83,68 @@ POLL_SECONDS = Histogram("raybus_watcher_ray_poll_seconds", "How long one poll o
 _OUTCOMES = {o: POLLS.labels(o) for o in ("found", "not_found", "error")}
 
 GetSecret = Callable[[str, str], Awaitable[dict[str, Any] | None]]
-TAPPED = frozenset({"rayjob", "raycluster"})  # the watches the poller learns from
+TAPPED = frozenset({"rayjob", "raycluster"})  # the watches the Ray job poller learns from
 NO_ADDRESS = "the head's address is not known yet"
 
+T = TypeVar("T", bound=Target)
+R = TypeVar("R")  # what one poll found
+A = TypeVar("A")  # a dashboard's answer
 
-class RayJobPoller:
-    def __init__(self, bus: Bus, http: httpx.AsyncClient, get_secret: GetSecret, *, access: Access, timeout: float,
-                 interval: float, concurrency: int, tombstone_ttl: float | None = None,
-                 clock: Callable[[], float] = time.monotonic,
+
+class Unasked(Exception):
+    """The dashboard could not be asked, or answered with an error: why, in one line."""
+
+
+class DashboardPoller(ABC, Generic[T, R]):
+    """Polls the targets of `plan` on their dashboards and publishes what each poll found as an
+    observation of kind `subject_kind`, only when it changed. Subclasses say what the watches'
+    observations make of the plan (`observed`, `vanished`), what one poll finds (`poll`) and
+    what observation that is (`observation`)."""
+
+    subject_kind: ClassVar[str]
+    tapped: ClassVar[frozenset[str]]  # the watched kinds it learns from
+
+    def __init__(self, bus: Bus, http: httpx.AsyncClient, get_secret: GetSecret, *, access: Access,
+                 timeout: float, interval: float, concurrency: int, slots: asyncio.Semaphore | None = None,
+                 tombstone_ttl: float | None = None, clock: Callable[[], float] = time.monotonic,
                  spread: Callable[[], float] = lambda: random.uniform(-1.0, 1.0),
                  on_published: Callable[[str], None] | None = None) -> None:
         self.bus, self.http, self.get_secret = bus, http, get_secret
+        self.plan = self.new_plan(interval)
         self.access, self.timeout = access, timeout
         self.tombstone_ttl = tombstone_ttl or None
         self.clock, self.spread, self.on_published = clock, spread, on_published
-        self.plan = PollPlan(interval)
-        self.shown: dict[NameKey, Obj] = {}  # the RayJobInfo the bus shows, per RayJob
-        self._slots = asyncio.Semaphore(concurrency)
+        self.shown: dict[NameKey, Obj] = {}  # the observation the bus shows, per object
+        self.slots = slots or asyncio.Semaphore(concurrency)  # polls under way (another poller's: shared)
         self._locks: dict[NameKey, asyncio.Lock] = {}  # one publisher at a time per subject
         self._wake = asyncio.Event()
         self._polls: set[asyncio.Task[None]] = set()
 
+    # -- what the subclass says ---------------------------------------------------------------
+    @abstractmethod
+    def new_plan(self, interval: float) -> Schedule[T]:
+        """Its plan: which targets the watched objects make, each due every `interval`."""
+
+    @abstractmethod
+    def observed(self, kind: str, obj: Obj) -> None:
+        """A watch saw `obj` (of `kind`); the plan learns what it means."""
+
+    @abstractmethod
+    async def vanished(self, kind: str, namespace: str, name: str, uid: str) -> None:
+        """A watched object went; its observation too, if it had one (`delete_shown`)."""
+
+    @abstractmethod
+    async def poll(self, target: T) -> R:
+        """Ask about `target`: never raises for what a dashboard (or a token's Secret) does."""
+
+    @abstractmethod
+    def observation(self, target: T, found: R, observed_at: datetime) -> Obj:
+        """The observation `found` makes of `target`."""
+
     # -- what the bus shows -----------------------------------------------------------------
     async def learn(self) -> None:
-        """What the bus shows of every RayJob's `RayJobInfo` (the last message per subject), so
-        a restarted watcher publishes only what changed and tombstones what it did not publish."""
+        """What the bus shows of every observation of this kind (the last message per subject),
+        so a restarted watcher publishes only what changed and tombstones what it did not publish."""
         replaying = True
 
         async def handle(msg: Message[StateEnvelope]) -> None:
@@ -112,39 +157,23 @@ class RayJobPoller:
             else:
                 self.shown[key] = env.object
 
-        sub = await self.bus.last_per_subject(subjects.of_kind("state", SUBJECT_KIND), StateEnvelope, handle)
+        sub = await self.bus.last_per_subject(subjects.of_kind("state", self.subject_kind), StateEnvelope, handle)
         await sub.replayed.wait()
         replaying = False
         sub.stop()
 
-    # -- what the watches saw (through `Tap`) -----------------------------------------------
-    def observed(self, kind: str, obj: Obj) -> None:
-        if kind == "rayjob":
-            self.plan.rayjob(obj, self.clock())
-        elif kind == "raycluster":
-            self.plan.cluster(obj, self.clock())
-        else:
-            return
-        self._wake.set()
-
-    async def vanished(self, kind: str, namespace: str, name: str, uid: str) -> None:
-        """A RayCluster gone: its jobs are not polled. A RayJob gone: its `RayJobInfo` is deleted
-        (when the bus shows one of that RayJob). Raises `TemporaryError` if the bus did not take
-        the deletion (the watch then lists again and reports the RayJob gone again)."""
+    async def delete_shown(self, namespace: str, name: str, belongs: Callable[[Obj], bool]) -> None:
+        """Delete the observation the bus shows of `namespace/name` if `belongs` says it is of
+        the object that went (not of another one of that name): a DELETED message with the last
+        observation, msg id `<uid>:gone`, the tombstone TTL. Raises `TemporaryError` if the bus
+        did not take it (the watch then lists again and reports the object gone again)."""
         key = (namespace, name)
-        if kind == "raycluster":
-            self.plan.cluster_gone(key, self.clock())
-            self._wake.set()
-            return
-        if kind != "rayjob":
-            return
-        self.plan.rayjob_gone(key)
         async with self._lock(key):
             last = self.shown.get(key)
-            if last is None or (uid and _owner_uid(last) not in ("", uid)):
-                return  # nothing shown, or the RayJobInfo of another RayJob of that name
+            if last is None or not belongs(last):
+                return
             env = StateEnvelope.observed("DELETED", last)
-            await self.bus.publish(subjects.state(SUBJECT_KIND, namespace, name), env, msg_id=f"{env.uid}:gone",
+            await self.bus.publish(subjects.state(self.subject_kind, namespace, name), env, msg_id=f"{env.uid}:gone",
                                    ttl=self.tombstone_ttl)
             del self.shown[key]
             self._count("DELETED")
@@ -152,6 +181,9 @@ class RayJobPoller:
             self._locks.pop(key, None)
 
     # -- the schedule -----------------------------------------------------------------------
+    def wake(self) -> None:
+        self._wake.set()
+
     async def run(self, stop: asyncio.Event) -> None:
         """Start every poll as it falls due, until `stop`; then cancel those in flight."""
         stopper = asyncio.ensure_future(self._wake_on(stop))
@@ -161,7 +193,7 @@ class RayJobPoller:
                 for target in self.plan.due(self.clock()):
                     self.plan.start(target.key)
                     task = asyncio.create_task(self._poll_and_publish(target),
-                                               name=f"ray-poll-{target.namespace}/{target.name}")
+                                               name=f"{self.subject_kind}-poll-{target.namespace}/{target.name}")
                     self._polls.add(task)
                     task.add_done_callback(self._polls.discard)
                 nxt = self.plan.next_due()
@@ -180,43 +212,112 @@ class RayJobPoller:
         await stop.wait()
         self._wake.set()
 
-    async def _poll_and_publish(self, target: PollTarget) -> None:
+    async def _poll_and_publish(self, target: T) -> None:
         try:
-            async with self._slots:
+            async with self.slots:
                 started = self.clock()
-                info = await self.poll(target)
+                found = await self.poll(target)
                 POLL_SECONDS.observe(self.clock() - started)
-            await self.publish(target, info)
+            await self.publish(target, found)
         except TemporaryError as e:  # the next poll publishes it: `shown` did not change
-            log.warning("could not publish the Ray job of rayjob %s/%s: %s", target.namespace, target.name, e)
+            log.warning("could not publish the %s of %s/%s: %s", self.subject_kind, target.namespace, target.name, e)
         finally:
             self.plan.polled(target.key, self.clock(), self.spread())
             self._wake.set()
 
     # -- one poll ---------------------------------------------------------------------------
-    async def poll(self, target: PollTarget) -> JobInfo:
-        """Ask `target`'s dashboard about its job: never raises for what the dashboard (or the
-        token's Secret) does; that is the `JobInfo`'s `error`."""
-        base = base_url(target.dashboard, self.access)
+    async def ask(self, namespace: str, dashboard: Dashboard, call: Callable[[DashboardClient], Awaitable[A]]) -> A:
+        """`call`'s answer from `dashboard` (reached as `access` says, with the token of its auth
+        Secret in `namespace` when it has one), the Secret and the request within twice the
+        timeout. Raises `Unasked` saying why there is none."""
+        base = base_url(dashboard, self.access)
         if base is None:
-            return self._failed(target, f"{NO_ADDRESS} (dashboard access {self.access!r})")
+            raise Unasked(f"{NO_ADDRESS} (dashboard access {self.access!r})")
         try:
-            async with asyncio.timeout(2 * self.timeout):  # the token's Secret and the request together
+            async with asyncio.timeout(2 * self.timeout):
                 token = ""
-                if target.dashboard.auth_secret:
-                    token = await read_token(self.get_secret, target.namespace, target.dashboard.auth_secret)
-                answer = await DashboardClient(self.http, base, token=token, timeout=self.timeout).job_info(
-                    target.submission_id)
-        except JobNotFound:
+                if dashboard.auth_secret:
+                    token = await read_token(self.get_secret, namespace, dashboard.auth_secret)
+                return await call(DashboardClient(self.http, base, token=token, timeout=self.timeout))
+        except DashboardError as e:
+            raise Unasked(str(e)) from e
+        except ApiError as e:
+            raise Unasked(f"reading the auth Secret {namespace}/{dashboard.auth_secret}: {e}") from e
+        except TimeoutError as e:
+            raise Unasked(f"no answer within {2 * self.timeout:g}s") from e
+
+    async def publish(self, target: T, found: R) -> bool:
+        """Publish what `found` makes of `target` if it differs from what the bus shows and
+        `target` is still what the plan polls; True if it was published."""
+        key = target.key
+        async with self._lock(key):
+            if self.plan.target(key) != target:
+                return False  # the object moved on while its dashboard was asked
+            last = self.shown.get(key)
+            now = _after(datetime.now(UTC), last)
+            obj = self.observation(target, found, now)
+            if same_observation(last, obj):
+                return False
+            env = StateEnvelope.observed("ADDED" if last is None else "MODIFIED", obj, observed_at=now)
+            await self.bus.publish(subjects.state(self.subject_kind, target.namespace, target.name), env,
+                                   msg_id=f"{env.uid}:{env.resource_version}")
+            self.shown[key] = obj
+            self._count(env.type)
+            return True
+
+    def _lock(self, key: NameKey) -> asyncio.Lock:
+        return self._locks.setdefault(key, asyncio.Lock())
+
+    def _count(self, kind: str) -> None:
+        if self.on_published is not None:
+            self.on_published(kind)
+
+
+class RayJobPoller(DashboardPoller[PollTarget, JobInfo]):
+    """The Ray jobs of running RayJobs, as `RayJobInfo` (see the module's docstring)."""
+
+    subject_kind = SUBJECT_KIND
+    tapped = TAPPED
+    plan: PollPlan
+
+    def new_plan(self, interval: float) -> PollPlan:
+        return PollPlan(interval)
+
+    def observed(self, kind: str, obj: Obj) -> None:
+        if kind == "rayjob":
+            self.plan.rayjob(obj, self.clock())
+        elif kind == "raycluster":
+            self.plan.cluster(obj, self.clock())
+        else:
+            return
+        self.wake()
+
+    async def vanished(self, kind: str, namespace: str, name: str, uid: str) -> None:
+        """A RayCluster gone: its jobs are not polled. A RayJob gone: its `RayJobInfo` is deleted
+        (when the bus shows one of that RayJob)."""
+        key = (namespace, name)
+        if kind == "raycluster":
+            self.plan.cluster_gone(key, self.clock())
+            self.wake()
+        elif kind == "rayjob":
+            self.plan.rayjob_gone(key)
+            await self.delete_shown(namespace, name, lambda last: _owner_uid(last) in ("", uid) or not uid)
+
+    async def poll(self, target: PollTarget) -> JobInfo:
+        """Ask `target`'s dashboard about its job: found, not found, or an error."""
+        async def job(client: DashboardClient) -> dict[str, Any] | None:
+            try:
+                return await client.job_info(target.submission_id)
+            except JobNotFound:
+                return None
+
+        try:
+            answer = await self.ask(target.namespace, target.dashboard, job)
+        except Unasked as e:
+            return self._failed(target, str(e))
+        if answer is None:
             _OUTCOMES["not_found"].inc()
             return JobInfo(found=False)
-        except DashboardError as e:
-            return self._failed(target, str(e))
-        except ApiError as e:
-            return self._failed(target, f"reading the auth Secret {target.namespace}/{target.dashboard.auth_secret}: "
-                                        f"{e}")
-        except TimeoutError:
-            return self._failed(target, f"no answer within {2 * self.timeout:g}s")
         _OUTCOMES["found"].inc()
         return JobInfo.from_dashboard(answer)
 
@@ -229,32 +330,9 @@ class RayJobPoller:
             return last[2].model_copy(update={"error": error})
         return JobInfo(error=error)
 
-    async def publish(self, target: PollTarget, info: JobInfo) -> bool:
-        """Publish `info` as `target`'s `RayJobInfo` if it differs from what the bus shows and
-        `target` is still what the RayJob asks to poll; True if it was published."""
-        key = target.key
-        async with self._lock(key):
-            if self.plan.target(key) != target:
-                return False  # the RayJob moved on while its dashboard was asked
-            last = self.shown.get(key)
-            now = _after(datetime.now(UTC), last)
-            obj = info_object(target.rayjob, submission_id=target.submission_id, cluster=target.cluster, info=info,
-                              observed_at=now)
-            if same_observation(last, obj):
-                return False
-            env = StateEnvelope.observed("ADDED" if last is None else "MODIFIED", obj, observed_at=now)
-            await self.bus.publish(subjects.state(SUBJECT_KIND, target.namespace, target.name), env,
-                                   msg_id=f"{env.uid}:{env.resource_version}")
-            self.shown[key] = obj
-            self._count(env.type)
-            return True
-
-    def _lock(self, key: NameKey) -> asyncio.Lock:
-        return self._locks.setdefault(key, asyncio.Lock())
-
-    def _count(self, kind: str) -> None:
-        if self.on_published is not None:
-            self.on_published(kind)
+    def observation(self, target: PollTarget, found: JobInfo, observed_at: datetime) -> Obj:
+        return info_object(target.rayjob, submission_id=target.submission_id, cluster=target.cluster, info=found,
+                           observed_at=observed_at)
 
 
 def _owner_uid(info: Mapping[str, Any]) -> str:
@@ -275,11 +353,12 @@ def _after(now: datetime, last: Mapping[str, Any] | None) -> datetime:
 
 
 class Tap:
-    """A watch's sink that also tells the poller what the watch saw: observations after the bus
-    took them; deletions before (the `RayJobInfo` goes before its RayJob)."""
+    """A watch's sink that also tells the pollers what the watch saw: observations after the bus
+    took them; deletions before (the `RayJobInfo` goes before its RayJob, the
+    `RayServeApplications` before its RayCluster)."""
 
-    def __init__(self, inner: Sink, poller: RayJobPoller) -> None:
-        self.inner, self.poller = inner, poller
+    def __init__(self, inner: Sink, *pollers: DashboardPoller[Any, Any]) -> None:
+        self.inner, self.pollers = inner, pollers
 
     @property
     def failed(self) -> asyncio.Event:
@@ -287,10 +366,12 @@ class Tap:
 
     async def observed(self, res: Resource, event: str, obj: Obj) -> None:
         await self.inner.observed(res, event, obj)
-        self.poller.observed(res.kind, obj)
+        for poller in self.pollers:
+            poller.observed(res.kind, obj)
 
     async def vanished(self, res: Resource, namespace: str, name: str, uid: str, last: Obj | None) -> None:
-        await self.poller.vanished(res.kind, namespace, name, uid)
+        for poller in self.pollers:
+            await poller.vanished(res.kind, namespace, name, uid)
         await self.inner.vanished(res, namespace, name, uid, last)
 
     async def flush(self) -> None:

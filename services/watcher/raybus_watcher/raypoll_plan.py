@@ -1,5 +1,6 @@
-"""Which RayJobs the Ray job poller polls, where each one's dashboard is, and when each is due.
-Pure: no I/O, no clock and no randomness (times and the jitter are passed in).
+"""When each target of a Ray poller is due (`Schedule`, shared by the Ray job poller and the serve
+poller), and which RayJobs the Ray job poller polls and where each one's dashboard is
+(`PollPlan`). Pure: no I/O, no clock and no randomness (times and the jitter are passed in).
 
 A RayJob is a *poll target* while, as last observed,
 
@@ -19,7 +20,9 @@ RayCluster each time either is observed (`rayjob`, `cluster`, and their `*_gone`
 | no longer a target (another deployment status, the RayJob or its cluster gone) | dropped; a poll in flight finishes, its answer unwanted |
 
 A target has at most one poll in flight (`start` … `polled`): `due` never offers it again
-before its answer is in.
+before its answer is in. The schedule's rules (the rows but the first two's reading of a
+RayJob) are `Schedule`'s, whatever a target is: a plan says what its targets are now
+(`put`, `drop`), the schedule when each is due.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from raybus_common.ray.jobs import Dashboard, dashboard_of
 
@@ -38,21 +41,28 @@ RUNNING = "Running"  # the jobDeploymentStatus in which KubeRay polls the Ray jo
 
 
 @dataclass(frozen=True)
-class PollTarget:
-    """One RayJob to poll: `GET /api/jobs/<submission_id>` on `dashboard`. Equal targets poll
-    the same thing (what the plan keeps of the RayJob, `kept`, rides along uncompared)."""
+class Target:
+    """What a poller polls: the object (namespace, name, uid) whose observation it publishes.
+    Equal targets poll the same thing."""
 
     namespace: str
     name: str
     uid: str
-    submission_id: str
-    cluster: str
-    dashboard: Dashboard
-    rayjob: Obj = field(compare=False, repr=False)
 
     @property
     def key(self) -> NameKey:
         return self.namespace, self.name
+
+
+@dataclass(frozen=True)
+class PollTarget(Target):
+    """One RayJob to poll: `GET /api/jobs/<submission_id>` on `dashboard`. Equal targets poll
+    the same thing (what the plan keeps of the RayJob, `kept`, rides along uncompared)."""
+
+    submission_id: str
+    cluster: str
+    dashboard: Dashboard
+    rayjob: Obj = field(compare=False, repr=False)
 
 
 def _key(obj: Obj) -> NameKey:
@@ -93,58 +103,29 @@ def kept(rayjob: Obj) -> dict[str, Any]:
                        if k in status}}
 
 
-class PollPlan:
-    """The RayJobs and RayClusters as last observed, the targets they make, and when each is due."""
+T = TypeVar("T", bound=Target)
+
+
+class Schedule(Generic[T]):
+    """The targets of a poller and when each is due, by key."""
 
     def __init__(self, interval: float, jitter: float = 0.1) -> None:
         if interval <= 0 or not 0 <= jitter < 1:
             raise ValueError("a poll interval above 0 and a jitter in [0, 1) are needed")
         self.interval = interval
         self.jitter = jitter
-        self._rayjobs: dict[NameKey, Obj] = {}
-        self._clusters: dict[NameKey, Dashboard] = {}  # `dashboard_of` each RayCluster (without a URL)
-        self._jobs_of: defaultdict[NameKey, set[NameKey]] = defaultdict(set)  # cluster → RayJobs naming it
-        self._targets: dict[NameKey, PollTarget] = {}
+        self._targets: dict[NameKey, T] = {}
         self._due: dict[NameKey, float] = {}  # targets not in flight → when they are due
         self._in_flight: set[NameKey] = set()
         self._again: set[NameKey] = set()  # in flight, but the target changed: due as soon as it is back
 
-    # -- what was observed ----------------------------------------------------------------------
-    def rayjob(self, obj: Obj, now: float) -> None:
-        key = _key(obj)
-        self._unindex(key)
-        self._rayjobs[key] = kept(obj)
-        cluster = (obj.get("status") or {}).get("rayClusterName")
-        if cluster:
-            self._jobs_of[(key[0], str(cluster))].add(key)
-        self._refresh(key, now)
-
-    def rayjob_gone(self, key: NameKey) -> None:
-        self._unindex(key)
-        self._rayjobs.pop(key, None)
-        self._drop(key)
-
-    def cluster(self, obj: Obj, now: float) -> None:
-        key, dashboard = _key(obj), dashboard_of(obj)
-        if self._clusters.get(key) == dashboard:
-            return  # a status write that moves nothing of the dashboard's (most of them)
-        self._clusters[key] = dashboard
-        for job in sorted(self._jobs_of.get(key, ())):
-            self._refresh(job, now)
-
-    def cluster_gone(self, key: NameKey, now: float) -> None:
-        self._clusters.pop(key, None)
-        for job in sorted(self._jobs_of.get(key, ())):
-            self._refresh(job, now)
-
-    # -- targets and their schedule -------------------------------------------------------------
-    def target(self, key: NameKey) -> PollTarget | None:
+    def target(self, key: NameKey) -> T | None:
         return self._targets.get(key)
 
-    def targets(self) -> dict[NameKey, PollTarget]:
+    def targets(self) -> dict[NameKey, T]:
         return dict(self._targets)
 
-    def due(self, now: float) -> list[PollTarget]:
+    def due(self, now: float) -> list[T]:
         """The targets due by `now` and not in flight, the most overdue first."""
         ready = sorted((when, key) for key, when in self._due.items() if when <= now)
         return [self._targets[key] for _, key in ready]
@@ -173,16 +154,15 @@ class PollPlan:
     def in_flight(self, key: NameKey) -> bool:
         return key in self._in_flight
 
-    def _refresh(self, key: NameKey, now: float) -> None:
-        rayjob = self._rayjobs.get(key)
-        cluster_name = ((rayjob or {}).get("status") or {}).get("rayClusterName")
-        cluster = self._clusters.get((key[0], str(cluster_name))) if cluster_name else None
-        target = _target(rayjob, cluster) if rayjob is not None else None
+    def put(self, key: NameKey, target: T | None, now: float) -> None:
+        """`key`'s target is now `target` (None: it is none): a new or changed target is due at
+        once (after the poll in flight), the same one keeps its schedule (the newest object rides
+        along), none is dropped."""
         if target is None:
-            self._drop(key)
+            self.drop(key)
             return
         before = self._targets.get(key)
-        self._targets[key] = target  # the newest RayJob rides along either way
+        self._targets[key] = target
         if before == target:
             return
         if key in self._in_flight:
@@ -190,10 +170,55 @@ class PollPlan:
         else:
             self._due[key] = now
 
-    def _drop(self, key: NameKey) -> None:
+    def drop(self, key: NameKey) -> None:
+        """`key` is no longer polled; a poll in flight finishes, its answer unwanted."""
         self._targets.pop(key, None)
         self._due.pop(key, None)
         self._again.discard(key)
+
+
+class PollPlan(Schedule[PollTarget]):
+    """The RayJobs and RayClusters as last observed, the targets they make, and when each is due."""
+
+    def __init__(self, interval: float, jitter: float = 0.1) -> None:
+        super().__init__(interval, jitter)
+        self._rayjobs: dict[NameKey, Obj] = {}
+        self._clusters: dict[NameKey, Dashboard] = {}  # `dashboard_of` each RayCluster (without a URL)
+        self._jobs_of: defaultdict[NameKey, set[NameKey]] = defaultdict(set)  # cluster → RayJobs naming it
+
+    # -- what was observed ----------------------------------------------------------------------
+    def rayjob(self, obj: Obj, now: float) -> None:
+        key = _key(obj)
+        self._unindex(key)
+        self._rayjobs[key] = kept(obj)
+        cluster = (obj.get("status") or {}).get("rayClusterName")
+        if cluster:
+            self._jobs_of[(key[0], str(cluster))].add(key)
+        self._refresh(key, now)
+
+    def rayjob_gone(self, key: NameKey) -> None:
+        self._unindex(key)
+        self._rayjobs.pop(key, None)
+        self.drop(key)
+
+    def cluster(self, obj: Obj, now: float) -> None:
+        key, dashboard = _key(obj), dashboard_of(obj)
+        if self._clusters.get(key) == dashboard:
+            return  # a status write that moves nothing of the dashboard's (most of them)
+        self._clusters[key] = dashboard
+        for job in sorted(self._jobs_of.get(key, ())):
+            self._refresh(job, now)
+
+    def cluster_gone(self, key: NameKey, now: float) -> None:
+        self._clusters.pop(key, None)
+        for job in sorted(self._jobs_of.get(key, ())):
+            self._refresh(job, now)
+
+    def _refresh(self, key: NameKey, now: float) -> None:
+        rayjob = self._rayjobs.get(key)
+        cluster_name = ((rayjob or {}).get("status") or {}).get("rayClusterName")
+        cluster = self._clusters.get((key[0], str(cluster_name))) if cluster_name else None
+        self.put(key, _target(rayjob, cluster) if rayjob is not None else None, now)
 
     def _unindex(self, key: NameKey) -> None:
         old = self._rayjobs.get(key)

@@ -1,5 +1,6 @@
-"""The one module that speaks HTTP to a Ray dashboard's Job API (httpx), as KubeRay's dashboard
-client does (`controllers/ray/utils/dashboardclient/dashboard_httpclient.go`).
+"""The one module that speaks HTTP to Ray (httpx): a dashboard's Job and Serve APIs, as KubeRay's
+dashboard client does (`controllers/ray/utils/dashboardclient/dashboard_httpclient.go`), and a
+Serve proxy's health (KubeRay's `httpproxy_httpclient.go`).
 
     async with new_http() as http:
         client = DashboardClient(http, base_url(dashboard, access), token=token)
@@ -12,6 +13,11 @@ client does (`controllers/ray/utils/dashboardclient/dashboard_httpclient.go`).
 | `stop(id)` | `POST /api/jobs/<id>/stop` | 2xx → `stopped` of `{"stopped": bool}` (False: the job had already ended; KubeRay then reads the job and errs only if it is not terminal; that is the caller's decision here) |
 | `delete(id)` | `DELETE /api/jobs/<id>` | 2xx → `deleted` of `{"deleted": bool}` (KubeRay ignores the answer) |
 | `list_jobs()` | `GET /api/jobs/` | 2xx → the JSON list; 404 → `[]` (as KubeRay: no job module) |
+| `serve_applications()` | `GET /api/serve/applications/?api_type=declarative` | 2xx → the JSON object (Ray's `ServeInstanceDetails`) |
+| `put_serve_config(config)` | `PUT /api/serve/applications/` with `config` as JSON | 2xx → None (Ray answers an empty body) |
+
+`proxy_health(http, url)` is apart: `GET <url>/-/healthz` on a Serve proxy (not a dashboard),
+200 → healthy; any other answer or none → not, with why (KubeRay's `CheckProxyActorHealth`).
 
 Every other answer raises a `DashboardError` (`judge` is the whole table, pure):
 
@@ -21,8 +27,8 @@ Every other answer raises a `DashboardError` (`judge` is the whole table, pure):
 | none: the base URL is not one (no scheme, say) | `DashboardError`, `.status` None | no |
 | 404 on a job (`job_info`, `stop`, `delete`) | `JobNotFound` | no |
 | 500 whose body says "Please use a different submission_id" (`submit`) | `SubmissionIdInUse` | no: the job exists, poll it |
-| 408, 429, any other 5xx (Ray answers 500 while its job agent starts) | `DashboardError` | yes |
-| 401, 403 (token missing or wrong), 400, any other 4xx | `DashboardError` | no |
+| 408, 429, any other 5xx (Ray answers 500 while its job agent starts, 503 while Serve's controller does not answer, 501 without Serve installed) | `DashboardError` | yes |
+| 401, 403 (token missing or wrong), 400 (a serve config Ray refuses), any other 4xx | `DashboardError` | no |
 | 2xx whose body is not the JSON the call expects | `DashboardError` | yes (something between us and Ray answered) |
 
 A token (`read_token`, from the cluster's auth Secret) goes on every request as
@@ -49,6 +55,9 @@ from .address import DIRECT_TIMEOUT
 from .jobs import JobRequest
 
 JOBS_PATH = "/api/jobs/"
+SERVE_PATH = "/api/serve/applications/"
+SERVE_DECLARATIVE = {"api_type": "declarative"}  # only the applications a serve config made (KubeRay's)
+HEALTHZ_PATH = "/-/healthz"
 TOKEN_HEADER = "x-ray-authorization"  # Ray also accepts Authorization; KubeRay sends this one
 TOKEN_KEY = "auth_token"  # the key of the cluster's auth Secret
 IN_USE = "Please use a different submission_id"
@@ -78,7 +87,7 @@ class SubmissionIdInUse(DashboardError):
 
 def judge(call: str, status: int, body: str, where: str = "") -> DashboardError | None:
     """The error an answer of `status` with `body` to `call` (`job_info`, `submit`, `stop`,
-    `delete`, `list_jobs`) is, or None when it is not one (a 2xx, or `list_jobs`'s 404); `where`
+    `delete`, `list_jobs`, `serve_applications`, `put_serve_config`) is, or None when it is not one (a 2xx, or `list_jobs`'s 404); `where`
     (the request) opens the message. Pure: the table of the module's docstring but for the
     rows about no answer and undecodable answers."""
     if 200 <= status < 300 or (status == 404 and call == "list_jobs"):
@@ -133,12 +142,21 @@ class DashboardClient:
             raise _undecodable("list_jobs", "a list of jobs", answer)
         return answer
 
-    async def _call(self, call: str, method: str, path: str, body: Mapping[str, Any] | None = None) -> Any:
-        """One request; its decoded JSON answer, None for a 404 `judge` lets through (list_jobs)."""
+    async def serve_applications(self) -> dict[str, Any]:
+        return _object(await self._call("serve_applications", "GET", SERVE_PATH, params=SERVE_DECLARATIVE),
+                       "serve_applications")
+
+    async def put_serve_config(self, config: Mapping[str, Any]) -> None:
+        await self._call("put_serve_config", "PUT", SERVE_PATH, config, empty_ok=True)
+
+    async def _call(self, call: str, method: str, path: str, body: Mapping[str, Any] | None = None, *,
+                    params: Mapping[str, str] | None = None, empty_ok: bool = False) -> Any:
+        """One request; its decoded JSON answer, None for a 404 `judge` lets through (list_jobs)
+        and, with `empty_ok`, for a 2xx whose body is empty."""
         url = self.base_url + path
         where = f"{method} {url}"
         try:
-            response = await self.http.request(method, url, json=body, headers=self.headers,
+            response = await self.http.request(method, url, json=body, headers=self.headers, params=params,
                                                timeout=self.timeout)
         except httpx.TimeoutException as e:
             raise DashboardError(f"{call} ({where}): no answer within {self.timeout:g}s ({type(e).__name__})",
@@ -150,13 +168,29 @@ class DashboardClient:
         error = judge(call, response.status_code, response.text, where)
         if error is not None:
             raise error
-        if response.status_code == 404:  # list_jobs: no job module there, as KubeRay reads it
-            return None
+        if response.status_code == 404 or (empty_ok and not response.content.strip()):
+            return None  # list_jobs' 404: no job module there, as KubeRay reads it
         try:
             return response.json()
         except ValueError as e:
             raise DashboardError(f"{call} ({where}): {response.status_code} but not JSON: "
                                  f"{response.text[:BODY_SHOWN]}", status=response.status_code, temporary=True) from e
+
+
+async def proxy_health(http: httpx.AsyncClient, base_url: str, *, timeout: float = DIRECT_TIMEOUT) -> str:
+    """Why the Serve proxy at `base_url` (`http://<head pod IP>:<serve port>`) is not healthy: ""
+    when `GET /-/healthz` answered 200, else its status and body, or why no answer came."""
+    url = base_url.rstrip("/") + HEALTHZ_PATH
+    try:
+        response = await http.get(url, timeout=timeout)
+    except httpx.TimeoutException as e:
+        return f"GET {url}: no answer within {timeout:g}s ({type(e).__name__})"
+    except (httpx.HTTPError, httpx.InvalidURL) as e:
+        return f"GET {url}: {type(e).__name__}: {str(e) or 'no answer'}"
+    if response.status_code == 200:
+        return ""
+    text = response.text.strip()[:BODY_SHOWN] or httpx.codes.get_reason_phrase(response.status_code)
+    return f"GET {url}: {response.status_code}: {text}"
 
 
 def _job_path(submission_id: str) -> str:

@@ -107,25 +107,38 @@ class JobInfo(_Frozen):
         return self.model_dump(mode="json", by_alias=True)
 
 
+def observation_object(kind: str, of: Mapping[str, Any], *, uid: str, owner: Mapping[str, Any] | None,
+                       spec: dict[str, Any], status: dict[str, Any], observed_at: datetime,
+                       labels: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """An observation of Ray shaped like a Kubernetes object of `kind`: named (and namespaced)
+    as the object `of`, its `uid`, its resourceVersion the observation time in ms, its
+    controller `owner`, `labels`; `status` with `observedAt`."""
+    meta = of.get("metadata") or {}
+    return {
+        "apiVersion": API_VERSION,
+        "kind": kind,
+        "metadata": {
+            "name": meta.get("name", ""),
+            "namespace": meta.get("namespace", ""),
+            "uid": uid,
+            "resourceVersion": str(int(observed_at.timestamp() * 1000)),
+            **({"labels": dict(labels)} if labels else {}),
+            **({"ownerReferences": [dict(owner)]} if owner else {}),
+        },
+        "spec": spec,
+        "status": {**status, "observedAt": observed_at.isoformat()},
+    }
+
+
 def info_object(rayjob: Mapping[str, Any], *, submission_id: str, cluster: str, info: JobInfo,
                 observed_at: datetime) -> dict[str, Any]:
     """The `RayJobInfo` observation of `rayjob`'s Ray job `submission_id` on `cluster`."""
     meta = rayjob.get("metadata") or {}
-    name, namespace, uid = meta.get("name", ""), meta.get("namespace", ""), meta.get("uid", "")
-    return {
-        "apiVersion": API_VERSION,
-        "kind": KIND,
-        "metadata": {
-            "name": name,
-            "namespace": namespace,
-            "uid": f"{uid}/{submission_id}",
-            "resourceVersion": str(int(observed_at.timestamp() * 1000)),
-            "ownerReferences": [{"apiVersion": rayjob.get("apiVersion", "ray.io/v1"), "kind": "RayJob",
-                                 "name": name, "uid": uid, "controller": True}],
-        },
-        "spec": {"submissionId": submission_id, "rayClusterName": cluster},
-        "status": {**info.to_status(), "observedAt": observed_at.isoformat()},
-    }
+    uid = meta.get("uid", "")
+    owner = {"apiVersion": rayjob.get("apiVersion", "ray.io/v1"), "kind": "RayJob", "name": meta.get("name", ""),
+             "uid": uid, "controller": True}
+    return observation_object(KIND, rayjob, uid=f"{uid}/{submission_id}", owner=owner, observed_at=observed_at,
+                              spec={"submissionId": submission_id, "rayClusterName": cluster}, status=info.to_status())
 
 
 def info_of(obj: Mapping[str, Any] | None) -> tuple[str, str, JobInfo] | None:
@@ -138,8 +151,9 @@ def info_of(obj: Mapping[str, Any] | None) -> tuple[str, str, JobInfo] | None:
 
 
 def same_observation(a: Mapping[str, Any] | None, b: Mapping[str, Any] | None) -> bool:
-    """Whether two `RayJobInfo` objects say the same (their observation times aside): a poller
-    publishes only what changed."""
+    """Whether two observations of Ray (`RayJobInfo`, `serve.RayServeApplications`) say the same:
+    the same uid, spec and status, their observation times aside. A poller publishes only what
+    changed."""
     if a is None or b is None:
         return a is b
     def strip(o: Mapping[str, Any]) -> tuple[Any, Any, Any]:
@@ -148,20 +162,30 @@ def same_observation(a: Mapping[str, Any] | None, b: Mapping[str, Any] | None) -
     return strip(a) == strip(b)
 
 
-def head_dashboard_port(pod_spec: Mapping[str, Any]) -> int:
-    """The port named `dashboard` of a head pod spec's first (the Ray) container (KubeRay's
-    `FindContainerPort`), else 8265."""
+def head_port(pod_spec: Mapping[str, Any], name: str, default: int) -> int:
+    """The port named `name` of a head pod spec's first (the Ray) container (KubeRay's
+    `FindContainerPort`), else `default`."""
     containers = pod_spec.get("containers") or []
     for port in (containers[0].get("ports") or []) if containers else []:
-        if port.get("name") == "dashboard" and isinstance(port.get("containerPort"), int):
+        if port.get("name") == name and isinstance(port.get("containerPort"), int):
             return int(port["containerPort"])
-    return DEFAULT_DASHBOARD_PORT
+    return default
+
+
+def head_dashboard_port(pod_spec: Mapping[str, Any]) -> int:
+    """The port named `dashboard` of a head pod spec's Ray container, else 8265."""
+    return head_port(pod_spec, "dashboard", DEFAULT_DASHBOARD_PORT)
+
+
+def head_template_spec(cluster: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The pod spec of `cluster`'s head template ({} when there is none)."""
+    head = ((cluster.get("spec") or {}).get("headGroupSpec") or {}).get("template") or {}
+    return head.get("spec") or {}
 
 
 def dashboard_port(cluster: Mapping[str, Any]) -> int:
     """The dashboard port of `cluster`'s head template (`head_dashboard_port`)."""
-    head = ((cluster.get("spec") or {}).get("headGroupSpec") or {}).get("template") or {}
-    return head_dashboard_port(head.get("spec") or {})
+    return head_dashboard_port(head_template_spec(cluster))
 
 
 def auth_secret(cluster: Mapping[str, Any]) -> str:
