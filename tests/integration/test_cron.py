@@ -1,6 +1,6 @@
 """cron end to end on a per-minute schedule: a real control plane, real NATS, the watcher, the
 actuator and two cron replicas as processes. Every RayJob the RayCronJobs make is followed
-with a watch from the start, so a RayJob created twice (a second uid under one name) or for a
+with a watch replayed from the start, so a RayJob created twice (a second uid under one name) or for a
 time that is not a tick would show.
 
 One test runs three RayCronJobs side by side over three ticks, so the minutes are spent once:
@@ -12,7 +12,6 @@ running RayJob before creating the next. No job-ctl runs: a child RayJob stays a
 
 from __future__ import annotations
 
-import threading
 import time
 from collections import defaultdict
 from datetime import UTC, datetime
@@ -20,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from raybus_common.kube.client import ApiError
 from raybus_testbed.kube import Kube
 from raybus_testbed.services import Services
 from raybus_testbed.waiting import wait_until
@@ -35,30 +35,38 @@ def raycronjob(name: str, **spec: Any) -> dict[str, Any]:
             "spec": {"schedule": "* * * * *", "jobTemplate": TEMPLATE, **spec}}
 
 
-class Recorder:
-    """Every watch event about the namespace's RayJobs, in the API server's order."""
+class History:
+    """Every watch event about the namespace's RayJobs since a resourceVersion, in the API
+    server's order, replayed from its watch cache at the end of the test."""
 
     def __init__(self, api: Kube, ns: str) -> None:
-        self.events: list[tuple[str, str, str]] = []  # (type, name, uid)
-        self._thread = threading.Thread(target=self._run, args=(api, ns), daemon=True)
-        self._thread.start()
+        self.api, self.path = api, f"/apis/ray.io/v1/namespaces/{ns}/rayjobs"
+        self.since = ""
 
-    def _run(self, api: Kube, ns: str) -> None:
-        for event in api.watch(f"/apis/ray.io/v1/namespaces/{ns}/rayjobs",
-                               {"watch": "true", "timeoutSeconds": "600", "allowWatchBookmarks": "false"},
-                               read_timeout=620):
-            meta = event["object"].get("metadata") or {}
-            self.events.append((event["type"], meta.get("name", ""), meta.get("uid", "")))
+        def listed() -> bool:  # a fresh control plane answers 429 while its storage initializes
+            try:
+                self.since = str(api.get(self.path)["metadata"]["resourceVersion"])
+            except ApiError as e:
+                if e.status != 429:
+                    raise
+            return bool(self.since)
+        wait_until(listed, timeout=60, what="the RayJobs listed")
+        self.events: list[tuple[str, str, str]] = []  # (type, name, uid)
+
+    def replay(self) -> None:
+        self.events = [(e["type"], e["object"]["metadata"]["name"], e["object"]["metadata"]["uid"])
+                       for e in self.api.watch(self.path, {"watch": "true", "resourceVersion": self.since,
+                                                           "timeoutSeconds": "2"}, read_timeout=10)]
 
     def uids(self) -> dict[str, set[str]]:
         found: dict[str, set[str]] = defaultdict(set)
-        for kind, name, uid in list(self.events):
+        for kind, name, uid in self.events:
             if kind == "ADDED":
                 found[name].add(uid)
         return found
 
     def index(self, kind: str, name: str) -> int:
-        return next(i for i, (k, n, _) in enumerate(list(self.events)) if (k, n) == (kind, name))
+        return next(i for i, (k, n, _) in enumerate(self.events) if (k, n) == (kind, name))
 
 
 def minute(at: float) -> int:
@@ -72,7 +80,7 @@ def child(cron: str, tick_minute: int) -> str:
 def test_three_policies_over_three_ticks_with_restarts_and_two_replicas(
         services: Services, control_plane: Kube, namespace: str) -> None:
     base = f"/apis/ray.io/v1/namespaces/{namespace}"
-    recorder = Recorder(control_plane, namespace)
+    history = History(control_plane, namespace)
     services.start("watcher", "raybus-watcher")
     services.start("actuator", "raybus-actuator")
     for name in ("cron", "cron-b"):
@@ -128,16 +136,17 @@ def test_three_policies_over_three_ticks_with_restarts_and_two_replicas(
                timeout=90, what="the third tick's RayJobs")
     wait_until(lambda: child("replace", m1 + 1) not in names(), timeout=30, what="replace's second RayJob deleted")
     time.sleep(3)  # anything extra would show now
+    history.replay()
 
-    made = {n for n in recorder.uids()}
+    made = set(history.uids())
     assert made == {child(c, m) for c in ("allow", "replace") for m in (m1, m1 + 1, m1 + 2)} | \
         {child("forbid", m1), child("forbid", m1 + 2)}, sorted(made)
-    assert all(len(uids) == 1 for uids in recorder.uids().values()), recorder.uids()  # never created twice
+    assert all(len(uids) == 1 for uids in history.uids().values()), history.uids()  # never created twice
     assert names() == {child("allow", m) for m in (m1, m1 + 1, m1 + 2)} | \
         {child("forbid", m1), child("forbid", m1 + 2), child("replace", m1 + 2)}
     # Replace deleted the running RayJob before it created the next one.
     for m in (m1, m1 + 1):
-        assert recorder.index("DELETED", child("replace", m)) < recorder.index("ADDED", child("replace", m + 1))
+        assert history.index("DELETED", child("replace", m)) < history.index("ADDED", child("replace", m + 1))
 
     def status(name: str) -> dict[str, Any]:
         got: dict[str, Any] = control_plane.get(f"{base}/raycronjobs/{name}").get("status") or {}

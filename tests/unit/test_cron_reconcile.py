@@ -226,10 +226,17 @@ def test_replace_deletes_the_active_rayjobs_first_then_creates() -> None:
            child("2026-12-01T09:45:00Z", deleting=True)]
     obj = cron(concurrencyPolicy="Replace", status={"lastScheduleTime": "2026-12-01T10:00:00Z"})
     d = run(obj, "2026-12-01T10:05:01Z", old)
-    kinds = [type(a).__name__ for a in d.actions]
-    assert kinds == ["Delete", "Delete", "Apply"]
-    assert deletes(d) == [old[0]["metadata"]["name"], old[1]["metadata"]["name"]]
-    assert creates(d) == [f"nightly-{minutes('2026-12-01T10:05:00Z')}"]
+    # The deletes now; the create only once the view shows them gone (actions carry no order).
+    assert deletes(d) == [old[0]["metadata"]["name"], old[1]["metadata"]["name"]] and creates(d) == []
+    status, reason, message = condition(d)
+    assert (status, reason) == ("False", "Replacing") and old[3]["metadata"]["name"] in message
+    # Being deleted (a finalizer stopping the Ray job): not deleted again, still waited for.
+    going = [child("2026-12-01T09:55:00Z", deleting=True), old[2]]
+    d = run(obj, "2026-12-01T10:05:03Z", going)
+    assert deletes(d) == [] and creates(d) == []
+    # Gone: the tick's RayJob.
+    d = run(obj, "2026-12-01T10:05:05Z", [old[2]])
+    assert deletes(d) == [] and creates(d) == [f"nightly-{minutes('2026-12-01T10:05:00Z')}"]
 
 
 # -- history -------------------------------------------------------------------------------------------

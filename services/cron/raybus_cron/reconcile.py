@@ -20,7 +20,9 @@ One pass, in order:
    missed (more than 100: the Warning `TooManyMissedTimes`). Then by `concurrencyPolicy`:
    Allow creates the tick's RayJob; Forbid skips it while a RayJob is active (the Event
    `JobAlreadyActive`, `Scheduling=False`; it runs when they finish if still due); Replace
-   deletes the active RayJobs, then creates it.
+   deletes the active RayJobs and creates it in the pass whose view shows them gone (actions
+   carry no order: `docs/architecture.md`, "Order of actions"), `Scheduling=False`
+   `Replacing` meanwhile.
 7. The requeue is the next tick's time: nothing polls.
 
 KubeRay creates one RayJob per missed tick, oldest first, after any downtime; Raybus runs only
@@ -225,10 +227,14 @@ class _Pass:
                            "Forbid)", event="Normal", note="Not starting RayJob because a prior execution is still "
                            "running and concurrency policy is Forbid", action="Schedule")
             return
-        if policy == ConcurrencyPolicy.REPLACE:
+        if policy == ConcurrencyPolicy.REPLACE and running:
+            # The create waits for the pass whose view shows them gone: actions carry no order.
             for child in running:
                 if not objects.terminating(child):
                     self.delete(child)
+            self.condition(False, "Replacing", f"the RayJob of {wire_time(d.tick)} waits for "
+                           f"{', '.join(objects.name(c) for c in running)} to be deleted (concurrencyPolicy Replace)")
+            return
         if d.too_many_missed:
             self.event("Warning", "TooManyMissedTimes", "too many missed start times. Set or decrease "
                        ".spec.startingDeadlineSeconds or check clock skew", "Schedule")
