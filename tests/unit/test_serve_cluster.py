@@ -30,7 +30,10 @@ def test_the_cluster_object() -> None:
     assert meta["annotations"] == {"note": "n", HASH: spec_hash(config), "ray.io/num-worker-groups": "2",
                                    "ray.io/kuberay-version": "v1.7.0"}
     assert meta["ownerReferences"] == [OWNER]
-    assert obj["spec"] == config, "the config as sent: suspend and unknown fields included"
+    expected = copy.deepcopy(config)  # the config as sent: suspend and unknown fields included;
+    expected["headGroupSpec"]["template"]["metadata"] = {"labels": {  # the head pod names its RayService
+        "ray.io/originated-from-cr-name": "rs", "ray.io/originated-from-crd": "RayService"}}
+    assert obj["spec"] == expected
     assert obj["spec"] is not config_of(raw) and obj["spec"]["workerGroupSpecs"][0]["replicas"] == 1
 
 

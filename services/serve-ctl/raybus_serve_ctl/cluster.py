@@ -8,7 +8,7 @@ A new cluster (`ray_cluster_for`):
 | labels | every RayService label, plus `ray.io/originated-from-cr-name: <rs>` and `ray.io/originated-from-crd: RayService` |
 | annotations | every RayService annotation, plus `ray.io/hash-without-replicas-and-workers-to-delete` (`hashing.spec_hash`), `ray.io/num-worker-groups` and `ray.io/kuberay-version` |
 | owner | a controller ownerReference to the RayService |
-| spec | `rayClusterConfig` as sent (the raw object, so fields the model does not know survive), `suspend` included |
+| spec | `rayClusterConfig` as sent (the raw object, so fields the model does not know survive), `suspend` included; the head template also labelled `ray.io/originated-from-cr-name: <rs>` / `ray.io/originated-from-crd: RayService` (beyond KubeRay: serve-ctl's view holds the head pod by them, as job-ctl's does a SidecarMode head) |
 
 Under NewClusterWithIncrementalUpgrade, once an active cluster exists, every worker group's
 `replicas` is left out (`replicas_unset`), so the cluster starts from `minReplicas` and Serve's
@@ -63,6 +63,13 @@ def ray_cluster_for(raw: Mapping[str, Any], *, name: str, kuberay_version: str, 
                    NUM_WORKER_GROUPS_ANNOTATION: str(len(config.get("workerGroupSpecs") or [])),
                    KUBERAY_VERSION_ANNOTATION: kuberay_version}
     spec: Obj = copy.deepcopy(dict(config))
+    head = spec.get("headGroupSpec")
+    if isinstance(head, dict):  # its head pod names the RayService: serve-ctl's view holds it
+        template = head.setdefault("template", {})
+        meta = template.setdefault("metadata", {}) if isinstance(template, dict) else {}
+        if isinstance(meta, dict):
+            meta["labels"] = {**(meta.get("labels") or {}), ORIGINATED_FROM_CR_NAME_LABEL: objects.name(raw),
+                              ORIGINATED_FROM_CRD_LABEL: RAYSERVICE_CRD}
     if unset_replicas:
         for group in spec.get("workerGroupSpecs") or []:
             group.pop("replicas", None)

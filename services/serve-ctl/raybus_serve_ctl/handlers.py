@@ -1,18 +1,50 @@
-"""raybus-serve-ctl's declaration: its root kind, its reconcile, and what wakes a RayService (its
-RayClusters and the Services it switches between them). The shared runtime does the rest
-(`controller.runtime.starter`)."""
+"""raybus-serve-ctl's declaration: its root kind, its reconcile, and what wakes a RayService and
+joins its view: the RayClusters and Services it owns, the `RayServeApplications` observations of
+its clusters (the watcher's serve poller; owned like the clusters), and its clusters' head pods
+(labelled with the RayService on the head template: `serve_head`), for the `ray.io/serve` label and
+the serve endpoint count. The shared runtime does the rest (`controller.runtime.starter`)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 from raybus_common.controller.runtime import ControllerSpec, Watch, starter
-from raybus_common.controller.view import owned_by
+from raybus_common.controller.view import RootKey, owned_by
+from raybus_common.ray.serve import SUBJECT_KIND
 
 from .config import ServeConfig
+from .constants import ORIGINATED_FROM_CR_NAME_LABEL, ORIGINATED_FROM_CRD_LABEL, RAYSERVICE_CRD
 from .reconcile import reconcile
 
 ROOT = "rayservice"
+Obj = dict[str, Any]
+
+
+def serve_head(pod: Obj) -> Iterable[RootKey]:
+    """A RayService cluster's head pod belongs to the RayService its labels name; every other pod
+    to none, so the view never holds it."""
+    meta = pod.get("metadata") or {}
+    labels = meta.get("labels") or {}
+    if labels.get(ORIGINATED_FROM_CRD_LABEL) == RAYSERVICE_CRD and labels.get(ORIGINATED_FROM_CR_NAME_LABEL) \
+            and labels.get("ray.io/node-type") == "head":
+        yield RootKey(ROOT, meta.get("namespace", ""), labels[ORIGINATED_FROM_CR_NAME_LABEL])
+
+
+def keep_head_pod(pod: Obj) -> Obj:
+    """What reconcile reads of a head pod: identity, labels, conditions."""
+    meta = pod.get("metadata") or {}
+    status = pod.get("status") or {}
+    return {"apiVersion": pod.get("apiVersion") or "v1", "kind": pod.get("kind") or "Pod",
+            "metadata": {k: meta[k] for k in ("name", "namespace", "uid", "resourceVersion", "labels",
+                                                "deletionTimestamp") if k in meta},
+            "status": {k: status[k] for k in ("phase", "conditions", "podIP") if k in status}}
+
+
 SPEC = ControllerSpec[ServeConfig]("serve-ctl", ROOT, reconcile, watches=(
     Watch("raycluster", owned_by(ROOT, "RayService")),
     Watch("service", owned_by(ROOT, "RayService")),
+    Watch(SUBJECT_KIND, owned_by(ROOT, "RayService")),
+    Watch("pod", serve_head, keep=keep_head_pod),
 ))
 start = starter(SPEC)

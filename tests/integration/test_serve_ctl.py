@@ -1,0 +1,117 @@
+"""serve-ctl end to end: a real control plane with kwok nodes, real NATS, the watcher, the
+actuator, cluster-ctl and serve-ctl as processes, and a real Ray head with Ray Serve
+(`ray_head`) standing in for every head pod: the kwok pod network is routed to this machine
+(`pod_network`), so a head pod's IP reaches it. What Serve serves is asked of Serve itself, at
+the head pod's IP.
+
+One shared head cannot tell two clusters apart (both clusters' pod IPs reach it): here a spec
+change shows the pending cluster, the switch of both Services and the old cluster's deletion
+after its delay, not that the traffic moved between two Rays.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from raybus_testbed.kube import Kube
+from raybus_testbed.rayhead import RayHead
+from raybus_testbed.services import Services
+from raybus_testbed.waiting import wait_until
+
+pytestmark = pytest.mark.integration
+SAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "samples" / "raycluster-sample.yaml"
+ENV = {"RAYBUS_RAY_DASHBOARD_ACCESS": "pod", "RAYBUS_RAY_POLL_SECONDS": "1", "RAYBUS_RAY_TIMEOUT_SECONDS": "10",
+       "RAYBUS_LOG_LEVEL": os.environ.get("RAYBUS_TEST_LOG_LEVEL", "INFO")}
+DEPLOYED = 240.0  # seconds for Serve to start its controller, proxy and replica on a busy head
+
+
+def cluster_config(head: RayHead, image: str = "rayproject/ray:2.52.0") -> dict[str, Any]:
+    spec: dict[str, Any] = copy.deepcopy(yaml.safe_load(SAMPLE.read_text())["spec"])
+    container = spec["headGroupSpec"]["template"]["spec"]["containers"][0]
+    container["image"] = image
+    container["ports"] = [p for p in container["ports"] if p["name"] != "dashboard"] + [
+        {"name": "dashboard", "containerPort": head.dashboard_port}, {"name": "serve", "containerPort": head.serve_port}]
+    spec["workerGroupSpecs"][0].update(replicas=1, minReplicas=1)
+    return spec
+
+
+def serve_config(head: RayHead, greeting: str) -> str:
+    return yaml.safe_dump({
+        "http_options": {"host": "0.0.0.0", "port": head.serve_port},
+        "applications": [{"name": "hello", "import_path": "raybus_hello:app", "route_prefix": "/hello",
+                          "deployments": [{"name": "Hello", "user_config": {"greeting": greeting}}]}]})
+
+
+@pytest.fixture
+def ray(ray_head: RayHead, pod_network: None) -> Any:
+    yield ray_head
+    httpx.delete(f"{ray_head.url}/api/serve/applications/", headers=ray_head.headers, timeout=120)
+
+
+def test_a_rayservice_serves_redeploys_in_place_and_upgrades_to_a_new_cluster(
+        services: Services, control_plane: Kube, namespace: str, ray: RayHead) -> None:
+    for name in ("watcher", "actuator", "cluster-ctl", "serve-ctl"):
+        services.start(name, f"raybus-{name}", **ENV)
+    base = f"/apis/ray.io/v1/namespaces/{namespace}/rayservices"
+    control_plane.create(base, {"apiVersion": "ray.io/v1", "kind": "RayService", "metadata": {"name": "hello"},
+                                "spec": {"serveConfigV2": serve_config(ray, "hello"), "rayClusterDeletionDelaySeconds": 5,
+                                         "rayClusterConfig": cluster_config(ray)}})
+
+    def status() -> dict[str, Any]:
+        got: dict[str, Any] = control_plane.get(f"{base}/hello").get("status") or {}
+        return got
+
+    def ready(st: dict[str, Any]) -> bool:
+        return any(c["type"] == "Ready" and c["status"] == "True" for c in st.get("conditions") or [])
+
+    def selects(svc: str) -> str:
+        got = control_plane.get(f"/api/v1/namespaces/{namespace}/services/{svc}")
+        return str(got["spec"]["selector"]["ray.io/cluster"])
+
+    def head_pod(cluster: str) -> dict[str, Any]:
+        pods = control_plane.get(f"/api/v1/namespaces/{namespace}/pods",
+                                 labelSelector=f"ray.io/cluster={cluster},ray.io/node-type=head")["items"]
+        assert len(pods) == 1, pods
+        return dict(pods[0])
+
+    def served(cluster: str) -> str:
+        ip = head_pod(cluster)["status"]["podIP"]
+        return httpx.get(f"http://{ip}:{ray.serve_port}/hello", timeout=10).text
+
+    wait_until(lambda: ready(status()), timeout=DEPLOYED, what="hello: Ready")
+    first = status()
+    active = first["activeServiceStatus"]["rayClusterName"]
+    assert first["activeServiceStatus"]["applicationStatuses"]["hello"]["status"] == "RUNNING"
+    assert first["serviceStatus"] == "Running" and first["numServeEndpoints"] >= 1
+    assert not (first.get("pendingServiceStatus") or {}).get("rayClusterName")
+    assert selects("hello-head-svc") == selects("hello-serve-svc") == active
+    assert head_pod(active)["metadata"]["labels"]["ray.io/serve"] == "true"
+    assert served(active) == "hello"
+
+    # A changed serve config is put on the same cluster: no new cluster.
+    control_plane.merge_patch(f"{base}/hello", {"spec": {"serveConfigV2": serve_config(ray, "hi")}})
+    wait_until(lambda: served(active) == "hi", timeout=DEPLOYED, what="hello: redeployed in place")
+    assert status()["activeServiceStatus"]["rayClusterName"] == active
+    clusters = f"/apis/ray.io/v1/namespaces/{namespace}/rayclusters"
+    assert [c["metadata"]["name"] for c in control_plane.get(clusters)["items"]] == [active]
+
+    # A changed cluster spec: a pending cluster, the Services switched to it once it serves,
+    # promoted, and the old cluster deleted after its 5 s.
+    control_plane.merge_patch(f"{base}/hello", {"spec": {"rayClusterConfig": cluster_config(
+        ray, image="rayproject/ray:2.53.0")}})
+    wait_until(lambda: status().get("activeServiceStatus", {}).get("rayClusterName") not in (None, active)
+               and ready(status()), timeout=DEPLOYED, what="hello: upgraded to a new cluster")
+    new = status()["activeServiceStatus"]["rayClusterName"]
+    assert selects("hello-head-svc") == selects("hello-serve-svc") == new
+    wait_until(lambda: [c["metadata"]["name"] for c in control_plane.get(clusters)["items"]] == [new], timeout=90,
+               what="the old cluster deleted")
+    reasons = {e["reason"] for e in control_plane.get(f"/apis/events.k8s.io/v1/namespaces/{namespace}/events")["items"]
+               if e["regarding"].get("name") == "hello"}
+    assert {"CreatedRayCluster", "CreatedService", "UpdatedService", "DeletedRayCluster"} <= reasons, reasons
