@@ -6,7 +6,8 @@ the head pod's IP.
 
 One shared head cannot tell two clusters apart (both clusters' pod IPs reach it): here a spec
 change shows the pending cluster, the switch of both Services and the old cluster's deletion
-after its delay, not that the traffic moved between two Rays.
+after its delay (with serve-ctl SIGKILLed mid-upgrade and restarted), not that the traffic moved
+between two Rays.
 """
 
 from __future__ import annotations
@@ -94,6 +95,8 @@ def test_a_rayservice_serves_redeploys_in_place_and_upgrades_to_a_new_cluster(
     assert selects("hello-head-svc") == selects("hello-serve-svc") == active
     assert head_pod(active)["metadata"]["labels"]["ray.io/serve"] == "true"
     assert served(active) == "hello"
+    assert services.metric("serve-ctl", "kuberay_service_info") == 1
+    assert 'condition="true"' in httpx.get(services.url("serve-ctl", "/metrics"), timeout=5).text
 
     # A changed serve config is put on the same cluster: no new cluster.
     control_plane.merge_patch(f"{base}/hello", {"spec": {"serveConfigV2": serve_config(ray, "hi")}})
@@ -106,9 +109,16 @@ def test_a_rayservice_serves_redeploys_in_place_and_upgrades_to_a_new_cluster(
     # promoted, and the old cluster deleted after its 5 s.
     control_plane.merge_patch(f"{base}/hello", {"spec": {"rayClusterConfig": cluster_config(
         ray, image="rayproject/ray:2.53.0")}})
+    # serve-ctl SIGKILLed mid-upgrade (the pending cluster named): a new one resumes it.
+    wait_until(lambda: bool((status().get("pendingServiceStatus") or {}).get("rayClusterName")), timeout=60,
+               what="hello: a pending cluster")
+    pending = status()["pendingServiceStatus"]["rayClusterName"]
+    services.procs["serve-ctl"].kill()
+    services.start("serve-ctl", "raybus-serve-ctl", **ENV)
     wait_until(lambda: status().get("activeServiceStatus", {}).get("rayClusterName") not in (None, active)
                and ready(status()), timeout=DEPLOYED, what="hello: upgraded to a new cluster")
     new = status()["activeServiceStatus"]["rayClusterName"]
+    assert new == pending, "the upgrade resumed with the cluster named before the SIGKILL"
     assert selects("hello-head-svc") == selects("hello-serve-svc") == new
     wait_until(lambda: [c["metadata"]["name"] for c in control_plane.get(clusters)["items"]] == [new], timeout=90,
                what="the old cluster deleted")

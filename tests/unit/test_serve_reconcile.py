@@ -322,3 +322,17 @@ def test_a_cluster_of_another_owner_is_not_touched() -> None:
             pods=[head_pod(c["metadata"]["name"], "true")])
     assert all(a.ref.name != "rs-zzzzz" for a in d.actions if hasattr(a, "ref"))
     assert UID  # the RayService's own uid owns the others
+
+
+def test_kuberay_service_metrics_from_the_view() -> None:
+    from raybus_serve_ctl.metrics import families
+
+    rs, _, _ = serving(service())
+    fresh = service()
+    fresh["metadata"].update(name="other", uid="uid-other")
+    got = {f.name: sorted((tuple(s.labels.values()), s.value) for s in f.samples) for f in families([rs, fresh])}
+    assert got["kuberay_service_info"] == [(("other", NS, "uid-other"), 1), (("rs", NS, UID), 1)]
+    assert got["kuberay_service_condition_ready"] == [(("other", NS, "uid-other", "false"), 1),
+                                                      (("rs", NS, UID, "true"), 1)]
+    assert got["kuberay_service_condition_upgrade_in_progress"] == [(("other", NS, "uid-other", "false"), 1),
+                                                                    (("rs", NS, UID, "false"), 1)]

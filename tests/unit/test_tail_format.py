@@ -88,3 +88,19 @@ def test_a_rayjobs_story_includes_its_ray_job() -> None:
     assert not concerns(job, rec("raybus.state.rayjobinfo.ns.other", tombstone), tombstone)
     assert not concerns(job, rec("raybus.state.rayjobinfo.ns2.job", tombstone), tombstone)
     assert not concerns(("raycluster", "ns", "job"), rec("raybus.state.rayjobinfo.ns.job", tombstone), tombstone)
+
+
+def test_a_rayservices_story_includes_its_clusters_serve_applications() -> None:
+    rs = ("rayservice", "ns", "svc")
+    owned = {"object": {"kind": "RayServeApplications", "metadata": {
+        "namespace": "ns", "name": "svc-abcde", "ownerReferences": [{"kind": "RayService", "name": "svc"}]}}}
+    assert concerns(rs, rec("raybus.state.rayserveapplications.ns.svc-abcde", owned), owned)
+    put = {"root": {"kind": "RayService", "namespace": "ns", "name": "svc"},
+           "action": {"op": "ray_put_serve_config"}}
+    assert concerns(rs, rec("raybus.act.rayserveapplications.ns.svc-abcde", put), put)
+    result = {"root": {"kind": "RayService", "namespace": "ns", "name": "svc"}, "op": "ray_put_serve_config",
+              "outcome": "ok"}
+    assert concerns(rs, rec("raybus.res.rayserveapplications.ns.svc-abcde", result), result)
+    stranger = {"object": {"kind": "RayServeApplications", "metadata": {
+        "namespace": "ns", "name": "other-abcde", "ownerReferences": [{"kind": "RayService", "name": "other"}]}}}
+    assert not concerns(rs, rec("raybus.state.rayserveapplications.ns.other-abcde", stranger), stranger)

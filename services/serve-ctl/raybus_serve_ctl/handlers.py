@@ -2,20 +2,25 @@
 joins its view: the RayClusters and Services it owns, the `RayServeApplications` observations of
 its clusters (the watcher's serve poller; owned like the clusters), and its clusters' head pods
 (labelled with the RayService on the head template: `serve_head`), for the `ray.io/serve` label and
-the serve endpoint count. The shared runtime does the rest (`controller.runtime.starter`)."""
+the serve endpoint count; KubeRay's `kuberay_service_*` metrics over the RayServices this replica
+holds. The shared runtime does the rest (`controller.runtime.serve`)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import Any
 
-from raybus_common.controller.runtime import ControllerSpec, Watch, starter
+from raybus_common.controller import scrape
+from raybus_common.controller.runtime import Controller, ControllerSpec, Watch, serve
 from raybus_common.controller.view import RootKey, owned_by
 from raybus_common.ray.serve import SUBJECT_KIND
+from raybus_common.runner import Service
 
 from .config import ServeConfig
 from .constants import ORIGINATED_FROM_CR_NAME_LABEL, ORIGINATED_FROM_CRD_LABEL, RAYSERVICE_CRD
+from .metrics import families
 from .reconcile import reconcile
+from .settings import ServeCtlSettings
 
 ROOT = "rayservice"
 Obj = dict[str, Any]
@@ -47,4 +52,9 @@ SPEC = ControllerSpec[ServeConfig]("serve-ctl", ROOT, reconcile, watches=(
     Watch(SUBJECT_KIND, owned_by(ROOT, "RayService")),
     Watch("pod", serve_head, keep=keep_head_pod),
 ))
-start = starter(SPEC)
+
+
+async def start(svc: Service, settings: ServeCtlSettings) -> Controller[ServeConfig]:
+    ctl = serve(svc, SPEC, settings, settings)
+    scrape.export(svc, ctl, families)
+    return ctl
