@@ -80,10 +80,11 @@ def svc(name: str, selects: str) -> Obj:
 
 
 def run(rs: Obj, *, clusters: list[Obj] = (), services: list[Obj] = (), observations: list[Obj] = (),  # type: ignore[assignment]
-        pods: list[Obj] = (), at: datetime = NOW, settings: ServeConfig = CONFIG) -> Decision:  # type: ignore[assignment]
+        pods: list[Obj] = (), at: datetime = NOW, settings: ServeConfig = CONFIG,  # type: ignore[assignment]
+        gateways: list[Obj] = (), routes: list[Obj] = ()) -> Decision:  # type: ignore[assignment]
     observed = Observed(RootKey("rayservice", NS, "rs"), rs, {
         "raycluster": tuple(clusters), "service": tuple(services), "rayserveapplications": tuple(observations),
-        "pod": tuple(pods)})
+        "pod": tuple(pods), "gateway": tuple(gateways), "httproute": tuple(routes)})
     return reconcile(observed, now=at, settings=settings)
 
 
@@ -336,3 +337,114 @@ def test_kuberay_service_metrics_from_the_view() -> None:
                                                       (("rs", NS, UID, "true"), 1)]
     assert got["kuberay_service_condition_upgrade_in_progress"] == [(("other", NS, "uid-other", "false"), 1),
                                                                     (("rs", NS, UID, "false"), 1)]
+
+
+# -- NewClusterWithIncrementalUpgrade, pass after pass --------------------------------------------
+
+INCREMENTAL = {"type": "NewClusterWithIncrementalUpgrade", "clusterUpgradeOptions": {
+    "maxSurgePercent": 50, "stepSizePercent": 25, "intervalSeconds": 30, "gatewayClassName": "istio"}}
+ACCEPTED = [{"type": t, "status": "True", "reason": t} for t in ("Accepted", "Programmed", "ResolvedRefs")]
+
+
+class World:
+    """What the API server, the watcher and Ray would show after each decision is carried out:
+    objects applied and deleted, serve configs put (deployed at once), a Gateway controller that
+    accepts the Gateway and the HTTPRoute."""
+
+    def __init__(self, rs: Obj, clusters: list[Obj], services: list[Obj]) -> None:
+        self.rs = rs
+        self.objects: dict[tuple[str, str], Obj] = {(o["kind"], o["metadata"]["name"]): o for o in [*clusters, *services]}
+        self.apps: dict[str, Obj] = {c["metadata"]["name"]: apps(c) for c in clusters}
+        self.puts: list[tuple[str, Any]] = []  # (cluster, target_capacity) of every config put
+        self.events: list[str] = []
+        self.at = NOW
+
+    def observed(self, kind: str) -> list[Obj]:
+        return [o for (k, _), o in self.objects.items() if k == kind]
+
+    def step(self, seconds: float = 10) -> Decision:
+        clusters = self.observed("RayCluster")
+        d = run(self.rs, clusters=clusters, services=self.observed("Service"),
+                observations=list(self.apps.values()), at=self.at, gateways=self.observed("Gateway"),
+                routes=self.observed("HTTPRoute"), pods=[head_pod(c["metadata"]["name"], "true") for c in clusters])
+        self.events += [a.reason for a in d.actions if isinstance(a, RecordEvent)]
+        if d.status is not None:
+            self.rs = with_status(self.rs, d)
+        for a in d.actions:
+            if isinstance(a, Apply):
+                obj = copy.deepcopy(a.object)
+                if obj["kind"] == "RayCluster" and (obj["kind"], obj["metadata"]["name"]) not in self.objects:
+                    obj["metadata"]["uid"] = f"uid-{obj['metadata']['name']}"
+                    obj["status"] = {"conditions": HEAD_READY, "readyWorkerReplicas": 1}
+                    self.apps[obj["metadata"]["name"]] = apps(obj, none=True)  # Serve with nothing yet
+                if obj["kind"] == "Gateway":
+                    obj["status"] = {"conditions": ACCEPTED}
+                if obj["kind"] == "HTTPRoute":
+                    obj["status"] = {"parents": [{"parentRef": {"name": "rs-gateway", "namespace": NS},
+                                                  "conditions": ACCEPTED}]}
+                self.objects[(obj["kind"], obj["metadata"]["name"])] = obj
+            elif isinstance(a, Delete):
+                self.objects.pop((a.ref.kind, a.ref.name), None)
+            elif isinstance(a, Patch) and (a.ref.kind, a.ref.name) in self.objects:
+                meta = self.objects[(a.ref.kind, a.ref.name)]["metadata"]
+                meta["annotations"] = {**(meta.get("annotations") or {}), **a.patch["metadata"].get("annotations", {})}
+            elif isinstance(a, RayPutServeConfig):
+                self.puts.append((a.ref.name, a.config.get("target_capacity")))
+                found = ServeApps(applications={"hello": AppStatus(status="RUNNING",
+                                                                  deployed_app_config=a.config["applications"][0])},
+                                  target_capacity=a.config.get("target_capacity"),
+                                  proxy=ProxyHealth(pod_name=f"{a.ref.name}-head-x", healthy=True))
+                self.apps[a.ref.name] = apps_object(self.objects[("RayCluster", a.ref.name)], apps=found,
+                                                    observed_at=self.at)
+        self.at += timedelta(seconds=seconds)
+        return d
+
+    def route_weights(self) -> list[int]:
+        route = self.objects.get(("HTTPRoute", "rs-httproute"))
+        return [b["weight"] for b in route["spec"]["rules"][0]["backendRefs"]] if route else []
+
+
+def gateway_views(world: World) -> tuple[str, str]:
+    return names(world.rs["status"])
+
+
+def test_the_incremental_upgrade_steps_weights_and_capacities_then_promotes() -> None:
+    rs = service(upgradeStrategy=INCREMENTAL, config=cluster_config(enableInTreeAutoscaling=True))
+    world = World(rs, [], [])
+    for _ in range(6):  # the first cluster: created, served, the head Service on it, promoted
+        world.step()
+    first = names(world.rs["status"])[0]
+    assert first and ("Service", "rs-head-svc") in world.objects and ("Gateway", "rs-gateway") in world.objects
+    assert ("Service", f"{first}-serve-svc") in world.objects and ("Service", "rs-serve-svc") not in world.objects
+    assert world.route_weights() == [100]
+    world.rs["spec"]["rayClusterConfig"] = cluster_config(image="rayproject/ray:2.53.0", enableInTreeAutoscaling=True)
+    world.rs["metadata"]["generation"] = 2
+    before = len(world.puts)
+    seen: list[tuple[int, ...]] = []
+    for _ in range(60):
+        world.step()
+        st = world.rs["status"]
+        active, pending = names(st)
+        if active != first:
+            break
+        tcs = ((st.get("activeServiceStatus") or {}).get("targetCapacity"),
+               (st.get("pendingServiceStatus") or {}).get("targetCapacity"))
+        key = (*world.route_weights(), *(t if t is not None else -1 for t in tcs))
+        if not seen or seen[-1] != key:
+            seen.append(key)
+    active, pending = names(world.rs["status"])
+    assert active != first and pending == "", "promoted"
+    # the weights (active, pending) as they moved: 25 at a time
+    weights = [w for i, w in enumerate(s[:2] for s in seen if len(s) == 4)
+               if i == 0 or w != [s[:2] for s in seen if len(s) == 4][i - 1]]
+    assert weights == [(100, 0), (75, 25), (50, 50), (25, 75), (0, 100)], weights
+    # KubeRay's worked example (maxSurge 50, step 25): pending 0→50, active 100→50, pending →100, active →0
+    moves = [(c, tc) for c, tc in world.puts[before:] if tc is not None]
+    assert moves == [(active, 50), (first, 50), (active, 100), (first, 0)], moves
+    assert "ServicesDisagree" not in world.events
+    world.step()
+    assert world.objects[("Service", "rs-head-svc")]["spec"]["selector"]["ray.io/cluster"] == active
+    assert world.route_weights() == [100]
+    for _ in range(8):  # the old cluster goes after its 60 s
+        world.step()
+    assert ("RayCluster", first) not in world.objects

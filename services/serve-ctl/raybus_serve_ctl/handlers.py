@@ -1,5 +1,6 @@
 """raybus-serve-ctl's declaration: its root kind, its reconcile, and what wakes a RayService and
-joins its view: the RayClusters and Services it owns, the `RayServeApplications` observations of
+joins its view: the RayClusters and Services it owns (and, under the incremental strategy, each
+cluster's own serve Service, the Gateway and the HTTPRoute), the `RayServeApplications` observations of
 its clusters (the watcher's serve poller; owned like the clusters), and its clusters' head pods
 (labelled with the RayService on the head template: `serve_head`), for the `ray.io/serve` label and
 the serve endpoint count; KubeRay's `kuberay_service_*` metrics over the RayServices this replica
@@ -12,7 +13,7 @@ from typing import Any
 
 from raybus_common.controller import scrape
 from raybus_common.controller.runtime import Controller, ControllerSpec, Watch, serve
-from raybus_common.controller.view import RootKey, owned_by
+from raybus_common.controller.view import RootKey, either, owned_by
 from raybus_common.ray.serve import SUBJECT_KIND
 from raybus_common.runner import Service
 
@@ -36,6 +37,18 @@ def serve_head(pod: Obj) -> Iterable[RootKey]:
         yield RootKey(ROOT, meta.get("namespace", ""), labels[ORIGINATED_FROM_CR_NAME_LABEL])
 
 
+def cluster_serve_service(service: Obj) -> Iterable[RootKey]:
+    """A Service owned by a RayService's RayCluster (its own serve Service under
+    NewClusterWithIncrementalUpgrade, `<cluster>-serve-svc`) belongs to that RayService: the
+    cluster is named `<rayservice>-<5 chars>` (`names.cluster_name`)."""
+    meta = service.get("metadata") or {}
+    if (meta.get("labels") or {}).get(ORIGINATED_FROM_CRD_LABEL) != RAYSERVICE_CRD:
+        return
+    for ref in meta.get("ownerReferences") or []:
+        if ref.get("kind") == "RayCluster" and ref.get("controller") and "-" in str(ref.get("name") or ""):
+            yield RootKey(ROOT, meta.get("namespace", ""), str(ref["name"]).rsplit("-", 1)[0])
+
+
 def keep_head_pod(pod: Obj) -> Obj:
     """What reconcile reads of a head pod: identity, labels, conditions."""
     meta = pod.get("metadata") or {}
@@ -48,7 +61,9 @@ def keep_head_pod(pod: Obj) -> Obj:
 
 SPEC = ControllerSpec[ServeConfig]("serve-ctl", ROOT, reconcile, watches=(
     Watch("raycluster", owned_by(ROOT, "RayService")),
-    Watch("service", owned_by(ROOT, "RayService")),
+    Watch("service", either(owned_by(ROOT, "RayService"), cluster_serve_service)),
+    Watch("gateway", owned_by(ROOT, "RayService")),
+    Watch("httproute", owned_by(ROOT, "RayService")),
     Watch(SUBJECT_KIND, owned_by(ROOT, "RayService")),
     Watch("pod", serve_head, keep=keep_head_pod),
 ))

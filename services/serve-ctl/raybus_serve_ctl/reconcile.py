@@ -30,9 +30,16 @@ actions:
    `rayClusterDeletionDelaySeconds`, 60) and deleted once that time passed: the timer is in the
    object, so a restart or another replica keeps it (KubeRay keeps it in memory).
 
+NewClusterWithIncrementalUpgrade (A.7; `traffic`, `gateway`): each cluster gets its own serve
+Service, the RayService a Gateway and an HTTPRoute whose backend weights step by
+`stepSizePercent` every `intervalSeconds` toward the pending cluster's target capacity, itself
+stepped by `maxSurgePercent` once the Gateway and HTTPRoute are ready (Accepted, Programmed /
+Accepted, ResolvedRefs); each cluster's target capacity rides in the config put to it
+(`target_capacity`); the head Service stays on the active cluster until the upgrade completes
+(active capacity 0, pending traffic 100) and the pending cluster is promoted; a spec reverted
+mid-upgrade rolls back (`traffic.reconcile_rollback`).
+
 Requeued every 2 s (KubeRay's) while anything is in flight; else at the next timer.
-NewClusterWithIncrementalUpgrade is not served yet: it upgrades as NewCluster (blue/green)
-and says so with a Warning Event when it prepares a cluster.
 """
 
 from __future__ import annotations
@@ -69,7 +76,7 @@ from raybus_common.decision import NOTHING, Decision
 from raybus_common.ray.serve import ServeApps, apps_of, deployed_matches, of_cluster, serve_dashboard
 
 from . import conditions, validation
-from .cluster import cluster_config, ray_cluster_for, updated_cluster
+from .cluster import cluster_config, ray_cluster_for, replicas_unset, updated_cluster
 from .config import ServeConfig
 from .constants import (
     CLUSTER_LABEL,
@@ -79,13 +86,37 @@ from .constants import (
     REQUEUE,
     SERVE_LABEL,
 )
+from .gateway import cluster_serve_service, gateway_equal, gateway_for, httproute_equal, httproute_for
 from .hashing import spec_hash
-from .names import cluster_name, head_service_name, serve_service_name
+from .names import (
+    cluster_name,
+    cluster_serve_service_name,
+    gateway_name,
+    head_service_name,
+    httproute_name,
+    serve_service_name,
+)
 from .services import head_service_for, outdated, serve_service_for, switched
+from .traffic import (
+    Which,
+    capacity_goal,
+    complete_rollback,
+    fill_capacity_defaults,
+    need_target_capacity_update,
+    new_pending_status,
+    next_weights,
+    reconcile_rollback,
+    record_traffic,
+    rollback_complete,
+    rolling_back,
+    set_capacity,
+)
 from .upgrade import (
     Promotion,
+    incremental_enabled,
     promoted,
     promotion,
+    selected_cluster,
     should_prepare_new_cluster,
     should_update_cluster,
     zero_downtime_enabled,
@@ -160,9 +191,16 @@ class _Pass:
         self.actions: list[Action] = []
         self.requeue: float | None = None
         self.clusters = {objects.name(c): c for c in observed.of("raycluster") if _controlled_by(c, raw)}
-        self.services = {objects.name(s): s for s in observed.of("service") if _controlled_by(s, raw)}
+        self.services = {objects.name(s): s for s in observed.of("service")
+                         if _controlled_by(s, raw) or any(_controlled_by(s, c) for c in self.clusters.values())}
         self.apps = {objects.name(a): a for a in observed.of("rayserveapplications")}
         self.pods = [pod for pod in observed.of("pod") if not objects.terminating(pod)]
+        name = objects.name(raw)
+        self.gateway = next((g for g in observed.of("gateway") if objects.name(g) == gateway_name(name)), None)
+        self.route = next((r for r in observed.of("httproute") if objects.name(r) == httproute_name(name)), None)
+        self.incremental = False
+        self.options_max_surge = 100
+        self.repointed = False  # a Service is re-pointed this pass: what the view shows of it is going
 
     # -- small pieces -----------------------------------------------------------------------------
     def event(self, type_: str, reason: str, message: str, action: str) -> None:
@@ -238,6 +276,7 @@ class _Pass:
             self.clean_up()
             return self.decision()
         config = cluster_config(self.raw)
+        self.incremental = incremental_enabled(rs, gate=self.settings.feature_enabled(INCREMENTAL_GATE))
         active, pending = self.clusters.get(self.name_of(ACTIVE)), self.clusters.get(self.name_of(PENDING))
         if self.name_of(PENDING) and pending is None:
             self.create_cluster(self.name_of(PENDING))
@@ -247,6 +286,15 @@ class _Pass:
             if current is not None and should_update_cluster(config, self.status, current, active=is_active,
                                                              kuberay_version=self.settings.kuberay_version):
                 self.update_cluster(current)
+        upgrading = conditions.is_true(self.status, Type.UPGRADE_IN_PROGRESS)
+        if self.incremental:
+            # The weights in effect are the HTTPRoute's as observed (KubeRay reads back the one it
+            # just wrote); the capacities and the next weights are worked out from them.
+            options = rs.spec.upgrade_strategy.cluster_upgrade_options if rs.spec.upgrade_strategy else None
+            self.options_max_surge = options.max_surge_percent if options is not None else 100
+            record_traffic(self.status, self.route, pending_exists=pending is not None, now=self.now)
+        if self.incremental and upgrading and active is not None and pending is not None:
+            reconcile_rollback(self.status, goal_hash=spec_hash(config), active=active, pending=pending, now=self.now)
         for current in (active, pending):
             if current is not None:
                 self.head_label(rs, current)
@@ -255,12 +303,16 @@ class _Pass:
         pending_ready = active_ready = False
         if pending is not None:
             pending_ready = self.serve(rs, pending, PENDING)
-        if active is not None and pending is None and not should_prepare_new_cluster(
-                config, self.status, active, None, pending_serving=False, zero_downtime=zero_downtime):
+        if active is not None and ((pending is None and not should_prepare_new_cluster(
+                config, self.status, active, None, pending_serving=False, zero_downtime=zero_downtime))
+                or (self.incremental and pending is not None)):
             active_ready = self.serve(rs, active, ACTIVE)
-        target = pending if pending_ready else active if active_ready else None
-        if target is not None:
-            self.point_services(rs, target)
+        if self.incremental:
+            self.traffic(rs, active, pending, pending_ready)
+        if pending_ready or active_ready:
+            target = pending if pending_ready and not (self.incremental and upgrading) else active
+            if target is not None:
+                self.point_services(rs, target)
         self.settle(rs, config, active, pending, zero_downtime)
         self.clean_up()
         if self.name_of(PENDING) or not conditions.is_true(self.status, Type.READY):
@@ -270,7 +322,8 @@ class _Pass:
     # -- clusters -----------------------------------------------------------------------------------
     def goal(self, name: str) -> Obj:
         return ray_cluster_for(self.raw, name=name, kuberay_version=self.settings.kuberay_version,
-                               unset_replicas=False)
+                               unset_replicas=replicas_unset(incremental=self.incremental,
+                                                             active_name=self.name_of(ACTIVE)))
 
     def create_cluster(self, name: str) -> None:
         where = f"{objects.namespace(self.raw)}/{name}"
@@ -330,6 +383,11 @@ class _Pass:
             return False
         apps = self.observation(cluster)
         desired = serve_config(self.raw)
+        if self.incremental and desired is not None:
+            self.step_capacity(which)
+            capacity = (self.status.get(which) or {}).get("targetCapacity")
+            if capacity is not None:
+                desired = {**desired, "target_capacity": capacity}
         if apps is not None:
             self.status.setdefault(which, {})["applicationStatuses"] = _app_statuses(apps)
         if desired is not None and (apps is None or not apps.applications or not deployed_matches(desired, apps)):
@@ -344,26 +402,74 @@ class _Pass:
     # -- services -------------------------------------------------------------------------------------
     def point_services(self, rs: RayService, target: Mapping[str, Any]) -> None:
         model = RayCluster.model_validate(dict(target))
-        wanted = [head_service_for(self.raw, model, cluster_ip_service=self.settings.enable_ray_head_cluster_ip_service),
-                  serve_service_for(self.raw, rs, model, incremental=False)]
+        wanted: list[Obj | None] = [
+            head_service_for(self.raw, model, cluster_ip_service=self.settings.enable_ray_head_cluster_ip_service)]
+        if not self.incremental:  # under the incremental strategy each cluster has its own (`traffic`)
+            wanted.append(serve_service_for(self.raw, rs, model, incremental=False))
         for desired in wanted:
             if desired is None:
                 continue
-            name = objects.name(desired)
-            where = f"{objects.namespace(desired)}/{name}"
-            current = self.services.get(name)
+            current = self.services.get(objects.name(desired))
             if current is None:
-                self.actions.append(Apply(object=desired, create_only=True,
-                                          success_event=WriteEvent(reason="CreatedService",
-                                                                   message=f"Created Service {where}", action="Create"),
-                                          failure_reason="FailedToCreateService",
-                                          failure_message=f"Failed to create the Service {where}"))
+                self.write(desired, "Created", create=True)
             elif outdated(current, desired):
-                self.actions.append(Apply(object=switched(current, desired),
-                                          success_event=WriteEvent(reason="UpdatedService",
-                                                                   message=f"Updated Service {where}", action="Update"),
-                                          failure_reason="FailedToUpdateService",
-                                          failure_message=f"Failed to update the Service {where}"))
+                self.write(switched(current, desired), "Updated")
+                self.repointed = True
+
+    def write(self, obj: Obj, verb: str, *, create: bool = False, event: bool = True) -> None:
+        """Create (`create`) or apply `obj`, with KubeRay's `<verb><Kind>` Events (`CreatedService`,
+        `UpdatedHTTPRoute`, ...) unless `event` is False."""
+        kind = str(obj["kind"])
+        where = f"{objects.namespace(obj)}/{objects.name(obj)}"
+        verb_word = "create" if verb == "Created" else "update"
+        self.actions.append(Apply(object=obj, create_only=create,
+                                  success_event=WriteEvent(reason=f"{verb}{kind}", message=f"{verb} {kind} {where}",
+                                                           action=verb.removesuffix("d")) if event else None,
+                                  failure_reason=f"FailedTo{verb_word.title()}{kind}",
+                                  failure_message=f"Failed to {verb_word} the {kind} {where}"))
+
+    # -- the incremental upgrade --------------------------------------------------------------------
+    def step_capacity(self, which: str) -> None:
+        """KubeRay `reconcileServeTargetCapacity` for the `which` cluster, while an upgrade runs and
+        the Gateway and HTTPRoute are ready: its target capacity's next step, in the status (the
+        config put to the cluster carries it)."""
+        if not conditions.is_true(self.status, Type.UPGRADE_IN_PROGRESS):
+            return
+        need, _ = need_target_capacity_update(self.status, gateway=self.gateway, route=self.route)
+        if not need:
+            return
+        fill_capacity_defaults(self.status)
+        side: Which = "active" if which == ACTIVE else "pending"
+        goal = capacity_goal(self.status, side, max_surge=self.options_max_surge)
+        if goal is not None:
+            set_capacity(self.status, side, goal)
+
+    def traffic(self, rs: RayService, active: Obj | None, pending: Obj | None, pending_ready: bool) -> None:
+        """KubeRay's incremental objects: each cluster's own serve Service (created, never updated),
+        the Gateway, and the HTTPRoute with this pass's weights (`traffic.next_weights`)."""
+        options = rs.spec.upgrade_strategy.cluster_upgrade_options if rs.spec.upgrade_strategy else None
+        if options is None:
+            return
+        for raw_cluster in (active, pending):
+            if raw_cluster is None:
+                continue
+            svc = cluster_serve_service(self.raw, rs, raw_cluster, RayCluster.model_validate(dict(raw_cluster)))
+            if svc is not None and objects.name(svc) not in self.services:
+                self.write(svc, "Created", create=True, event=False)
+        gateway = gateway_for(self.raw, gateway_class=options.gateway_class_name)
+        if self.gateway is None:
+            self.write(gateway, "Created", create=True)
+        elif not gateway_equal(self.gateway, gateway):
+            self.write({**gateway, "metadata": {**gateway["metadata"]}}, "Updated")
+        weights = next_weights(self.status, step=options.step_size_percent, interval_seconds=options.interval_seconds,
+                               pending_ready=pending_ready, now=self.now)
+        route = httproute_for(self.raw, active=RayCluster.model_validate(dict(active)) if active else None,
+                              pending=RayCluster.model_validate(dict(pending)) if pending else None, weights=weights)
+        if route is not None:
+            if self.route is None:
+                self.write(route, "Created", create=True)
+            elif not httproute_equal(self.route, route):
+                self.write(route, "Updated")
 
     # -- status ---------------------------------------------------------------------------------------
     def settle(self, rs: RayService, config: Mapping[str, Any], active: Obj | None, pending: Obj | None,
@@ -374,30 +480,35 @@ class _Pass:
             if cluster is not None:
                 self.status.setdefault(which, {})["rayClusterStatus"] = copy.deepcopy(cluster.get("status") or {})
         head_svc = self.services.get(head_service_name(rs.name))
+        selected = selected_cluster(head_svc) if head_svc is not None else ""
         serve_svc = self.services.get(serve_service_name(rs.name, serve_service=rs.spec.serve_service,
-                                                         incremental=False, cluster=""))
+                                                         incremental=self.incremental, cluster=selected))
         pending_serving = False
         if head_svc is not None and serve_svc is not None:
-            decided = promotion(self.status, head_service=head_svc, serve_service=serve_svc, incremental=False,
-                                pending_exists=pending is not None)
+            decided = promotion(self.status, head_service=head_svc, serve_service=serve_svc,
+                                incremental=self.incremental, pending_exists=pending is not None)
             if isinstance(decided, Promotion):
                 pending_serving = decided.pending_serving
                 if decided.promote:
                     self.status = promoted(self.status)
                     active, pending = pending, None
-            else:
+            elif not self.repointed:
                 self.event("Warning", "ServicesDisagree", decided.message, "Reconcile")
+        if self.incremental and rolling_back(self.status) and rollback_complete(
+                self.status, pending_head_ready=pending is not None and condition_true(
+                    (pending.get("status") or {}).get("conditions"), "HeadPodReady")):
+            complete_rollback(self.status, self.now)
         if should_prepare_new_cluster(config, self.status, active, pending, pending_serving=pending_serving,
                                       zero_downtime=zero_downtime):
             name = cluster_name(rs.name, uid=objects.uid(self.raw),
                                 generation=int(objects.meta(self.raw).get("generation") or 0),
                                 goal_hash=spec_hash(config), active=self.name_of(ACTIVE), pending=self.name_of(PENDING))
-            self.status[PENDING] = {"rayClusterName": name}
-            if rs.spec.upgrade_strategy is not None and rs.spec.upgrade_strategy.type == "NewClusterWithIncrementalUpgrade":
-                self.event("Warning", "UnsupportedUpgradeStrategy", "NewClusterWithIncrementalUpgrade is not served by "
-                           "this Raybus version yet: the RayService is upgraded with NewCluster (blue/green)",
-                           "Reconcile")
-        self.status["numServeEndpoints"] = self.endpoints(serve_svc)
+            self.status[PENDING] = new_pending_status(self.status, name, incremental=self.incremental)
+        if self.incremental:
+            self.status["numServeEndpoints"] = sum(self.endpoints(self.services.get(cluster_serve_service_name(n)))
+                                                   for n in {self.name_of(ACTIVE), self.name_of(PENDING)} - {""})
+        else:
+            self.status["numServeEndpoints"] = self.endpoints(serve_svc)
         timed_out = conditions.calculate_conditions(
             self.status, timeout=conditions.initializing_timeout(objects.annotations(self.raw)), now=self.now)
         if timed_out is not None:
