@@ -448,3 +448,32 @@ def test_the_incremental_upgrade_steps_weights_and_capacities_then_promotes() ->
     for _ in range(8):  # the old cluster goes after its 60 s
         world.step()
     assert ("RayCluster", first) not in world.objects
+
+
+def test_a_spec_reverted_mid_upgrade_rolls_the_traffic_back_and_drops_the_pending_cluster() -> None:
+    original = cluster_config(enableInTreeAutoscaling=True)
+    world = World(service(upgradeStrategy=INCREMENTAL, config=copy.deepcopy(original)), [], [])
+    for _ in range(6):
+        world.step()
+    first = names(world.rs["status"])[0]
+    world.rs["spec"]["rayClusterConfig"] = cluster_config(image="rayproject/ray:2.53.0", enableInTreeAutoscaling=True)
+    world.rs["metadata"]["generation"] = 2
+    for _ in range(60):
+        world.step()
+        if world.route_weights() == [50, 50]:
+            break
+    assert world.route_weights() == [50, 50]
+    world.rs["spec"]["rayClusterConfig"] = copy.deepcopy(original)  # reverted: roll back
+    world.rs["metadata"]["generation"] = 3
+    rolling: list[bool] = []
+    for _ in range(60):
+        world.step()
+        rolling.append(cond(world.rs["status"], "RollbackInProgress")[0] == "True"
+                       if any(c["type"] == "RollbackInProgress" for c in world.rs["status"]["conditions"]) else False)
+        if names(world.rs["status"])[1] == "" and not rolling[-1]:
+            break
+    assert any(rolling), "RollbackInProgress was set"
+    assert names(world.rs["status"]) == (first, ""), "the active cluster stays; the pending one is dropped"
+    assert cond(world.rs["status"], "UpgradeInProgress") == ("False", "NoPendingCluster")
+    world.step()
+    assert world.route_weights() == [100]
