@@ -124,4 +124,5 @@ def test_a_rayservice_serves_redeploys_in_place_and_upgrades_to_a_new_cluster(
                what="the old cluster deleted")
     reasons = {e["reason"] for e in control_plane.get(f"/apis/events.k8s.io/v1/namespaces/{namespace}/events")["items"]
                if e["regarding"].get("name") == "hello"}
-    assert {"CreatedRayCluster", "CreatedService", "UpdatedService", "DeletedRayCluster"} <= reasons, reasons
+    assert {"CreatedRayCluster", "CreatedService", "UpdatedService", "DeletedRayCluster",
+            "UpdatedServeApplications"} <= reasons, reasons

@@ -343,3 +343,23 @@ async def test_the_actuator_asks_only_for_the_metadata_it_reads_and_parses_no_an
         ("request", "PATCH"), ("request", "PATCH"), ("request", "PATCH"), ("request", "DELETE"),
         ("request", "GET"), ("raw", "PATCH"), ("raw", "POST"), ("raw", "PATCH")]
     assert {c[3] for c in server.calls} == {METADATA}
+
+
+def test_a_serve_config_put_records_kuberays_serve_events_and_job_calls_none() -> None:
+    from raybus_common.actions import RayPutServeConfig, RayStopJob, WriteEvent
+    from raybus_common.ray.jobs import Dashboard
+
+    dashboard = Dashboard(namespace="ns", cluster="rs-abcde")
+    rs = ObjectRef(api_version="ray.io/v1", kind="RayService", namespace="ns", name="rs")
+    target = ObjectRef(api_version="raybus.io/v1", kind="RayServeApplications", namespace="ns", name="rs-abcde")
+    put = RayPutServeConfig(ref=target, dashboard=dashboard, config={"applications": []},
+                            success_event=WriteEvent(reason="UpdatedServeApplications", message="m", action="Update"),
+                            failure_reason="FailedToUpdateServeApplications", failure_message="Failed")
+    ok = outcome_event(put, rs, failed=False, done=True)
+    assert ok is not None and (ok.type, ok.reason) == ("Normal", "UpdatedServeApplications")
+    bad = outcome_event(put, rs, failed=True, error="400 bad config")
+    assert bad is not None and (bad.type, bad.reason, bad.message) == (
+        "Warning", "FailedToUpdateServeApplications", "Failed, 400 bad config")
+    assert outcome_event(put.model_copy(update={"success_event": None}), rs, failed=False, done=True) is None
+    stop = RayStopJob(ref=target, dashboard=dashboard, submission_id="job-1")
+    assert outcome_event(stop, rs, failed=True, error="x") is None

@@ -258,10 +258,16 @@ class RayPutServeConfig(_RayCall):
     """`PUT /api/serve/applications/` with `config` (a serve config as parsed, KubeRay's
     `serveConfigV2` sent as JSON), on the RayCluster `ref` names (`ray_serve_ref`). Ray applies a
     config declaratively, so putting the same config again changes nothing: a redelivered action
-    is safe. Whether it is needed is the controller's to read (`ray.serve.deployed_matches`)."""
+    is safe. Whether it is needed is the controller's to read (`ray.serve.deployed_matches`).
+    Unlike the job calls it may carry KubeRay's Events, recorded on its root as a write's are."""
 
     op: Literal["ray_put_serve_config"] = "ray_put_serve_config"
     config: dict[str, Any]
+    # KubeRay records these for its serve submissions (`UpdatedServeApplications`,
+    # `FailedToUpdateServeApplications`), unlike its job calls: as a write's (`_Write`).
+    success_event: WriteEvent | None = None
+    failure_reason: str = ""
+    failure_message: str = ""
 
     @field_validator("config")
     @classmethod

@@ -18,7 +18,8 @@
   is a fixed 6-minute bucket of the clock, so occurrences either side of a bucket's edge make two
   Events. A redelivered action may count once more.
 - A write's Events (`outcome_event`): its success Event once it succeeded, its Warning once it
-  failed for good, never both, never one that did not happen. Ray calls have none.
+  failed for good, never both, never one that did not happen. Ray job calls have none; a serve
+  config put has KubeRay's serve Events when it carries them.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from raybus_common.actions import Action, ObjectRef, RayCall, RecordEvent
+from raybus_common.actions import Action, ObjectRef, RayCall, RayPutServeConfig, RecordEvent
 
 Obj = dict[str, Any]
 EVENTS = "/apis/events.k8s.io/v1/namespaces/{namespace}/events"
@@ -105,9 +106,12 @@ def outcome_event(action: Action, root: ObjectRef, *, failed: bool, done: bool =
     """The Event a write asks for on its root once its outcome is known: its `success_event`
     when this action made the change (`done`: not when it found it made), KubeRay's Warning when
     it failed for good (`failure_reason`; the note `<failure_message>, <error>`, `error` being
-    the API's own message); otherwise none. Ray calls record none (KubeRay records no Event for
-    its calls to the dashboard)."""
-    if isinstance(action, RecordEvent | RayCall) or not root.name or not root.api_version:
+    the API's own message); otherwise none. Ray job calls record none (KubeRay records no Event
+    for them); a serve config put records KubeRay's `UpdatedServeApplications` /
+    `FailedToUpdateServeApplications` when the action carries them."""
+    if isinstance(action, RecordEvent | RayCall) and not isinstance(action, RayPutServeConfig):
+        return None
+    if not root.name or not root.api_version:
         return None
     if failed and action.failure_reason:
         note = f"{action.failure_message}, {error}" if action.failure_message else error

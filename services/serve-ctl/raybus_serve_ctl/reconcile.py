@@ -392,8 +392,14 @@ class _Pass:
             self.status.setdefault(which, {})["applicationStatuses"] = _app_statuses(apps)
         if desired is not None and (apps is None or not apps.applications or not deployed_matches(desired, apps)):
             if apps is not None and not apps.error:
-                self.actions.append(RayPutServeConfig(ref=ray_serve_ref(cluster), dashboard=serve_dashboard(cluster),
-                                                      config=desired))
+                where = f"{objects.namespace(cluster)}/{objects.name(cluster)}"
+                self.actions.append(RayPutServeConfig(
+                    ref=ray_serve_ref(cluster), dashboard=serve_dashboard(cluster), config=desired,
+                    success_event=WriteEvent(reason="UpdatedServeApplications",
+                                             message=f"Updated serve applications to the RayCluster {where}",
+                                             action="Update"),
+                    failure_reason="FailedToUpdateServeApplications",
+                    failure_message=f"Failed to update serve applications to the RayCluster {where}"))
             return False
         if apps is None:
             return False
