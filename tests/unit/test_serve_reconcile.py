@@ -373,6 +373,7 @@ class World:
         for a in d.actions:
             if isinstance(a, Apply):
                 obj = copy.deepcopy(a.object)
+                obj["metadata"].setdefault("uid", f"uid-{obj['kind']}-{obj['metadata']['name']}")
                 if obj["kind"] == "RayCluster" and (obj["kind"], obj["metadata"]["name"]) not in self.objects:
                     obj["metadata"]["uid"] = f"uid-{obj['metadata']['name']}"
                     obj["status"] = {"conditions": HEAD_READY, "readyWorkerReplicas": 1}
@@ -477,3 +478,15 @@ def test_a_spec_reverted_mid_upgrade_rolls_the_traffic_back_and_drops_the_pendin
     assert cond(world.rs["status"], "UpgradeInProgress") == ("False", "NoPendingCluster")
     world.step()
     assert world.route_weights() == [100]
+
+
+def test_suspend_under_the_incremental_strategy_deletes_the_gateway_and_route_too() -> None:
+    world = World(service(upgradeStrategy=INCREMENTAL, config=cluster_config(enableInTreeAutoscaling=True)), [], [])
+    for _ in range(6):
+        world.step()
+    assert ("Gateway", "rs-gateway") in world.objects and ("HTTPRoute", "rs-httproute") in world.objects
+    world.rs["spec"]["suspend"] = True
+    for _ in range(4):
+        world.step()
+    assert not [k for k in world.objects if k[0] in ("Gateway", "HTTPRoute", "RayCluster")]
+    assert cond(world.rs["status"], "Suspended") == ("True", "SuspendComplete")

@@ -245,7 +245,8 @@ class _Pass:
         return self.decision()
 
     def delete(self, obj: Mapping[str, Any]) -> None:
-        """Delete a RayCluster or Service it owns, with KubeRay's Events (`DeletedRayCluster`, ...)."""
+        """Delete a RayCluster, Service, Gateway or HTTPRoute it owns, with KubeRay's Events
+        (`DeletedRayCluster`, `DeletedService`, `DeletedGateway`, `DeletedHTTPRoute`)."""
         kind = str(obj.get("kind") or "RayCluster")
         where = f"{objects.namespace(obj)}/{objects.name(obj)}"
         self.actions.append(Delete(ref=ObjectRef.of(obj),
@@ -257,15 +258,14 @@ class _Pass:
     # -- the pass -----------------------------------------------------------------------------------
     def run(self, rs: RayService) -> Decision:
         generation = int(objects.meta(self.raw).get("generation") or 0)
+        owned = [*self.clusters.values(), *self.services.values(),
+                 *(o for o in (self.gateway, self.route) if o is not None)]
         step = conditions.handle_suspend(self.status, suspend=bool(rs.spec.suspend), generation=generation,
-                                         remaining=bool(self.clusters or self.services), now=self.now)
+                                         remaining=bool(owned), now=self.now)
         if step == conditions.SuspendStep.DELETING:
-            for cluster in self.clusters.values():
-                if not objects.terminating(cluster):
-                    self.delete(cluster)
-            for service in self.services.values():
-                if not objects.terminating(service):
-                    self.delete(service)
+            for obj in owned:
+                if not objects.terminating(obj):
+                    self.delete(obj)
             self.again(REQUEUE)
         if step in (conditions.SuspendStep.STAGED, conditions.SuspendStep.DELETING, conditions.SuspendStep.COMPLETE,
                     conditions.SuspendStep.SUSPENDED):
