@@ -8,11 +8,17 @@ accounts; kube-scheduler binds pods to the fake nodes; kwok plays every node's k
 the stages in `kwok-stages.yaml`, so pods become Running/Ready and Job pods complete. It does
 not run containers: nothing inside a pod ever executes, except in a RayJob's submitter pods,
 which kwok only makes Running and `podrunner.PodRunner` runs on this machine.
+
+CRDs: Raybus's own (`deploy/crds`), then the Gateway API's GatewayClass, Gateway and HTTPRoute
+(`gatewayapi`, from the Go module proxy, cached). Without the latter (no cache and no Go, or the
+fetch failed) the control plane starts all the same and says why in one log line. With
+`crd_dir=None`, neither.
 """
 
 from __future__ import annotations
 
 import base64
+import logging
 import os
 import secrets
 import shutil
@@ -25,6 +31,7 @@ from typing import Any
 import httpx
 import yaml
 
+from . import gatewayapi
 from .kube import Kube
 from .procs import Proc, free_port
 from .waiting import wait_until
@@ -33,6 +40,8 @@ REPO_ROOT = Path(__file__).resolve().parents[3]
 BUILD_SCRIPT = REPO_ROOT / "scripts" / "build-control-plane.sh"
 STAGES = Path(__file__).with_name("kwok-stages.yaml")
 CRD_DIR = REPO_ROOT / "deploy" / "crds"
+
+log = logging.getLogger(__name__)
 
 
 class Unavailable(RuntimeError):
@@ -223,6 +232,7 @@ class ControlPlane:
         self.add_nodes(self.nodes)
         if self.crd_dir is not None:
             self.install_crds(sorted(self.crd_dir.glob("*.yaml")))
+            self._install_gateway_api()
         wait_until(lambda: self.api.exists("/api/v1/namespaces/default/serviceaccounts/default"),
                    timeout=60, what="the default service account (kube-controller-manager running)")
 
@@ -268,6 +278,15 @@ class ControlPlane:
         for node in nodes:
             wait_until(partial(_condition, self.api, f"/api/v1/nodes/{node.name}", "Ready"), timeout=60,
                        what=f"node {node.name} Ready")
+
+    def _install_gateway_api(self) -> None:
+        """The Gateway API's CRDs, or one log line saying why they are not served."""
+        try:
+            files = gatewayapi.crd_files()
+        except gatewayapi.NoGatewayAPI as e:
+            log.warning("control plane: no Gateway API CRDs, Gateways and HTTPRoutes are not served: %s", e)
+            return
+        self.install_crds(files)
 
     def install_crds(self, files: list[Path]) -> None:
         """Server-side apply every CRD in `files` and wait until each is Established."""

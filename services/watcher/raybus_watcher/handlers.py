@@ -24,8 +24,9 @@ so it wakes nothing.
 `start` wires the service: ask the API server which kinds it serves and at which versions
 (`kube.discovery`), resolve what to watch (`watched`: Ray's kinds, the kinds Raybus owns and
 `RAYBUS_WATCH_EXTRA` must be served, or the watcher exits saying which are missing; a
-scheduler's kinds are watched only when served and listable), decide where each kind is
-watched (`plan_watches`: cluster-wide, or once per watched namespace; see `plan.py`), replay
+scheduler's kinds and the Gateway API's (`resources.OPTIONAL`) are watched only when served and
+listable), decide where each kind is watched (`plan_watches`: cluster-wide, or once per watched
+namespace; see `plan.py`), replay
 `raybus.state.<kind>.>` for every watched kind to learn which objects the bus shows alive (so
 a restart can tombstone what vanished while it was down), then run one `ResourceWatch` (with its own `BusSink`) per
 target on a client whose connection pool has room for every watch at once.
@@ -62,7 +63,7 @@ from raybus_common.bus.base import Bus, Handler, Message
 from raybus_common.bus.envelopes import StateEnvelope, StateType
 from raybus_common.kube.client import ApiError, KubeClient
 from raybus_common.kube.discovery import Catalog, fetch
-from raybus_common.kube.resources import OWNED, RAY, SCHEDULERS, KindSpec, Resource
+from raybus_common.kube.resources import OPTIONAL, OWNED, RAY, KindSpec, Resource
 from raybus_common.kube.secrets import SecretCache
 from raybus_common.ray.dashboard import new_http
 from raybus_common.runner import Service
@@ -174,20 +175,21 @@ async def plan_watches(kube: KubeClient, required: list[Resource], optional: lis
                        namespaces: list[str], *, wide: bool) -> Planned:
     """Each kind to watch, with where: `plan.targets`, except that a kind this watcher may not
     list cluster-wide is watched in each namespace instead (RBAC granted per namespace, as
-    KubeRay's chart does with `singleNamespaceInstall`), and a scheduler's kind it may not list
-    is not watched at all (a watch that can never list would keep it unready)."""
+    KubeRay's chart does with `singleNamespaceInstall`), and an optional kind (a scheduler's, the
+    Gateway API's) it may not list is not watched at all (a watch that can never list would keep
+    it unready)."""
     planned: Planned = []
     optional_kinds = {r.kind for r in optional}
     per_namespace: dict[str, str] = {}  # kind → why it may not be listed cluster-wide
     for res in (*required, *optional):
         where = targets(res.namespaced, namespaces, wide=wide)
-        scheduler = res.kind in optional_kinds
-        denied = await list_denied(kube, res, where[0].namespace) if where[0].filtered or scheduler else None
+        optional_kind = res.kind in optional_kinds
+        denied = await list_denied(kube, res, where[0].namespace) if where[0].filtered or optional_kind else None
         if denied is not None and denied.status == 403 and where[0].filtered:
             per_namespace[res.kind] = denied.message
             where = targets(res.namespaced, namespaces, wide=False)
-            denied = await list_denied(kube, res, where[0].namespace) if scheduler else None
-        if denied is not None and scheduler:
+            denied = await list_denied(kube, res, where[0].namespace) if optional_kind else None
+        if denied is not None and optional_kind:
             log.warning("not watching %s: cannot list %s (%s)", res.kind, res.plural, denied.message)
             continue
         planned.append((res, where))
@@ -238,7 +240,7 @@ async def start(svc: Service, settings: WatcherSettings) -> None:
     probe = await _connect(settings, pool=pool_size(0))
     try:
         try:
-            required, optional = resolve(await fetch(probe), watched_specs(settings.extra_resources), SCHEDULERS)
+            required, optional = resolve(await fetch(probe), watched_specs(settings.extra_resources), OPTIONAL)
         except (ApiError, LookupError) as e:  # say so and exit 1, as for a missing kubeconfig
             raise ConnectionError(f"cannot resolve the kinds to watch: {e}") from e
         planned = await plan_watches(probe, required, optional, namespaces, wide=wide)

@@ -90,17 +90,25 @@ SCHEDULERS = (
     _k("schedulingpodgroup", "scheduling.x-k8s.io", "PodGroup", versions=()),
     _k("workload", "kueue.x-k8s.io", "Workload", versions=()),
 )
+# The Gateway API's kinds, which serve-ctl writes for a RayService's NewClusterWithIncrementalUpgrade
+# (its `<rs>-gateway` and `<rs>-httproute`): watched like a scheduler's, only when the cluster
+# serves them, and narrowed like the owned kinds to Raybus's own. `v1` (what serve-ctl writes),
+# then `v1beta1` (the same fields), never an experimental version whose fields differ.
+GATEWAY_API = (
+    _k("gateway", "gateway.networking.k8s.io", "Gateway", _OURS, versions=("v1", "v1beta1")),
+    _k("httproute", "gateway.networking.k8s.io", "HTTPRoute", _OURS, versions=("v1", "v1beta1")),
+)
+# Every kind watched only when served (and listable).
+OPTIONAL = (*SCHEDULERS, *GATEWAY_API)
 # Not watched unless named in RAYBUS_WATCH_EXTRA (the actuator needs no entry here: it writes
 # any kind discovery finds).
 OTHERS = (
     _k("configmap", "", "ConfigMap"),
     _k("event", "events.k8s.io", "Event"),
     _k("namespace", "", "Namespace"),
-    _k("gateway", "gateway.networking.k8s.io", "Gateway", versions=("v1", "v1beta1")),
-    _k("httproute", "gateway.networking.k8s.io", "HTTPRoute", versions=("v1", "v1beta1")),
 )
 
-SPECS: dict[str, KindSpec] = {s.kind: s for s in (*RAY, *OWNED, *SCHEDULERS, *OTHERS)}
+SPECS: dict[str, KindSpec] = {s.kind: s for s in (*RAY, *OWNED, *OPTIONAL, *OTHERS)}
 
 
 def spec_of(kind: str) -> KindSpec:
