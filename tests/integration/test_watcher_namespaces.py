@@ -32,7 +32,7 @@ from nats.js.errors import NotFoundError
 
 from raybus_common.bus import subjects
 from raybus_common.bus.streams import STATE
-from raybus_common.kube.resources import OWNED, RAY
+from raybus_common.kube.resources import GATEWAY_API, OWNED, RAY
 from raybus_testbed.kube import Kube
 from raybus_testbed.procs import Proc, free_port
 from raybus_testbed.services import BIN, Services
@@ -43,7 +43,7 @@ pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 RBAC = ROOT / "deploy" / "rbac" / "watcher.yaml"
 HEAD_ONLY = ROOT / "tests" / "fixtures" / "valid" / "raycluster-head-only.yaml"
-WATCHED_KINDS = len(RAY) + len(OWNED)  # no scheduler CRDs on the test cluster
+WATCHED_KINDS = len(RAY) + len(OWNED) + len(GATEWAY_API)  # the Gateway API CRDs are installed; no scheduler CRDs
 _run = itertools.count()
 
 
