@@ -1,9 +1,10 @@
 """Conformance, with the real KubeRay operator as the oracle.
 
-Every valid RayCluster and RayJob fixture (`tests/fixtures/valid/`) is applied twice on one
-control plane: to a namespace the real KubeRay operator watches (`raybus_testbed.kuberay`, built
-from its Go module; `RAYBUS_KUBERAY_VERSION`, or `RAYBUS_KUBERAY_BIN` for a binary built
-elsewhere) and to one Raybus watches (watcher, actuator, cluster-ctl, job-ctl as processes).
+Every valid RayCluster, RayJob and RayService fixture (`tests/fixtures/valid/`) is applied twice
+on one control plane: to a namespace the real KubeRay operator watches (`raybus_testbed.kuberay`,
+built from its Go module; `RAYBUS_KUBERAY_VERSION`, or `RAYBUS_KUBERAY_BIN` for a binary built
+elsewhere) and to one Raybus watches (watcher, actuator, cluster-ctl, job-ctl, serve-ctl as
+processes).
 Once both settle, the status, the children and the Events of each pair are normalised and
 compared (`raybus_testbed.conformance`). A difference must be fixed or listed in `KNOWN` with
 its reason (docs/compatibility.md says the same in prose); the test fails on an unlisted
@@ -31,6 +32,22 @@ shared: a fixture with a fixed `jobId` gets one Ray job, submitted by whichever 
 first and followed by both. A fixture the oracle cannot take as written gets a variant
 without what it lacks (`VARIANTS`), compared beside it.
 
+RayServices run for real too, on the same Ray head: Serve's proxy on the head's `serve` port
+(8000), which the head pod's IP reaches, so both operators put their serve config to one Serve
+(KubeRay through the API server's proxy, serve-ctl's actuator by pod IP) and check the head's
+`/-/healthz` (KubeRay through the pods proxy). A fixture is compared only when that Serve can
+run its config (`not_compared`: every application's import path is a module of
+`raybus_testbed/serveapps`, and no `runtime_env` to fetch): `rayservice-hello`. The two
+operators deploy the same config to one Ray, so Ray's side is shared: whichever puts it first
+deploys it, and the other finds it deployed (KubeRay puts it once per cluster anyway, from its
+cache; serve-ctl only when Ray shows another). A RayService's reading is its status (conditions,
+`serviceStatus`, `numServeEndpoints`, `applicationStatuses`; times and the drawn
+`<rs>-<5 chars>` cluster names neutral, `rayClusterStatus` reduced to its presence), the
+RayCluster and the head and serve Services it owns, its clusters' head pods' `ray.io/serve`
+label, and the Events about it; it counts as settled once Ready and unchanged for a while. Not
+Ready within SERVICE_TIMEOUT_SECONDS on either side is a difference of its own.
+NewClusterWithIncrementalUpgrade fixtures are not compared: serve-ctl does not serve it yet.
+
 With `-k` picking some fixtures, only those are applied (and no report is spliced).
 
 KubeRay runs with the feature gates Raybus turns on by default (KubeRay v1.7's defaults), where
@@ -38,8 +55,7 @@ its version has them. The report (manifest → identical / differs where listed 
 printed, written to the test's temp dir, and, with `RAYBUS_CONFORMANCE_REPORT=<file>` (`make
 conformance` sets docs/compatibility.md), spliced into that file between its markers.
 
-RayService fixtures are listed as not compared until Raybus has serve-ctl; RayCronJob fixtures
-because the oracle's KubeRay has no RayCronJob.
+RayCronJob fixtures are listed as not compared because the oracle's KubeRay has no RayCronJob.
 """
 
 from __future__ import annotations
@@ -62,7 +78,7 @@ import yaml
 from raybus_testbed import conformance as conf
 from raybus_testbed.kube import Kube
 from raybus_testbed.kuberay import V17_DEFAULT_GATES, KubeRay, NoKubeRay, operator_binary, oracle_version
-from raybus_testbed.rayhead import RayHead
+from raybus_testbed.rayhead import SERVE_APPS, SERVE_PORT, RayHead
 from raybus_testbed.services import Services
 
 pytestmark = [pytest.mark.integration, pytest.mark.conformance]
@@ -71,17 +87,18 @@ REPO = Path(__file__).resolve().parents[2]
 FIXTURES = sorted((REPO / "tests" / "fixtures" / "valid").glob("*.yaml"))
 SAMPLE = REPO / "deploy" / "samples" / "raycluster-sample.yaml"
 NOT_BUILT = {
-    "RayService": "RayService: serve-ctl is not built yet",
     "RayCronJob": ("RayCronJob: KubeRay v1.5.0, the newest the Go module proxy serves, predates RayCronJob; "
                    "its RayJobs are checked against v1.7's construction in tests/unit/test_cron_reconcile.py"),
 }
-COMPARED = ("RayCluster", "RayJob")
+COMPARED = ("RayCluster", "RayJob", "RayService")
+INCREMENTAL = "NewClusterWithIncrementalUpgrade"
 SETTLE_SECONDS = 6.0  # a reading unchanged this long counts as settled
 # A RayJob that has not finished may still be on its way (a runtime env being set up, a driver
 # starting): unchanged this long before it counts as settled there.
 SETTLE_UNFINISHED_JOB_SECONDS = 20.0
 TIMEOUT_SECONDS = 150.0
 JOB_TIMEOUT_SECONDS = 300.0  # RayJobs run for real, and some wait out a deletion TTL
+SERVICE_TIMEOUT_SECONDS = 300.0  # Serve starts its controller, proxy and replicas on a busy head
 TTL_GRACE_SECONDS = 2.0 + SETTLE_SECONDS  # KubeRay acts 2 s after a TTL; then let it show
 RAY_DASHBOARD_PORT = 8265  # the dashboard port the RayJob fixtures' head containers name
 REMARKS = (
@@ -89,14 +106,21 @@ REMARKS = (
      "which stands in for every RayJob's cluster. Their Ray jobs are apart (each operator draws its own "
      "`<rayjob>-<5 chars>` submission id), except where a fixture fixes `jobId` (`rayjob-httpmode`): that is one "
      "Ray job, which the two share (whichever operator submits first makes it, the other finds it there)."),
+    ("RayServices run for real, on the same Ray head with Serve: both operators' clusters reach one Serve, so the "
+     "fixture's serve config (`raybus_hello:app`, the head's test app) is deployed to one Ray by both; whichever "
+     "operator puts it first deploys it, the other finds it deployed. What is compared is each operator's own "
+     "reading of it (status, applications, the head pod's `ray.io/serve`, endpoints), its RayCluster and Services, "
+     "and its Events. Where another Ray head held 8265 or 8000, both sides get the RayService with its head's "
+     "`dashboard` and `serve` ports and its serve config's `http_options.port` made the test head's."),
 )
 
 V15 = "v15"  # the suffix of a variant of a fixture the oracle can take (VARIANTS)
 RAYJOBS = tuple(s for p in FIXTURES if p.stem.startswith("rayjob-") for s in (p.stem, f"{p.stem}-{V15}"))
+RAYSERVICES = tuple(p.stem for p in FIXTURES if p.stem.startswith("rayservice-"))
 
 _POD = r"Pod/[^.]+"
 _CONTAINER = rf"{_POD}\.spec\.(containers|initContainers)\.[^.]+"
-_JOB_CLUSTER = r"RayCluster/[^.]+"  # a RayJob's
+_JOB_CLUSTER = r"RayCluster/[^.]+"  # a RayJob's (or RayService's)
 _SUBMITTER = rf"(Job/[^.]+\.spec\.template|{_JOB_CLUSTER}\.spec\.headGroupSpec\.template)"
 # Each difference that showed, with its reason; docs/compatibility.md says the same in prose.
 # `version=True`: the oracle (v1.5.0, the newest the Go module proxy serves) predates KubeRay
@@ -106,11 +130,12 @@ KNOWN: tuple[conf.Known, ...] = (
                r"Service/[^.]+-head-svc\.metadata\.labels\.app\.kubernetes\.io/created-by",
                "the RayJob's `<rayjob>-head-svc` carries `app.kubernetes.io/created-by: kuberay-operator`, the label "
                "the watcher narrows its caches by", manifests=RAYJOBS),
-    conf.Known("a RayJob's cluster as Go marshals it",
+    conf.Known("a RayJob's or RayService's cluster as Go marshals it",
                rf"{_JOB_CLUSTER}\.spec\..*\.(metadata|scaleStrategy)",
-               "KubeRay writes a RayJob's RayCluster as its Go types marshal `rayClusterSpec` (an empty "
-               "`metadata: {}` in each pod template, `scaleStrategy: {}` in each worker group); Raybus copies "
-               "`rayClusterSpec` as written", manifests=RAYJOBS, empty=True),
+               "KubeRay writes a RayJob's (RayService's) RayCluster as its Go types marshal `rayClusterSpec` "
+               "(`rayClusterConfig`): an empty `metadata: {}` in each pod template, `scaleStrategy: {}` in each worker "
+               "group; Raybus copies `rayClusterSpec` (`rayClusterConfig`) as written", manifests=RAYJOBS + RAYSERVICES,
+               empty=True),
     conf.Known("submission mode label on a RayJob's cluster",
                rf"{_JOB_CLUSTER}\.metadata\.labels\.ray\.io/job-submission-mode",
                "v1.7 labels a RayJob's RayCluster with `ray.io/job-submission-mode`", version=True, manifests=RAYJOBS),
@@ -158,7 +183,18 @@ KNOWN: tuple[conf.Known, ...] = (
     conf.Known("Event series", r"events\[Created(WorkerPod|Service)\]",
                "v1.7 records events.k8s.io Events, folding isomorphic ones (same reason, action, object) into one "
                "series that keeps the first note, as Raybus does; v1.5's core/v1 recorder keeps one Event per "
-               "message, so a second group's worker Pods or a second Service show as another Event", version=True),
+               "message, so a second group's worker Pods or a second Service show as another Event", version=True,
+               kuberay_only=True),
+    conf.Known("RayService cluster spec hash",
+               r"RayCluster/[^.]+\.metadata\.annotations\.ray\.io/hash-without-replicas-and-workers-to-delete",
+               "KubeRay's hash is sha1 of the Go struct's JSON, upper-case base32hex; serve-ctl's sha1 of the spec's "
+               "canonical JSON with the same fields left out (a RayService taken over from KubeRay gets one new "
+               "cluster)", manifests=RAYSERVICES),
+    conf.Known("RayService labels on its clusters' head template",
+               r"RayCluster/[^.]+\.spec\.headGroupSpec\.template\.metadata\.labels(\.ray\.io/originated-from-.*)?",
+               "serve-ctl also labels its clusters' head template `ray.io/originated-from-cr-name` / "
+               "`ray.io/originated-from-crd: RayService`: it finds the head pod (for `ray.io/serve` and endpoints) by "
+               "label", manifests=RAYSERVICES),
     conf.Known("a RayJob's cluster created twice", r"events\[FailedToCreateRayCluster\]",
                "KubeRay creates a RayJob's RayCluster again when its cache has not yet seen the one it just created, "
                "and records a Warning `FailedToCreateRayCluster` (\"already exists\"); Raybus's controller waits for "
@@ -196,19 +232,39 @@ class Manifest:
 
     @property
     def collection(self) -> str:
-        return {"RayCluster": "rayclusters", "RayJob": "rayjobs"}[self.kind]
+        return {"RayCluster": "rayclusters", "RayJob": "rayjobs", "RayService": "rayservices"}[self.kind]
 
-    def dashboard_port(self) -> int:
-        """The port a RayJob's head container names `dashboard` (KubeRay's default 8265 when
-        none): of its `rayClusterSpec`, or of the RayCluster its `clusterSelector` picks (the
-        fixture of that name, else the sample `given` makes: both say 8265)."""
-        spec = (self.obj.get("spec") or {}).get("rayClusterSpec") or \
+    def head_port(self, name: str, default: int) -> int:
+        """The port a RayJob's or RayService's head container names `name` (KubeRay's `default`
+        when none): of its `rayClusterSpec` / `rayClusterConfig`, or of the RayCluster its
+        `clusterSelector` picks (the fixture of that name, else the sample `given` makes: both
+        say 8265 for the dashboard)."""
+        own = self.obj.get("spec") or {}
+        spec = own.get("rayClusterSpec") or own.get("rayClusterConfig") or \
             next((g["spec"] for _, g in self.given() if g["kind"] == "RayCluster"), None)
         if not spec:
-            return RAY_DASHBOARD_PORT
+            return default
         head = spec["headGroupSpec"]["template"]["spec"]["containers"][0]
-        return next((int(p["containerPort"]) for p in head.get("ports") or [] if p.get("name") == "dashboard"),
-                    RAY_DASHBOARD_PORT)
+        return next((int(p["containerPort"]) for p in head.get("ports") or [] if p.get("name") == name), default)
+
+    def pointed_at(self, head: RayHead) -> Manifest:
+        """The RayService with its head container's `dashboard` and `serve` ports and its serve
+        config's `http_options.port` made the test Ray head's, where they differ (another Ray
+        head held 8265 or 8000 when it started); itself when they agree."""
+        spec = self.obj["spec"]
+        container = spec["rayClusterConfig"]["headGroupSpec"]["template"]["spec"]["containers"][0]
+        config = yaml.safe_load(str(spec.get("serveConfigV2") or "")) or {}
+        want = {"dashboard": head.dashboard_port, "serve": head.serve_port}
+        http = config.get("http_options") or {}
+        if all(p["containerPort"] == want[p["name"]] for p in container.get("ports") or [] if p.get("name") in want) \
+                and int(http.get("port") or SERVE_PORT) == head.serve_port:
+            return self
+        out = copy.deepcopy(self.obj)
+        for port in out["spec"]["rayClusterConfig"]["headGroupSpec"]["template"]["spec"]["containers"][0]["ports"]:
+            port["containerPort"] = want.get(port.get("name"), port["containerPort"])
+        config["http_options"] = {**http, "port": head.serve_port}
+        out["spec"]["serveConfigV2"] = yaml.safe_dump(config, sort_keys=False)
+        return Manifest(self.path, out, self.variant)
 
     def given(self) -> list[tuple[str, dict[str, Any]]]:
         """What the manifest expects to exist already, as (collection path with `{ns}`, object):
@@ -245,6 +301,28 @@ def _without_deployment_status_rules(obj: dict[str, Any]) -> dict[str, Any] | No
 # Variants of fixtures the oracle cannot take as written, with what it lacks left out, so that
 # the rest is compared too: (suffix of the variant's stem and name, how it is made).
 VARIANTS = ((V15, _without_deployment_status_rules),)
+
+
+def not_compared(m: Manifest) -> str:
+    """Why manifest `m` is never compared here, whatever the machine ("" when it is): a kind the
+    oracle or Raybus does not have, a RayService strategy serve-ctl does not serve, a serve
+    config whose code the test Ray head cannot import."""
+    if m.kind in NOT_BUILT:
+        return NOT_BUILT[m.kind]
+    if m.kind != "RayService":
+        return ""
+    if ((m.obj.get("spec") or {}).get("upgradeStrategy") or {}).get("type") == INCREMENTAL:
+        return f"RayService: upgradeStrategy {INCREMENTAL}, which serve-ctl does not serve yet"
+    missing = conf.serve_code_missing(m.obj, (p.stem for p in SERVE_APPS.glob("*.py")))
+    if missing:
+        return (f"RayService: its serve config needs what the test Ray head does not have ({', '.join(missing)}); "
+                "`rayservice-hello` is the RayService compared, with the head's own Serve app")
+    return ""
+
+
+def comparable() -> list[Manifest]:
+    """The manifests a run compares (where the machine allows: `not_reachable`)."""
+    return [m for m in manifests() if m.kind in COMPARED and not not_compared(m)]
 
 
 def manifests() -> list[Manifest]:
@@ -286,6 +364,9 @@ class Read:
         return (self.obj is not None and self.obj.get("kind") == "RayJob"
                 and ((self.obj.get("status") or {}).get("jobDeploymentStatus") not in ("Complete", "Failed")))
 
+    def unready_service(self) -> bool:
+        return self.obj is not None and self.obj.get("kind") == "RayService" and not conf.rayservice_ready(self.obj)
+
 
 def read(api: Kube, ns: str, m: Manifest) -> Read:
     """What the operator watching `ns` made of manifest `m`."""
@@ -295,26 +376,35 @@ def read(api: Kube, ns: str, m: Manifest) -> Read:
         return Read(None)
     uid = obj["metadata"]["uid"]
     events = _events(api, ns, m.kind, m.name)
+
+    def reading(status: dict[str, Any], children: list[dict[str, Any]], scrub: conf.Scrubber) -> conf.Reading:
+        return conf.Reading(status=status, children=conf.keyed_children(children, scrub),
+                            events=tuple(sorted({conf.normalise_event(e, scrub) for e in events})))
+
     if m.kind == "RayCluster":
         children = _children(api, ns, uid, conf.CHILD_KINDS)
         scrub = conf.scrubber(ns, uid, children)
-        status = conf.normalise_status(obj.get("status") or {}, scrub)
-        return Read(conf.Reading(status=status, children=conf.keyed_children(children, scrub),
-                                 events=tuple(sorted({conf.normalise_event(e, scrub) for e in events}))), obj)
+        return Read(reading(conf.normalise_status(obj.get("status") or {}, scrub), children, scrub), obj)
+    if m.kind == "RayService":
+        children = _children(api, ns, uid, conf.RAYSERVICE_CHILD_KINDS)
+        clusters = [c["metadata"]["name"] for c in children if c["kind"] == "RayCluster"]
+        heads = [p for p in (api.get(f"/api/v1/namespaces/{ns}/pods", labelSelector="ray.io/node-type=head")["items"]
+                             if clusters else []) if p["metadata"]["labels"].get("ray.io/cluster") in clusters]
+        scrub = conf.rayservice_scrubber(ns, obj, heads)
+        status = conf.normalise_rayservice_status(obj.get("status") or {}, scrub)
+        return Read(reading(status, children + conf.head_pods_serve_label(heads, clusters), scrub), obj)
     children = _children(api, ns, uid, conf.RAYJOB_CHILD_KINDS)
     scrub = conf.rayjob_scrubber(ns, obj)
-    status = conf.normalise_rayjob_status(obj.get("status") or {}, scrub)
     end = (obj.get("status") or {}).get("endTime")
     due = [datetime.fromisoformat(end).timestamp() + ttl for ttl in conf.cleanup_after_end(obj)] if end else []
-    return Read(conf.Reading(status=status, children=conf.keyed_children(children, scrub),
-                             events=tuple(sorted({conf.normalise_event(e, scrub) for e in events}))), obj, due)
+    return Read(reading(conf.normalise_rayjob_status(obj.get("status") or {}, scrub), children, scrub), obj, due)
 
 
 def settle(api: Kube, subjects: list[tuple[str, Manifest]], deadline: float) -> dict[tuple[str, str], Read]:
     """Read every (namespace, manifest) until each reading has a status and stayed the same for
-    SETTLE_SECONDS (SETTLE_UNFINISHED_JOB_SECONDS for a RayJob not finished), and every
-    deletion TTL due before the deadline has run out (and shown), or the deadline passes; the
-    last reads, by (namespace, stem)."""
+    SETTLE_SECONDS (SETTLE_UNFINISHED_JOB_SECONDS for a RayJob not finished), every RayService
+    is Ready, and every deletion TTL due before the deadline has run out (and shown), or the
+    deadline passes; the last reads, by (namespace, stem)."""
     last: dict[tuple[str, str], tuple[str, float, Read]] = {}
     while True:
         now, wall = time.monotonic(), time.time()
@@ -330,7 +420,7 @@ def settle(api: Kube, subjects: list[tuple[str, Manifest]], deadline: float) -> 
             last[(ns, m.stem)] = (fingerprint, since, got)
             hold = SETTLE_UNFINISHED_JOB_SECONDS if got.unfinished_job() else SETTLE_SECONDS
             pending = [d for d in got.due if wall < d + TTL_GRACE_SECONDS < horizon]
-            if reading is None or not reading.status or now - since < hold or pending:
+            if reading is None or not reading.status or now - since < hold or pending or got.unready_service():
                 settled = False
         if settled or now > deadline:
             return {k: v[2] for k, v in last.items()}
@@ -350,12 +440,12 @@ def selected(session: pytest.Session) -> set[str] | None:
     if any(i.name.startswith("test_every_listed_difference_still_shows") for i in here):
         return None
     stems = {i.callspec.params["stem"] for i in here if hasattr(i, "callspec") and "stem" in i.callspec.params}
-    return None if stems >= {m.stem for m in manifests() if m.kind in COMPARED} else stems
+    return None if stems >= {m.stem for m in comparable()} else stems
 
 
 def ray_side(request: pytest.FixtureRequest) -> tuple[RayHead | None, str]:
-    """The Ray head the RayJobs run against, with the pod network routed and the pod runner
-    running; or None and why not (the fixture's skip reason)."""
+    """The Ray head the RayJobs and RayServices run against, with the pod network routed and the
+    pod runner running; or None and why not (the fixture's skip reason)."""
     try:
         head: RayHead = request.getfixturevalue("ray_head")
         request.getfixturevalue("pod_network")
@@ -366,14 +456,24 @@ def ray_side(request: pytest.FixtureRequest) -> tuple[RayHead | None, str]:
 
 
 def not_reachable(m: Manifest, head: RayHead | None, why: str) -> str:
-    """Why RayJob `m` cannot be compared here ("" when it can)."""
+    """Why RayJob or RayService `m` cannot be compared here ("" when it can): no Ray head, or, for
+    a RayJob, one whose dashboard is on another port than the manifest names (another Ray head
+    held it; a RayService is pointed at the head's ports instead: `Manifest.pointed_at`)."""
     if head is None:
-        return f"RayJob: no Ray head to run it against ({why})"
-    port = m.dashboard_port()
-    if port != head.dashboard_port:
+        return f"{m.kind}: no Ray head to run it against ({why})"
+    port = m.head_port("dashboard", RAY_DASHBOARD_PORT)
+    if m.kind == "RayJob" and port != head.dashboard_port:
         return (f"RayJob: its head container's dashboard port is {port}, and the test Ray head's is "
                 f"{head.dashboard_port} (another Ray head held {port})")
     return ""
+
+
+def unready(kuberay: Read, raybus: Read) -> list[tuple[str, Any, Any]]:
+    """A RayService not Ready on either side when the run ended, as a difference of its own."""
+    if not (kuberay.unready_service() or raybus.unready_service()):
+        return []
+    return [(f"(Ready within {SERVICE_TIMEOUT_SECONDS:.0f} s)", not kuberay.unready_service(),
+             not raybus.unready_service())]
 
 
 def stop_ray_jobs(head: RayHead, ids: set[str]) -> None:
@@ -381,6 +481,12 @@ def stop_ray_jobs(head: RayHead, ids: set[str]) -> None:
     for job_id in sorted(ids):
         with contextlib.suppress(httpx.HTTPError):
             httpx.post(f"{head.url}/api/jobs/{job_id}/stop", headers=head.headers, timeout=5)
+
+
+def delete_serve_apps(head: RayHead) -> None:
+    """Take the compared RayServices' Serve applications off the shared Ray head."""
+    with contextlib.suppress(httpx.HTTPError):
+        httpx.delete(f"{head.url}/api/serve/applications/", headers=head.headers, timeout=120)
 
 
 @pytest.fixture(scope="module")
@@ -396,13 +502,15 @@ def run(control_plane: Kube, kubeconfig: Path, nats_url: str, tmp_path_factory: 
     for ns in (kr_ns, rb_ns):
         control_plane.create("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
     only = selected(request.session)
-    items = [m for m in manifests() if only is None or m.stem in only or m.kind not in COMPARED]
-    outcomes = {m.stem: conf.Outcome(m.stem, note=NOT_BUILT[m.kind]) for m in items if m.kind in NOT_BUILT}
-    head, why = ray_side(request) if any(m.kind == "RayJob" for m in items) else (None, "")
-    for m in items:
-        if m.kind == "RayJob" and (reason := not_reachable(m, head, why)):
+    items = [m for m in manifests() if only is None or m.stem in only or not_compared(m)]
+    outcomes = {m.stem: conf.Outcome(m.stem, note=reason) for m in items if (reason := not_compared(m))}
+    on_ray = [m for m in items if m.kind in ("RayJob", "RayService") and m.stem not in outcomes]
+    head, why = ray_side(request) if on_ray else (None, "")
+    for m in on_ray:
+        if reason := not_reachable(m, head, why):
             outcomes[m.stem] = conf.Outcome(m.stem, note=reason)
-    compared = [m for m in items if m.kind in COMPARED and m.stem not in outcomes]
+    compared = [m.pointed_at(head) if m.kind == "RayService" and head is not None else m
+                for m in items if m.kind in COMPARED and m.stem not in outcomes]
     services = Services(work, nats_url, kubeconfig)
     kuberay = KubeRay(work, kubeconfig, namespaces=[kr_ns], binary=binary, feature_gates=V17_DEFAULT_GATES,
                       use_kubernetes_proxy=True)
@@ -414,7 +522,7 @@ def run(control_plane: Kube, kubeconfig: Path, nats_url: str, tmp_path_factory: 
             control_plane.create(f"{admission}/mutatingadmissionpolicies", policy)
             control_plane.create(f"{admission}/mutatingadmissionpolicybindings", binding)
         kuberay.start()
-        for name in ("watcher", "actuator", "cluster-ctl", "job-ctl"):
+        for name in ("watcher", "actuator", "cluster-ctl", "job-ctl", "serve-ctl"):
             services.start(name, f"raybus-{name}", RAYBUS_WATCH_NAMESPACES=rb_ns, RAYBUS_RAY_DASHBOARD_ACCESS="pod")
         made = {(m.kind, m.name) for m in compared}  # a fixture may be what another expects (cpu-pool)
         for m in compared:
@@ -428,33 +536,38 @@ def run(control_plane: Kube, kubeconfig: Path, nats_url: str, tmp_path_factory: 
             for ns in (kr_ns, rb_ns):
                 obj = {**m.obj, "metadata": {**m.obj["metadata"], "namespace": ns}}
                 control_plane.create(f"/apis/ray.io/v1/namespaces/{ns}/{m.collection}", obj)
-        timeout = JOB_TIMEOUT_SECONDS if any(m.kind == "RayJob" for m in compared) else TIMEOUT_SECONDS
+        timeout = max([TIMEOUT_SECONDS] + [JOB_TIMEOUT_SECONDS for m in compared if m.kind == "RayJob"]
+                      + [SERVICE_TIMEOUT_SECONDS for m in compared if m.kind == "RayService"])
         reads = settle(control_plane, [(ns, m) for m in compared for ns in (kr_ns, rb_ns)],
                        time.monotonic() + timeout)
         for ns in (kr_ns, rb_ns):  # the objects themselves, for a reader chasing a difference
-            for plural in ("rayclusters", "rayjobs"):
+            for plural in ("rayclusters", "rayjobs", "rayservices"):
                 (work / f"{ns}-{plural}.json").write_text(json.dumps(
                     control_plane.get(f"/apis/ray.io/v1/namespaces/{ns}/{plural}")["items"], indent=1))
     finally:
         kuberay.stop()
         services.stop()
-        for ns in (kr_ns, rb_ns):  # no operator is left to take a RayJob's finalizer off
-            for job in control_plane.get(f"/apis/ray.io/v1/namespaces/{ns}/rayjobs")["items"]:
-                if job["metadata"].get("finalizers"):
-                    control_plane.merge_patch(f"/apis/ray.io/v1/namespaces/{ns}/rayjobs/{job['metadata']['name']}",
-                                              {"metadata": {"finalizers": None}})
+        for ns in (kr_ns, rb_ns):  # no operator is left to take a RayJob's or RayService's finalizer off
+            for plural in ("rayjobs", "rayservices"):
+                for obj in control_plane.get(f"/apis/ray.io/v1/namespaces/{ns}/{plural}")["items"]:
+                    if obj["metadata"].get("finalizers"):
+                        control_plane.merge_patch(f"/apis/ray.io/v1/namespaces/{ns}/{plural}/{obj['metadata']['name']}",
+                                                  {"metadata": {"finalizers": None}})
         for what, obj in (("mutatingadmissionpolicybindings", binding), ("mutatingadmissionpolicies", policy)):
             with contextlib.suppress(Exception):
                 control_plane.delete(f"{admission}/{what}/{obj['metadata']['name']}")
         if head is not None:
             stop_ray_jobs(head, {str(job_id) for r in reads.values() if r.obj and r.obj.get("kind") == "RayJob"
                                  if (job_id := (r.obj.get("status") or {}).get("jobId"))})
+            if any(m.kind == "RayService" for m in compared):
+                delete_serve_apps(head)
     for m in compared:
-        theirs, ours = reads[(kr_ns, m.stem)].reading, reads[(rb_ns, m.stem)].reading
+        kuberay_read, raybus_read = reads[(kr_ns, m.stem)], reads[(rb_ns, m.stem)]
+        theirs, ours = kuberay_read.reading, raybus_read.reading
         if theirs is None or ours is None:
             outcomes[m.stem] = conf.Outcome(m.stem, unlisted=[(f"({m.kind})", theirs is not None, ours is not None)])
             continue
-        outcomes[m.stem] = conf.classify(m.stem, conf.compare(theirs, ours), KNOWN)
+        outcomes[m.stem] = conf.classify(m.stem, unready(kuberay_read, raybus_read) + conf.compare(theirs, ours), KNOWN)
     report = conf.render(list(outcomes.values()), oracle=oracle_version(), remarks=REMARKS)
     (work / "conformance.md").write_text(report)
     (work / "differences.json").write_text(json.dumps(
@@ -468,7 +581,7 @@ def run(control_plane: Kube, kubeconfig: Path, nats_url: str, tmp_path_factory: 
         control_plane.delete(f"/api/v1/namespaces/{ns}")
 
 
-@pytest.mark.parametrize("stem", [m.stem for m in manifests() if m.kind in COMPARED])
+@pytest.mark.parametrize("stem", [m.stem for m in comparable()])
 def test_fixture_matches_kuberay_or_differs_only_where_listed(run: Run, stem: str) -> None:
     outcome = run.outcomes[stem]
     if outcome.note:
@@ -479,7 +592,8 @@ def test_fixture_matches_kuberay_or_differs_only_where_listed(run: Run, stem: st
 
 
 def test_every_listed_difference_still_shows(run: Run) -> None:
-    skipped = [o.manifest for o in run.outcomes.values() if o.note and o.note not in NOT_BUILT.values()]
+    never = {not_compared(m) for m in manifests()}
+    skipped = [o.manifest for o in run.outcomes.values() if o.note and o.note not in never]
     if skipped:
         pytest.skip(f"not every fixture was compared ({', '.join(sorted(skipped))}): cannot tell what is stale")
     shown = {k.pattern for o in run.outcomes.values() for _, k in o.listed}

@@ -6,6 +6,12 @@ each operator made: the cluster's status, every child it owns (pods, Services, R
 Jobs, Ingresses, PVCs) and the Events about the cluster. This module turns the two readings
 into one comparable shape and says where they differ:
 
+| object | status | children | names made neutral |
+|---|---|---|---|
+| RayCluster | `normalise_status` | `CHILD_KINDS` | pods' and replica groups' random suffixes |
+| RayJob | `normalise_rayjob_status` | `RAYJOB_CHILD_KINDS` | `<rayjob>-<5 chars>` (clusters, submission ids) |
+| RayService | `normalise_rayservice_status` | `RAYSERVICE_CHILD_KINDS` + `head_pods_serve_label` | `<rs>-<5 chars>` (clusters) |
+
 - `normalise_*` remove what is not an operator's choice: uids, resourceVersions, timestamps,
   managed fields, the namespace, IP addresses and node ports, what the API server adds (the
   service-account token volume's random suffix), node names and pod status (kwok's), random
@@ -23,11 +29,16 @@ into one comparable shape and says where they differ:
 from __future__ import annotations
 
 import copy
+import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import yaml
+
+from raybus_common.objects import SUFFIX_ALPHABET
 
 Obj = dict[str, Any]
 
@@ -81,12 +92,13 @@ class Scrubber:
     """Makes strings neutral: the namespace, IP addresses, and exact names (random pod and
     replica names, the cluster's uid) replaced by stand-ins, longest first; and, for each of
     `generated`, the names an operator makes of it, `<base>-<5 chars>` (a RayJob's clusters and
-    submission ids), made `<base>-<rand>` wherever they stand, inside longer names too
-    (`<base>-x7k2p-head-svc`)."""
+    submission ids; the characters of `suffix_chars`, a regular expression class's inside), made
+    `<base>-<rand>` wherever they stand, inside longer names too (`<base>-x7k2p-head-svc`)."""
 
     namespace: str
     replacements: Mapping[str, str] = field(default_factory=dict)
     generated: tuple[str, ...] = ()
+    suffix_chars: str = "a-z0-9"
 
     def text(self, value: str) -> str:
         if value == self.namespace:
@@ -96,7 +108,8 @@ class Scrubber:
             if old in out:
                 out = re.sub(rf"(?<![a-z0-9-]){re.escape(old)}(?![a-z0-9-])", self.replacements[old], out)
         for base in self.generated:
-            out = re.sub(rf"(?<![a-z0-9-]){re.escape(base)}-[a-z0-9]{{5}}(?![a-z0-9])", f"{base}-<rand>", out)
+            out = re.sub(rf"(?<![a-z0-9-]){re.escape(base)}-[{self.suffix_chars}]{{5}}(?![a-z0-9])", f"{base}-<rand>",
+                         out)
         return out
 
     def __call__(self, value: Any) -> Any:
@@ -251,9 +264,14 @@ def normalise_event(event: Obj, scrub: Scrubber) -> tuple[str, str, str]:
 def rayjob_scrubber(namespace: str, rayjob: Obj) -> Scrubber:
     """The scrubber for one RayJob: its uid, and the names it generates (`<rayjob>-<5 chars>`:
     each attempt's RayCluster and Ray submission id, whichever operator drew them)."""
-    meta = rayjob.get("metadata") or {}
+    return _generating_scrubber(namespace, rayjob, "<rayjob-uid>")
+
+
+def _generating_scrubber(namespace: str, owner: Obj, uid_stand_in: str, suffix_chars: str = "a-z0-9") -> Scrubber:
+    meta = owner.get("metadata") or {}
     uid = meta.get("uid", "")
-    return Scrubber(namespace, {uid: "<rayjob-uid>"} if uid else {}, generated=(meta.get("name", ""),))
+    return Scrubber(namespace, {uid: uid_stand_in} if uid else {}, generated=(meta.get("name", ""),),
+                    suffix_chars=suffix_chars)
 
 
 def normalise_rayjob_status(status: Obj, scrub: Scrubber) -> Obj:
@@ -262,9 +280,14 @@ def normalise_rayjob_status(status: Obj, scrub: Scrubber) -> Obj:
     there: the cluster's status is compared on the RayCluster fixtures, and which pass copied it
     is timing."""
     out: Obj = scrub(copy.deepcopy(status))
-    if "rayClusterStatus" in out:
-        out["rayClusterStatus"] = "<present>" if out["rayClusterStatus"] else out["rayClusterStatus"]
+    _presence(out, "rayClusterStatus")
     return out
+
+
+def _presence(obj: Obj, key: str) -> None:
+    """`obj[key]` reduced to `<present>` when it has something in it (an empty value stays)."""
+    if obj.get(key):
+        obj[key] = "<present>"
 
 
 _FINISHED = ("Complete", "Failed")
@@ -337,6 +360,84 @@ def oracle_submitter_policy(namespace: str) -> tuple[Obj, Obj]:
     return policy, binding
 
 
+# -- RayServices ----------------------------------------------------------------------------------
+
+# The kinds a RayService owns: its RayClusters and its `<rs>-head-svc` and `<rs>-serve-svc`.
+RAYSERVICE_CHILD_KINDS: tuple[tuple[str, str], ...] = (
+    ("RayCluster", "/apis/ray.io/v1/namespaces/{ns}/rayclusters"),
+    ("Service", "/api/v1/namespaces/{ns}/services"),
+)
+SERVE_LABEL = "ray.io/serve"
+_CLUSTER_LABEL, _NODE_TYPE_LABEL = "ray.io/cluster", "ray.io/node-type"
+
+
+def rayservice_scrubber(namespace: str, rayservice: Obj, pods: Iterable[Obj] = ()) -> Scrubber:
+    """The scrubber for one RayService: its uid, the random suffix of each of `pods` (its clusters'
+    head pods, which Events name), and its clusters' names `<rs>-<5 chars>` (KubeRay draws them at
+    random, serve-ctl derives them from the uid, both of the API server's generateName alphabet),
+    inside longer names too; not `<rs>-serve-svc` (`e` is not of that alphabet)."""
+    drawn = _generating_scrubber(namespace, rayservice, "<rayservice-uid>", SUFFIX_ALPHABET)
+    names = {name: _SUFFIX.sub("-<rand>", name) for pod in pods if (name := (pod.get("metadata") or {}).get("name"))}
+    return Scrubber(namespace, {**drawn.replacements, **names}, drawn.generated, drawn.suffix_chars)
+
+
+def normalise_rayservice_status(status: Obj, scrub: Scrubber) -> Obj:
+    """A RayService's status, its times (`lastUpdateTime`, condition transitions) made neutral,
+    its clusters' drawn names scrubbed (`rayClusterName`, messages), and each side's
+    `rayClusterStatus` reduced to whether it is there: the cluster's status is compared on the
+    RayCluster fixtures, and which pass copied it is timing. Conditions, `serviceStatus`,
+    `numServeEndpoints`, `observedGeneration` and `applicationStatuses` are kept as written."""
+    out: Obj = scrub(copy.deepcopy(status))
+    for side in ("activeServiceStatus", "pendingServiceStatus"):
+        if isinstance(out.get(side), dict):
+            _presence(out[side], "rayClusterStatus")
+    return out
+
+
+def head_pods_serve_label(pods: Iterable[Obj], clusters: Iterable[str]) -> list[Obj]:
+    """What is compared of the head pods of a RayService's `clusters`: each as a stand-in child
+    named `<cluster>-head` (its own name has a random suffix either way) with its `ray.io/serve`
+    label (absent when it has none) and its phase."""
+    names = set(clusters)
+    out: list[Obj] = []
+    for pod in pods:
+        labels = (pod.get("metadata") or {}).get("labels") or {}
+        if labels.get(_NODE_TYPE_LABEL) != "head" or labels.get(_CLUSTER_LABEL) not in names:
+            continue
+        out.append({"kind": "Pod",
+                    "metadata": {"name": f"{labels[_CLUSTER_LABEL]}-head",
+                                 "labels": {k: v for k, v in labels.items() if k == SERVE_LABEL}},
+                    "status": {"phase": (pod.get("status") or {}).get("phase")}})
+    return out
+
+
+def rayservice_ready(rayservice: Obj) -> bool:
+    """Whether the RayService's `Ready` condition is True."""
+    return any(c.get("type") == "Ready" and c.get("status") == "True"
+               for c in (rayservice.get("status") or {}).get("conditions") or [])
+
+
+def serve_code_missing(rayservice: Obj, importable: Iterable[str]) -> list[str]:
+    """What the applications of a RayService's `serveConfigV2` need that a Ray head importing only
+    the modules `importable` (and fetching nothing) lacks: each import path of another module,
+    and each `runtime_env` (a working_dir, pip packages: fetched from the network); empty when
+    the config can run there. An unparsable config is reported as such."""
+    text = str((rayservice.get("spec") or {}).get("serveConfigV2") or "")
+    try:
+        config = yaml.safe_load(text) if text.strip() else {}
+    except yaml.YAMLError as e:
+        return [f"a serve config that is no YAML ({e})"]
+    modules = set(importable)
+    missing: list[str] = []
+    for app in (config or {}).get("applications") or []:
+        path = str(app.get("import_path") or "")
+        if path.split(":", 1)[0].split(".", 1)[0] not in modules:
+            missing.append(f"`{path}`")
+        env = app.get("runtime_env") or {}
+        missing += [f"`runtime_env.{key}` {json.dumps(value)}" for key, value in env.items()]
+    return list(dict.fromkeys(missing))
+
+
 # -- diff -----------------------------------------------------------------------------------------
 
 _NAMED_LISTS = frozenset({"containers", "initContainers", "env", "ports", "volumes", "volumeMounts",
@@ -400,7 +501,9 @@ class Known:
     KubeRay version than the one Raybus follows (`version` True); `sometimes` for one that
     depends on a race of KubeRay's, which not every run shows (so its absence is no sign that
     the list went stale); `empty` for one where a side merely has an empty value the other
-    lacks (`{}` against absent), never a value with something in it."""
+    lacks (`{}` against absent), never a value with something in it; `kuberay_only` for one where
+    KubeRay has something Raybus lacks, never where Raybus has what KubeRay lacks (an Event note
+    KubeRay never writes is no series folded differently)."""
 
     label: str  # a few words for the report's table
     pattern: str  # a regular expression matched against the whole path
@@ -409,9 +512,12 @@ class Known:
     manifests: tuple[str, ...] = ()  # only in these manifests (file stems); empty: in any
     sometimes: bool = False
     empty: bool = False
+    kuberay_only: bool = False
 
     def matches(self, manifest: str, path: str, kuberay: Any = None, raybus: Any = None) -> bool:
         if self.empty and not (_nothing(kuberay) and _nothing(raybus)):
+            return False
+        if self.kuberay_only and raybus != "<absent>":
             return False
         return (not self.manifests or manifest in self.manifests) and re.fullmatch(self.pattern, path) is not None
 
