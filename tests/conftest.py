@@ -33,6 +33,7 @@ from raybus_testbed.nats import NatsServer
 from raybus_testbed.podrunner import PodRunner
 from raybus_testbed.rayhead import NoRay, RayHead
 from raybus_testbed.rayhead import pod_network as route_pod_network
+from raybus_testbed.rayheads import RayHeads
 from raybus_testbed.services import Services
 
 
@@ -191,3 +192,23 @@ def pod_runner(kubeconfig: Path, ray_head: RayHead, tmp_path_factory: pytest.Tem
         yield runner
     finally:
         runner.stop()
+
+
+@pytest.fixture
+def ray_heads(control_plane: Kube, namespace: str, pod_network: None, tmp_path: Path) -> Iterator[RayHeads]:
+    """A real Ray head of its own for each head pod (`ray.io/node-type=head`) of the test's
+    namespace, bound to the pod's IP (`http://<podIP>:8265` is that cluster's dashboard), stopped
+    when the pod goes and after the test (see `raybus_testbed.rayheads`). Skips, saying why, when
+    Ray cannot be installed, or on an existing cluster (RAYBUS_TEST_KUBECONFIG), whose pods are
+    not this machine's."""
+    if os.environ.get("RAYBUS_TEST_KUBECONFIG"):
+        pytest.skip("an existing cluster (RAYBUS_TEST_KUBECONFIG) runs its own pods: no Ray heads for them")
+    try:
+        heads = RayHeads(control_plane, namespace, tmp_path / "ray-heads")
+    except NoRay as e:
+        pytest.skip(f"no Ray: {e}")
+    heads.start()
+    try:
+        yield heads
+    finally:
+        heads.close()

@@ -56,6 +56,7 @@ EXTRAS = "default,serve"  # scripts/ray-venv.sh's; its ready marker reads "<vers
 SERVE_APPS = Path(__file__).resolve().parent / "serveapps"  # Serve applications the head can import
 DASHBOARD_PORT = 8265  # KubeRay's default dashboard port
 SERVE_PORT = 8000  # KubeRay's default serve port
+ALL_ADDRESSES = "0.0.0.0"  # the shared head's dashboard host; any other host is a node IP
 POD_CIDR = "10.244.0.0/16"  # kwok's --cidr (controlplane.py): the head pods' IPs
 # Ray checks that its unix sockets' paths (temp dir + "/session_<date>_<pid>/sockets/plasma_store")
 # fit in sun_path (107 bytes); a longer workdir gets a short symlink in /tmp instead.
@@ -88,12 +89,13 @@ def ensure_ray(version: str | None = None) -> Path:
     return Path(out.stdout.strip().splitlines()[-1])
 
 
-def port_free(port: int) -> bool:
-    """Whether nothing listens on `port` (on any address): the dashboard binds 0.0.0.0."""
+def port_free(port: int, host: str = ALL_ADDRESSES) -> bool:
+    """Whether `port` can be listened on at `host`: nothing listens on it there nor on 0.0.0.0
+    (for 0.0.0.0: on no address at all)."""
     with socket.socket() as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            s.bind(("0.0.0.0", port))
+            s.bind((host, port))
         except OSError:
             return False
         return True
@@ -104,11 +106,16 @@ class RayHead:
 
     `dashboard_port` None: 8265 when free at `start`, else a free port (read `dashboard_port`). `token`
     turns on Ray's token authentication (`RAY_AUTH_MODE=token`): every dashboard request then
-    needs `x-ray-authorization: Bearer <token>`."""
+    needs `x-ray-authorization: Bearer <token>`. `host` other than 0.0.0.0 (a pod's IP, see
+    `rayheads`) is the node's IP and where the dashboard listens (`--node-ip-address`,
+    `--dashboard-host`), and where `url` and `serve_url` point; `options` are more `ray start`
+    flags and their values."""
 
     def __init__(self, workdir: Path, *, venv: Path | None = None, dashboard_port: int | None = None,
-                 num_cpus: int = 2, token: str = "") -> None:
+                 num_cpus: int = 2, token: str = "", host: str = ALL_ADDRESSES,
+                 options: dict[str, str] | None = None) -> None:
         self.workdir, self.num_cpus, self.token = workdir, num_cpus, token
+        self.host, self.options = host, options or {}
         self.venv = venv or ensure_ray()
         self.pick_port = dashboard_port is None
         self.dashboard_port, self.gcs_port = dashboard_port or DASHBOARD_PORT, free_port()
@@ -128,19 +135,26 @@ class RayHead:
 
     def _command(self, ray_dir: Path) -> list[str]:
         return [str(self.venv / "bin" / "ray"), "start", "--head", "--block", "--disable-usage-stats",
-                "--dashboard-host", "0.0.0.0", "--dashboard-port", str(self.dashboard_port),
+                *(("--node-ip-address", self.host) if self.host != ALL_ADDRESSES else ()),
+                "--dashboard-host", self.host, "--dashboard-port", str(self.dashboard_port),
                 "--port", str(self.gcs_port), "--num-cpus", str(self.num_cpus),
-                "--temp-dir", str(ray_dir), *(x for flag, port in self.ports.items() for x in (flag, str(port)))]
+                "--temp-dir", str(ray_dir), *(x for flag, port in self.ports.items() for x in (flag, str(port))),
+                *(x for flag, value in self.options.items() for x in (flag, value))]
+
+    @property
+    def address(self) -> str:
+        """Where the head answers: loopback, or its `host`."""
+        return "127.0.0.1" if self.host == ALL_ADDRESSES else self.host
 
     @property
     def url(self) -> str:
-        """The dashboard, on loopback."""
-        return f"http://127.0.0.1:{self.dashboard_port}"
+        """The dashboard (on loopback unless the head has a `host`)."""
+        return f"http://{self.address}:{self.dashboard_port}"
 
     @property
     def serve_url(self) -> str:
-        """Serve's proxy, on loopback (once a serve config started it)."""
-        return f"http://127.0.0.1:{self.serve_port}"
+        """Serve's proxy (on loopback unless the head has a `host`), once a serve config started it."""
+        return f"http://{self.address}:{self.serve_port}"
 
     @property
     def headers(self) -> dict[str, str]:
@@ -149,11 +163,11 @@ class RayHead:
     def start(self, timeout: float = 120.0) -> None:
         """Start the head; return once the GCS is healthy and the Job API answers, both from this
         head (not another one on the same port). `NoRay` (with where the logs are) if it does not."""
-        if self.pick_port and not port_free(self.dashboard_port):
+        if self.pick_port and not port_free(self.dashboard_port, self.host):
             self.dashboard_port = free_port()
-        if not port_free(self.dashboard_port):
-            raise NoRay(f"the dashboard port {self.dashboard_port} is taken (another Ray head?)")
-        if not port_free(self.serve_port):
+        if not port_free(self.dashboard_port, self.host):
+            raise NoRay(f"the dashboard port {self.host}:{self.dashboard_port} is taken (another Ray head?)")
+        if not port_free(self.serve_port, self.host):
             self.serve_port = free_port()
         self.temp_dir.mkdir(parents=True, exist_ok=True)
         ray_dir = self.temp_dir
