@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import copy
 import os
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +35,8 @@ ENV = {"RAYBUS_RAY_DASHBOARD_ACCESS": "pod", "RAYBUS_RAY_POLL_SECONDS": "1", "RA
 DEPLOYED = 240.0  # seconds for Serve to start its controller, proxy and replica on a busy head
 
 
-def cluster_config(head: RayHead, image: str = "rayproject/ray:2.52.0") -> dict[str, Any]:
+def cluster_config(head: Any, image: str = "rayproject/ray:2.52.0") -> dict[str, Any]:
+    """The sample cluster, its head naming `head`'s dashboard and serve ports."""
     spec: dict[str, Any] = copy.deepcopy(yaml.safe_load(SAMPLE.read_text())["spec"])
     container = spec["headGroupSpec"]["template"]["spec"]["containers"][0]
     container["image"] = image
@@ -126,3 +129,85 @@ def test_a_rayservice_serves_redeploys_in_place_and_upgrades_to_a_new_cluster(
                if e["regarding"].get("name") == "hello"}
     assert {"CreatedRayCluster", "CreatedService", "UpdatedService", "DeletedRayCluster",
             "UpdatedServeApplications"} <= reasons, reasons
+
+
+def test_an_upgrade_moves_traffic_between_two_rays_with_no_failed_request(
+        services: Services, control_plane: Kube, namespace: str, pod_network: None, tmp_path: Path) -> None:
+    """Each head pod gets a Ray of its own at its pod IP (`RayHeads`, Serve's proxy on
+    `<podIP>:<serve port>`); a client loop plays kube-proxy for the serve Service (the head pod of
+    the cluster its selector names, at every request) through a cluster spec change: every request
+    is answered, first by the old cluster's Ray, then by the new one's, never a failure."""
+    from raybus_testbed.procs import free_port
+    from raybus_testbed.rayhead import NoRay
+    from raybus_testbed.rayheads import RayHeads
+
+    serve_port, dashboard_port = free_port(), free_port()
+    try:
+        heads = RayHeads(control_plane, namespace, tmp_path / "heads", serve_port=serve_port)
+    except NoRay as e:
+        pytest.skip(f"no Ray: {e}")
+    heads.start()
+    try:
+        for name in ("watcher", "actuator", "cluster-ctl", "serve-ctl"):
+            services.start(name, f"raybus-{name}", **ENV)
+        ports = type("Ports", (), {"dashboard_port": dashboard_port, "serve_port": serve_port})()
+        base = f"/apis/ray.io/v1/namespaces/{namespace}/rayservices"
+
+        def config(greeting: str) -> str:
+            return yaml.safe_dump({"applications": [{
+                "name": "hello", "import_path": "raybus_hello:app", "route_prefix": "/hello",
+                "deployments": [{"name": "Hello", "user_config": {"greeting": greeting}}]}]})
+
+        control_plane.create(base, {"apiVersion": "ray.io/v1", "kind": "RayService", "metadata": {"name": "two"},
+                                    "spec": {"serveConfigV2": config("blue"), "rayClusterDeletionDelaySeconds": 5,
+                                             "rayClusterConfig": cluster_config(ports)}})
+
+        def status() -> dict[str, Any]:
+            got: dict[str, Any] = control_plane.get(f"{base}/two").get("status") or {}
+            return got
+
+        def ready() -> bool:
+            return any(c["type"] == "Ready" and c["status"] == "True" for c in status().get("conditions") or [])
+
+        wait_until(ready, timeout=DEPLOYED, what="two: Ready")
+        first = status()["activeServiceStatus"]["rayClusterName"]
+        answers: list[tuple[str, str]] = []  # (cluster, what it said, or the failure)
+        stop = threading.Event()
+
+        def client() -> None:
+            while not stop.is_set():
+                try:
+                    svc = control_plane.get(f"/api/v1/namespaces/{namespace}/services/two-serve-svc")
+                    cluster = svc["spec"]["selector"]["ray.io/cluster"]
+                    pods = control_plane.get(f"/api/v1/namespaces/{namespace}/pods",
+                                             labelSelector=f"ray.io/cluster={cluster},ray.io/node-type=head")["items"]
+                    ip = pods[0]["status"]["podIP"]
+                    got = httpx.get(f"http://{ip}:{serve_port}/hello", timeout=10)
+                    answers.append((cluster, got.text if got.status_code == 200 else f"FAILED {got.status_code}"))
+                except Exception as e:  # noqa: BLE001 - every failure is the test's finding
+                    answers.append(("?", f"FAILED {type(e).__name__}: {e}"))
+                time.sleep(0.2)
+
+        loop = threading.Thread(target=client, daemon=True)
+        loop.start()
+        control_plane.merge_patch(f"{base}/two", {"spec": {"serveConfigV2": config("green"), "rayClusterConfig":
+                                                           cluster_config(ports, image="rayproject/ray:2.53.0")}})
+        wait_until(lambda: status()["activeServiceStatus"]["rayClusterName"] != first and ready(), timeout=DEPLOYED,
+                   what="two: upgraded to a new cluster")
+        second = status()["activeServiceStatus"]["rayClusterName"]
+        clusters = f"/apis/ray.io/v1/namespaces/{namespace}/rayclusters"
+        wait_until(lambda: [c["metadata"]["name"] for c in control_plane.get(clusters)["items"]] == [second],
+                   timeout=90, what="the old cluster deleted")
+        time.sleep(2)
+        stop.set()
+        loop.join(timeout=30)
+        failures = [a for a in answers if a[1].startswith("FAILED")]
+        assert not failures, failures[:5]
+        said = [text for _, text in answers]
+        assert said[0] == "blue" and said[-1] == "green", said
+        switch = said.index("green")
+        assert set(said[:switch]) == {"blue"} and set(said[switch:]) == {"green"}, "no flapping"
+        assert {c for c, text in answers if text == "blue"} == {first}
+        assert {c for c, text in answers if text == "green"} == {second}
+    finally:
+        heads.close()

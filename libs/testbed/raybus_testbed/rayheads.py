@@ -55,7 +55,9 @@ KubeRay's examples say) binds every address: the first head's proxy then answers
 IP, and any other head's proxy on that port fails to bind ("Failed to bind to address"). So a
 test that wants per-cluster Serve traffic must put configs whose host is the pod's IP (or
 whose ports differ); a RayService's `serveConfigV2`, written before its pods exist, cannot
-name their IPs. Likewise the shared `ray_head` (0.0.0.0:8265) and a head here on
+name their IPs. Hence `serve_port`: the pool starts each head's Serve itself with the proxy on
+`<podIP>:serve_port` (`start_serve`); Serve ignores the `http_options` of later configs, so the
+RayService's own config deploys behind it. Likewise the shared `ray_head` (0.0.0.0:8265) and a head here on
 `<podIP>:8265` exclude each other: whichever comes first holds the port.
 
 Not done: Ray token authentication (`authOptions`), worker pods (a head pod's cluster has no
@@ -74,6 +76,8 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any, Self
+
+import httpx
 
 from raybus_common.kube.client import ApiError
 from raybus_common.ray.jobs import head_dashboard_port
@@ -98,6 +102,17 @@ PORT_WAIT = 60.0  # seconds a reused pod IP waits for the previous head to let g
 
 _blocks_lock = threading.Lock()
 _blocks_held: set[int] = set()  # worker port blocks of live heads, across pools
+
+
+def start_serve(head: RayHead, host: str, port: int, timeout: float = 180.0) -> None:
+    """Start `head`'s Serve with its HTTP proxy on `host:port`: a config with these
+    `http_options` and no application. Serve keeps the proxy's address from its first start and
+    ignores the `http_options` of later configs, so a RayService's own config (written before
+    its pods exist, with no pod IP to name) then deploys behind this pod's proxy."""
+    answer = httpx.put(f"{head.url}/api/serve/applications/", headers=head.headers, timeout=timeout,
+                       json={"http_options": {"host": host, "port": port}, "applications": []})
+    if answer.status_code >= 300:
+        raise RuntimeError(f"starting Serve on {host}:{port}: {answer.status_code} {answer.text[:200]}")
 
 
 @dataclass(frozen=True)
@@ -157,8 +172,9 @@ class RayHeads:
     """Ray heads for the head pods of `namespace` that `selector` picks (see the module)."""
 
     def __init__(self, kube: Kube, namespace: str, workdir: Path, *, selector: str = HEAD_LABEL,
-                 venv: Path | None = None, start_timeout: float = 180.0) -> None:
+                 venv: Path | None = None, start_timeout: float = 180.0, serve_port: int | None = None) -> None:
         self.kube, self.namespace, self.workdir, self.selector = kube, namespace, workdir, selector
+        self.serve_port = serve_port  # start each head's Serve with its proxy on <podIP>:serve_port
         self.venv = venv or ensure_ray()
         self.start_timeout = start_timeout
         self._heads: dict[str, PodHead] = {}  # by pod uid, while the pod is there
@@ -320,5 +336,7 @@ class RayHeads:
         head.proc.env.update({var: str(free_port()) for var in METRICS_PORT_ENV})
         record.head = head
         head.start(self.start_timeout)
+        if self.serve_port is not None:
+            start_serve(head, pod.ip, self.serve_port)
         record.answered.set()
         return head
