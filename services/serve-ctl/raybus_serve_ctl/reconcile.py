@@ -126,6 +126,8 @@ Obj = dict[str, Any]
 DELETE_AFTER_ANNOTATION = "raybus.io/delete-after"  # when a cluster no longer active nor pending goes
 ACTIVE, PENDING = "activeServiceStatus", "pendingServiceStatus"
 _UNCOMPARED = ("lastUpdateTime", "rayClusterStatus")  # KubeRay's status diff leaves these out
+# A RayClusterStatus as Go marshals its zero value (KubeRay's `rayClusterStatus` without a cluster).
+EMPTY_STATUS: Obj = {"desiredCPU": "0", "desiredGPU": "0", "desiredMemory": "0", "desiredTPU": "0", "head": {}}
 
 
 def reconcile(observed: Observed, *, now: datetime, settings: ServeConfig) -> Decision:
@@ -250,10 +252,11 @@ class _Pass:
         kind = str(obj.get("kind") or "RayCluster")
         where = f"{objects.namespace(obj)}/{objects.name(obj)}"
         self.actions.append(Delete(ref=ObjectRef.of(obj),
-                                   success_event=WriteEvent(reason=f"Deleted{kind}", message=f"Deleted {kind} {where}",
+                                   success_event=WriteEvent(reason=f"Deleted{kind}",
+                                                            message=f"Deleted the {_noun(kind)} {where}",
                                                             action="Delete"),
                                    failure_reason=f"FailedToDelete{kind}",
-                                   failure_message=f"Failed to delete the {kind} {where}"))
+                                   failure_message=f"Failed to delete the {_noun(kind)} {where}"))
 
     # -- the pass -----------------------------------------------------------------------------------
     def run(self, rs: RayService) -> Decision:
@@ -285,7 +288,7 @@ class _Pass:
         for current, is_active in ((active, True), (pending, False)):
             if current is not None and should_update_cluster(config, self.status, current, active=is_active,
                                                              kuberay_version=self.settings.kuberay_version):
-                self.update_cluster(current)
+                self.update_cluster(current, active=is_active)
         upgrading = conditions.is_true(self.status, Type.UPGRADE_IN_PROGRESS)
         if self.incremental:
             # The weights in effect are the HTTPRoute's as observed (KubeRay reads back the one it
@@ -329,20 +332,20 @@ class _Pass:
         where = f"{objects.namespace(self.raw)}/{name}"
         self.actions.append(Apply(object=self.goal(name), create_only=True,
                                   success_event=WriteEvent(reason="CreatedRayCluster",
-                                                           message=f"Created RayCluster {where}", action="Create"),
+                                                           message=f"Created the RayCluster {where}", action="Create"),
                                   failure_reason="FailedToCreateRayCluster",
                                   failure_message=f"Failed to create the RayCluster {where}"))
 
-    def update_cluster(self, cluster: Mapping[str, Any]) -> None:
+    def update_cluster(self, cluster: Mapping[str, Any], *, active: bool) -> None:
         name = objects.name(cluster)
-        where = f"{objects.namespace(cluster)}/{name}"
+        where = f"{'active' if active else 'pending'} RayCluster {objects.namespace(cluster)}/{name}"
         updated = updated_cluster(cluster, self.goal(name))
         updated.pop("status", None)
         self.actions.append(Apply(object=updated,
-                                  success_event=WriteEvent(reason="UpdatedRayCluster",
-                                                           message=f"Updated RayCluster {where}", action="Update"),
+                                  success_event=WriteEvent(reason="UpdatedRayCluster", message=f"Updated the {where}",
+                                                           action="Update"),
                                   failure_reason="FailedToUpdateRayCluster",
-                                  failure_message=f"Failed to update the RayCluster {where}"))
+                                  failure_message=f"Failed to update the {where}"))
 
     def head_pod(self, cluster: Mapping[str, Any]) -> Obj | None:
         name = objects.name(cluster)
@@ -369,10 +372,11 @@ class _Pass:
         self.actions.append(Patch(ref=ObjectRef.of({"apiVersion": "v1", "kind": "Pod", **pod}),
                                   patch={"metadata": {"labels": {SERVE_LABEL: want}}},
                                   success_event=WriteEvent(reason="UpdatedHeadPodServeLabel",
-                                                           message=f"Updated the serve label of head Pod {where} to "
-                                                                   f"{want}", action="Update"),
+                                                           message=f'Updated the serve label to "{want}" for the Head '
+                                                                   f"Pod {where}", action="Update"),
                                   failure_reason="FailedToUpdateHeadPodServeLabel",
-                                  failure_message=f"Failed to update the serve label of head Pod {where}"))
+                                  failure_message=f'Failed to update the serve label to "{want}" for the Head Pod '
+                                                  f"{where}"))
 
     # -- serve ----------------------------------------------------------------------------------------
     def serve(self, rs: RayService, cluster: Mapping[str, Any], which: str) -> bool:
@@ -429,10 +433,11 @@ class _Pass:
         where = f"{objects.namespace(obj)}/{objects.name(obj)}"
         verb_word = "create" if verb == "Created" else "update"
         self.actions.append(Apply(object=obj, create_only=create,
-                                  success_event=WriteEvent(reason=f"{verb}{kind}", message=f"{verb} {kind} {where}",
+                                  success_event=WriteEvent(reason=f"{verb}{kind}",
+                                                           message=f"{verb} the {_noun(kind)} {where}",
                                                            action=verb.removesuffix("d")) if event else None,
                                   failure_reason=f"FailedTo{verb_word.title()}{kind}",
-                                  failure_message=f"Failed to {verb_word} the {kind} {where}"))
+                                  failure_message=f"Failed to {verb_word} the {_noun(kind)} {where}"))
 
     # -- the incremental upgrade --------------------------------------------------------------------
     def step_capacity(self, which: str) -> None:
@@ -482,9 +487,6 @@ class _Pass:
                zero_downtime: bool) -> None:
         """KubeRay `calculateStatus`."""
         self.status["observedGeneration"] = int(objects.meta(self.raw).get("generation") or 0)
-        for cluster, which in ((active, ACTIVE), (pending, PENDING)):
-            if cluster is not None:
-                self.status.setdefault(which, {})["rayClusterStatus"] = copy.deepcopy(cluster.get("status") or {})
         head_svc = self.services.get(head_service_name(rs.name))
         selected = selected_cluster(head_svc) if head_svc is not None else ""
         serve_svc = self.services.get(serve_service_name(rs.name, serve_service=rs.spec.serve_service,
@@ -524,6 +526,10 @@ class _Pass:
         if due is not None:
             self.again((due - self.now).total_seconds())
         self.status["serviceStatus"] = conditions.service_status(self.status)
+        for which in (ACTIVE, PENDING):  # KubeRay copies both, an empty Go status where there is no cluster
+            cluster = self.clusters.get(self.name_of(which))
+            found = cluster.get("status") if cluster is not None else None
+            self.status.setdefault(which, {})["rayClusterStatus"] = copy.deepcopy(found or EMPTY_STATUS)
 
     def endpoints(self, serve_svc: Mapping[str, Any] | None) -> int:
         """Ready pods behind the serve Service: the ready workers of the cluster it selects (their
@@ -559,6 +565,11 @@ class _Pass:
                 self.delete(cluster)
             else:
                 self.again((when - self.now).total_seconds())
+
+
+def _noun(kind: str) -> str:
+    """How KubeRay's notes name a kind: "service" in lower case, the others as their kind."""
+    return "service" if kind == "Service" else kind
 
 
 def _app_statuses(apps: ServeApps) -> Obj:
