@@ -211,3 +211,122 @@ def test_an_upgrade_moves_traffic_between_two_rays_with_no_failed_request(
         assert {c for c, text in answers if text == "green"} == {second}
     finally:
         heads.close()
+
+
+def test_an_incremental_upgrade_steps_the_httproute_weights_between_two_rays(
+        services: Services, control_plane: Kube, namespace: str, pod_network: None, tmp_path: Path) -> None:
+    """NewClusterWithIncrementalUpgrade with the Gateway API's CRDs (no gateway controller: the
+    test accepts the Gateway and HTTPRoute as one would): the Gateway, the HTTPRoute and each
+    cluster's serve Service made; on a spec change the route's weights step by stepSizePercent,
+    each Ray gets its target capacity, and the new cluster is promoted at 100 % traffic."""
+    from datetime import UTC, datetime
+
+    from raybus_testbed import gatewayapi
+    from raybus_testbed.procs import free_port
+    from raybus_testbed.rayhead import NoRay
+    from raybus_testbed.rayheads import RayHeads
+
+    if not control_plane.exists("/apis/gateway.networking.k8s.io/v1"):
+        pytest.skip("the control plane serves no Gateway API (see its log for why)")
+    serve_port, dashboard_port = free_port(), free_port()
+    try:
+        heads = RayHeads(control_plane, namespace, tmp_path / "heads", serve_port=serve_port)
+    except NoRay as e:
+        pytest.skip(f"no Ray: {e}")
+    heads.start()
+    gw_api = f"/apis/gateway.networking.k8s.io/v1/namespaces/{namespace}"
+    stop = threading.Event()
+
+    def gateway_controller() -> None:  # accepts what serve-ctl makes, as a gateway controller would
+        while not stop.is_set():
+            now = datetime.now(UTC)
+            for plural, name, make in (("gateways", "inc-gateway", gatewayapi.gateway_status),
+                                       ("httproutes", "inc-httproute", gatewayapi.route_status)):
+                try:
+                    obj = control_plane.get(f"{gw_api}/{plural}/{name}")
+                    want = make(obj, now=now)  # the CRD defaults a Gateway's conditions to Unknown/Pending
+                    if not accepted(obj.get("status") or {}, want):
+                        control_plane.merge_patch(f"{gw_api}/{plural}/{name}/status", {"status": want})
+                except Exception:  # noqa: BLE001, S110 - not made yet, or changed meanwhile: next round
+                    pass
+            time.sleep(0.5)
+
+    def accepted(status: dict[str, Any], want: dict[str, Any]) -> bool:
+        def true(conds: list[dict[str, Any]]) -> set[str]:
+            return {c["type"] for c in conds or [] if c.get("status") == "True"}
+        if "conditions" in want:
+            return true(status.get("conditions") or []) >= true(want["conditions"])
+        return len(status.get("parents") or []) == len(want["parents"]) and all(
+            true(have.get("conditions") or []) >= true(wanted["conditions"])
+            for have, wanted in zip(status.get("parents") or [], want["parents"], strict=False))
+
+    controller = threading.Thread(target=gateway_controller, daemon=True)
+    controller.start()
+    try:
+        for name in ("watcher", "actuator", "cluster-ctl", "serve-ctl"):
+            services.start(name, f"raybus-{name}", **ENV)
+        ports = type("Ports", (), {"dashboard_port": dashboard_port, "serve_port": serve_port})()
+        base = f"/apis/ray.io/v1/namespaces/{namespace}/rayservices"
+        hello = yaml.safe_dump({"applications": [{"name": "hello", "import_path": "raybus_hello:app",
+                                                  "route_prefix": "/hello"}]})
+        strategy = {"type": "NewClusterWithIncrementalUpgrade", "clusterUpgradeOptions": {
+            "maxSurgePercent": 50, "stepSizePercent": 50, "intervalSeconds": 3, "gatewayClassName": "test"}}
+        control_plane.create(base, {"apiVersion": "ray.io/v1", "kind": "RayService", "metadata": {"name": "inc"},
+                                    "spec": {"serveConfigV2": hello, "rayClusterDeletionDelaySeconds": 5,
+                                             "upgradeStrategy": strategy,
+                                             "rayClusterConfig": {**cluster_config(ports),
+                                                                  "enableInTreeAutoscaling": True}}})
+
+        def status() -> dict[str, Any]:
+            got: dict[str, Any] = control_plane.get(f"{base}/inc").get("status") or {}
+            return got
+
+        def ready() -> bool:
+            return any(c["type"] == "Ready" and c["status"] == "True" for c in status().get("conditions") or [])
+
+        def weights() -> list[tuple[str, int]]:
+            route = control_plane.get(f"{gw_api}/httproutes/inc-httproute")
+            return [(b["name"], b.get("weight", 1)) for b in route["spec"]["rules"][0]["backendRefs"]]
+
+        wait_until(lambda: ready() and (status().get("activeServiceStatus") or {}).get("rayClusterName"),
+                   timeout=DEPLOYED, what="inc: Ready, its first cluster active")
+        first = status()["activeServiceStatus"]["rayClusterName"]
+        wait_until(lambda: control_plane.exists(f"{gw_api}/httproutes/inc-httproute"), timeout=60, what="the HTTPRoute")
+        assert weights() == [(f"{first}-serve-svc", 100)]
+        gateway = control_plane.get(f"{gw_api}/gateways/inc-gateway")
+        assert gateway["spec"]["gatewayClassName"] == "test" and gateway["spec"]["listeners"][0]["port"] == 80
+        assert control_plane.exists(f"/api/v1/namespaces/{namespace}/services/{first}-serve-svc")
+
+        control_plane.merge_patch(f"{base}/inc", {"spec": {"rayClusterConfig": {
+            **cluster_config(ports, image="rayproject/ray:2.53.0"), "enableInTreeAutoscaling": True}}})
+        seen: list[list[tuple[str, int]]] = []
+
+        def promoted() -> bool:
+            current = weights()
+            if not seen or seen[-1] != current:
+                seen.append(current)
+            active = status()["activeServiceStatus"]["rayClusterName"]
+            return active != first and not (status().get("pendingServiceStatus") or {}).get("rayClusterName")
+
+        wait_until(promoted, timeout=DEPLOYED, what="inc: the new cluster promoted", interval=0.5)
+        second = status()["activeServiceStatus"]["rayClusterName"]
+        pending_weights = [dict(w).get(f"{second}-serve-svc") for w in seen]
+        steps = [w for w in pending_weights if w is not None]
+        assert steps[:1] == [0] and 50 in steps and 100 in steps, seen
+        assert steps == sorted(steps), f"the new cluster's weight only rises: {seen}"
+        head = control_plane.get(f"/api/v1/namespaces/{namespace}/services/inc-head-svc")
+        wait_until(lambda: control_plane.get(f"/api/v1/namespaces/{namespace}/services/inc-head-svc")["spec"]
+                   ["selector"]["ray.io/cluster"] == second, timeout=60, what="the head Service on the new cluster")
+        assert head is not None
+        new_ray = heads.head(head_pod_name(control_plane, namespace, second))
+        capacity = httpx.get(f"{new_ray.url}/api/serve/applications/", timeout=30).json().get("target_capacity")
+        assert capacity == 100, capacity
+    finally:
+        stop.set()
+        heads.close()
+
+
+def head_pod_name(api: Kube, namespace: str, cluster: str) -> str:
+    pods = api.get(f"/api/v1/namespaces/{namespace}/pods",
+                   labelSelector=f"ray.io/cluster={cluster},ray.io/node-type=head")["items"]
+    return str(pods[0]["metadata"]["name"])
