@@ -46,7 +46,9 @@ cache; serve-ctl only when Ray shows another). A RayService's reading is its sta
 RayCluster and the head and serve Services it owns, its clusters' head pods' `ray.io/serve`
 label, and the Events about it; it counts as settled once Ready and unchanged for a while. Not
 Ready within SERVICE_TIMEOUT_SECONDS on either side is a difference of its own.
-NewClusterWithIncrementalUpgrade fixtures are not compared: serve-ctl does not serve it yet.
+NewClusterWithIncrementalUpgrade fixtures are not compared: an upgrade moves only once a gateway
+controller accepts the Gateway and HTTPRoute, and the test control plane has none (serve-ctl's
+incremental upgrade is tested in tests/integration/test_serve_ctl.py, the test accepting them).
 
 With `-k` picking some fixtures, only those are applied (and no report is spliced).
 
@@ -312,7 +314,8 @@ def not_compared(m: Manifest) -> str:
     if m.kind != "RayService":
         return ""
     if ((m.obj.get("spec") or {}).get("upgradeStrategy") or {}).get("type") == INCREMENTAL:
-        return f"RayService: upgradeStrategy {INCREMENTAL}, which serve-ctl does not serve yet"
+        return (f"RayService: upgradeStrategy {INCREMENTAL} moves only once a gateway controller accepts the "
+                "Gateway and HTTPRoute, and the test control plane has none")
     missing = conf.serve_code_missing(m.obj, (p.stem for p in SERVE_APPS.glob("*.py")))
     if missing:
         return (f"RayService: its serve config needs what the test Ray head does not have ({', '.join(missing)}); "
