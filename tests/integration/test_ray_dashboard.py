@@ -147,7 +147,7 @@ async def test_a_dashboard_that_never_answers_is_a_temporary_error_after_the_tim
 
 @pytest.mark.usefixtures("ray_head")  # Ray is installed (else: skipped)
 def test_a_head_is_not_started_on_a_taken_dashboard_port(silent_server: int, tmp_path: Path) -> None:
-    with pytest.raises(NoRay, match=f"the dashboard port {silent_server} is taken"):
+    with pytest.raises(NoRay, match=f"the dashboard port 0.0.0.0:{silent_server} is taken"):
         RayHead(tmp_path, dashboard_port=silent_server).start()
 
 
