@@ -10,6 +10,7 @@ must print the same bytes (a command line, a JSON argument, a name).
 | `yaml_value`, `yaml_to_json` | `sigs.k8s.io/yaml`'s `Unmarshal` into `any` / `YAMLToJSON`: the first YAML document read with go-yaml v2's rules (`y`, `on`, `off` are booleans; `1e3`, `0x1f`, `0o17`, `017` numbers; no base-60 numbers; timestamps stay strings), keys made strings |
 | `check_name`, `check_label` | KubeRay `utils.CheckName`, `utils.CheckLabel` |
 | `parse_duration` | `time.ParseDuration` (to seconds) |
+| `DNS1035_LABEL`, `DNS1035_MESSAGE` | apimachinery's `IsDNS1035Label`: its pattern, and its message as KubeRay prints it (`%v` of the []string) |
 
 Not here: `%v` of times and durations (each controller's texts module). Pure: the standard
 library and PyYAML only.
@@ -253,6 +254,12 @@ def yaml_to_json(text: str) -> str:
 
 
 # --- KubeRay's name fitting ------------------------------------------------------------------
+# k8s.io/apimachinery v0.36 `IsDNS1035Label`: the pattern, and the message as KubeRay prints it.
+DNS1035_LABEL = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")
+DNS1035_MESSAGE = ("[a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an "
+                   "alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', "
+                   "regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')]")
+
 _GO_ASCII_PUNCT = set("!\"#%&'()*,-./:;?@[\\]_{}")  # Go's unicode.IsPunct over ASCII
 
 

@@ -30,7 +30,6 @@ ValidationFailed. Pure: the feature gate is a parameter.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -48,11 +47,6 @@ SPEC: Reason = "InvalidRayServiceSpec"
 
 _META_INVALID = "The RayService metadata is invalid: "
 _SPEC_INVALID = "The RayService spec is invalid: "
-_DNS1035 = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")
-# k8s.io/apimachinery v0.36 IsDNS1035Label's message, as KubeRay prints it (`%v` of a []string).
-_DNS1035_MSG = ("[a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an "
-                "alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', "
-                "regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')]")
 _OPTIONS = "spec.upgradeStrategy.clusterUpgradeOptions"
 _TYPES = (RayServiceUpgradeType.NEW_CLUSTER_WITH_INCREMENTAL_UPGRADE, RayServiceUpgradeType.NEW_CLUSTER,
           RayServiceUpgradeType.NONE)
@@ -78,9 +72,9 @@ def validate_metadata(rs: RayService) -> Invalid | None:
     if len(name) > MAX_RAYSERVICE_NAME_LENGTH:
         return Invalid(METADATA, f"metadata.name: {_META_INVALID}RayService name should be no more than "
                                  f"{MAX_RAYSERVICE_NAME_LENGTH} characters")
-    if not _DNS1035.fullmatch(name):
+    if not gotext.DNS1035_LABEL.fullmatch(name):
         return Invalid(METADATA, f"metadata.name: {_META_INVALID}RayService name should be a valid DNS1035 label: "
-                                 f"{_DNS1035_MSG}")
+                                 f"{gotext.DNS1035_MESSAGE}")
     problem = initializing_timeout_problem(rs.annotations.get(INITIALIZING_TIMEOUT_ANNOTATION, ""))
     if problem:
         return Invalid(METADATA, f"metadata.annotations[{INITIALIZING_TIMEOUT_ANNOTATION}]: {_META_INVALID}"

@@ -23,7 +23,6 @@ gates are a parameter (KubeRay v1.7's defaults for any gate not given).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -49,11 +48,6 @@ SPEC: Reason = "InvalidRayJobSpec"
 STATUS: Reason = "InvalidRayJobStatus"
 
 _SPEC_INVALID = "The RayJob spec is invalid: "
-_DNS1035 = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")
-# k8s.io/apimachinery v0.36 IsDNS1035Label's message, as KubeRay prints it (`%v` of a []string).
-_DNS1035_MSG = ("[a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an "
-                "alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', "
-                "regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')]")
 _STRATEGY = "spec.deletionStrategy"
 _RULES = _STRATEGY + ".deletionRules"
 _BY_IMPACT = (DeletionPolicyType.DELETE_WORKERS, DeletionPolicyType.DELETE_CLUSTER, DeletionPolicyType.DELETE_SELF)
@@ -121,9 +115,9 @@ def _metadata(job: RayJob) -> Invalid | None:
     if len(name) > MAX_RAYJOB_NAME_LENGTH:
         return Invalid(METADATA, f"metadata.name: The RayJob metadata is invalid: RayJob name should be no more "
                                  f"than {MAX_RAYJOB_NAME_LENGTH} characters")
-    if not _DNS1035.fullmatch(name):
+    if not gotext.DNS1035_LABEL.fullmatch(name):
         return Invalid(METADATA, "metadata.name: The RayJob metadata is invalid: RayJob name should be a valid "
-                                 f"DNS1035 label: {_DNS1035_MSG}")
+                                 f"DNS1035 label: {gotext.DNS1035_MESSAGE}")
     return None
 
 

@@ -17,13 +17,13 @@ from raybus_common.crds.raycluster import (
     RayClusterSpec,
     WorkerGroupSpec,
 )
+from raybus_common.gotext import DNS1035_LABEL
 
 from ..constants import AUTOSCALER_V2_ENV
 from ..podtemplate import env_text, pod_spec, ray_container
 from .problems import HEAD, Problem, Problems, worker_path
 
 MAX_NAME_LENGTH = 53  # utils.MaxRayClusterNameLength
-_DNS1035 = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")
 _LABEL = re.compile(r"([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]")
 _SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 DNS1035_MSG = ("a lowercase RFC 1035 label must consist of lower case alphanumeric characters or '-', start "
@@ -41,7 +41,7 @@ def metadata_rules(cluster: RayCluster) -> Problems:
     name = cluster.name
     if len(name) > MAX_NAME_LENGTH:
         return [Problem("metadata.name", f"RayCluster name should be no more than {MAX_NAME_LENGTH} characters")]
-    if not _DNS1035.fullmatch(name):
+    if not DNS1035_LABEL.fullmatch(name):
         return [Problem("metadata.name", f"RayCluster name should be a valid DNS1035 label: [{DNS1035_MSG}]")]
     return []
 
