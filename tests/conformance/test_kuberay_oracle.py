@@ -198,9 +198,10 @@ KNOWN: tuple[conf.Known, ...] = (
                "`ray.io/originated-from-crd: RayService`: it finds the head pod (for `ray.io/serve` and endpoints) by "
                "label", manifests=RAYSERVICES),
     conf.Known("a RayJob's cluster created twice", r"events\[FailedToCreateRayCluster\]",
-               "KubeRay creates a RayJob's RayCluster again when its cache has not yet seen the one it just created, "
+               "KubeRay creates a RayJob's (or RayService's) RayCluster again when its cache has not yet seen the one it just created, "
                "and records a Warning `FailedToCreateRayCluster` (\"already exists\"); Raybus's controller waits for "
-               "its own writes. A race: not every run shows it", manifests=RAYJOBS, sometimes=True),
+               "its own writes. A race: not every run shows it", manifests=RAYJOBS + RAYSERVICES,
+               sometimes=True),
     # Last, so that the differences above still show on this manifest where they apply.
     conf.Known("deletion rules on `jobDeploymentStatus` (everything)", r".*",
                "a deletion rule conditioned on `jobDeploymentStatus` is new in v1.7: v1.5 writes it back with "
