@@ -47,8 +47,8 @@ def test_defaults_match_kuberay() -> None:
                        "reconcile_concurrency")),
     (ActuatorSettings, ("watch_namespaces", "batch_scheduler", "feature_gates", "reconcile_concurrency")),
     (WatcherSettings, ("batch_scheduler", "feature_gates", "reconcile_concurrency", "dry_run")),
-    (ControllerSettings, ("qps", "burst", "kubeconfig", "batch_scheduler")),
-    (ClusterCtlSettings, ("qps", "burst", "kubeconfig", "batch_scheduler")),
+    (ControllerSettings, ("qps", "burst", "kubeconfig")),
+    (ClusterCtlSettings, ("qps", "burst", "kubeconfig")),
 ], ids=["service", "actuator", "watcher", "controller", "cluster-ctl"])
 def test_each_role_has_only_its_own_knobs(cls: type[ServiceSettings], absent: tuple[str, ...]) -> None:
     assert not set(absent) & set(cls.model_fields)
@@ -61,6 +61,7 @@ def test_each_role_has_only_its_own_knobs(cls: type[ServiceSettings], absent: tu
     (ActuatorSettings, {"RAYBUS_QPS": "5.5"}, "qps", 5.5),
     (ControllerSettings, {"RAYBUS_DRY_RUN": "true"}, "dry_run", True),
     (SchedulerBridgeSettings, {"RAYBUS_BATCH_SCHEDULER": "kai-scheduler"}, "batch_scheduler", "kai-scheduler"),
+    (ClusterCtlSettings, {"RAYBUS_BATCH_SCHEDULER": "volcano"}, "batch_scheduler", "volcano"),
     (ControllerSettings, {"RAYCLUSTER_DEFAULT_REQUEUE_SECONDS_ENV": "60"}, "requeue_seconds", 60.0),
     (ControllerSettings, {"RAYBUS_REQUEUE_SECONDS": "30"}, "requeue_seconds", 30.0),
     (ControllerSettings, {"RAYBUS_FEATURE_GATES": "RayCronJob=true,RayClusterStatusConditions=false"},
@@ -68,7 +69,7 @@ def test_each_role_has_only_its_own_knobs(cls: type[ServiceSettings], absent: tu
     (ServiceSettings, {"RAYBUS_LOG_FORMAT": "console"}, "log_format", "console"),
     (ClusterCtlSettings, {"RAYBUS_ENABLE_PROBES_INJECTION": "false"}, "enable_probes_injection", False),
     (ClusterCtlSettings, {"RAYBUS_DEFAULT_POD_LABELS": '{"team": "ml"}'}, "default_pod_labels", {"team": "ml"}),
-], ids=["namespaces", "namespaces-empty", "random-port", "qps", "dry-run", "kai", "kuberay-requeue-env",
+], ids=["namespaces", "namespaces-empty", "random-port", "qps", "dry-run", "kai", "cluster-volcano", "kuberay-requeue-env",
         "requeue", "gates", "console-logs", "cluster-knob", "cluster-json-knob"])
 def test_from_env(monkeypatch: pytest.MonkeyPatch, cls: type[ServiceSettings], env: dict[str, str], field: str,
                   expected: object) -> None:

@@ -26,9 +26,15 @@ from .status.calculate import is_transition
 ROOT = "raycluster"
 OWNED = ("service", "job", "ingress", "serviceaccount", "role", "rolebinding", "secret", "persistentvolumeclaim",
          "networkpolicy")
+# A gang's group object, which scheduler-bridge writes: no pod before it is in view. Volcano's
+# PodGroup of a RayJob's cluster is the RayJob's and names the cluster in its `ray.io/cluster`.
+GROUPS = (Watch("podgroup", either(owned_by(ROOT, "RayCluster"), labelled(ROOT, CLUSTER_LABEL)),
+                keep=keep_for("podgroup")),
+          Watch("schedulingpodgroup", owned_by(ROOT, "RayCluster"), keep=keep_for("schedulingpodgroup")))
 SPEC = ControllerSpec[ClusterConfig]("cluster-ctl", ROOT, reconcile, watches=(
     Watch("pod", either(owned_by(ROOT, "RayCluster"), labelled(ROOT, CLUSTER_LABEL)), keep=keep_pod),
     *(Watch(kind, owned_by(ROOT, "RayCluster"), keep=keep_for(kind)) for kind in OWNED),
+    *GROUPS,
 ), status_transition=is_transition)
 
 

@@ -26,7 +26,6 @@ HEAD = "head"  # a RayNodeType
 # --- the submitter -----------------------------------------------------------------------------
 SUBMITTER_CONTAINER = "ray-job-submitter"
 SUBMITTER_BACKOFF_LIMIT = 2  # the submitter Job's backoffLimit unless submitterConfig says otherwise
-SUBMITTER_RESOURCES = {"limits": {"cpu": "1", "memory": "1Gi"}, "requests": {"cpu": "500m", "memory": "200Mi"}}
 PYTHONUNBUFFERED = "PYTHONUNBUFFERED"
 RAY_DASHBOARD_ADDRESS = "RAY_DASHBOARD_ADDRESS"
 RAY_JOB_SUBMISSION_ID = "RAY_JOB_SUBMISSION_ID"

@@ -32,6 +32,7 @@ from datetime import datetime
 
 from raybus_common import objects
 from raybus_common.actions import AddFinalizer, RaySubmitJob, ray_job_ref
+from raybus_common.crds import batch
 from raybus_common.crds.rayjob import (
     TERMINAL_JOB_STATUSES,
     JobDeploymentStatus,
@@ -167,6 +168,8 @@ def _cluster(p: Pass) -> Obj | None:
     except submitter.CannotBuild as e:  # KubeRay's error (SidecarMode's command cannot be built): retried
         _cannot_build(p, "RayCluster", e)
         return None
+    if p.job.spec.submission_mode == JobSubmissionMode.K8S_JOB_MODE:  # KubeRay stamps it in K8sJobMode only
+        _batch_meta(p, "", submitter_template=_submitter_template(p), pod=False).stamp(obj)
     p.create(obj, "CreatedRayCluster", f"Created RayCluster {where}", f"Failed to create RayCluster {where}")
     return None
 
@@ -189,10 +192,36 @@ def _submitter_job(p: Pass, cluster: Obj) -> bool:
     except submitter.CannotBuild as e:
         _cannot_build(p, "submitter Job", e)
         return False
+    template = obj["spec"]["template"]
+    _batch_meta(p, batch.SUBMITTER_GROUP, submitter_template=template).stamp(template)
     where = f"{p.namespace}/{p.name}"
     p.create(obj, "CreatedRayJobSubmitter", f"Created Kubernetes Job {where}",
              f"Failed to create new Kubernetes Job {where}")
     return True
+
+
+def _batch_meta(p: Pass, group: str, *, submitter_template: Obj | None, pod: bool = True) -> batch.ChildMeta:
+    """KubeRay `AddMetadataToChildResource(rayJob, child, group)` of the RayJob's batch scheduler
+    (its `ray.io/scheduler-name`, else the operator's): the submitter's pod template
+    (`submittergroup`) and, in K8sJobMode, the RayCluster. Unlike KubeRay, which refuses RayJobs
+    under scheduler-plugins, the submitter gets the scheduler's name and stays out of the
+    cluster's PodGroup (it starts once the gang runs)."""
+    labels = objects.labels(p.raw)
+    scheduler = batch.scheduler_of(labels, p.settings.batch_scheduler)
+    spec = p.job.spec.ray_cluster_spec
+    tasks = (batch.job_task_groups(spec, submitter_template or {})
+             if scheduler == batch.YUNIKORN and batch.gang_enabled(labels) and spec is not None else None)
+    meta = batch.child_meta(scheduler, labels=labels, annotations=objects.annotations(p.raw), name=p.name,
+                            group=group, task_groups=tasks, pod=pod)
+    return batch.ChildMeta(meta.scheduler_name) if scheduler == batch.SCHEDULER_PLUGINS else meta
+
+
+def _submitter_template(p: Pass) -> Obj:
+    """The submitter pod template KubeRay's task groups count (`GetSubmitterTemplate`)."""
+    template = p.job.spec.submitter_pod_template
+    if template is not None:
+        return dict(template)
+    return {"spec": {"containers": [{"resources": batch.SUBMITTER_RESOURCES}]}}
 
 
 def _head_service(p: Pass, cluster: Obj) -> None:

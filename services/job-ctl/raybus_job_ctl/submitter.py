@@ -28,6 +28,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from raybus_common import gotext, objects
+from raybus_common.crds.batch import SUBMITTER_RESOURCES
 from raybus_common.crds.raycluster import ORIGINATED_FROM_CRD_LABEL
 from raybus_common.crds.rayjob import RayJob
 from raybus_common.crds.rayjob_validation import load_runtime_env
@@ -49,7 +50,6 @@ from .constants import (
     RAYJOB_CRD,
     SUBMITTER_BACKOFF_LIMIT,
     SUBMITTER_CONTAINER,
-    SUBMITTER_RESOURCES,
     TOKEN_DIR,
     TOKEN_VOLUME,
 )
@@ -177,7 +177,7 @@ def _head_container(head_spec: Mapping[str, Any]) -> Mapping[str, Any]:
 
 def _default_container(image: Any) -> Obj:
     """KubeRay `GetDefaultSubmitterContainer`: the head's image, fixed resources."""
-    return {"name": SUBMITTER_CONTAINER, "image": image, "resources": copy.deepcopy(SUBMITTER_RESOURCES)}
+    return {"name": SUBMITTER_CONTAINER, "image": image, "resources": copy.deepcopy(dict(SUBMITTER_RESOURCES))}
 
 
 def _set_env(container: Obj, dashboard_url: str, job_id: str, cluster: str, auth: Mapping[str, Any]) -> None:

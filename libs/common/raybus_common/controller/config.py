@@ -19,8 +19,9 @@ from __future__ import annotations
 from types import MappingProxyType
 from typing import Any
 
-from pydantic import AliasChoices, BaseModel, Field, field_validator
+from pydantic import AliasChoices, BaseModel, Field, field_validator, model_validator
 
+from ..crds.batch import SCHEDULERS
 from ..scope import WatchScope
 
 # KubeRay v1.7 feature gates and their defaults (ray-operator/pkg/features/features.go).
@@ -62,6 +63,25 @@ class ControllerConfig(BaseModel, frozen=True, populate_by_name=True):
         300.0, gt=0,
         validation_alias=AliasChoices("RAYBUS_REQUEUE_SECONDS", "RAYCLUSTER_DEFAULT_REQUEUE_SECONDS_ENV",
                                       "requeue_seconds"))
+    # KubeRay's --batch-scheduler: the batch scheduler of every RayCluster and RayJob that does
+    # not name its own (label `ray.io/scheduler-name`, `crds.batch`); "" for none. Read by
+    # cluster-ctl (pod metadata, waiting for the group object), job-ctl (the submitter's) and
+    # scheduler-bridge (the group objects), so all three are deployed with the same value.
+    batch_scheduler: str = ""
+
+    @field_validator("batch_scheduler")
+    @classmethod
+    def _scheduler(cls, value: str) -> str:
+        if value not in ("", *SCHEDULERS):
+            raise ValueError(f"unknown batch scheduler {value!r}; known: {', '.join(SCHEDULERS)}")
+        return value
+
+    @model_validator(mode="after")
+    def _scheduler_vs_gates(self) -> ControllerConfig:
+        # KubeRay (config_utils.go): with the KubernetesWAS gate on, no batch scheduler may be set.
+        if self.feature_enabled("KubernetesWAS") and self.batch_scheduler:
+            raise ValueError("batch_scheduler must be empty when the KubernetesWAS feature gate is on")
+        return self
 
     @field_validator("feature_gates", mode="before")
     @classmethod

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from raybus_common import objects
 from raybus_common.actions import Action, Apply, Delete, ObjectRef, WriteEvent
 from raybus_common.controller.view import Observed
+from raybus_common.crds import batch
 from raybus_common.crds.raycluster import RayCluster
 
 from ..config import ClusterConfig
@@ -81,6 +82,29 @@ class Pass:
     def pods(self) -> list[Obj]:
         """The observed pods, by name."""
         return sorted(self.observed.of("pod"), key=objects.name)
+
+    @cached_property
+    def scheduler(self) -> str:
+        """The batch scheduler serving this cluster ("" for none): its label, else the operator's."""
+        return batch.scheduler_of(self.cluster.labels, self.settings.batch_scheduler)
+
+    @cached_property
+    def group_missing(self) -> batch.GroupRef | None:
+        """The scheduler's group object (Volcano's PodGroup, scheduler-plugins' with the gang
+        label) while it is not in view: scheduler-bridge writes it, and no pod is created before
+        it is observed (its arrival wakes the cluster)."""
+        need = batch.required_group(self.scheduler, self.cluster.labels, self.cluster.name)
+        return need if need is not None and not self.present(need.kind, need.name) else None
+
+    def batch_meta(self, group: str) -> batch.ChildMeta:
+        """KubeRay `AddMetadataToChildResource(cluster, pod, group)` of this cluster's scheduler."""
+        if not self.scheduler:
+            return batch.NO_META
+        c = self.cluster
+        tasks = (batch.cluster_task_groups(c.spec)
+                 if self.scheduler == batch.YUNIKORN and batch.gang_enabled(c.labels) else None)
+        return batch.child_meta(self.scheduler, labels=c.labels, annotations=c.annotations, name=c.name, group=group,
+                                task_groups=tasks)
 
     def soon(self, seconds: float = REQUEUE_SOON) -> None:
         self.requeue = seconds if self.requeue is None else min(self.requeue, seconds)

@@ -27,6 +27,7 @@ from raybus_common.crds.raycluster import (
 from ..constants import (
     DISABLE_PROVISIONED_HEAD_RESTART_ANNOTATION,
     GROUP_LABEL,
+    HEAD_GROUP,
     KUBERAY_VERSION_ANNOTATION,
     NODE_TYPE_LABEL,
     RECREATE_HASH_ANNOTATION,
@@ -79,6 +80,8 @@ def reconcile_pods(p: Pass) -> None:
                      f"Deleted all Pods for RayCluster {where} due to spec change with Recreate upgradeStrategy",
                      f"Failed deleting Pods due to spec change with Recreate upgradeStrategy for RayCluster {where}")
         return
+    if p.group_missing is not None:
+        return  # the gang's group object first (scheduler-bridge's); pods once it is observed
     _head(p, heads)
     for group in spec.workers:
         mine = [pod for pod in pods if objects.labels(pod).get(NODE_TYPE_LABEL) == RayNodeType.WORKER
@@ -110,7 +113,7 @@ def _head(p: Pass, heads: list[Obj]) -> None:
             return  # the old head is still terminating under that name: wait for it
     else:
         (name,) = pod_names(head_prefix(cluster.name), p.seed, "headgroup", taken, 1)
-    pod = head_pod(cluster, name, p.settings)
+    pod = p.batch_meta(HEAD_GROUP).stamp(head_pod(cluster, name, p.settings))
     account = (pod.get("spec") or {}).get("serviceAccountName")
     if account and p.creating("ServiceAccount", account):
         # The API server admits a pod only once its ServiceAccount exists, and the actuator
@@ -183,7 +186,8 @@ def _worker_pod(p: Pass, group: WorkerGroupSpec, name: str, *, replica_group: st
     once per pass and copied for each pod the pass creates (`named_worker`)."""
     built = p.worker_pods.get(id(group))  # the group's model lives as long as the pass
     if built is None:
-        built = p.worker_pods[id(group)] = worker_pod(p.cluster, group, name, p.settings)
+        built = p.worker_pods[id(group)] = p.batch_meta(group.group_name).stamp(
+            worker_pod(p.cluster, group, name, p.settings))
     return named_worker(built, group, name, p.settings, replica_group=replica_group, host_index=host_index)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 
+from raybus_common.crds import batch
 from raybus_common.crds.raycluster import (
     HeadGroupSpec,
     RayCluster,
@@ -43,6 +44,9 @@ def metadata_rules(cluster: RayCluster) -> Problems:
         return [Problem("metadata.name", f"RayCluster name should be no more than {MAX_NAME_LENGTH} characters")]
     if not DNS1035_LABEL.fullmatch(name):
         return [Problem("metadata.name", f"RayCluster name should be a valid DNS1035 label: [{DNS1035_MSG}]")]
+    scheduler = batch.scheduler_problem(cluster.labels)  # Raybus's per-object choice: KubeRay has none
+    if scheduler is not None:
+        return [Problem(f"metadata.labels[{batch.SCHEDULER_LABEL}]", scheduler)]
     return []
 
 
