@@ -3,11 +3,14 @@
 `module_nats` is a nats-server of the test module's own (a work-queue stream allows one
 consumer per subject, and other modules leave the actuator's durable on `raybus.act.>`; a test
 may delete a stream), `module_bus` a Raybus bus on it with Raybus's streams, and `open_module_bus` opens more.
+`scheduler_crds` is the control plane once the batch schedulers' CRDs are served
+(test_scheduler_crds.py and test_kueue.py share it).
 (`ray_head`, `pod_network` and `pod_runner` are in tests/conftest.py: the conformance tests use them too.)
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 import pytest
@@ -15,6 +18,9 @@ import pytest
 from raybus_common.bus.nats import NatsBus, connect
 from raybus_common.bus.streams import ensure_streams
 from raybus_common.settings import ServiceSettings
+from raybus_testbed import schedulers
+from raybus_testbed.controlplane import crds_in, install_crds
+from raybus_testbed.kube import Kube
 from raybus_testbed.nats import NatsServer
 
 
@@ -49,3 +55,20 @@ async def open_module_bus(module_nats: NatsServer) -> AsyncIterator[BusOpener]:
 @pytest.fixture
 async def module_bus(open_module_bus: BusOpener) -> NatsBus:
     return await open_module_bus()
+
+
+@pytest.fixture(scope="session")
+def scheduler_crds(control_plane: Kube) -> Kube:
+    """The control plane, with Volcano's, scheduler-plugins' and Kueue's CRDs served: the local
+    one installed them at start; an existing cluster (RAYBUS_TEST_KUBECONFIG), or a local one
+    that could not, gets them here, each Established before a test runs. Skips, saying why,
+    when they cannot be had (not cached, no Go)."""
+    crds = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
+    if os.environ.get("RAYBUS_TEST_KUBECONFIG") or not all(
+            control_plane.exists(f"{crds}/{name}") for name in schedulers.REQUIRED):
+        try:
+            files = schedulers.crd_files()
+        except schedulers.NoSchedulerCRDs as e:
+            pytest.skip(f"no scheduler CRDs: {e}")
+        install_crds(control_plane, crds_in(files))
+    return control_plane

@@ -10,9 +10,10 @@ not run containers: nothing inside a pod ever executes, except in a RayJob's sub
 which kwok only makes Running and `podrunner.PodRunner` runs on this machine.
 
 CRDs: Raybus's own (`deploy/crds`), then the Gateway API's GatewayClass, Gateway and HTTPRoute
-(`gatewayapi`, from the Go module proxy, cached). Without the latter (no cache and no Go, or the
-fetch failed) the control plane starts all the same and says why in one log line. With
-`crd_dir=None`, neither.
+(`gatewayapi`), then the batch schedulers' (`schedulers`: Volcano's and scheduler-plugins'
+PodGroups, Kueue's kinds), the last two from the Go module proxy, cached. Without either of those
+(no cache and no Go, or the fetch failed) the control plane starts all the same and says why in
+one log line. With `crd_dir=None`, none of them.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import os
 import secrets
 import shutil
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -31,7 +33,7 @@ from typing import Any
 import httpx
 import yaml
 
-from . import gatewayapi
+from . import gatewayapi, schedulers
 from .kube import Kube
 from .procs import Proc, free_port
 from .waiting import wait_until
@@ -232,7 +234,10 @@ class ControlPlane:
         self.add_nodes(self.nodes)
         if self.crd_dir is not None:
             self.install_crds(sorted(self.crd_dir.glob("*.yaml")))
-            self._install_gateway_api()
+            self._install_optional(gatewayapi.crd_files, gatewayapi.NoGatewayAPI,
+                                   "no Gateway API CRDs, Gateways and HTTPRoutes are not served")
+            self._install_optional(schedulers.crd_files, schedulers.NoSchedulerCRDs,
+                                   "no scheduler CRDs, PodGroups and Kueue's kinds are not served")
         wait_until(lambda: self.api.exists("/api/v1/namespaces/default/serviceaccounts/default"),
                    timeout=60, what="the default service account (kube-controller-manager running)")
 
@@ -279,12 +284,13 @@ class ControlPlane:
             wait_until(partial(_condition, self.api, f"/api/v1/nodes/{node.name}", "Ready"), timeout=60,
                        what=f"node {node.name} Ready")
 
-    def _install_gateway_api(self) -> None:
-        """The Gateway API's CRDs, or one log line saying why they are not served."""
+    def _install_optional(self, crd_files: Callable[[], list[Path]], unavailable: type[Exception],
+                          missing: str) -> None:
+        """The CRDs `crd_files` fetches, or one log line saying why they are not served."""
         try:
-            files = gatewayapi.crd_files()
-        except gatewayapi.NoGatewayAPI as e:
-            log.warning("control plane: no Gateway API CRDs, Gateways and HTTPRoutes are not served: %s", e)
+            files = crd_files()
+        except unavailable as e:
+            log.warning("control plane: %s: %s", missing, e)
             return
         self.install_crds(files)
 
