@@ -229,3 +229,84 @@ def _without_markers(tmp_path: Path) -> Path:
     doc = tmp_path / "plain.md"
     doc.write_text("no markers\n")
     return doc
+
+
+# -- batch schedulers -----------------------------------------------------------------------------
+
+def _sched_pod(cluster: str, group: str, suffix: str, **annotations: str) -> dict[str, Any]:
+    return {"kind": "Pod",
+            "metadata": {"name": f"{cluster}-{group}-{suffix}", "uid": suffix,
+                         "labels": {"ray.io/cluster": cluster, "ray.io/group": group, "ray.io/node-type": "worker",
+                                    "volcano.sh/queue-name": "q", "scheduling.x-k8s.io/pod-group": cluster},
+                         "annotations": {"ray.io/ft-enabled": "false", **annotations}},
+            "spec": {"schedulerName": "volcano", "containers": [{"name": "ray-worker"}]}}
+
+
+def test_a_scheduler_sees_its_labels_annotations_and_scheduler_name_only() -> None:
+    p = _sched_pod("rc", "cpu", "x7k2p", **{"yunikorn.apache.org/task-groups": '[{"name":"headgroup","minMember":1}]',
+                                            "scheduling.k8s.io/group-name": "ray-rc-pg"})
+    assert conf.scheduler_view(p) == {
+        "metadata": {"labels": {"volcano.sh/queue-name": "q", "scheduling.x-k8s.io/pod-group": "rc"},
+                     "annotations": {"yunikorn.apache.org/task-groups": [{"name": "headgroup", "minMember": 1}],
+                                     "scheduling.k8s.io/group-name": "ray-rc-pg"}},
+        "spec": {"schedulerName": "volcano"}}
+    # Task groups in another key order compare equal; a value that is no JSON stays text.
+    other = _sched_pod("rc", "cpu", "q1w2e", **{"yunikorn.apache.org/task-groups": '[{"minMember":1,"name":"headgroup"}]',
+                                                "scheduling.k8s.io/group-name": "ray-rc-pg"})
+    assert conf.diff(conf.scheduler_view(p), conf.scheduler_view(other)) == []
+    broken = _sched_pod("rc", "cpu", "q1w2e", **{"yunikorn.apache.org/task-groups": "[{"})
+    assert conf.scheduler_view(broken)["metadata"]["annotations"] == {"yunikorn.apache.org/task-groups": "[{"}
+    cluster = {"kind": "RayCluster", "metadata": {"name": "rc", "labels": {"ray.io/gang-scheduling-enabled": "true"}},
+               "spec": {"headGroupSpec": {}}}
+    assert conf.scheduler_view(cluster) == {
+        "metadata": {"labels": {"ray.io/gang-scheduling-enabled": "true"}, "annotations": {}}}
+
+
+def test_a_batch_reading_keeps_a_manifests_pods_groups_and_clusters_with_names_neutral() -> None:
+    job = {"kind": "RayJob", "metadata": {"name": "job", "uid": "job-uid"}}
+    cluster = {"kind": "RayCluster", "metadata": {"name": "job-ab12c", "uid": "c-uid",
+                                                   "labels": {"volcano.sh/queue-name": "q", "ray.io/cluster": "x"},
+                                                   "annotations": {"scheduling.k8s.io/group-name": "ray-job-pg"}}}
+    pods = [_sched_pod("job-ab12c", "cpu", "aaaaa"), _sched_pod("job-ab12c", "cpu", "bbbbb"),
+            _sched_pod("job-ab12c", "headgroup", "ccccc"), _sched_pod("other", "cpu", "ddddd")]
+    owned = {"kind": "PodGroup", "metadata": {"name": "ray-job-pg", "uid": "g", "resourceVersion": "3",
+                                               "labels": {"ray.io/cluster": "job-ab12c"},
+                                               "ownerReferences": [{"apiVersion": "ray.io/v1", "kind": "RayJob",
+                                                                    "name": "job", "uid": "job-uid",
+                                                                    "controller": True}]},
+             "spec": {"minMember": 3, "queue": "q"}, "status": {"phase": "Pending"}}
+    unowned = {"kind": "PodGroup", "metadata": {"name": "job-ab12c"}, "spec": {"minMember": 3}}
+    stranger = {"kind": "PodGroup", "metadata": {"name": "ray-other-pg"}, "spec": {}}
+    got = conf.batch_reading(["job", "job-ab12c"], clusters=[cluster], pods=pods,
+                             pod_groups=[("volcano", owned), ("volcano", stranger), ("scheduler-plugins", unowned)],
+                             scrub=conf.rayjob_scrubber(NS, job))
+    assert sorted(got) == ["Pod/job-<rand>/cpu#0", "Pod/job-<rand>/cpu#1", "Pod/job-<rand>/headgroup",
+                           "PodGroup:scheduler-plugins/job-<rand>", "PodGroup:volcano/ray-job-pg", "RayCluster/job-<rand>"]
+    assert got["Pod/job-<rand>/headgroup"]["metadata"]["labels"]["scheduling.x-k8s.io/pod-group"] == "job-<rand>"
+    assert got["PodGroup:volcano/ray-job-pg"] == {
+        "metadata": {"labels": {"ray.io/cluster": "job-<rand>"},
+                     "ownerReferences": [{"kind": "RayJob", "name": "job", "controller": True}]},
+        "spec": {"minMember": 3, "queue": "q"}}
+    assert got["PodGroup:scheduler-plugins/job-<rand>"]["metadata"] == {"labels": {}, "ownerReferences": []}
+    assert got["RayCluster/job-<rand>"] == {"metadata": {"labels": {"volcano.sh/queue-name": "q"},
+                                                         "annotations": {"scheduling.k8s.io/group-name": "ray-job-pg"}}}
+
+
+def test_the_matrix_report_has_a_cell_per_pair_and_its_own_markers(tmp_path: Path) -> None:
+    known = conf.Known("a label | b", r"x", "why x")
+    outcomes = {("volcano", "gang"): conf.Outcome("volcano/gang"),
+                ("volcano", "job"): conf.Outcome("volcano/job", listed=[("x", known)]),
+                ("kai-scheduler", "job"): conf.Outcome("kai-scheduler/job", unlisted=[("y", 1, 2)])}
+    report = conf.render_matrix(outcomes, oracle="v1.5.0", remarks=["Each scheduler one run."])
+    assert "Of 3 compared pairs: 1 identical; 2 identical but for listed differences." in report
+    assert "\n\nEach scheduler one run.\n\n| | `gang` | `job` |\n|---|---|---|\n" in report
+    assert "| `volcano` | identical | differs where listed: a label \\| b |" in report
+    assert "| `kai-scheduler` | n/a | **differs**: `y` |" in report
+    assert "| a label \\| b | why x | no |" in report
+    doc = tmp_path / "doc.md"
+    doc.write_text(f"{conf.BEGIN}\noracle\n{conf.END}\n{conf.BATCH_BEGIN}\nold\n{conf.BATCH_END}\n")
+    conf.splice(doc, report, begin=conf.BATCH_BEGIN, end=conf.BATCH_END)
+    text = doc.read_text()
+    assert "oracle" in text and "old" not in text and report in text
+    with pytest.raises(ValueError, match="conformance-batch"):
+        conf.splice(_without_markers(tmp_path), report, begin=conf.BATCH_BEGIN, end=conf.BATCH_END)

@@ -38,6 +38,7 @@ from typing import Any
 
 import yaml
 
+from raybus_common.crds import batch
 from raybus_common.objects import SUFFIX_ALPHABET
 
 Obj = dict[str, Any]
@@ -230,10 +231,16 @@ def split_submit_command(container: Obj) -> None:
 def keyed_children(objs: Iterable[Obj], scrub: Scrubber) -> dict[str, Obj]:
     """Normalised children by `Kind/name` (names scrubbed); same-key pods (a group's replicas)
     get `#0`, `#1`, ... in the order of their normalised content, so equal groups compare equal."""
+    return numbered((f"{obj.get('kind')}/{scrub.text((obj.get('metadata') or {}).get('name', ''))}",
+                     normalise_child(obj, scrub)) for obj in objs)
+
+
+def numbered(keyed: Iterable[tuple[str, Obj]]) -> dict[str, Obj]:
+    """(key, object) pairs as a dict; objects sharing a key get `#0`, `#1`, ... in the order of
+    their content, so that equal groups compare equal whichever was made first."""
     groups: dict[str, list[Obj]] = {}
-    for obj in objs:
-        key = f"{obj.get('kind')}/{scrub.text((obj.get('metadata') or {}).get('name', ''))}"
-        groups.setdefault(key, []).append(normalise_child(obj, scrub))
+    for key, obj in keyed:
+        groups.setdefault(key, []).append(obj)
     out: dict[str, Obj] = {}
     for key, members in sorted(groups.items()):
         if len(members) == 1:
@@ -438,6 +445,80 @@ def serve_code_missing(rayservice: Obj, importable: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(missing))
 
 
+# -- batch schedulers -----------------------------------------------------------------------------
+
+# What a batch scheduler reads of a pod or a RayCluster (`crds.batch`'s keys): the parameter labels
+# of the parent, the pod labels the plugins stamp, the gang label, and the group annotations.
+SCHEDULER_LABELS = frozenset({
+    batch.VOLCANO_QUEUE_LABEL, batch.PRIORITY_CLASS_LABEL, batch.YUNIKORN_APP_ID_LABEL, batch.YUNIKORN_QUEUE_LABEL,
+    batch.YUNIKORN_POD_APP_ID_LABEL, batch.YUNIKORN_POD_QUEUE_LABEL, batch.KAI_QUEUE_LABEL, batch.POD_GROUP_LABEL,
+    batch.GANG_LABEL})
+SCHEDULER_ANNOTATIONS = frozenset({
+    batch.VOLCANO_GROUP_ANNOTATION, batch.VOLCANO_TASK_SPEC_ANNOTATION, batch.YUNIKORN_TASK_GROUPS_ANNOTATION,
+    batch.YUNIKORN_TASK_GROUP_NAME_ANNOTATION})
+# The group objects, as (flavour, collection path): Volcano's and scheduler-plugins' PodGroups.
+POD_GROUP_KINDS: tuple[tuple[str, str], ...] = (
+    (batch.VOLCANO, f"/apis/{batch.VOLCANO_API}/namespaces/{{ns}}/podgroups"),
+    (batch.SCHEDULER_PLUGINS, f"/apis/{batch.SCHEDULER_PLUGINS_API}/namespaces/{{ns}}/podgroups"),
+)
+
+
+def _json_or_text(value: str) -> Any:
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
+
+
+def scheduler_view(obj: Obj) -> Obj:
+    """What a batch scheduler reads of a pod or a RayCluster: its labels of `SCHEDULER_LABELS`, its
+    annotations of `SCHEDULER_ANNOTATIONS` (YuniKorn's task groups parsed from their JSON, so that
+    the order of keys is no difference; a value that is no JSON kept as text) and, for a pod,
+    `spec.schedulerName`. Nothing else of it."""
+    meta = obj.get("metadata") or {}
+    labels = {k: v for k, v in (meta.get("labels") or {}).items() if k in SCHEDULER_LABELS}
+    annotations = {k: _json_or_text(v) if k == batch.YUNIKORN_TASK_GROUPS_ANNOTATION else v
+                   for k, v in (meta.get("annotations") or {}).items() if k in SCHEDULER_ANNOTATIONS}
+    out: Obj = {"metadata": {"labels": labels, "annotations": annotations}}
+    if obj.get("kind") == "Pod":
+        out["spec"] = {"schedulerName": (obj.get("spec") or {}).get("schedulerName")}
+    return out
+
+
+def pod_group_view(obj: Obj) -> Obj:
+    """A PodGroup as compared: its labels, its spec, and its owner references' kind, name and
+    controller flag (not its status: a scheduler writes that, and none runs here)."""
+    meta = obj.get("metadata") or {}
+    refs = [{k: ref[k] for k in ("kind", "name", "controller") if k in ref} for ref in meta.get("ownerReferences") or []]
+    return {"metadata": {"labels": dict(meta.get("labels") or {}), "ownerReferences": refs},
+            "spec": copy.deepcopy(obj.get("spec") or {})}
+
+
+def batch_reading(names: Iterable[str], *, clusters: Iterable[Obj] = (), pods: Iterable[Obj] = (),
+                  pod_groups: Iterable[tuple[str, Obj]] = (), scrub: Scrubber) -> dict[str, Obj]:
+    """What the batch scheduler sees of one manifest, by key, names scrubbed: `names` are the
+    manifest's object's and the RayClusters it made; `clusters` a RayJob's RayClusters
+    (`RayCluster/<name>`, their `scheduler_view`); of `pods` (a namespace's), those of a cluster
+    in `names` (`Pod/<cluster>/<ray.io/group>`, numbered: `numbered`); of `pod_groups` (a
+    namespace's, as (flavour, PodGroup)), those owned by or named after one of `names` (`ray-<name>-pg`
+    or `<name>`; `PodGroup:<flavour>/<name>`, their `pod_group_view`)."""
+    ours = set(names)
+    keyed: list[tuple[str, Obj]] = []
+    for cluster in clusters:
+        keyed.append((f"RayCluster/{(cluster.get('metadata') or {}).get('name', '')}", scheduler_view(cluster)))
+    for pod in pods:
+        labels = (pod.get("metadata") or {}).get("labels") or {}
+        if labels.get(_CLUSTER_LABEL) in ours:
+            keyed.append((f"Pod/{labels[_CLUSTER_LABEL]}/{labels.get('ray.io/group', '')}", scheduler_view(pod)))
+    for flavour, group in pod_groups:
+        meta = group.get("metadata") or {}
+        owners = {ref.get("name") for ref in meta.get("ownerReferences") or []}
+        name = meta.get("name", "")
+        if owners & ours or any(name in (f"ray-{n}-pg", n) for n in ours):
+            keyed.append((f"PodGroup:{flavour}/{name}", pod_group_view(group)))
+    return numbered((scrub.text(k), scrub(v)) for k, v in keyed)
+
+
 # -- diff -----------------------------------------------------------------------------------------
 
 _NAMED_LISTS = frozenset({"containers", "initContainers", "env", "ports", "volumes", "volumeMounts",
@@ -592,25 +673,69 @@ def render(outcomes: list[Outcome], *, oracle: str, remarks: Iterable[str] = ())
                                    for _, k in sorted(o.listed, key=lambda pk: (pk[1].version, pk[1].label)))
             what = ", ".join(labels) or "—"
         lines.append(f"| `{o.manifest}` | {o.verdict} | {_cell(what)} |")
+    return "\n".join(lines + _listed_table(compared)) + "\n"
+
+
+def _listed_table(compared: Iterable[Outcome]) -> list[str]:
+    """The lines of the table of the listed differences that showed, with their reasons."""
     used: dict[str, Known] = {}
     for o in compared:
         for _, k in o.listed:
             used.setdefault(k.label, k)
-    if used:
-        lines += ["", "The listed differences that showed in this run:", "",
-                  "| difference | why | due to the oracle's version |", "|---|---|---|"]
-        for k in sorted(used.values(), key=lambda k: (k.version, k.label)):
-            lines.append(f"| {_cell(k.label)} | {_cell(k.reason)} | {'yes' if k.version else 'no'} |")
-    return "\n".join(lines) + "\n"
+    if not used:
+        return []
+    lines = ["", "The listed differences that showed in this run:", "",
+             "| difference | why | due to the oracle's version |", "|---|---|---|"]
+    for k in sorted(used.values(), key=lambda k: (k.version, k.label)):
+        lines.append(f"| {_cell(k.label)} | {_cell(k.reason)} | {'yes' if k.version else 'no'} |")
+    return lines
+
+
+def render_matrix(outcomes: Mapping[tuple[str, str], Outcome], *, oracle: str, remarks: Iterable[str] = ()) -> str:
+    """A report over two axes, as Markdown: `outcomes` by (row, column), e.g. (batch scheduler,
+    manifest). The counts, `remarks` (a paragraph each), a table with one cell per pair (its
+    verdict, and the listed differences that showed or the unlisted fields; `n/a` for a pair not
+    run), then the listed differences with their reasons."""
+    rows = list(dict.fromkeys(r for r, _ in outcomes))
+    columns = sorted({c for _, c in outcomes})
+    compared = [o for o in outcomes.values() if not o.note]
+    identical = sum(1 for o in compared if o.verdict == "identical")
+    clean = sum(1 for o in compared if o.verdict != "differs")
+    summary = (f"Oracle: KubeRay {oracle}, run beside Raybus on the same control plane. Of {len(compared)} compared "
+               f"pairs: {identical} identical; {clean} identical but for listed differences.")
+    lines = [summary, ""]
+    for remark in remarks:
+        lines += [remark, ""]
+    lines += ["| | " + " | ".join(f"`{c}`" for c in columns) + " |", "|---|" + "---|" * len(columns)]
+    for row in rows:
+        cells = []
+        for column in columns:
+            o = outcomes.get((row, column))
+            if o is None:
+                cells.append("n/a")
+            elif o.note:
+                cells.append(f"not compared: {o.note}")
+            elif o.unlisted:
+                cells.append(f"**differs**: {_fields(p for p, _, _ in o.unlisted)}")
+            else:
+                labels = ", ".join(dict.fromkeys(k.label for _, k in sorted(o.listed, key=lambda pk: pk[1].label)))
+                cells.append(o.verdict + (f": {labels}" if labels else ""))
+        lines.append(f"| `{row}` | " + " | ".join(_cell(c) for c in cells) + " |")
+    return "\n".join(lines + _listed_table(compared)) + "\n"
 
 
 BEGIN, END = "<!-- conformance:begin -->", "<!-- conformance:end -->"
 
 
-def splice(doc: Path, report: str) -> None:
-    """Replace the text between the conformance markers of `doc` with `report`."""
+# The batch schedulers' report (tests/conformance/test_batch_schedulers.py) has a section of its own.
+BATCH_BEGIN, BATCH_END = "<!-- conformance-batch:begin -->", "<!-- conformance-batch:end -->"
+
+
+def splice(doc: Path, report: str, *, begin: str = BEGIN, end: str = END) -> None:
+    """Replace the text between the markers `begin` and `end` of `doc` (the conformance report's,
+    by default) with `report`."""
     text = doc.read_text()
-    start, end = text.find(BEGIN), text.find(END)
-    if start < 0 or end < start:
-        raise ValueError(f"{doc} has no {BEGIN} … {END} section")
-    doc.write_text(text[: start + len(BEGIN)] + "\n" + report + text[end:])
+    start, stop = text.find(begin), text.find(end)
+    if start < 0 or stop < start:
+        raise ValueError(f"{doc} has no {begin} … {end} section")
+    doc.write_text(text[: start + len(begin)] + "\n" + report + text[stop:])

@@ -9,9 +9,10 @@
         ...  # KubeRay reconciles the Ray objects of `ns`
     # here the process is gone (SIGTERM, SIGKILL if it lingers)
 
-The operator runs without leader election, webhooks or batch schedulers, with its metrics and
-health probes on loopback ports, watching only the namespaces given. This module starts and
-stops it; it does not install CRDs (the control plane does) or judge what KubeRay did.
+The operator runs without leader election or webhooks, and without a batch scheduler unless
+given one (`batch_scheduler`), with its metrics and health probes on loopback ports, watching
+only the namespaces given. This module starts and stops it; it does not install CRDs (the
+control plane does) or judge what KubeRay did.
 """
 
 from __future__ import annotations
@@ -78,11 +79,14 @@ class KubeRay:
     `qps`/`burst` its client's rate limit (KubeRay's defaults, 100/200, if None);
     `use_kubernetes_proxy` makes it reach Ray dashboards through the API server's service proxy
     (`-use-kubernetes-proxy`), as an operator outside the cluster must: the head Service's DNS
-    name does not resolve here."""
+    name does not resolve here; `batch_scheduler` one of KubeRay's `-batch-scheduler` values
+    (`volcano`, `yunikorn`, `scheduler-plugins`, `kai-scheduler`), none if empty (with `volcano` it
+    watches Volcano's PodGroups: their CRD must be served, or it does not start)."""
 
     def __init__(self, workdir: Path, kubeconfig: Path | str, *, namespaces: Sequence[str],
                  binary: Path | None = None, feature_gates: str = "", concurrency: int = 4,
-                 qps: float | None = None, burst: int | None = None, use_kubernetes_proxy: bool = False) -> None:
+                 qps: float | None = None, burst: int | None = None, use_kubernetes_proxy: bool = False,
+                 batch_scheduler: str = "") -> None:
         if not namespaces:  # an empty flag would make it watch every namespace of the cluster
             raise ValueError("KubeRay needs at least one namespace to watch")
         self.binary = binary or operator_binary()
@@ -94,6 +98,7 @@ class KubeRay:
             f"-reconcile-concurrency={concurrency}", f"-feature-gates={feature_gates}", "-log-stdout-encoder=console",
             *([f"-qps={qps}"] if qps is not None else []), *([f"-burst={burst}"] if burst is not None else []),
             *(["-use-kubernetes-proxy=true"] if use_kubernetes_proxy else []),
+            *([f"-batch-scheduler={batch_scheduler}"] if batch_scheduler else []),
         ], workdir / "kuberay.log", env={"ENABLE_WEBHOOKS": "false"})
 
     def start(self, timeout: float = 60.0) -> None:
