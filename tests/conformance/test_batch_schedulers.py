@@ -133,6 +133,12 @@ KNOWN: tuple[conf.Known, ...] = (
                "RayCluster, no pods. Raybus runs it: its cluster's pods get `schedulerName: kai-scheduler` and the "
                "queue label",
                manifests=(pair(batch.KAI, "job"),)),
+    conf.Known("scheduler-plugins' PodGroup owner is its controller",
+               r"PodGroup:scheduler-plugins/[^.]+\.metadata\.ownerReferences\.[^.]+\.controller",
+               "KubeRay's scheduler-plugins PodGroup names its RayCluster as a plain owner (no `controller`, no "
+               "`blockOwnerDeletion`); Raybus makes the cluster its controller, as for every child it writes "
+               "(`objects.owner_reference`): cluster-ctl and scheduler-bridge find a group by its controller owner",
+               manifests=(pair(batch.SCHEDULER_PLUGINS, "gang"), pair(batch.SCHEDULER_PLUGINS, "autoscale"))),
 )
 
 

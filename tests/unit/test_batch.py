@@ -15,6 +15,7 @@ from cluster_views import NOW, REPO
 from job_views import CLUSTER, NAME, NS, UID, cluster, head_service, rayjob, run, status
 
 from raybus_cluster_ctl.config import ClusterConfig
+from raybus_cluster_ctl.handlers import GROUPS
 from raybus_cluster_ctl.reconcile import reconcile as cluster_reconcile
 from raybus_common.actions import Apply, Patch, RecordEvent
 from raybus_common.controller.view import Observed, RootKey
@@ -201,7 +202,7 @@ def test_a_suspended_clusters_volcano_group_reserves_nothing() -> None:
     group = served(bridge(root)[0].object)
     suspended = raycluster(suspend=True)
     (action,) = bridge(suspended, group)
-    assert action.object["spec"]["minMember"] == 0 and action.object["spec"]["minResources"] == {}
+    assert action.object["spec"]["minMember"] == 0 and "minResources" not in action.object["spec"]
     assert bridge(root, served(action.object))[0].object["spec"]["minMember"] == 3, "resumed: reserved again"
 
 
@@ -305,6 +306,15 @@ def test_cluster_ctl_creates_no_pod_before_its_volcano_pod_group_is_observed() -
         assert pod["metadata"]["labels"][batch.VOLCANO_QUEUE_LABEL] == "q1"
         assert pod["metadata"]["annotations"]["scheduling.k8s.io/group-name"] == "ray-rc-pg"
     assert sorted(p["metadata"]["annotations"]["volcano.sh/task-spec"] for p in pods) == ["cpu", "cpu", "headgroup"]
+
+
+def test_cluster_ctl_keeps_what_maps_a_rayjobs_group_to_its_cluster() -> None:
+    group = served(bridge(raycluster(CLUSTER, job=True), rayjob(status("Initializing")), key=CLUSTER)[0].object)
+    for watch in GROUPS:
+        if watch.kind == "podgroup":
+            kept = watch.keep(group) if watch.keep else group
+            assert [str(k) for k in watch.to_roots(kept)] == [f"raycluster/{NS}/{CLUSTER}"]
+            assert kept["metadata"]["name"] == f"ray-{NAME}-pg"
 
 
 def test_cluster_ctl_without_a_scheduler_stamps_nothing_and_does_not_wait() -> None:

@@ -146,7 +146,14 @@ def keep_metadata(obj: Obj) -> Obj:
     return _head(obj)
 
 
-KEEP: dict[str, Keep] = {"pod": keep_pod, "service": keep_service, "ingress": keep_ingress, "job": keep_job}
+def keep_group(obj: Obj) -> Obj:
+    """A batch scheduler's group object: whether it exists, and the cluster its label names (a
+    RayJob's Volcano PodGroup reaches its cluster's view by that label, not by an owner)."""
+    return _head(obj, labels=(CLUSTER_LABEL,))
+
+
+KEEP: dict[str, Keep] = {"pod": keep_pod, "service": keep_service, "ingress": keep_ingress, "job": keep_job,
+                         "podgroup": keep_group}
 
 
 def keep_for(kind: str) -> Keep:

@@ -107,7 +107,7 @@ def _same(seen: Obj, want: Obj) -> bool:
         return False
     if objects.labels(seen).get(CLUSTER_LABEL) != (want["metadata"].get("labels") or {}).get(CLUSTER_LABEL):
         return False
-    return _quantities(got.get("minResources")) == _quantities(spec["minResources"])
+    return _quantities(got.get("minResources")) == _quantities(spec.get("minResources"))
 
 
 def _quantities(resources: Any) -> dict[str, Fraction]:

@@ -224,7 +224,9 @@ def volcano_pod_group(*, name: str, namespace: str, owner: Mapping[str, Any], la
     """KubeRay `createPodGroup` (Volcano): `owner` the ownerReference (the RayCluster, or the
     RayJob of a RayJob's cluster), `labels` the parent's (queue, priority class, network
     topology). `extra_labels` are Raybus's (which cluster the group serves)."""
-    spec: dict[str, Any] = {"minMember": min_member, "minResources": resource_list(resources)}
+    spec: dict[str, Any] = {"minMember": min_member}
+    if resources:  # none (a suspended cluster): left out, so an apply removes what there was
+        spec["minResources"] = resource_list(resources)
     mode = labels.get(VOLCANO_TOPOLOGY_MODE_LABEL)
     if mode is not None:
         topology: dict[str, Any] = {"mode": mode}
