@@ -131,3 +131,14 @@ def test_runtime_scope(namespaces: list[str], namespace: str, expected: bool) ->
 def test_gate_lookup_of_unknown_name() -> None:
     with pytest.raises(KeyError):
         ControllerConfig().feature_enabled("Nope")
+
+
+def test_batch_scheduler_settings_as_kuberay_checks_them() -> None:
+    from raybus_common.controller.config import ControllerConfig
+    assert ControllerConfig(enable_batch_scheduler=True).batch_scheduler == "volcano"
+    with pytest.raises(ValueError, match="deprecated"):
+        ControllerConfig(enable_batch_scheduler=True, batch_scheduler="yunikorn")
+    with pytest.raises(ValueError, match="unknown batch scheduler"):
+        ControllerConfig(batch_scheduler="slurm")
+    with pytest.raises(ValueError, match="KubernetesWAS"):
+        ControllerConfig(batch_scheduler="volcano", feature_gates={"KubernetesWAS": True})

@@ -68,6 +68,8 @@ class ControllerConfig(BaseModel, frozen=True, populate_by_name=True):
     # cluster-ctl (pod metadata, waiting for the group object), job-ctl (the submitter's) and
     # scheduler-bridge (the group objects), so all three are deployed with the same value.
     batch_scheduler: str = ""
+    # KubeRay's deprecated --enable-batch-scheduler: Volcano. Refused together with a name.
+    enable_batch_scheduler: bool = False
 
     @field_validator("batch_scheduler")
     @classmethod
@@ -78,9 +80,15 @@ class ControllerConfig(BaseModel, frozen=True, populate_by_name=True):
 
     @model_validator(mode="after")
     def _scheduler_vs_gates(self) -> ControllerConfig:
-        # KubeRay (config_utils.go): with the KubernetesWAS gate on, no batch scheduler may be set.
-        if self.feature_enabled("KubernetesWAS") and self.batch_scheduler:
+        # KubeRay (config_utils.go): the deprecated switch and a name are exclusive, and with the
+        # KubernetesWAS gate on neither may be set.
+        if self.enable_batch_scheduler and self.batch_scheduler:
+            raise ValueError("both the deprecated enable_batch_scheduler and batch_scheduler are set; "
+                             "use batch_scheduler alone")
+        if self.feature_enabled("KubernetesWAS") and (self.batch_scheduler or self.enable_batch_scheduler):
             raise ValueError("batch_scheduler must be empty when the KubernetesWAS feature gate is on")
+        if self.enable_batch_scheduler:
+            object.__setattr__(self, "batch_scheduler", "volcano")  # frozen model: set once, here
         return self
 
     @field_validator("feature_gates", mode="before")
