@@ -10,11 +10,17 @@ collectors come along):
 - `raybus_published_total{stage, duplicate}`: messages published (duplicate = dropped by
   `Nats-Msg-Id` dedupe).
 - `raybus_dead_letters_total{stage}`, `raybus_ready` (1 once the service reports ready).
+- `raybus_bus_pending_messages{stage}` and `raybus_bus_lag_seconds{stage}`: how far behind the
+  bus a consumer is — JetStream's count of messages still to deliver, and the age of the message
+  in hand, both at the last message handled.
+- `raybus_controller_reconcile_seconds{controller}`: time spent in one `reconcile`.
 
 Controllers add KubeRay's own names (`kuberay_cluster_info`, ...) in their own modules.
 """
 
 from __future__ import annotations
+
+from datetime import UTC, datetime
 
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client import generate_latest as _generate
@@ -31,7 +37,27 @@ PARTITIONS_HELD = Gauge("raybus_controller_partitions_held", "Partitions whose l
 RECONCILES = Counter("raybus_controller_reconciles", "Calls of reconcile, by controller.", ["controller"])
 ACTIONS_ISSUED = Counter("raybus_controller_actions", "Actions published, by controller and operation.",
                          ["controller", "op"])
+BUS_PENDING = Gauge("raybus_bus_pending_messages", "Messages the consumer has yet to deliver, at the last one handled.",
+                    ["stage"])
+BUS_LAG = Gauge("raybus_bus_lag_seconds", "Age of the last bus message handled when its handling began.", ["stage"])
+RECONCILE_SECONDS = Histogram(
+    "raybus_controller_reconcile_seconds", "Seconds spent in one reconcile, by controller.", ["controller"],
+    buckets=(0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0))
 OUTCOMES = ("ok", "temporary", "permanent", "malformed", "exhausted")
+
+
+def observe_lag(subject: str, pending: int | None, sent: datetime | None, now: datetime | None = None) -> None:
+    """Record how far behind the bus a consumer is: `pending` messages after this one (JetStream's
+    `num_pending`), this one published at `sent` (its stream timestamp). The stage is the
+    subject's second token (`raybus.<stage>.…`)."""
+    parts = subject.split(".", 2)
+    stage = parts[1] if len(parts) > 1 else "unknown"
+    if pending is not None:
+        BUS_PENDING.labels(stage).set(pending)
+    if sent is not None:
+        if sent.tzinfo is None:
+            sent = sent.replace(tzinfo=UTC)
+        BUS_LAG.labels(stage).set(max(0.0, ((now or datetime.now(UTC)) - sent).total_seconds()))
 
 
 def render(registry: CollectorRegistry = REGISTRY) -> tuple[bytes, str]:

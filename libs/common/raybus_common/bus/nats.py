@@ -543,6 +543,7 @@ class NatsBus:
 
     async def _handle(self, msg: Msg, spec: ConsumerSpec, model: type[E], handler: Handler[E]) -> None:
         md = msg.metadata
+        metrics.observe_lag(msg.subject, md.num_pending, md.timestamp)
         verdict = await dispatch(model, handler, subject=msg.subject, data=msg.data, headers=msg.headers,
                                  attempt=md.num_delivered, max_attempts=spec.max_deliver, stream=md.stream,
                                  stream_seq=md.sequence.stream)
@@ -615,6 +616,7 @@ class NatsBus:
         handle = consumer.sub
         async for msg in psub.messages:
             md = msg.metadata
+            metrics.observe_lag(msg.subject, md.num_pending, md.timestamp)
             with consumer.working():
                 verdict = await dispatch(model, handler, subject=msg.subject, data=msg.data, headers=msg.headers,
                                          attempt=1, max_attempts=1, stream=md.stream,

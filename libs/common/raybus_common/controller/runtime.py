@@ -446,7 +446,9 @@ class Controller(Generic[C]):
             self.queue.add_after(key, 1.0)
             return
         observed = self._with_written_status(self.view.observe(key))
+        started = time.perf_counter()
         decision = self.spec.reconcile(observed, now=datetime.fromtimestamp(now, UTC), settings=self.config)
+        metrics.RECONCILE_SECONDS.labels(self.spec.name).observe(time.perf_counter() - started)
         self.reconciles += 1
         metrics.RECONCILES.labels(self.spec.name).inc()
         log.debug("reconciled %s: %d actions, status %s, requeue %s", key, len(decision.actions),
