@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
-from raybus_cluster_ctl.plan.texts import go_duration, go_quote, pod_state, terminated, unhealthy_reason
+from raybus_cluster_ctl.plan.texts import go_quote, pod_state, terminated, unhealthy_reason
 from raybus_cluster_ctl.status.calculate import ReconcileError
 from raybus_cluster_ctl.status.replica_failure import replica_failure
+from raybus_common import gotext
 from raybus_common.actions import Action, Apply, Delete, ObjectRef, RecordEvent
 from raybus_common.controller.view import Failure
 
@@ -64,7 +65,7 @@ def test_the_first_write_in_the_pass_order_wins() -> None:
     (0, "0s"), (0.0005, "500µs"), (0.75, "750ms"), (0.0015, "1.5ms"), (1.5, "1.5s"), (59, "59s"), (60, "1m0s"),
     (301, "5m1s"), (301.25, "5m1.25s"), (3600, "1h0m0s"), (3723.000004, "1h2m3.000004s"), (-2, "-2s")])
 def test_go_duration(seconds: float, text: str) -> None:
-    assert go_duration(seconds) == text
+    assert gotext.duration(seconds) == text
 
 
 def test_go_quote() -> None:

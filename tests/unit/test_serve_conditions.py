@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from serve_core_views import NOW, Obj, ago, cond, condition, status, wire
 
+from raybus_common import gotext
 from raybus_serve_ctl import conditions as c
 
 INITIALIZING = cond("Ready", "False", "Initializing", at=ago(100))
@@ -134,7 +135,7 @@ def test_initializing_timeout_due() -> None:
     (3661.25, "1h1m1.25s"), (-90, "-1m30s"),
 ])
 def test_go_duration(seconds: float, text: str) -> None:
-    assert c.go_duration(seconds) == text
+    assert gotext.duration(seconds) == text
 
 
 # --- serviceStatus ---------------------------------------------------------------------------------------

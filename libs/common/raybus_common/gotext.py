@@ -9,10 +9,10 @@ must print the same bytes (a command line, a JSON argument, a name).
 | `trim_space` | `strings.TrimSpace` |
 | `yaml_value`, `yaml_to_json` | `sigs.k8s.io/yaml`'s `Unmarshal` into `any` / `YAMLToJSON`: the first YAML document read with go-yaml v2's rules (`y`, `on`, `off` are booleans; `1e3`, `0x1f`, `0o17`, `017` numbers; no base-60 numbers; timestamps stay strings), keys made strings |
 | `check_name`, `check_label` | KubeRay `utils.CheckName`, `utils.CheckLabel` |
-| `parse_duration` | `time.ParseDuration` (to seconds) |
+| `parse_duration`, `duration` | `time.ParseDuration` (to seconds); `time.Duration.String()` (`%v`) at microsecond precision |
 | `DNS1035_LABEL`, `DNS1035_MESSAGE` | apimachinery's `IsDNS1035Label`: its pattern, and its message as KubeRay prints it (`%v` of the []string) |
 
-Not here: `%v` of times and durations (each controller's texts module). Pure: the standard
+Not here: `%v` of times (each controller's texts module). Pure: the standard
 library and PyYAML only.
 """
 
@@ -310,3 +310,26 @@ def parse_duration(text: str) -> float:
         total += float(m.group(1)) * _DURATION_UNITS[unit]
         pos = m.end()
     return -total if text[:1] == "-" else total
+
+
+def duration(seconds: float) -> str:
+    """Go's `time.Duration.String()` at microsecond precision: `5m0s`, `1h2m3.5s`, `1.5s`,
+    `750ms`, `0s`."""
+    micros = round(seconds * 1_000_000)
+    if micros == 0:
+        return "0s"
+    sign, micros = ("-", -micros) if micros < 0 else ("", micros)
+    if micros < 1_000_000:  # under a second Go picks the unit: ms or µs
+        unit, size = ("ms", 1000) if micros >= 1000 else ("µs", 1)
+        whole, rest = divmod(micros, size)
+        fraction = f".{rest:03d}".rstrip("0") if size > 1 and rest else ""
+        return f"{sign}{whole}{fraction}{unit}"
+    total, frac = divmod(micros, 1_000_000)
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    text = f"{secs}" + (f".{frac:06d}".rstrip("0") if frac else "") + "s"
+    if hours or minutes:
+        text = f"{minutes}m{text}"
+    if hours:
+        text = f"{hours}h{text}"
+    return sign + text

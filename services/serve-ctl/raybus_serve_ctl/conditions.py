@@ -115,25 +115,6 @@ class TimedOut:
     message: str
 
 
-def go_duration(seconds: float) -> str:
-    """Go's `time.Duration.String()` at whole-microsecond precision: `30m0s`, `1h0m0s`, `1.5s`,
-    `500ms`, `0s`."""
-    micros = round(seconds * 1_000_000)
-    sign, micros = ("-", -micros) if micros < 0 else ("", micros)
-    if micros == 0:
-        return "0s"
-    if micros < 1_000_000:
-        unit, size = ("ms", 1000) if micros >= 1000 else ("µs", 1)
-        whole, rest = divmod(micros, size)
-        return f"{sign}{whole}{f'.{rest:03d}'.rstrip('0') if size > 1 and rest else ''}{unit}"
-    whole, rest = divmod(micros, 1_000_000)
-    hours, minutes, secs = whole // 3600, whole // 60 % 60, whole % 60
-    text = f"{secs}{f'.{rest:06d}'.rstrip('0') if rest else ''}s"
-    if hours or minutes:
-        text = f"{minutes}m{text}"
-    return sign + (f"{hours}h{text}" if hours else text)
-
-
 def mark_failed_on_initializing_timeout(status: Obj, *, timeout: float | None, now: datetime) -> TimedOut | None:
     """KubeRay `markFailedOnInitializingTimeout`: when Ready has been False/Initializing for at
     least `timeout` seconds (from its lastTransitionTime), clear both cluster names (so the
@@ -147,7 +128,7 @@ def mark_failed_on_initializing_timeout(status: Obj, *, timeout: float | None, n
         return None
     for which in ("activeServiceStatus", "pendingServiceStatus"):
         status.setdefault(which, {})["rayClusterName"] = ""
-    spent_text, timeout_text = go_duration(spent) if since is not None else "?", go_duration(timeout)
+    spent_text, timeout_text = gotext.duration(spent) if since is not None else "?", gotext.duration(timeout)
     set_condition(status, Type.READY, "False", Reason.INITIALIZING_TIMEOUT,
                   f"RayService failed to become ready within the configured timeout of {timeout_text}. "
                   f"Time spent initializing: {spent_text}", now)

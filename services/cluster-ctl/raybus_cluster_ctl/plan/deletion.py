@@ -14,13 +14,14 @@ from datetime import datetime
 from raybus_common import objects
 from raybus_common.actions import AddFinalizer, RemoveFinalizer, WriteEvent
 from raybus_common.crds.raycluster import STORAGE_NS_ANNOTATION, RayNodeType
+from raybus_common.gotext import duration as go_duration
 
 from ..children.cleanup_job import redis_cleanup_job
 from ..constants import FT_DELETION_TIMEOUT, FT_DELETION_TIMEOUT_ANNOTATION, FT_FINALIZER, NODE_TYPE_LABEL
 from ..pods.build import head_pod
 from .collector import Pass
 from .podnames import head_prefix
-from .texts import go_duration, go_quote
+from .texts import go_quote
 
 
 def needs_finalizer(p: Pass) -> bool:

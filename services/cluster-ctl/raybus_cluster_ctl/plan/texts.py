@@ -5,7 +5,7 @@ into its notes (v1.7 `raycluster_controller.go`). Pure.
   where the last is the Ray container's `*ContainerStateTerminated` as its generated `String()`
   prints it (`&ContainerStateTerminated{ExitCode:1,...,}`, or `nil`);
 - `unhealthy_reason`: `shouldDeletePod`'s reason, which multi-host deletions put in their note;
-- `go_duration`, `go_quote`: Go's `%v` of a `time.Duration` and `%q` of a string.
+- `go_quote`: Go's `%q` of a string (`%v` of a `time.Duration` is `gotext.duration`).
 """
 
 from __future__ import annotations
@@ -60,28 +60,6 @@ def unhealthy_reason(pod: Obj, node_type: str) -> str:
     return (f"The Pod status of the {node_type} Pod {name} is {phase}, and the Ray container terminated status "
             f"is {terminated(pod)}. The container is unable to restart due to its restart policy "
             f"{(pod.get('spec') or {}).get('restartPolicy', '')}, so KubeRay will delete it.")
-
-
-def go_duration(seconds: float) -> str:
-    """Go's `time.Duration.String()` at microsecond precision: `5m0s`, `1h2m3.5s`, `1.5s`, `750ms`."""
-    micros = round(seconds * 1_000_000)
-    if micros == 0:
-        return "0s"
-    sign, micros = ("-", -micros) if micros < 0 else ("", micros)
-    if micros < 1_000_000:  # under a second Go picks the unit: ms or µs
-        unit, size = ("ms", 1000) if micros >= 1000 else ("µs", 1)
-        whole, rest = divmod(micros, size)
-        fraction = f".{rest:0{len(str(size)) - 1}d}".rstrip("0") if size > 1 and rest else ""
-        return f"{sign}{whole}{fraction}{unit}"
-    total, frac = divmod(micros, 1_000_000)
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    text = f"{secs}" + (f".{frac:06d}".rstrip("0") if frac else "") + "s"
-    if hours or minutes:
-        text = f"{minutes}m{text}"
-    if hours:
-        text = f"{hours}h{text}"
-    return sign + text
 
 
 def go_quote(text: str) -> str:
