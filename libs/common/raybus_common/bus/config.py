@@ -15,6 +15,9 @@ class NatsConfig(BaseModel, frozen=True):
     nats_password: str = ""
     nats_token: str = ""
     nats_creds_file: str = ""
+    nats_tls_ca: str = ""  # PEM file of the CA that signed the servers' certificates (enables TLS)
+    nats_tls_cert: str = ""  # PEM client certificate, for servers that verify clients (with nats_tls_key)
+    nats_tls_key: str = ""
     nats_connect_attempts: int = Field(10, ge=1)  # first connect only; reconnects are unbounded
     nats_connect_timeout: float = Field(2.0, gt=0)
     stream_replicas: int = Field(1, ge=1, le=5)  # JetStream replicas of every stream and KV bucket

@@ -33,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import ssl
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -81,14 +82,8 @@ async def connect(settings: NatsConfig, *, name: str | None = None) -> NatsBus:
     """Connect with bounded retries for the first connection, then reconnect forever."""
     bus = NatsBus(settings)
     policy = Bounded(max_attempts=settings.nats_connect_attempts, base=0.5, cap=5.0)
-    servers = [s.strip() for s in settings.nats_url.split(",") if s.strip()]
-    auth: dict[str, Any] = {}
-    if settings.nats_user:
-        auth.update(user=settings.nats_user, password=settings.nats_password)
-    if settings.nats_token:
-        auth["token"] = settings.nats_token
-    if settings.nats_creds_file:
-        auth["user_credentials"] = settings.nats_creds_file
+    servers = server_urls(settings)
+    auth = connect_options(settings)
     for attempt in policy:
         try:
             nc = await nats.connect(
@@ -113,6 +108,31 @@ async def connect(settings: NatsConfig, *, name: str | None = None) -> NatsBus:
             log.info("connected to NATS at %s", nc.connected_url.netloc if nc.connected_url else servers)
             return bus
     raise AssertionError("unreachable: Bounded yields at least one attempt")
+
+
+def server_urls(settings: NatsConfig) -> list[str]:
+    """`RAYBUS_NATS_URL` split at commas: every server of a cluster, tried in turn (and on reconnect)."""
+    return [s.strip() for s in settings.nats_url.split(",") if s.strip()]
+
+
+def connect_options(settings: NatsConfig) -> dict[str, Any]:
+    """Credentials and TLS for `nats.connect`: user/password, token or a creds file, and a TLS
+    context when a CA (and optionally a client certificate and key) is set."""
+    opts: dict[str, Any] = {}
+    if settings.nats_user:
+        opts.update(user=settings.nats_user, password=settings.nats_password)
+    if settings.nats_token:
+        opts["token"] = settings.nats_token
+    if settings.nats_creds_file:
+        opts["user_credentials"] = settings.nats_creds_file
+    if bool(settings.nats_tls_cert) != bool(settings.nats_tls_key):
+        raise ValueError("RAYBUS_NATS_TLS_CERT and RAYBUS_NATS_TLS_KEY go together: set both or neither")
+    if settings.nats_tls_ca or settings.nats_tls_cert:
+        ctx = ssl.create_default_context(cafile=settings.nats_tls_ca or None)
+        if settings.nats_tls_cert:
+            ctx.load_cert_chain(settings.nats_tls_cert, settings.nats_tls_key)
+        opts["tls"] = ctx
+    return opts
 
 
 @dataclass
