@@ -1,4 +1,10 @@
-"""The `raybus` command: `up`, `down`, `status` for the local stack; `crds generate|check`."""
+"""The `raybus` command: `up`, `down`, `status` for the local stack; `crds generate|check|apply`.
+
+`raybus crds apply` is what the Helm chart's pre-install,pre-upgrade hook Job runs
+(deploy/helm/raybus/templates/crds-job.yaml): it server-side applies the CRD files of a
+directory (the image's /crds; default deploy/crds) to the cluster of --kubeconfig, $KUBECONFIG
+or, in a pod, the service account's, and waits until each is Established.
+"""
 
 from __future__ import annotations
 
@@ -25,10 +31,12 @@ def main(argv: list[str] | None = None) -> int:
     p_tail.add_argument("--json", action="store_true", help="the raw envelope, one JSON object per line")
     p_tail.add_argument("--no-follow", action="store_true", help="print what is stored and exit")
     p_tail.add_argument("--nats-url", help="default: $RAYBUS_NATS_URL, else the `raybus up` stack, else localhost")
-    p_crds = sub.add_parser("crds", help="generate or check deploy/crds/ from the models")
-    p_crds.add_argument("action", choices=["generate", "check"])
-    p_crds.add_argument("--kubeconfig", type=Path, help="take Kubernetes types from this cluster's OpenAPI "
-                        "(default: start a temporary local API server)")
+    p_crds = sub.add_parser("crds", help="generate or check deploy/crds/ from the models; apply them to a cluster")
+    p_crds.add_argument("action", choices=["generate", "check", "apply"])
+    p_crds.add_argument("--kubeconfig", type=Path, help="generate/check: take Kubernetes types from this cluster's "
+                        "OpenAPI (default: start a temporary local API server); apply: the cluster to apply to "
+                        "(default: $KUBECONFIG, ~/.kube/config, then the in-cluster service account)")
+    p_crds.add_argument("--dir", type=Path, help="apply: the directory of CRD files (default: deploy/crds)")
     args = parser.parse_args(argv)
 
     if args.cmd in ("up", "down", "status"):
@@ -48,6 +56,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.cmd == "tail":
         return tail(args)
+    if args.cmd == "crds" and args.action == "apply":
+        return apply_crds(args.dir, args.kubeconfig)
     if args.cmd == "crds":
         from raybus_testbed import crdgen
 
@@ -63,6 +73,26 @@ def main(argv: list[str] | None = None) -> int:
         print("deploy/crds is up to date")
         return 0
     return 2
+
+
+def apply_crds(directory: Path | None, kubeconfig: Path | None) -> int:
+    """Server-side apply every CRD in `directory`'s YAML files; wait until each is Established."""
+    from raybus_testbed.controlplane import CRD_DIR, crds_in, install_crds
+    from raybus_testbed.kube import Kube
+
+    files = sorted((directory or CRD_DIR).glob("*.yaml"))
+    crds = crds_in(files)
+    if not crds:
+        print(f"raybus crds apply: no CustomResourceDefinition in {directory or CRD_DIR}", file=sys.stderr)
+        return 1
+    api = Kube.connect(kubeconfig or "")
+    try:
+        install_crds(api, crds)
+    finally:
+        api.close()
+    for crd in crds:
+        print(f"applied {crd['metadata']['name']} (Established)")
+    return 0
 
 
 def nats_url(explicit: str | None) -> str:
