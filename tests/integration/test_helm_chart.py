@@ -142,6 +142,16 @@ def test_values_reach_the_services(helm: Path) -> None:
     assert len(of_kind(objs, "ServiceMonitor")) == 7
 
 
+@pytest.mark.parametrize("sets", [(), EXTERNAL], ids=["bundled-nats", "external-nats"])
+def test_helm_lint_strict_passes(helm: Path, sets: tuple[str, ...]) -> None:
+    args = [str(helm), "lint", "--strict", str(CHART)]
+    for s in sets:
+        args += ["--set", s]
+    done = subprocess.run(args, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "1 chart(s) linted, 0 chart(s) failed" in done.stdout
+
+
 @pytest.mark.parametrize("bad", [
     "reconcileConcurrency=0", "logging.level=LOUD", "batchScheduler.name=slurm", "services.watcher.replicas=-1",
     "nats.bundled=false", "nats.streamReplicas=7", "watchNamespace={Not_A_Namespace}", "httpPort=0",
@@ -310,10 +320,10 @@ def test_the_stack_runs_under_the_charts_identities(identities: Identities, cont
     watcher_kc, actuator_kc = identities.kubeconfig("watcher"), identities.kubeconfig("actuator")
     ctl_kc = identities.kubeconfig("cluster-ctl")  # no rights at all: cluster-ctl uses none
     # Only this test's namespace: other tests' namespaces may still be terminating.
-    scope = {"RAYBUS_WATCH_NAMESPACES": namespace}
-    services.start("watcher", "raybus-watcher", RAYBUS_KUBECONFIG=str(watcher_kc), KUBECONFIG=str(watcher_kc), **scope)
+    services.start("watcher", "raybus-watcher", RAYBUS_KUBECONFIG=str(watcher_kc), KUBECONFIG=str(watcher_kc),
+                   RAYBUS_WATCH_NAMESPACES=namespace)
     services.start("actuator", "raybus-actuator", RAYBUS_KUBECONFIG=str(actuator_kc), KUBECONFIG=str(actuator_kc))
-    services.start("cluster-ctl", "raybus-cluster-ctl", KUBECONFIG=str(ctl_kc), **scope)
+    services.start("cluster-ctl", "raybus-cluster-ctl", KUBECONFIG=str(ctl_kc), RAYBUS_WATCH_NAMESPACES=namespace)
 
     path = f"/apis/ray.io/v1/namespaces/{namespace}/rayclusters/raycluster-sample"
     control_plane.create(f"/apis/ray.io/v1/namespaces/{namespace}/rayclusters", cluster("raycluster-sample", namespace))
