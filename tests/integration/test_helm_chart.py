@@ -28,6 +28,7 @@ import pytest
 import yaml
 
 from raybus_common.kube.client import ApiError
+from raybus_testbed.controlplane import CRD_DIR, crds_in, install_crds
 from raybus_testbed.kube import Kube
 from raybus_testbed.services import Services
 from raybus_testbed.waiting import wait_until
@@ -302,11 +303,22 @@ def test_each_identity_holds_only_its_rights(identities: Identities, control_pla
             "rules": [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["list"]}]}))
 
     # The CRD hook's identity: `raybus crds apply` succeeds with it, and it can do nothing else.
+    # One CRD is removed first (RayCronJob: no other test here uses it), so the hook both creates
+    # (a fresh install) and patches (an upgrade).
+    cron_crd = f"{crds}/raycronjobs.ray.io"
+    old_uid = control_plane.get(cron_crd)["metadata"]["uid"]
+    control_plane.delete(cron_crd)
+    wait_until(lambda: not control_plane.exists(cron_crd), timeout=60, what="RayCronJob CRD deleted")
     hook = identities.kubeconfig("crds")
-    done = subprocess.run([str(Path(sys.executable).parent / "raybus"), "crds", "apply", "--kubeconfig", str(hook)],
-                          capture_output=True, text=True, check=False, timeout=300)
+    try:
+        done = subprocess.run([str(Path(sys.executable).parent / "raybus"), "crds", "apply", "--kubeconfig",
+                               str(hook)], capture_output=True, text=True, check=False, timeout=300)
+    finally:
+        if not control_plane.exists(cron_crd):  # leave the session's cluster whole for the tests after
+            install_crds(control_plane, crds_in([CRD_DIR / "ray.io_raycronjobs.yaml"]))
     assert done.returncode == 0, done.stderr
     assert done.stdout.count("(Established)") == 4
+    assert control_plane.get(cron_crd)["metadata"]["uid"] != old_uid
     hook_api = identities.client("crds")
     refused("CRD hook lists CRDs", lambda: hook_api.get(crds))
     refused("CRD hook reads another CRD", lambda: hook_api.get(f"{crds}/podgroups.scheduling.volcano.sh"))
