@@ -9,7 +9,9 @@
   the actuator writes (and may grant the autoscaler's Role), the CRD hook applies the CRDs and
   nothing else. Every 403 provoked is counted.
 - Then watcher, actuator and cluster-ctl run under those identities (a controller's kubeconfig
-  for cluster-ctl: it needs none) and bring RayClusters to ready.
+  for cluster-ctl: it needs none) and bring the sample RayCluster to ready: with the chart's
+  ClusterRoleBindings, and with singleNamespaceInstall's RoleBindings in the test's namespace
+  alone (where the watcher may not list another namespace's pods).
 
 Helm is built from the Go module proxy by scripts/build-helm.sh (cached); without Go and
 without a cached binary the tests skip, saying why.
@@ -188,16 +190,18 @@ class Identities:
     """The chart's RBAC installed in the control plane (release `fullname`), and a kubeconfig per
     service account from the TokenRequest API."""
 
-    def __init__(self, helm: Path, admin: Kube, kubeconfig: Path, namespace: str, workdir: Path) -> None:
+    def __init__(self, helm: Path, admin: Kube, kubeconfig: Path, namespace: str, workdir: Path,
+                 sets: tuple[str, ...] = ()) -> None:
         self.admin, self.ns, self.workdir = admin, namespace, workdir
         self.fullname = namespace[:36].rstrip("-")
-        objs = template(helm, namespace, f"fullnameOverride={self.fullname}")
-        self.rbac = [o for o in objs if o["kind"] in ("ServiceAccount", "ClusterRole", "ClusterRoleBinding")]
+        objs = template(helm, namespace, f"fullnameOverride={self.fullname}", *sets)
+        self.rbac = [o for o in objs if o["kind"] in ("ServiceAccount", "ClusterRole", "ClusterRoleBinding",
+                                                      "RoleBinding")]
         paths = Paths(admin)
         for obj in self.rbac:
-            admin.create(paths.collection(obj, namespace), obj)
+            admin.create(paths.collection(obj, obj["metadata"].get("namespace", namespace)), obj)
         self.cluster_scoped = [f"{paths.collection(o, namespace)}/{o['metadata']['name']}" for o in self.rbac
-                               if o["kind"] != "ServiceAccount"]
+                               if o["kind"] in ("ClusterRole", "ClusterRoleBinding")]
         self.base = yaml.safe_load(kubeconfig.read_text())
         self.clients: list[Kube] = []
 
@@ -226,9 +230,10 @@ class Identities:
 
 
 @pytest.fixture
-def identities(helm: Path, control_plane: Kube, kubeconfig: Path, namespace: str, tmp_path: Path
-               ) -> Iterator[Identities]:
-    ids = Identities(helm, control_plane, kubeconfig, namespace, tmp_path)
+def identities(helm: Path, control_plane: Kube, kubeconfig: Path, namespace: str, tmp_path: Path,
+               request: pytest.FixtureRequest) -> Iterator[Identities]:
+    """The chart's RBAC; `indirect` parametrization gives extra --set values."""
+    ids = Identities(helm, control_plane, kubeconfig, namespace, tmp_path, getattr(request, "param", ()))
     try:
         yield ids
     finally:
@@ -327,9 +332,19 @@ def test_each_identity_holds_only_its_rights(identities: Identities, control_pla
     assert len(denied) == 10, denied
 
 
+@pytest.mark.parametrize("identities", [(), ("singleNamespaceInstall=true",)], indirect=True,
+                         ids=["cluster-wide", "single-namespace"])
 def test_the_stack_runs_under_the_charts_identities(identities: Identities, control_plane: Kube, namespace: str,
                                                      services: Services) -> None:
     watcher_kc, actuator_kc = identities.kubeconfig("watcher"), identities.kubeconfig("actuator")
+    cluster_wide = not any(o["kind"] == "RoleBinding" for o in identities.rbac)
+    watcher = identities.client("watcher")
+    try:
+        watcher.get("/api/v1/namespaces/default/pods")
+        elsewhere = 200
+    except ApiError as e:
+        elsewhere = e.status
+    assert elsewhere == (200 if cluster_wide else 403)  # singleNamespaceInstall: this namespace only
     ctl_kc = identities.kubeconfig("cluster-ctl")  # no rights at all: cluster-ctl uses none
     # Only this test's namespace: other tests' namespaces may still be terminating.
     services.start("watcher", "raybus-watcher", RAYBUS_KUBECONFIG=str(watcher_kc), KUBECONFIG=str(watcher_kc),
