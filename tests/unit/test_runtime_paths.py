@@ -8,6 +8,7 @@ tasks, so nothing here sleeps: the clock moves only when a test says so.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -19,6 +20,7 @@ from raybus_common.actions import Apply, ObjectRef
 from raybus_common.bus import subjects
 from raybus_common.bus.envelopes import ActionEnvelope, Envelope, ResultEnvelope, StateEnvelope
 from raybus_common.bus.memory import MemoryBus
+from raybus_common.controller import runtime
 from raybus_common.controller.config import ControllerConfig, RuntimeConfig
 from raybus_common.controller.runtime import Controller, ControllerSpec, Watch
 from raybus_common.controller.view import Observed, RootKey, owned_by
@@ -611,3 +613,55 @@ async def test_a_burst_of_child_events_makes_one_reconcile_and_the_roots_own_eve
     assert len(script.calls) == 2 and len(script.calls[-1].of("configmap")) == 1
     await observe(bus, cluster("a", rv="2"))  # the root's own change: at once
     assert await ctl.step() == KEY
+
+
+async def test_a_failed_replay_of_gained_partitions_is_retried(monkeypatch: pytest.MonkeyPatch) -> None:
+    """NATS may refuse a subscription while it elects a stream leader: the replica tries again
+    (with backoff) instead of following nothing."""
+    monkeypatch.setattr(runtime, "backoff", lambda attempt, cap: 0.0)
+    bus, clock = MemoryBus(), FakeClock()
+    names = await roots_with_children(bus, 24)
+    r1, r2 = await two_replicas(bus, clock, Script(lambda o: Decision()), Script(lambda o: Decision()))
+    await r1.stop()
+    follow, refused = bus.last_per_subject, []
+
+    async def flaky(filter_subject: str, *args: Any) -> Any:
+        if len(refused) < 2 and filter_subject == subjects.of_kind("state", "configmap"):
+            refused.append(filter_subject)
+            raise TimeoutError("no stream leader")
+        return await follow(filter_subject, *args)
+
+    bus.last_per_subject = flaky  # type: ignore[method-assign, assignment]
+    await r2.tick_leases()
+    await r2.caught_up()
+    assert len(refused) == 2
+    assert view_names(r2, "raycluster") == names
+    assert view_names(r2, "configmap") == {f"{n}-cm" for n in names}
+    # Live messages still arrive (the replica follows the state, once).
+    await observe(bus, cluster("late"))
+    assert "late" in view_names(r2, "raycluster")
+
+
+async def test_a_replica_that_cannot_follow_the_state_again_stops_with_the_error(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(runtime, "backoff", lambda attempt, cap: 0.0)
+    bus, clock = MemoryBus(), FakeClock()
+    await roots_with_children(bus, 8)
+    r1, r2 = await two_replicas(bus, clock, Script(lambda o: Decision()), Script(lambda o: Decision()))
+    await r1.stop()
+    calls = []
+
+    async def refused(filter_subject: str, *args: Any) -> Any:
+        calls.append(filter_subject)
+        raise TimeoutError("no stream leader")
+
+    follow = bus.last_per_subject
+    bus.last_per_subject = refused  # type: ignore[method-assign, assignment]
+    await r2.tick_leases()
+    with pytest.raises(TimeoutError):
+        await r2.caught_up()
+    assert len(calls) == runtime.REPLAY_ATTEMPTS  # bounded: then it gives up, and says so
+    # `run` (what the service awaits) ends with the error, so the process exits and is restarted.
+    bus.last_per_subject = follow  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError, match="stopped following the bus"):
+        await asyncio.wait_for(r2.run(asyncio.Event()), timeout=5)

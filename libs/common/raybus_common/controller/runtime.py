@@ -45,6 +45,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from .. import metrics
 from ..actions import Action, Apply, ApplyStatus, Delete, ObjectRef, action_id, target_of
+from ..backoff import backoff
 from ..bus import subjects
 from ..bus.base import Bus, Message, Subscription
 from ..bus.envelopes import ActionEnvelope, ResultEnvelope, StateEnvelope
@@ -66,6 +67,11 @@ C = TypeVar("C", bound=ControllerConfig)
 C_contra = TypeVar("C_contra", bound=ControllerConfig, contravariant=True)
 Clock = Callable[[], float]
 LEASE_BUCKET = "raybus_leases"
+# Following the state again after gaining partitions: attempts (with backoff, capped at 10 s),
+# and how long one attempt's replay may take. A replica that cannot follow the state any more
+# stops with an error (and is restarted), rather than run on a view nothing updates.
+REPLAY_ATTEMPTS = 8
+REPLAY_TIMEOUT = 60.0
 
 
 class Reconcile(Protocol[C_contra]):
@@ -183,6 +189,8 @@ class Controller(Generic[C]):
         self._replaying: set[int] = set()  # partitions whose state is being replayed
         self._replay_wanted = False
         self._replay_task: asyncio.Task[None] | None = None
+        self._broken: BaseException | None = None  # why this replica cannot go on (a replay gave up)
+        self._broken_event = asyncio.Event()
         self._tasks: list[asyncio.Task[Any]] = []
         self._stopping = asyncio.Event()
 
@@ -199,9 +207,10 @@ class Controller(Generic[C]):
         """Follow every watched kind's state (last value per subject, then live); returns once
         the replay is complete. Objects outside the partitions kept (`_keep_parts`) are dropped
         as they come (`_on_state`)."""
-        self._state_subs = [
-            await self.bus.last_per_subject(subjects.of_kind("state", kind), StateEnvelope, self._on_state)
-            for kind in self.view.kinds()]
+        self._state_subs = []  # filled as they are made, so a failure part-way stops what was made
+        for kind in self.view.kinds():
+            self._state_subs.append(
+                await self.bus.last_per_subject(subjects.of_kind("state", kind), StateEnvelope, self._on_state))
         await asyncio.gather(*(s.replayed.wait() for s in self._state_subs))
 
     async def _replay_gained(self) -> None:
@@ -209,18 +218,43 @@ class Controller(Generic[C]):
         objects of those partitions were dropped as they came), holding their roots back until
         the replay is complete (a root reconciled before its children are in view would create
         them again), then queue them. The old subscriptions stop first, so no late message of
-        theirs can undo a newer one of the replay."""
-        while self._replay_wanted:
-            self._replay_wanted = False
+        theirs can undo a newer one of the replay. A failed attempt (NATS electing a stream
+        leader, say) is retried with backoff; when every attempt failed, the replica stops with
+        the error (`run` raises it)."""
+        try:
+            while self._replay_wanted:
+                self._replay_wanted = False
+                await self._follow_again()
+                self._replayed_gained()
+        except Exception as e:
+            log.error("%s cannot follow the state again after gaining partitions: %r; stopping", self.spec.name, e)
+            self._broken = e
+            self._broken_event.set()
+            raise
+
+    async def _follow_again(self) -> None:
+        for attempt in range(1, REPLAY_ATTEMPTS + 1):
             for sub in self._state_subs:
                 sub.stop()
-            await self._subscribe_state()
-            replayed, self._replaying = self._replaying, set()
-            woken = [key for key in self.view.roots() if self._partition(key) in replayed and self.owns(key)]
-            for key in woken:
-                self.queue.add(key)
-            log.info("%s: replayed the state of %d gained partitions: %d roots in view", self.spec.name,
-                     len(replayed), self.view.count(self.spec.root))
+            try:
+                await asyncio.wait_for(self._subscribe_state(), timeout=REPLAY_TIMEOUT)
+                return
+            except Exception as e:
+                if attempt == REPLAY_ATTEMPTS:
+                    raise
+                delay = backoff(attempt, cap=10.0)
+                log.warning("%s: following the state again failed (%r, attempt %d of %d); retrying in %.1fs",
+                            self.spec.name, e, attempt, REPLAY_ATTEMPTS, delay)
+                await asyncio.sleep(delay)
+
+    def _replayed_gained(self) -> None:
+        """The replay is complete: queue the roots of the partitions it was for."""
+        replayed, self._replaying = self._replaying, set()
+        woken = [key for key in self.view.roots() if self._partition(key) in replayed and self.owns(key)]
+        for key in woken:
+            self.queue.add(key)
+        log.info("%s: replayed the state of %d gained partitions: %d roots in view", self.spec.name,
+                 len(replayed), self.view.count(self.spec.root))
 
     async def caught_up(self) -> None:
         """Wait until the replay of newly kept partitions, if one is under way, is complete."""
@@ -239,10 +273,18 @@ class Controller(Generic[C]):
                  self.view.count(self.spec.root), len(self.leases.held), self.spec.partitions)
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Start, reconcile until `stop` is set, then stop."""
+        """Start, reconcile until `stop` is set (or the replica cannot go on: then raise why),
+        then stop."""
         await self.start()
         try:
-            await stop.wait()
+            waits = [asyncio.create_task(stop.wait()), asyncio.create_task(self._broken_event.wait())]
+            try:
+                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for w in waits:
+                    w.cancel()
+            if self._broken is not None and not stop.is_set():
+                raise RuntimeError(f"{self.spec.name} stopped following the bus") from self._broken
         finally:
             await self.stop()
 
