@@ -66,6 +66,14 @@ def reconcile_children(p: Pass) -> None:
         kind, where = child["kind"], f"{p.cluster.namespace}/{objects.name(child)}"
         current = next((o for o in p.observed.of(kind.lower()) if objects.name(o) == objects.name(child)), None)
         if current is None:
+            role = (child.get("roleRef") or {}).get("name") if kind == "RoleBinding" else None
+            if role and not p.present("role", role):
+                # The API server admits a binding only once the Role it grants exists, unless
+                # the writer may `bind` any Role (the actuator may not: least privilege): the
+                # binding goes in a later pass, once the Role is seen, as the head pod waits
+                # for its ServiceAccount. KubeRay creates them one after the other.
+                p.soon()
+                continue
             if kind == "Secret":
                 p.create(child, create_only=True, generate={AUTH_TOKEN_KEY: AUTH_TOKEN_BYTES})
             elif serve is not None and objects.name(child) == objects.name(serve) and kind == "Service":
