@@ -29,7 +29,9 @@ from typing import Any
 import pytest
 import yaml
 
+from raybus_common.bus.permissions import SERVICES, password_variable, render
 from raybus_common.kube.client import ApiError
+from raybus_testbed import kubectl_ray
 from raybus_testbed.controlplane import CRD_DIR, crds_in, install_crds
 from raybus_testbed.kube import Kube
 from raybus_testbed.services import Services
@@ -86,6 +88,21 @@ class Paths:
                     self.known[(api_version, r["kind"])] = (r["name"], r["namespaced"])
         plural, namespaced = self.known[(api_version, kind)]
         return f"{base}/namespaces/{namespace}/{plural}" if namespaced else f"{base}/{plural}"
+
+
+def test_kubectl_ray_version_reads_raybus_from_the_chart(helm: Path) -> None:
+    """`kubectl ray version`'s selector picks the actuator's Deployment, and prints the tag."""
+    deployments = [o for o in template(helm, "raybus", "image.tag=1.2.3") if o["kind"] == "Deployment"]
+    picked = [d for d in deployments if d["metadata"]["labels"].get("app.kubernetes.io/name") in
+              ("kuberay-operator", "kuberay")]
+    assert [d["metadata"]["name"] for d in picked] == ["raybus-actuator"]
+    assert kubectl_ray.OPERATOR_SELECTOR == "app.kubernetes.io/name in (kuberay-operator,kuberay)"
+    assert kubectl_ray.operator_version(picked) == "1.2.3"
+    actuator = picked[0]
+    assert actuator["spec"]["selector"]["matchLabels"]["app.kubernetes.io/name"] == "raybus", "pods keep the chart's"
+    off = template(helm, "raybus", "kubectlRay.versionLabel=false")
+    assert not [d for d in off if d["kind"] == "Deployment"
+                and d["metadata"]["labels"]["app.kubernetes.io/name"] != "raybus"]
 
 
 @pytest.mark.parametrize("sets", [(), EXTERNAL], ids=["bundled-nats", "external-nats"])
@@ -174,12 +191,30 @@ def test_watcher_rules_are_deploy_rbacs(helm: Path) -> None:
     assert rendered == shipped
 
 
-def test_bundled_nats_config_is_one_nats_server_accepts(helm: Path, tmp_path: Path) -> None:
-    conf = of_kind(template(helm, "raybus"), "ConfigMap")["raybus-nats"]["data"]["nats.conf"]
+@pytest.mark.parametrize("auth", [False, True], ids=["open", "users"])
+def test_bundled_nats_config_is_one_nats_server_accepts(helm: Path, tmp_path: Path, auth: bool) -> None:
+    sets = ("nats.auth.enabled=true", "nats.auth.secretName=nats-passwords") if auth else ()
+    objs = template(helm, "raybus", *sets)
+    data = of_kind(objs, "ConfigMap")["raybus-nats"]["data"]
+    conf = data["nats.conf"]
     assert conf.count("nats://raybus-nats-") == 3
+    env = {"SERVER_NAME": "raybus-nats-0"}
+    assert ("include ./accounts.conf" in conf) == auth and ("accounts.conf" in data) == auth
+    if auth:
+        # The chart carries the generated users (bus.permissions), each password from the Secret.
+        assert data["accounts.conf"] == render()
+        (tmp_path / "accounts.conf").write_text(data["accounts.conf"])
+        nats = of_kind(objs, "StatefulSet")["raybus-nats"]["spec"]["template"]["spec"]["containers"][0]
+        secret_env = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in nats["env"] if "valueFrom" in e
+                      and "secretKeyRef" in e["valueFrom"]}
+        assert secret_env == {password_variable(s): {"name": "nats-passwords", "key": s} for s in SERVICES}
+        env |= {name: f"pw-{ref['key']}" for name, ref in secret_env.items()}
+        for name, deployment in of_kind(objs, "Deployment").items():
+            service = name.removeprefix("raybus-")
+            assert env_of(deployment)["RAYBUS_NATS_USER"] == service
     (tmp_path / "nats.conf").write_text(conf)
     done = subprocess.run([str(Path(sys.executable).parent / "nats-server"), "-t", "-c", str(tmp_path / "nats.conf")],
-                          capture_output=True, text=True, check=False, env={"SERVER_NAME": "raybus-nats-0"})
+                          capture_output=True, text=True, check=False, env=env)
     assert done.returncode == 0, done.stdout + done.stderr
 
 

@@ -86,3 +86,10 @@ def test_a_controller_acts_only_on_its_kinds(service: str) -> None:
 def test_unknown_service() -> None:
     with pytest.raises(KeyError, match="unknown service 'kuberay'"):
         permissions("kuberay")
+
+
+def test_the_pod_groups_are_scheduler_bridges_to_write() -> None:
+    from raybus_common.bus.permissions import permissions
+    bridge, cluster = permissions("scheduler-bridge").publish, permissions("cluster-ctl").publish
+    for kind in ("podgroup", "schedulingpodgroup"):
+        assert f"raybus.act.{kind}.>" in bridge and f"raybus.act.{kind}.>" not in cluster

@@ -14,11 +14,16 @@
 
 {{/* Labels of every object. */}}
 {{- define "raybus.labels" -}}
-helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
-app.kubernetes.io/name: {{ default .Chart.Name .Values.nameOverride }}
-app.kubernetes.io/instance: {{ .Release.Name }}
-app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
-app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{ include "raybus.labelsNamed" (dict "root" . "name" (default .Chart.Name .Values.nameOverride)) }}
+{{- end -}}
+
+{{/* The same labels under another app.kubernetes.io/name: (dict "root" $ "name" "kuberay"). */}}
+{{- define "raybus.labelsNamed" -}}
+helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version | replace "+" "_" }}
+app.kubernetes.io/name: {{ .name }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/version: {{ .root.Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .root.Release.Service }}
 {{- end -}}
 
 {{/* Selector labels of one component: (dict "root" $ "component" "watcher"). */}}

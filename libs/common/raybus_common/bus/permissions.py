@@ -42,11 +42,11 @@ RAY_JOB_INFO, RAY_SERVE_APPS = "rayjobinfo", "rayserveapplications"  # Ray-side 
 # The kinds each controller writes: an action's subject kind is its target's kind, lowercased
 # (runtime.py); a RecordEvent's target is the object the Event is about.
 WRITES: Mapping[str, tuple[str, ...]] = {
-    "cluster-ctl": ("raycluster", *(k.kind for k in OWNED), "podgroup", "schedulingpodgroup"),
+    "cluster-ctl": ("raycluster", *(k.kind for k in OWNED)),
     "job-ctl": ("rayjob", "raycluster", "job", "service", RAY_JOB_INFO),
     "serve-ctl": ("rayservice", "raycluster", "service", "pod", "gateway", "httproute", RAY_SERVE_APPS),
     "cron": ("raycronjob", "rayjob"),
-    "scheduler-bridge": ("podgroup", "raycluster"),
+    "scheduler-bridge": ("podgroup", "schedulingpodgroup", "raycluster"),  # its PodGroups; Events on the cluster
 }
 SERVICES = ("watcher", "actuator", *WRITES)
 
