@@ -55,3 +55,15 @@ def test_nats_runs_jetstream_from_the_repo_config(compose: dict[str, Any]) -> No
 
 def test_kind_network_is_external(compose: dict[str, Any]) -> None:
     assert compose["networks"]["kind"] == {"external": True}
+
+
+def test_the_kind_config_makes_the_cluster_compose_reaches() -> None:
+    """deploy/kind/kind-config.yaml names the cluster whose control plane the compose file's
+    comment and kubeconfig reach (`raybus-control-plane`), and the compose file says to use it."""
+    config = yaml.safe_load((ROOT / "deploy" / "kind" / "kind-config.yaml").read_text())
+    assert (config["kind"], config["apiVersion"]) == ("Cluster", "kind.x-k8s.io/v1alpha4")
+    assert [n["role"] for n in config["nodes"]].count("control-plane") == 1
+    text = (ROOT / "docker-compose.yml").read_text()
+    assert "kind create cluster --config deploy/kind/kind-config.yaml" in text
+    assert f"https://{config['name']}-control-plane:6443" in text
+    assert f"kind get kubeconfig --name {config['name']} --internal" in text
