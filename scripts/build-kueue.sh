@@ -9,21 +9,4 @@
 # The version is RAYBUS_KUEUE_VERSION (v0.17.0). With the cache warm the script returns in well
 # under a second. It prints the binary's path.
 set -euo pipefail
-
-KUEUE_VERSION="${RAYBUS_KUEUE_VERSION:-v0.17.0}"
-CACHE="${RAYBUS_CACHE:-$HOME/.cache/raybus}"
-export GOTOOLCHAIN=local CGO_ENABLED=0
-
-log() { echo "build-kueue: $*" >&2; }
-
-dir="$CACHE/bin/kueue-$KUEUE_VERSION"
-if [ ! -x "$dir/kueue" ]; then
-  command -v go >/dev/null || { log "no Go toolchain on PATH (need Go >= 1.25)"; exit 3; }
-  log "building Kueue $KUEUE_VERSION (cold: a few minutes on 2 cores)"
-  rm -rf "$dir.tmp"; mkdir -p "$dir.tmp"
-  # Outside any module, so no go.mod is read or changed (the repo has none at its root anyway).
-  (cd "$CACHE" && GOFLAGS= GOBIN="$dir.tmp" go install -trimpath -ldflags "-s -w" \
-    "sigs.k8s.io/kueue/cmd/kueue@$KUEUE_VERSION")
-  rm -rf "$dir"; mv "$dir.tmp" "$dir"
-fi
-echo "$dir/kueue"
+exec bash "$(dirname "$0")/go-install.sh" kueue "${RAYBUS_KUEUE_VERSION:-v0.17.0}" sigs.k8s.io/kueue/cmd/kueue kueue
