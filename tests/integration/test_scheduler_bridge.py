@@ -3,7 +3,7 @@ scheduler-plugins' PodGroups, `raybus_testbed.schedulers`), real NATS, and the w
 actuator, cluster-ctl, job-ctl and scheduler-bridge as processes.
 
 The operator-wide scheduler is Volcano (`RAYBUS_BATCH_SCHEDULER`); other clusters choose their
-own with the label `ray.io/scheduler-name`. No scheduler runs here, so pods under a batch
+own with the label `raybus.io/batch-scheduler`. No scheduler runs here, so pods under a batch
 scheduler's `schedulerName` stay Pending: what is checked is what Raybus writes — the group
 objects, the pods' metadata, and their order: scheduler-bridge starts late, and until it runs
 no gang-scheduled cluster has a pod while the others have theirs.

@@ -32,7 +32,7 @@ from nats.js.errors import NotFoundError
 
 from raybus_common.bus import subjects
 from raybus_common.bus.streams import STATE
-from raybus_common.kube.resources import GATEWAY_API, OWNED, RAY
+from raybus_common.kube.resources import GATEWAY_API, OWNED, RAY, SCHEDULERS
 from raybus_testbed.kube import Kube
 from raybus_testbed.procs import Proc, free_port
 from raybus_testbed.services import BIN, Services
@@ -43,7 +43,7 @@ pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 RBAC = ROOT / "deploy" / "rbac" / "watcher.yaml"
 HEAD_ONLY = ROOT / "tests" / "fixtures" / "valid" / "raycluster-head-only.yaml"
-WATCHED_KINDS = len(RAY) + len(OWNED) + len(GATEWAY_API)  # the Gateway API CRDs are installed; no scheduler CRDs
+WATCHED_KINDS = len(RAY) + len(OWNED) + len(GATEWAY_API) + len(SCHEDULERS)  # the optional kinds' CRDs are installed
 _run = itertools.count()
 
 
@@ -84,7 +84,7 @@ def watcher_kubeconfig(api: Kube, admin: Path, sa_ns: str, out: Path) -> Path:
 
 
 @pytest.fixture
-def many_namespaces(control_plane: Kube) -> Iterator[list[str]]:
+def many_namespaces(control_plane: Kube, scheduler_crds: Kube) -> Iterator[list[str]]:
     """51 fresh namespaces: 50 to watch and, last, one that is not watched."""
     run = next(_run)
     names = [f"wns-{run}-{i}" for i in range(51)]

@@ -202,7 +202,7 @@ def _submitter_job(p: Pass, cluster: Obj) -> bool:
 
 def _batch_meta(p: Pass, group: str, *, submitter_template: Obj | None, pod: bool = True) -> batch.ChildMeta:
     """KubeRay `AddMetadataToChildResource(rayJob, child, group)` of the RayJob's batch scheduler
-    (its `ray.io/scheduler-name`, else the operator's): the submitter's pod template
+    (its `raybus.io/batch-scheduler`, else the operator's): the submitter's pod template
     (`submittergroup`) and, in K8sJobMode, the RayCluster. Unlike KubeRay, which refuses RayJobs
     under scheduler-plugins, the submitter gets the scheduler's name and stays out of the
     cluster's PodGroup (it starts once the gang runs)."""

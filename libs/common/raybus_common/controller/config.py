@@ -64,7 +64,7 @@ class ControllerConfig(BaseModel, frozen=True, populate_by_name=True):
         validation_alias=AliasChoices("RAYBUS_REQUEUE_SECONDS", "RAYCLUSTER_DEFAULT_REQUEUE_SECONDS_ENV",
                                       "requeue_seconds"))
     # KubeRay's --batch-scheduler: the batch scheduler of every RayCluster and RayJob that does
-    # not name its own (label `ray.io/scheduler-name`, `crds.batch`); "" for none. Read by
+    # not name its own (label `raybus.io/batch-scheduler`, `crds.batch`); "" for none. Read by
     # cluster-ctl (pod metadata, waiting for the group object), job-ctl (the submitter's) and
     # scheduler-bridge (the group objects), so all three are deployed with the same value.
     batch_scheduler: str = ""

@@ -11,7 +11,7 @@ metadata) and scheduler-bridge (the group objects), so the three agree without a
 | kai-scheduler | `kai-scheduler` | none (KAI's podgrouper makes them) | label `kai.scheduler/queue` from the parent |
 
 Selection: KubeRay has one operator-wide scheduler (`--batch-scheduler`, here
-`RAYBUS_BATCH_SCHEDULER`). Raybus also reads it per object: the label `ray.io/scheduler-name` on
+`RAYBUS_BATCH_SCHEDULER`). Raybus also reads it per object: the label `raybus.io/batch-scheduler` on
 a RayCluster or RayJob (a RayJob's labels reach its RayCluster) names one of the four, or
 `default` for none; an unknown value is a spec problem (`scheduler_problem`).
 """
@@ -31,7 +31,9 @@ from .resources import add, pod_resources
 VOLCANO, YUNIKORN, KAI, SCHEDULER_PLUGINS = "volcano", "yunikorn", "kai-scheduler", "scheduler-plugins"
 SCHEDULERS = (VOLCANO, YUNIKORN, KAI, SCHEDULER_PLUGINS)
 DEFAULT = "default"  # KubeRay's DefaultBatchScheduler: no batch scheduler
-SCHEDULER_LABEL = "ray.io/scheduler-name"  # Raybus: the per-object choice (KubeRay's legacy label)
+# Raybus's per-object choice. Not KubeRay's legacy `ray.io/scheduler-name`: KubeRay has ignored
+# that since v1.2 (#2471) and manifests still carry it; reading it would change what they mean.
+SCHEDULER_LABEL = "raybus.io/batch-scheduler"
 GANG_LABEL = "ray.io/gang-scheduling-enabled"
 PRIORITY_CLASS_LABEL = "ray.io/priority-class-name"
 ORIGINATED_FROM_CR_NAME_LABEL = "ray.io/originated-from-cr-name"
@@ -61,7 +63,7 @@ SCHEDULER_PLUGINS_API = "scheduling.x-k8s.io/v1alpha1"
 
 
 def scheduler_of(labels: Mapping[str, str], default: str) -> str:
-    """The scheduler serving an object with these labels: its `ray.io/scheduler-name` if that
+    """The scheduler serving an object with these labels: its `raybus.io/batch-scheduler` if that
     names one, else the operator's (`default`); "" for none (`default`, or nothing set). An
     unknown label value serves nothing (and `scheduler_problem` says so)."""
     chosen = labels.get(SCHEDULER_LABEL)
@@ -71,7 +73,7 @@ def scheduler_of(labels: Mapping[str, str], default: str) -> str:
 
 
 def scheduler_problem(labels: Mapping[str, str]) -> str | None:
-    """What is wrong with an object's `ray.io/scheduler-name`, None when nothing is."""
+    """What is wrong with an object's `raybus.io/batch-scheduler`, None when nothing is."""
     chosen = labels.get(SCHEDULER_LABEL)
     if chosen in (None, "", DEFAULT) or chosen in SCHEDULERS:
         return None
