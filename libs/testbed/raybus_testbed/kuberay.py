@@ -18,20 +18,12 @@ control plane does) or judge what KubeRay did.
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 from collections.abc import Sequence
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 
-import httpx
-
+from .gotools import ProbedServer, go_binary
 from .procs import Proc, free_port
-from .waiting import wait_until
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
-BUILD_SCRIPT = REPO_ROOT / "scripts" / "build-kuberay.sh"
 VERSION = "v1.5.0"  # the newest the Go module proxy serves; it stamps nothing newer than this
 # KubeRay v1.7's default feature gates, which Raybus has on by default, where v1.5.0 has them
 # off: run KubeRay with these to compare like with like.
@@ -52,17 +44,7 @@ def operator_binary(version: str | None = None) -> Path:
             raise NoKubeRay(f"RAYBUS_KUBERAY_BIN={given} is not an executable file")
         return Path(given)
     version = version or os.environ.get("RAYBUS_KUBERAY_VERSION") or VERSION
-    cached = Path(os.environ.get("RAYBUS_CACHE", Path.home() / ".cache" / "raybus")) / "bin" / \
-        f"kuberay-{version}" / "ray-operator"
-    if os.access(cached, os.X_OK):
-        return cached
-    if not shutil.which("go"):
-        raise NoKubeRay(f"no KubeRay {version} in {cached.parent} and no Go toolchain to build it")
-    out = subprocess.run(["bash", str(BUILD_SCRIPT)], env={**os.environ, "RAYBUS_KUBERAY_VERSION": version},
-                         check=False, capture_output=True, text=True)
-    if out.returncode != 0:
-        raise NoKubeRay(f"scripts/build-kuberay.sh failed ({out.returncode}): {out.stderr.strip()[-2000:]}")
-    return Path(out.stdout.strip().splitlines()[-1])
+    return go_binary("kuberay", version, "ray-operator", version_variable="RAYBUS_KUBERAY_VERSION", error=NoKubeRay)
 
 
 def oracle_version() -> str:
@@ -73,7 +55,7 @@ def oracle_version() -> str:
     return version or VERSION
 
 
-class KubeRay:
+class KubeRay(ProbedServer):
     """One KubeRay operator process against `kubeconfig`, reconciling `namespaces` only;
     `feature_gates` in KubeRay's spelling (`RayMultiHostIndexing=true`), its defaults if empty;
     `qps`/`burst` its client's rate limit (KubeRay's defaults, 100/200, if None);
@@ -82,6 +64,8 @@ class KubeRay:
     name does not resolve here; `batch_scheduler` one of KubeRay's `-batch-scheduler` values
     (`volcano`, `yunikorn`, `scheduler-plugins`, `kai-scheduler`), none if empty (with `volcano` it
     watches Volcano's PodGroups: their CRD must be served, or it does not start)."""
+
+    label = "KubeRay"
 
     def __init__(self, workdir: Path, kubeconfig: Path | str, *, namespaces: Sequence[str],
                  binary: Path | None = None, feature_gates: str = "", concurrency: int = 4,
@@ -100,33 +84,3 @@ class KubeRay:
             *(["-use-kubernetes-proxy=true"] if use_kubernetes_proxy else []),
             *([f"-batch-scheduler={batch_scheduler}"] if batch_scheduler else []),
         ], workdir / "kuberay.log", env={"ENABLE_WEBHOOKS": "false"})
-
-    def start(self, timeout: float = 60.0) -> None:
-        """Start the operator; return once its readiness probe answers (its manager is running)."""
-        self.proc.start()
-        try:
-            wait_until(lambda: httpx.get(f"http://127.0.0.1:{self.probe_port}/readyz", timeout=1).status_code == 200,
-                       timeout=timeout, what="KubeRay ready", proc=self.proc)
-        except BaseException:
-            self.stop()
-            raise
-
-    def stop(self) -> None:
-        """SIGTERM (SIGKILL after 10 s); on return the process has exited and writes nothing more."""
-        self.proc.stop()
-        if self.proc.running():
-            raise RuntimeError(f"KubeRay (pid {self.proc.pid}) is still running after SIGTERM and SIGKILL")
-
-    def running(self) -> bool:
-        return self.proc.running()
-
-    def log(self, lines: int = 30) -> str:
-        return self.proc.tail(lines)
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()

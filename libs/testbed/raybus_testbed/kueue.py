@@ -39,18 +39,14 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
-import httpx
 import yaml
 
+from .gotools import ProbedServer, go_binary
 from .kube import Kube
 from .procs import Proc, free_port
-from .waiting import wait_until
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
-BUILD_SCRIPT = REPO_ROOT / "scripts" / "build-kueue.sh"
 VERSION = "v0.17.0"
 GROUP = "kueue.x-k8s.io"
 API = f"/apis/{GROUP}/v1beta2"
@@ -70,17 +66,7 @@ def kueue_binary(version: str | None = None) -> Path:
     """The `kueue` binary of `version` (default `RAYBUS_KUEUE_VERSION`, else VERSION), built by
     `scripts/build-kueue.sh` if it is not cached."""
     version = version or os.environ.get("RAYBUS_KUEUE_VERSION") or VERSION
-    cached = Path(os.environ.get("RAYBUS_CACHE", Path.home() / ".cache" / "raybus")) / "bin" / \
-        f"kueue-{version}" / "kueue"
-    if os.access(cached, os.X_OK):
-        return cached
-    if not shutil.which("go"):
-        raise NoKueue(f"no Kueue {version} in {cached.parent} and no Go toolchain to build it")
-    out = subprocess.run(["bash", str(BUILD_SCRIPT)], env={**os.environ, "RAYBUS_KUEUE_VERSION": version},
-                         check=False, capture_output=True, text=True)
-    if out.returncode != 0:
-        raise NoKueue(f"scripts/build-kueue.sh failed ({out.returncode}): {out.stderr.strip()[-2000:]}")
-    return Path(out.stdout.strip().splitlines()[-1])
+    return go_binary("kueue", version, "kueue", version_variable="RAYBUS_KUEUE_VERSION", error=NoKueue)
 
 
 def config(*, probe_port: int, metrics_port: int, webhook_port: int, cert_dir: Path) -> Obj:
@@ -128,9 +114,11 @@ def _with_metrics_certs(workdir: Path, cert_dir: Path, args: list[str]) -> list[
             str(upper), str(scratch), *args]
 
 
-class Kueue:
+class Kueue(ProbedServer):
     """One Kueue controller manager against `kubeconfig` (see the module's docstring); its log,
     at zap level `verbosity` (2: each job's and Workload's steps), is `workdir/kueue.log`."""
+
+    label = "Kueue"
 
     def __init__(self, workdir: Path, kubeconfig: Path | str, *, binary: Path | None = None,
                  verbosity: int = 2) -> None:
@@ -151,33 +139,7 @@ class Kueue:
     def start(self, timeout: float = 90.0) -> None:
         """Start it; return once its readiness probe answers (its webhook server is serving, its
         controllers are being started)."""
-        self.proc.start()
-        try:
-            wait_until(lambda: httpx.get(f"http://127.0.0.1:{self.probe_port}/readyz", timeout=1).status_code == 200,
-                       timeout=timeout, what="Kueue ready", proc=self.proc)
-        except BaseException:
-            self.stop()
-            raise
-
-    def stop(self) -> None:
-        """SIGTERM (SIGKILL after 10 s); on return the process has exited."""
-        self.proc.stop()
-        if self.proc.running():
-            raise RuntimeError(f"Kueue (pid {self.proc.pid}) is still running after SIGTERM and SIGKILL")
-
-    def running(self) -> bool:
-        return self.proc.running()
-
-    def log(self, lines: int = 30) -> str:
-        return self.proc.tail(lines)
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()
+        super().start(timeout)
 
 
 # -- queues ---------------------------------------------------------------------------------
