@@ -42,7 +42,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
-from kubernetes_asyncio.config import ConfigException
 from prometheus_client import Counter
 
 from raybus_common.actions import RayCall, RecordEvent, target_of
@@ -51,7 +50,7 @@ from raybus_common.bus.base import Message
 from raybus_common.bus.envelopes import ActionEnvelope, ResultEnvelope
 from raybus_common.bus.streams import actuator_consumer
 from raybus_common.errors import PermanentError, TemporaryError
-from raybus_common.kube.client import ApiError, KubeClient
+from raybus_common.kube.client import ApiError, ConfigException, KubeClient
 from raybus_common.kube.discovery import Discovery
 from raybus_common.kube.secrets import SecretCache
 from raybus_common.ray.dashboard import new_http

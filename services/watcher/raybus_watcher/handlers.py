@@ -54,14 +54,13 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any, get_args
 
-from kubernetes_asyncio.config import ConfigException
 from prometheus_client import Counter
 
 from raybus_common.actions import ObjectRef
 from raybus_common.bus import subjects
 from raybus_common.bus.base import Bus, Handler, Message
 from raybus_common.bus.envelopes import StateEnvelope, StateType
-from raybus_common.kube.client import ApiError, KubeClient
+from raybus_common.kube.client import ApiError, ConfigException, KubeClient
 from raybus_common.kube.discovery import Catalog, fetch
 from raybus_common.kube.resources import OPTIONAL, OWNED, RAY, KindSpec, Resource
 from raybus_common.kube.secrets import SecretCache

@@ -34,18 +34,26 @@ import json
 import os
 from collections.abc import AsyncGenerator, Callable
 from pathlib import Path
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import urlencode, urlparse
 from urllib.request import getproxies, proxy_bypass
 
 import aiohttp
-from kubernetes_asyncio import client as k8s
-from kubernetes_asyncio import config as k8s_config
-from kubernetes_asyncio.client.exceptions import ApiException
 from pydantic_core import from_json, to_json
 
 from ..errors import TRANSPORT, parse_retry_after
 from ..ratelimit import TokenBucket
+from . import slim
+
+if TYPE_CHECKING:
+    from kubernetes_asyncio import client as k8s
+    from kubernetes_asyncio import config as k8s_config
+    from kubernetes_asyncio.client.exceptions import ApiException
+else:  # kubernetes_asyncio without its generated models (see kube.slim)
+    k8s, k8s_config = slim.load()
+    ApiException = k8s.ApiException
+
+ConfigException = k8s_config.ConfigException  # no kubeconfig and not in a cluster
 
 APPLY = "application/apply-patch+yaml"
 MERGE = "application/merge-patch+json"
