@@ -30,11 +30,12 @@ if ! cached; then
     log "go mod download sigs.k8s.io/gateway-api@$VERSION failed: $(echo "$json" | grep '"Error"' || true)"; exit 4; }
   src="$(echo "$json" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",*$/\1/p')/config/crd/standard"
   [ -d "$src" ] || { log "no config/crd/standard in sigs.k8s.io/gateway-api@$VERSION"; exit 4; }
-  rm -rf "$dir.tmp"; mkdir -p "$dir.tmp"
+  tmp="$(mktemp -d "$dir.tmp.XXXXXX")"  # this run's own: two runs at once keep the first one's
   for f in "${FILES[@]}"; do
     [ -s "$src/$f" ] || { log "sigs.k8s.io/gateway-api@$VERSION has no config/crd/standard/$f"; exit 4; }
-    install -m 644 "$src/$f" "$dir.tmp/$f"  # the module cache's copies are read-only
+    install -m 644 "$src/$f" "$tmp/$f"  # the module cache's copies are read-only
   done
-  rm -rf "$dir"; mv "$dir.tmp" "$dir"
+  chmod 755 "$tmp"
+  if [ -d "$dir" ]; then rm -rf "$tmp"; else mv -T "$tmp" "$dir"; fi
 fi
 echo "$dir"

@@ -26,8 +26,9 @@
 #
 # They land in a cache outside the repo, keyed by those versions:
 #   ${RAYBUS_CACHE:-~/.cache/raybus}/scheduler-crds-<key>/<group>_<plural>.yaml
-# The directory appears whole or not at all. With the cache warm the script returns at once,
-# without Go. It prints the directory.
+# The directory appears whole or not at all: each run builds in a temporary directory of its own
+# and renames it into place (two runs at once, e.g. `make dev` beside a CI run, keep the first
+# one's). With the cache warm the script returns at once, without Go. It prints the directory.
 set -euo pipefail
 
 SP_VERSION="${RAYBUS_SCHEDULER_PLUGINS_VERSION:-v0.34.7}"
@@ -40,7 +41,7 @@ export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=
 log() { echo "fetch-scheduler-crds: $*" >&2; }
 
 dir="$CACHE/scheduler-crds-sp$SP_VERSION-kueue$KUEUE_VERSION-volcano$VOLCANO_VERSION-cg$CG_VERSION"
-if [ -d "$dir" ]; then echo "$dir"; exit 0; fi
+if [ -s "$dir/scheduling.x-k8s.io_podgroups.yaml" ]; then echo "$dir"; exit 0; fi
 command -v go >/dev/null || { log "not cached in $dir, and no Go toolchain on PATH to fetch them (need Go >= 1.25)"; exit 3; }
 mkdir -p "$CACHE"
 
@@ -52,16 +53,16 @@ module_dir() {
   echo "$json" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",*$/\1/p'
 }
 
-rm -rf "$dir.tmp"; mkdir -p "$dir.tmp"
+tmp="$(mktemp -d "$dir.tmp.XXXXXX")"
 log "downloading sigs.k8s.io/scheduler-plugins@$SP_VERSION"
 src="$(module_dir "sigs.k8s.io/scheduler-plugins@$SP_VERSION")/config/crd/bases/scheduling.x-k8s.io_podgroups.yaml"
 [ -s "$src" ] || { log "sigs.k8s.io/scheduler-plugins@$SP_VERSION has no config/crd/bases/scheduling.x-k8s.io_podgroups.yaml"; exit 4; }
-install -m 644 "$src" "$dir.tmp/"  # the module cache's copies are read-only
+install -m 644 "$src" "$tmp/"  # the module cache's copies are read-only
 
 log "downloading sigs.k8s.io/kueue@$KUEUE_VERSION"
 src="$(module_dir "sigs.k8s.io/kueue@$KUEUE_VERSION")/config/components/crd/bases"
 compgen -G "$src/*.yaml" >/dev/null || { log "sigs.k8s.io/kueue@$KUEUE_VERSION has no config/components/crd/bases/*.yaml"; exit 4; }
-install -m 644 "$src"/*.yaml "$dir.tmp/"
+install -m 644 "$src"/*.yaml "$tmp/"
 
 cg="$CACHE/bin/controller-gen-$CG_VERSION/controller-gen"
 if [ ! -x "$cg" ]; then
@@ -73,14 +74,15 @@ if [ ! -x "$cg" ]; then
 fi
 log "generating Volcano's scheduling.volcano.sh CRDs from volcano.sh/apis@$VOLCANO_VERSION"
 apis="$(module_dir "volcano.sh/apis@$VOLCANO_VERSION")"
-work="$dir.tmp/.volcano-apis"
+work="$tmp/.volcano-apis"
 cp -r "$apis" "$work"; chmod -R u+w "$work"  # a writable copy: go list may add go.sum lines
 (cd "$work" && "$cg" crd:crdVersions=v1,generateEmbeddedObjectMeta=true \
-  paths=./pkg/apis/scheduling/v1beta1 output:crd:artifacts:config="$dir.tmp")
+  paths=./pkg/apis/scheduling/v1beta1 output:crd:artifacts:config="$tmp")
 rm -rf "$work"
 for plural in podgroups queues; do
-  [ -s "$dir.tmp/scheduling.volcano.sh_$plural.yaml" ] || {
+  [ -s "$tmp/scheduling.volcano.sh_$plural.yaml" ] || {
     log "controller-gen made no scheduling.volcano.sh_$plural.yaml"; exit 4; }
 done
-rm -rf "$dir"; mv "$dir.tmp" "$dir"
+chmod 755 "$tmp"
+if [ -s "$dir/scheduling.x-k8s.io_podgroups.yaml" ]; then rm -rf "$tmp"; else rm -rf "$dir"; mv -T "$tmp" "$dir"; fi
 echo "$dir"

@@ -22,8 +22,9 @@ if [ ! -x "$dir/$binary" ]; then
   command -v go >/dev/null || { log "no Go toolchain on PATH (need Go >= 1.26)"; exit 3; }
   log "building $package@$version (cold: a few minutes on 2 cores)"
   mkdir -p "$CACHE"
-  rm -rf "$dir.tmp"; mkdir -p "$dir.tmp"
-  (cd "$CACHE" && GOFLAGS= GOBIN="$dir.tmp" go install -trimpath -ldflags "-s -w" "$package@$version")
-  rm -rf "$dir"; mv "$dir.tmp" "$dir"
+  tmp="$(mktemp -d "$dir.tmp.XXXXXX")"  # this run's own: two runs at once keep the first one's
+  (cd "$CACHE" && GOFLAGS= GOBIN="$tmp" go install -trimpath -ldflags "-s -w" "$package@$version")
+  chmod 755 "$tmp"
+  if [ -x "$dir/$binary" ]; then rm -rf "$tmp"; else rm -rf "$dir"; mv -T "$tmp" "$dir"; fi
 fi
 echo "$dir/$binary"
