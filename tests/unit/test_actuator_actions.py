@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, cast
 
@@ -21,7 +20,7 @@ from raybus_actuator.actions import (
     status_request,
 )
 from raybus_actuator.events import EVENTS, event_body, event_name, outcome_event, reporting_controller
-from raybus_actuator.recorder import EventRecorder, Series
+from raybus_actuator.recorder import Series
 from raybus_common.actions import (
     AddFinalizer,
     Apply,
@@ -364,65 +363,3 @@ def test_a_serve_config_put_records_kuberays_serve_events_and_job_calls_none() -
     assert outcome_event(put.model_copy(update={"success_event": None}), rs, failed=False, done=True) is None
     stop = RayStopJob(ref=target, dashboard=dashboard, submission_id="job-1")
     assert outcome_event(stop, rs, failed=True, error="x") is None
-
-
-class GatedEvents:
-    """An Event API whose writes wait at a gate (to hold one in flight) and may fail once;
-    records each write's method and body."""
-
-    def __init__(self) -> None:
-        self.writes: list[tuple[str, Any]] = []
-        self.gate = asyncio.Event()
-        self.fail: ApiError | None = None
-
-    async def raw(self, method: str, path: str, *, body: Any = None, content_type: str | None = None,
-                  params: dict[str, str] | None = None, timeout: float = 30.0, accept: str = "*/*") -> bytes:
-        await self.gate.wait()
-        if self.fail is not None:
-            fail, self.fail = self.fail, None  # once
-            raise fail
-        self.writes.append((method, body))
-        return b"{}"
-
-
-async def test_occurrences_arriving_while_the_first_write_is_in_flight_share_the_next_write() -> None:
-    api = GatedEvents()
-    recorder = EventRecorder(cast(KubeClient, api), "actuator-0")
-    event = RecordEvent(regarding=RC, reason="CreatedWorkerPod", message="Created worker Pod")
-    calls = [asyncio.create_task(recorder.record(event, controller="cluster-ctl", now=NOW)) for _ in range(3)]
-    await asyncio.sleep(0)  # the first holds its POST at the gate, the others wait for it
-    api.gate.set()
-    said = await asyncio.gather(*calls)
-    assert [(m, (b or {}).get("series", {}).get("count")) for m, b in api.writes] == [("POST", None), ("PATCH", 3)]
-    assert said[0].endswith("recorded") and all("seen 3 times" in s for s in said[1:])
-    (series,) = recorder.series.values()
-    assert (series.count, series.written) == (3, 3)
-
-
-async def test_occurrences_gathered_before_the_first_write_post_it_as_a_series() -> None:
-    api = GatedEvents()
-    recorder = EventRecorder(cast(KubeClient, api), "actuator-0")
-    event = RecordEvent(regarding=RC, reason="CreatedWorkerPod", message="Created worker Pod")
-    first = asyncio.create_task(recorder.record(event, controller="cluster-ctl", now=NOW))
-    api.fail = ApiError(503, "busy", "ServiceUnavailable")
-    others = [asyncio.create_task(recorder.record(event, controller="cluster-ctl", now=NOW)) for _ in range(2)]
-    await asyncio.sleep(0)
-    api.gate.set()
-    with pytest.raises(ApiError):
-        await first  # its POST failed: that occurrence is not counted (its action will come again)
-    await asyncio.gather(*others)
-    assert [(m, b.get("series", {}).get("count")) for m, b in api.writes] == [("POST", 2)]
-    assert api.writes[0][1]["series"]["lastObservedTime"] == "2026-11-22T21:00:01.000005Z"
-
-
-async def test_a_failed_first_write_leaves_nothing_counted() -> None:
-    api = GatedEvents()
-    api.gate.set()
-    api.fail = ApiError(500, "boom", "InternalError")
-    recorder = EventRecorder(cast(KubeClient, api), "actuator-0")
-    event = RecordEvent(regarding=RC, reason="CreatedHeadPod", message="Created head Pod")
-    with pytest.raises(ApiError):
-        await recorder.record(event, controller="cluster-ctl", now=NOW)
-    assert recorder.series == {}
-    await recorder.record(event, controller="cluster-ctl", now=NOW)  # the redelivered action
-    assert [(m, "series" in b) for m, b in api.writes] == [("POST", False)]

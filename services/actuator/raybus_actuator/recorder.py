@@ -9,17 +9,9 @@ budget of the writes they report:
 | occurrence (this replica)        | requests                                                    |
 |----------------------------------|-------------------------------------------------------------|
 | first of its series              | POST (named by `events.event_name`)                          |
-| first here, but another replica (or an earlier run) made the Event | POST (409), GET; then PATCH the sum |
+| first here, but another replica (or an earlier run) made the Event | POST (409), GET; then as below |
 | second                           | PATCH `series: {count: 2, lastObservedTime}`                 |
 | third and later                  | none; `flush` (every `flush_seconds`, and at shutdown) patches the count once |
-
-Writes of one series are committed as a group: occurrences that arrive while the series' first
-write (its POST, or the PATCH making it a series) is in flight wait for it and are carried by
-the next write together. The worker pods of one decision are created at once, so their
-`CreatedWorkerPod` Events come out as a POST and one PATCH of the count, not a POST, a PATCH
-and a PATCH at the next flush; a write not yet sent whose series has more than one occurrence
-is POSTed as a series at once. Every occurrence that needs a write returns once a write carrying
-it is done, so an action is acknowledged only after its Event is on the server.
 
 A patch carries no resourceVersion: two replicas counting into one series may overwrite each
 other's count (the series stays, its count may come out low), as two client-go recorders would
@@ -54,7 +46,6 @@ class Series:
     written: int  # the count the API server holds
     last: datetime  # the latest occurrence
     window_end: float  # epoch seconds: when the series' window closes
-    body: dict[str, object] | None = None  # the Event to POST, until it is on the server
 
     @property
     def dirty(self) -> bool:
@@ -82,54 +73,33 @@ class EventRecorder:
         """Record one occurrence (see the module table); returns what was done."""
         name = event_name(action, controller=controller, now=now)
         OCCURRENCES.inc()
-        known = self.series.get(name)
-        if known is None:
-            namespace, body = event_body(action, controller=controller, instance=self.instance, now=now, name=name)
-            known = self.series[name] = Series(f"{EVENTS.format(namespace=namespace)}/{name}", 0, 0, now,
-                                               _window_end(now), body)
-        known.count += 1
-        known.last = max(known.last, now)
-        mine = known.count
-        if known.written >= 2:  # already a series on the server: counted, written at the next flush
-            return f"event {name} counted (seen {mine} times; written at the next flush)"
         async with self._lock(name):
-            if known.written >= min(mine, 2):  # a write in flight while this one waited carried it
-                return f"event {name} recorded (seen {known.count} times)"
-            try:
-                if known.body is not None:
-                    await self._create(known)
+            known = self.series.get(name)
+            if known is None:
+                namespace, body = event_body(action, controller=controller, instance=self.instance, now=now,
+                                             name=name)
+                collection = EVENTS.format(namespace=namespace)
+                path = f"{collection}/{name}"
+                try:
+                    _POSTS.inc()
+                    await self.kube.raw("POST", collection, body=body, content_type="application/json",
+                                        accept=METADATA)  # nothing of the answer is read
+                except ApiError as e:
+                    if e.status != 409 or e.reason != "AlreadyExists":
+                        raise
+                    _GETS.inc()
+                    current = await self.kube.request("GET", path)
+                    count = int((current.get("series") or {}).get("count") or 1)
+                    known = self.series[name] = Series(path, count, count, now, _window_end(now))
                 else:
-                    await self._write(name, known)
-            except ApiError:  # not recorded: the caller says so (a redelivered action counts it again)
-                known.count -= 1
-                if known.body is not None and known.count <= 0:
-                    self.series.pop(name, None)
-                raise
-            return f"event {name} recorded" if known.written == 1 else f"event {name} recorded (seen {known.written} times)"
-
-    async def _create(self, known: Series) -> None:
-        """POST the series' Event with the occurrences known so far (as a series if more than
-        one); if another replica or an earlier run made it, add ours to its count."""
-        assert known.body is not None
-        count = known.count
-        body = known.body if count == 1 else {**known.body, **known.patch()}
-        try:
-            _POSTS.inc()
-            await self.kube.raw("POST", known.path.rpartition("/")[0], body=body, content_type="application/json",
-                                accept=METADATA)  # nothing of the answer is read
-        except ApiError as e:
-            if e.status != 409 or e.reason != "AlreadyExists":
-                raise
-            _GETS.inc()
-            current = await self.kube.request("GET", known.path)
-            there = int((current.get("series") or {}).get("count") or 1)
-            known.body = None
-            known.written = there
-            known.count += there
-            await self._write(known.path.rpartition("/")[2], known)
-            return
-        known.body = None
-        known.written = count
+                    self.series[name] = Series(path, 1, 1, now, _window_end(now))
+                    return f"event {name} recorded"
+            known.count += 1
+            known.last = max(known.last, now)
+            if known.written == 1 or known.count == 2:  # a singleton becomes a series at once
+                await self._write(name, known)
+                return f"event {name} recorded (seen {known.count} times)"
+            return f"event {name} counted (seen {known.count} times; written at the next flush)"
 
     async def _write(self, name: str, known: Series) -> None:
         count = known.count
@@ -145,14 +115,13 @@ class EventRecorder:
 
     async def flush(self, now: datetime | None = None) -> int:
         """Write every series whose count moved; forget the ones whose window is over. Returns
-        the number of patches sent. A failed patch is logged and tried at the next flush, until a window
-        after the series' own has passed."""
+        the number of patches sent. A failed patch is logged and tried at the next flush."""
         moment = (now or datetime.now(UTC)).timestamp()
         sent = 0
         for name in list(self.series):
             async with self._lock(name):
                 known = self.series.get(name)
-                if known is None or known.body is not None:  # not on the server yet: its callers write it
+                if known is None:
                     continue
                 if known.dirty:
                     try:
@@ -161,10 +130,7 @@ class EventRecorder:
                     except ApiError as e:
                         log.warning("could not write the count of event %s: %s", name, e)
                         continue
-                if moment >= known.window_end and (not known.dirty or moment >= known.window_end + SERIES_WINDOW):
-                    if known.dirty:  # a window on, its count still not written: give up on it
-                        log.warning("gave up writing the count of event %s (%d, %d written)", name, known.count,
-                                    known.written)
+                if not known.dirty and moment >= known.window_end:
                     self.series.pop(name, None)
                     self._locks.pop(name, None)
         return sent
