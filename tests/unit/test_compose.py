@@ -53,6 +53,15 @@ def test_nats_runs_jetstream_from_the_repo_config(compose: dict[str, Any]) -> No
     assert nats["healthcheck"]["test"]
 
 
+def test_nats_collects_its_garbage_as_the_testbed_and_the_chart_do(compose: dict[str, Any]) -> None:
+    from raybus_testbed.nats import NATS_ENV
+
+    chart = yaml.safe_load((ROOT / "deploy" / "helm" / "raybus" / "values.yaml").read_text())
+    assert compose["services"]["nats"]["environment"] == NATS_ENV == {"GOGC": str(chart["nats"]["gogc"])}
+    template = (ROOT / "deploy" / "helm" / "raybus" / "templates" / "nats.yaml").read_text()
+    assert "- name: GOGC\n              value: {{ .Values.nats.gogc | quote }}" in template
+
+
 def test_kind_network_is_external(compose: dict[str, Any]) -> None:
     assert compose["networks"]["kind"] == {"external": True}
 

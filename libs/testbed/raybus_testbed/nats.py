@@ -31,9 +31,15 @@ def nats_server_binary() -> str:
     return found
 
 
+# The environment of every nats-server the testbed runs, as docker-compose.yml and the Helm
+# chart (`nats.gogc`) run theirs: Go's collector at GOGC 50 (tests/unit/test_compose.py and
+# tests/unit/test_helm_values.py keep the three the same).
+NATS_ENV = {"GOGC": "50"}
+
+
 class NatsServer:
     def __init__(self, workdir: Path, *, port: int | None = None, monitor_port: int | None = None,
-                 name: str = "raybus-local", config: str = "") -> None:
+                 name: str = "raybus-local", config: str = "", env: dict[str, str] | None = None) -> None:
         self.workdir = workdir
         self.port = port or free_port()
         self.monitor_port = monitor_port or free_port()
@@ -46,7 +52,7 @@ class NatsServer:
             conf = workdir / "nats-server.conf"
             conf.write_text(config)
             args += ["-c", str(conf)]
-        self.proc = Proc("nats-server", args, workdir / "nats-server.log")
+        self.proc = Proc("nats-server", args, workdir / "nats-server.log", env={**NATS_ENV, **(env or {})})
 
     @property
     def url(self) -> str:
