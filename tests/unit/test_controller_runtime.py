@@ -11,7 +11,14 @@ from raybus_common.bus import subjects
 from raybus_common.bus.envelopes import ActionEnvelope, StateEnvelope
 from raybus_common.bus.memory import MemoryBus
 from raybus_common.controller.config import ControllerConfig, RuntimeConfig
-from raybus_common.controller.runtime import Controller, ControllerSpec, Watch
+from raybus_common.controller.runtime import (
+    WRITTEN_STATUS_PENDING_TTL,
+    WRITTEN_STATUS_TTL,
+    Controller,
+    ControllerSpec,
+    Watch,
+    WrittenStatus,
+)
 from raybus_common.controller.view import Observed, owned_by
 from raybus_common.decision import Decision
 from raybus_common.kv import MemoryKV
@@ -203,6 +210,41 @@ async def test_status_changes_within_the_interval_are_coalesced_into_one_later_w
         assert statuses == [{"workers": 1}, {"workers": 3}]
     finally:
         await ctl.stop()
+
+
+async def test_one_status_write_in_flight_per_root_the_next_waits_for_it_to_land() -> None:
+    # The actuator's queue is deep: the first status write has no result and is not in view
+    # yet. The root's status moves on twice meanwhile; nothing more is written until the first
+    # write shows in the view, and then the latest status goes out once.
+    bus = MemoryBus()
+    await publish_state(bus, "raycluster", raycluster("q", workers=1))
+    ctl = await started(bus, status_interval=0)
+    try:
+        await child_shows_up(bus)
+        for rv, workers in (("2", 2), ("3", 3)):
+            await publish_state(bus, "raycluster", raycluster("q", rv=rv, workers=workers), "MODIFIED")
+            await run_until_quiet(bus)
+        statuses = [a.action.status for a in actions(bus) if a.action.op == "apply_status"]  # type: ignore[union-attr]
+        assert statuses == [{"workers": 1}], "a second status write went out while the first was in flight"
+        # The first write lands: the view shows it, and the latest status follows at once.
+        await publish_state(bus, "raycluster", {**raycluster("q", rv="4", workers=3), "status": {"workers": 1}},
+                            "MODIFIED")
+        await run_until_quiet(bus)
+        statuses = [a.action.status for a in actions(bus) if a.action.op == "apply_status"]  # type: ignore[union-attr]
+        assert statuses == [{"workers": 1}, {"workers": 3}]
+    finally:
+        await ctl.stop()
+
+
+async def test_a_status_write_without_a_result_is_waited_for_no_longer_than_its_ttl() -> None:
+    now = [1000.0]
+    written = WrittenStatus({"workers": 1}, "a1", sent=now[0])
+    stale = {**raycluster("t"), "status": {"workers": 0}}
+    assert not written.caught_up(stale, now[0] + WRITTEN_STATUS_TTL + 1)  # no result: still in the queue
+    assert written.caught_up(stale, now[0] + WRITTEN_STATUS_PENDING_TTL + 1)
+    written.result_at = now[0] + 100  # its result came (no resourceVersion in it)
+    assert written.expires() == now[0] + 100 + WRITTEN_STATUS_TTL
+    assert written.caught_up(stale, now[0] + 100 + WRITTEN_STATUS_TTL + 1)
 
 
 async def test_a_gone_root_drops_its_expectations_and_is_reconciled_at_once() -> None:

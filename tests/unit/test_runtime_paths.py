@@ -22,7 +22,7 @@ from raybus_common.bus.envelopes import ActionEnvelope, Envelope, ResultEnvelope
 from raybus_common.bus.memory import MemoryBus
 from raybus_common.controller import runtime
 from raybus_common.controller.config import ControllerConfig, RuntimeConfig
-from raybus_common.controller.runtime import Controller, ControllerSpec, Watch
+from raybus_common.controller.runtime import WRITTEN_STATUS_TTL, Controller, ControllerSpec, Watch
 from raybus_common.controller.view import Observed, RootKey, owned_by
 from raybus_common.decision import Decision
 from raybus_common.errors import TemporaryError
@@ -222,9 +222,10 @@ async def test_a_failed_status_write_is_compared_again() -> None:
     assert len(published(bus, "apply_status")) == 2, "the status did not land: it is written again"
 
 
-async def test_status_writes_applied_out_of_order_converge() -> None:
-    # The actuator promises no order: the status of view 2 may land before the status of view 1.
-    # The controller is level-triggered, so the stale status that landed last is corrected.
+async def test_status_writes_go_one_at_a_time_and_a_stale_one_landing_late_is_corrected() -> None:
+    # One status write in flight per root: view 2's status waits until view 1's shows in the
+    # view. The actuator still promises no order across replicas and redeliveries, so a stale
+    # status landing last is corrected: the controller is level-triggered.
     bus, clock = MemoryBus(), FakeClock()
     script = Script(lambda o: Decision(status={"workers": (o.root or {})["spec"].get("workers", 0)}))
     await observe(bus, cluster("a", spec={"workers": 1}))
@@ -232,10 +233,13 @@ async def test_status_writes_applied_out_of_order_converge() -> None:
     await drain_queue(ctl)
     await observe(bus, cluster("a", rv="2", spec={"workers": 2}))
     await drain_queue(ctl)
-    assert [a.action.status for a in published(bus, "apply_status")] == [{"workers": 1}, {"workers": 2}]  # type: ignore[union-attr]
-    await observe(bus, cluster("a", rv="3", spec={"workers": 2}, status={"workers": 2}))  # view 2's lands first
+    assert [a.action.status for a in published(bus, "apply_status")] == [{"workers": 1}]  # type: ignore[union-attr]
+    await observe(bus, cluster("a", rv="3", spec={"workers": 2}, status={"workers": 1}))  # view 1's lands
     await drain_queue(ctl)
-    await observe(bus, cluster("a", rv="4", spec={"workers": 2}, status={"workers": 1}))  # then view 1's
+    assert [a.action.status for a in published(bus, "apply_status")] == [{"workers": 1}, {"workers": 2}]  # type: ignore[union-attr]
+    await observe(bus, cluster("a", rv="4", spec={"workers": 2}, status={"workers": 2}))  # view 2's lands
+    await drain_queue(ctl)
+    await observe(bus, cluster("a", rv="5", spec={"workers": 2}, status={"workers": 1}))  # a stale one, late
     await drain_queue(ctl)
     statuses = [a.action.status for a in published(bus, "apply_status")]  # type: ignore[union-attr]
     assert statuses == [{"workers": 1}, {"workers": 2}, {"workers": 2}]
@@ -430,18 +434,22 @@ def workers_status(o: Observed) -> Decision:
     return Decision(status={"workers": (o.root or {})["spec"].get("workers", 0)})
 
 
-async def test_an_earlier_write_landing_late_does_not_make_the_later_one_go_out_twice() -> None:
-    # Status 1 is sent, the spec changes, status 2 is sent; then the watch brings status 1's
-    # landing (the root's resourceVersion moves, its status is still the old one). Status 2 is
-    # on its way: sending it again would be a second write of the same status.
+async def test_a_later_status_waits_for_the_earlier_write_and_goes_out_once() -> None:
+    # Status 1 is sent, the spec changes: status 2 waits while status 1 is in flight. The
+    # watch brings status 1's landing: status 2 goes out, once, even when the root wakes
+    # after a minute with status 2 still in the actuator's queue.
     bus, clock = MemoryBus(), FakeClock()
     await observe(bus, cluster("a", spec={"workers": 1}))
     ctl = await controller(Script(workers_status), bus, clock)
     await drain_queue(ctl)
     await observe(bus, cluster("a", rv="2", spec={"workers": 2}))
     await drain_queue(ctl)
-    _, second = published(bus, "apply_status")
+    assert len(published(bus, "apply_status")) == 1, "status 2 went out while status 1 was in flight"
     await observe(bus, cluster("a", rv="3", spec={"workers": 2}, status={"workers": 1}))  # status 1 lands
+    await drain_queue(ctl)
+    _, second = published(bus, "apply_status")
+    clock.advance(WRITTEN_STATUS_TTL + 1)  # status 2 has no result yet: it is still on its way
+    ctl.queue.add(KEY)
     await drain_queue(ctl)
     assert len(published(bus, "apply_status")) == 2, "status 2 was sent again while it was on its way"
     result = ResultEnvelope(action_id=second.action_id, controller="test-ctl", root=second.root, op="apply_status",
@@ -472,15 +480,17 @@ async def test_progress_waits_for_the_longer_interval_and_rides_with_the_next_tr
     await drain_queue(ctl)
     assert len(published(bus, "apply_status")) == 1  # the first status goes out at once
     clock.advance(2.0)
-    await observe(bus, cluster("a", rv="2", spec={"state": "", "ips": 1}))  # progress: waits 5 s
+    first = {"status": {"state": "", "ips": 0}}  # the view shows each write before the next change
+    await observe(bus, cluster("a", rv="2", spec={"state": "", "ips": 1}, **first))  # progress: waits 5 s
     await drain_queue(ctl)
     assert len(published(bus, "apply_status")) == 1
-    await observe(bus, cluster("a", rv="3", spec={"state": "ready", "ips": 1}))  # a transition: 1 s is over
+    await observe(bus, cluster("a", rv="3", spec={"state": "ready", "ips": 1}, **first))  # a transition: 1 s is over
     await drain_queue(ctl)
     statuses = [a.action.status for a in published(bus, "apply_status")]  # type: ignore[union-attr]
     assert statuses == [{"state": "", "ips": 0}, {"state": "ready", "ips": 1}]
     clock.advance(0.5)
-    await observe(bus, cluster("a", rv="4", spec={"state": "ready", "ips": 2}))  # progress again
+    second = {"status": {"state": "ready", "ips": 1}}
+    await observe(bus, cluster("a", rv="4", spec={"state": "ready", "ips": 2}, **second))  # progress again
     await drain_queue(ctl)
     assert len(published(bus, "apply_status")) == 2
     clock.advance(5.0)  # the progress interval is over: the deferred status goes out

@@ -10,7 +10,8 @@ turned into a live service by `Controller`.
   `reconcile(observed, now=, settings=)` with the controller's own config (a `ControllerConfig`
   subclass, passed in explicitly), publishes the actions (to `raybus.shadow.*` in dry-run) with
   deterministic ids, turns a changed desired status into `ApplyStatus` (at most one per root per
-  `status_interval`: a change within it is coalesced into the write at its end), records expectations
+  `status_interval`: a change within it is coalesced into the write at its end; and one in flight
+  per root: the next waits until the view shows the last, see `WrittenStatus`), records expectations
   for creates of watched kinds (a `create_only` that finds the object says so in its result) and deletes, and
   requeues as asked (or with backoff on failure).
 - A replica that loses a partition's lease while publishing stops publishing for its roots at
@@ -61,7 +62,8 @@ from .view import Failure, NamedBy, Observed, RootKey, ToRoots, View
 from .workqueue import ShutDown, WorkQueue
 
 log = logging.getLogger("raybus.controller")
-WRITTEN_STATUS_TTL = 60.0
+WRITTEN_STATUS_TTL = 60.0  # after a status write's result: how long the view may lag behind it
+WRITTEN_STATUS_PENDING_TTL = 1800.0  # without a result: as long as an action's expectation waits
 
 C = TypeVar("C", bound=ControllerConfig)
 C_contra = TypeVar("C_contra", bound=ControllerConfig, contravariant=True)
@@ -137,15 +139,26 @@ class WrittenStatus:
     """A status this controller sent for a root, shown to its reconciles in place of the
     observed one until the view has caught up with the write: the observed status equals it,
     or the view's resourceVersion reached the one the write landed at (`landed_rv`, from its
-    result), or WRITTEN_STATUS_TTL passed (a result lost, or another writer)."""
+    result), or the write's result came WRITTEN_STATUS_TTL ago (another writer moved the
+    status on), or no result came within WRITTEN_STATUS_PENDING_TTL (lost). Until then the
+    write is in flight, and the root's next status waits for it (one status write in flight
+    per root): a status sent while the actuator's queue is minutes deep would otherwise be
+    followed by another every time the overlay ran out, each a write the queue must carry."""
 
     status: dict[str, Any]
     action_id: str
     sent: float
     landed_rv: str | None = None
+    result_at: float | None = None  # when its (successful) result came
+
+    def expires(self) -> float:
+        """When the overlay gives up waiting for the view (the clock's seconds)."""
+        if self.result_at is None:
+            return self.sent + WRITTEN_STATUS_PENDING_TTL
+        return self.result_at + WRITTEN_STATUS_TTL
 
     def caught_up(self, root: dict[str, Any], now: float) -> bool:
-        if root.get("status") == self.status or now - self.sent > WRITTEN_STATUS_TTL:
+        if root.get("status") == self.status or now > self.expires():
             return True
         if self.landed_rv is None:
             return False
@@ -371,6 +384,7 @@ class Controller(Generic[C]):
                     woken.add(key)
                 else:  # it landed at this resourceVersion: the view holds it once it gets there
                     written.landed_rv = res.resource_version or None
+                    written.result_at = self.clock()
         if failed or not res.changed:  # nothing will be observed of it: wait for it no more
             woken |= self.expectations.failed(res.action_id)
         else:  # done: its effect is due in view, within the expectations' TTL from now
@@ -519,7 +533,14 @@ class Controller(Generic[C]):
     async def publish(self, observed: Observed, decision: Decision) -> None:
         key, root = observed.key, observed.root
         actions: list[Action] = list(decision.actions)
-        if decision.status is not None and root is not None and decision.status != root.get("status"):
+        dry = self.settings.dry_run
+        written = self._written_status.get(key)
+        if (decision.status is not None and root is not None and decision.status != root.get("status")
+                and written is not None and not dry):
+            # The previous status write is in flight: this one waits until the view shows that
+            # one (its root's state wakes the root) or it expires (the timer below).
+            self.queue.add_after(key, max(0.0, written.expires() - self.clock()))
+        elif decision.status is not None and root is not None and decision.status != root.get("status"):
             transition = self.spec.status_transition is None or self.spec.status_transition(
                 root.get("status") or {}, decision.status)
             now = self.clock()
@@ -537,7 +558,6 @@ class Controller(Generic[C]):
         root_ref = ObjectRef.of(root) if root is not None else ObjectRef(api_version="", kind=key.kind,
                                                                          namespace=key.namespace, name=key.name)
         salt = view_salt(observed)
-        dry = self.settings.dry_run
         # One decision's actions go out back to back and their acks are awaited together (one
         # round trip, not one per action); the lease is still checked before each one.
         publisher = self.bus.publisher(window=max(1, len(actions)))
