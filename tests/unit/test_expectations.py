@@ -31,10 +31,12 @@ def test_expectations_expire_ttl_after_the_action_was_carried_out() -> None:
     e = Expectations(ttl=300, pending_ttl=1800)
     e.expect(R, "a1", "pod", "ns", "p", Want.PRESENT, now=0)
     assert not e.satisfied(R, now=600), "still in the actuator's queue: its clock has not started"
-    e.executed("a1", now=600)
+    assert e.next_deadline(R) == 1800
+    assert e.executed("a1", now=600) == R and e.executed("unknown", now=600) is None
+    assert e.next_deadline(R) == 900
     assert not e.satisfied(R, now=899.9)
     assert e.satisfied(R, now=900)
-    assert e.pending(R) == []
+    assert e.pending(R) == [] and e.next_deadline(R) is None
 
 
 def test_an_action_never_carried_out_expires_after_the_longer_ttl() -> None:

@@ -179,6 +179,24 @@ async def test_a_failed_create_releases_its_expectation_through_the_result() -> 
     assert len(script.calls) == 2
 
 
+async def test_a_root_waiting_for_its_creates_is_not_polled() -> None:
+    # The creates wait in the actuator's queue: the root is not looked at again until something
+    # that meets the expectation arrives (here the object itself), or its deadline.
+    bus, clock = MemoryBus(), FakeClock()
+    script = Script(lambda o: Decision(actions=(Apply(object=configmap(o.root or {}, "a-info")),)))
+    await observe(bus, cluster("a"))
+    ctl = await controller(script, bus, clock)
+    assert await drain_queue(ctl) == [KEY]
+    for _ in range(10):
+        clock.advance(1.0)
+        assert await drain_queue(ctl) == [], "a root waiting for its create was looked at again"
+    info = {**configmap(cluster("a"), "a-info"), "metadata": {**configmap(cluster("a"), "a-info")["metadata"],
+                                                              "uid": "cm", "resourceVersion": "5"}}
+    await observe(bus, info, kind="configmap")
+    assert await drain_queue(ctl) == [KEY]
+    assert len(script.calls) == 2 and not ctl.expectations.pending(KEY)
+
+
 async def test_expectations_expire_after_their_ttl_on_the_clock() -> None:
     bus, clock = MemoryBus(), FakeClock()
     script = Script(lambda o: Decision(actions=(Apply(object=configmap(o.root or {}, "a-info")),)))

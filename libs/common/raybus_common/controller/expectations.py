@@ -69,12 +69,20 @@ class Expectations:
         self._drop(root, action_id)
         return {root}
 
-    def executed(self, action_id: str, now: float) -> None:
-        """The actuator carried the action out: its effect is due in view within `ttl`."""
+    def executed(self, action_id: str, now: float) -> RootKey | None:
+        """The actuator carried the action out: its effect is due in view within `ttl`. Returns
+        the root waiting for it (whose next deadline may now be sooner), if any."""
         root = self._root_of.get(action_id)
         exp = self._by_root.get(root, {}).get(action_id) if root is not None else None
         if root is not None and exp is not None:
             self._by_root[root][action_id] = replace(exp, deadline=min(exp.deadline, now + self.ttl))
+            return root
+        return None
+
+    def next_deadline(self, root: RootKey) -> float | None:
+        """When the root's earliest pending expectation runs out (None if it waits for none)."""
+        pending = self._by_root.get(root)
+        return min(e.deadline for e in pending.values()) if pending else None
 
     def satisfied(self, root: RootKey, now: float) -> bool:
         pending = self._by_root.get(root)

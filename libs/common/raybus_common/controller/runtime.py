@@ -64,6 +64,7 @@ from .workqueue import ShutDown, WorkQueue
 log = logging.getLogger("raybus.controller")
 WRITTEN_STATUS_TTL = 60.0  # after a status write's result: how long the view may lag behind it
 WRITTEN_STATUS_PENDING_TTL = 1800.0  # without a result: as long as an action's expectation waits
+EXPECTATION_RECHECK = 0.05  # a root waiting for expectations is looked at again no sooner than this
 
 C = TypeVar("C", bound=ControllerConfig)
 C_contra = TypeVar("C_contra", bound=ControllerConfig, contravariant=True)
@@ -388,7 +389,9 @@ class Controller(Generic[C]):
         if failed or not res.changed:  # nothing will be observed of it: wait for it no more
             woken |= self.expectations.failed(res.action_id)
         else:  # done: its effect is due in view, within the expectations' TTL from now
-            self.expectations.executed(res.action_id, self.clock())
+            waiting = self.expectations.executed(res.action_id, self.clock())
+            if waiting is not None:  # its timer moves up to the sooner deadline
+                self.queue.add_after(waiting, self.expectations.ttl)
         root, target = self._result_keys(msg)
         if root is not None and target is not None and res.op not in ("record_event", "apply_status"):
             if failed and self.view.get(root.kind, root.namespace, root.name) is not None:
@@ -499,7 +502,12 @@ class Controller(Generic[C]):
             # still running when the root's tombstone came in must not hold this one back.
             self.expectations.forget(key)
         if not self.expectations.satisfied(key, now):
-            self.queue.add_after(key, 1.0)
+            # What meets an expectation wakes the root (its object observed, its action failed
+            # or changed nothing); only the deadline needs a timer. Polling instead (every
+            # second) cost 10,000 wake-ups a second at 10,000 clusters while the actuator's
+            # queue was minutes deep.
+            deadline = self.expectations.next_deadline(key)
+            self.queue.add_after(key, max(EXPECTATION_RECHECK, (deadline or now) - now))
             return
         observed = self._with_written_status(self.view.observe(key))
         started = time.perf_counter()
