@@ -154,7 +154,11 @@ async def test_the_actuator_submits_exactly_once_then_stops_and_deletes(
     delete = RayDeleteJob(ref=ray_job_ref(rayjob), dashboard=dashboard, submission_id=sid)
     res = await outcome(collected, await send(bus, delete, root))
     assert (res.outcome, res.changed) == ("ok", True), res.message
-    assert await jobs_named(head, sid) == []
+
+    async def deleted() -> bool:  # the head's job list may show a deleted job for a moment
+        return await jobs_named(head, sid) == []
+
+    await eventually(deleted, timeout=30, what=f"job {sid} gone from the head's list")
     res = await outcome(collected, await send(bus, stop, root, salt="gone"))  # a job the head no longer knows
     assert (res.outcome, res.changed) == ("ok", False), res.message
 
