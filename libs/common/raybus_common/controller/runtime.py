@@ -542,13 +542,13 @@ class Controller(Generic[C]):
         key, root = observed.key, observed.root
         actions: list[Action] = list(decision.actions)
         dry = self.settings.dry_run
-        written = self._written_status.get(key)
-        if (decision.status is not None and root is not None and decision.status != root.get("status")
-                and written is not None and not dry):
+        written = self._written_status.get(key)  # (never set in dry-run)
+        changed = decision.status is not None and root is not None and decision.status != root.get("status")
+        if changed and written is not None:
             # The previous status write is in flight: this one waits until the view shows that
             # one (its root's state wakes the root) or it expires (the timer below).
             self.queue.add_after(key, max(0.0, written.expires() - self.clock()))
-        elif decision.status is not None and root is not None and decision.status != root.get("status"):
+        elif changed and decision.status is not None and root is not None:
             transition = self.spec.status_transition is None or self.spec.status_transition(
                 root.get("status") or {}, decision.status)
             now = self.clock()
