@@ -1,15 +1,20 @@
 """How a service reaches NATS (`bus.nats.server_urls`, `connect_options`): every URL of a
-cluster, user and password per service, TLS from RAYBUS_NATS_TLS_*; read from the environment."""
+cluster, user and password per service, TLS from RAYBUS_NATS_TLS_*; read from the environment.
+And how it waits for NATS: for a connection that is down, for a JetStream cluster still forming."""
 
 from __future__ import annotations
 
+import asyncio
 import ssl
+from types import SimpleNamespace
 
 import certifi
+import nats.errors
+import nats.js.errors
 import pytest
 
 from raybus_common.bus.config import NatsConfig
-from raybus_common.bus.nats import connect_options, server_urls
+from raybus_common.bus.nats import NatsBus, cluster_unsettled, connect_options, server_urls
 from raybus_common.settings import ServiceSettings
 
 
@@ -41,3 +46,53 @@ def test_cert_and_key_go_together(given: dict[str, str]) -> None:
 def test_a_missing_ca_file_is_an_error() -> None:
     with pytest.raises(FileNotFoundError):
         connect_options(NatsConfig(nats_tls_ca="/nonexistent/ca.pem"))
+
+
+@pytest.mark.timeout(20)  # a wait that spins never yields: only the timeout's signal ends it
+def test_a_stale_connected_event_does_not_make_the_wait_spin() -> None:
+    """nats-py marks the connection down before the callback that clears the event runs: the
+    wait must yield to the loop (so that callback and the reconnect can run), not return."""
+
+    async def scenario() -> int:
+        bus = NatsBus(ServiceSettings())  # no connection at all
+        bus._connected.set()  # what the event says until the disconnected callback has run
+        ticks = 0
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while True:
+                ticks += 1
+                await asyncio.sleep(0.01)
+
+        other = asyncio.create_task(ticker())
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(bus.until_connected(poll=0.05), 0.3)
+        other.cancel()
+        return ticks
+
+    assert asyncio.run(scenario()) >= 5
+
+
+def test_the_wait_ends_once_the_client_is_connected_again() -> None:
+    async def scenario() -> None:
+        bus = NatsBus(ServiceSettings())
+        waiting = asyncio.create_task(bus.until_connected(poll=10))
+        await asyncio.sleep(0.05)
+        assert not waiting.done()
+        bus._nc = SimpleNamespace(is_connected=True)  # type: ignore[assignment]  # the client, reconnected
+        bus._connected.set()  # and its reconnected callback
+        await asyncio.wait_for(waiting, 1)
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize(("error", "unsettled"), [
+    (nats.js.errors.BadRequestError(code=400, err_code=10005, description="no suitable peers for placement"), True),
+    (nats.js.errors.ServiceUnavailableError(code=503, err_code=10008,
+                                            description="JetStream system temporarily unavailable"), True),
+    (nats.errors.TimeoutError(), True),
+    (nats.js.errors.BadRequestError(code=400, err_code=10058, description="stream name already in use"), False),
+    (nats.js.errors.NotFoundError(code=404, err_code=10059, description="stream not found"), False),
+], ids=["no-peers", "unavailable", "timeout", "name-in-use", "not-found"])
+def test_which_jetstream_errors_a_forming_cluster_answers(error: Exception, unsettled: bool) -> None:
+    assert cluster_unsettled(error) is unsettled

@@ -31,12 +31,14 @@ It does not decide outcomes (base.py), build subjects (subjects.py) or define st
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import ssl
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, TypeVar
 
 import nats
@@ -70,12 +72,23 @@ from .streams import ConsumerSpec, StreamSpec
 
 log = logging.getLogger("raybus.bus")
 E = TypeVar("E", bound=Envelope)
+T = TypeVar("T")
 STREAM_NAME_IN_USE = 10058  # JetStream: stream exists with a different configuration
 FETCH_TIMEOUT = 5.0  # seconds one pull request waits for messages
 ACK_TIMEOUT = 5.0  # seconds a pipelined publish waits for its ack (as long as `js.publish` does)
 NO_RESPONDERS = "503"  # the status of a request nobody answers: no stream holds the subject
 MAX_DELIVERIES_ADVISORY = "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES"
+JS_NO_PEERS = 10005  # JetStream: no suitable peers for placement (a replica's node not joined yet)
+JS_UNAVAILABLE = 10008  # JetStream: system temporarily unavailable (no meta leader yet)
 MAX_LOOP_ERRORS = 10  # consecutive unexpected errors (while connected) before a consumer gives up
+
+
+def cluster_unsettled(e: Exception) -> bool:
+    """The JetStream error a forming or electing cluster answers with, which passes by itself: no
+    peers to place a replica on, no meta leader, or no answer at all."""
+    if isinstance(e, nats.errors.TimeoutError):
+        return True
+    return isinstance(e, nats.js.errors.APIError) and (e.err_code in (JS_NO_PEERS, JS_UNAVAILABLE) or e.code == 503)
 
 
 async def connect(settings: NatsConfig, *, name: str | None = None) -> NatsBus:
@@ -274,7 +287,7 @@ class _Puller:
         expires = int(FETCH_TIMEOUT * 1e9)  # nanoseconds
         while not consumer.sub.stopping.is_set():
             if not self.bus.connected:
-                await self.bus._connected.wait()
+                await self.bus.until_connected()
                 continue
             while consumer.busy >= self.concurrency:
                 consumer.freed.clear()
@@ -387,6 +400,17 @@ class NatsBus:
     def connected(self) -> bool:
         return self._nc is not None and self._nc.is_connected
 
+    async def until_connected(self, poll: float = 0.5) -> None:
+        """Return once the connection is up. nats-py marks it down before its disconnected
+        callback (which clears `_connected`) has run, so the event alone can still say
+        "connected": a loop that awaited only the event would spin without ever yielding, and
+        neither that callback nor the reconnect would run (the actuator stalled so at 100 % CPU
+        when a NATS node was killed). So the event is cleared here, and checked every `poll` s."""
+        while not self.connected:
+            self._connected.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._connected.wait(), poll)
+
     async def failed(self) -> BaseException:
         return await asyncio.shield(self._failed)
 
@@ -454,7 +478,26 @@ class NatsBus:
 
     # -- streams and consumers -----------------------------------------------------------------
 
+    async def _while_cluster_settles(self, what: str, op: Callable[[], Awaitable[T]]) -> T:
+        """`op()`, tried again (bounded, as the first connection is) while the JetStream cluster is
+        still forming or electing: a node that has not joined yet makes an R3 stream unplaceable."""
+        policy = Bounded(max_attempts=self.settings.nats_connect_attempts, base=0.5, cap=5.0)
+        for attempt in policy:
+            try:
+                return await op()
+            except (nats.js.errors.APIError, nats.errors.TimeoutError) as e:
+                if not cluster_unsettled(e) or policy.exhausted(attempt):
+                    raise
+                delay = policy.delay(attempt)
+                log.warning("JetStream cannot %s yet (%s); attempt %d/%d, retrying in %.1fs",
+                            what, e, attempt, policy.max_attempts, delay)
+                await asyncio.sleep(delay)
+        raise AssertionError("unreachable: Bounded yields at least one attempt")
+
     async def ensure_stream(self, spec: StreamSpec) -> str:
+        return await self._while_cluster_settles(f"place stream {spec.name}", partial(self._ensure_stream, spec))
+
+    async def _ensure_stream(self, spec: StreamSpec) -> str:
         cfg = StreamConfig(
             name=spec.name, subjects=list(spec.subjects), description=spec.description or None,
             retention=RetentionPolicy.WORK_QUEUE if spec.retention == "workqueue" else RetentionPolicy.LIMITS,
@@ -489,10 +532,12 @@ class NatsBus:
     async def ensure_consumer(self, spec: ConsumerSpec) -> None:
         """Create the durable consumer or update it to `spec` (CONSUMER.CREATE is create-or-update).
         Done explicitly because `pull_subscribe` ignores the config of an existing durable."""
-        await self.js.add_consumer(spec.stream, ConsumerConfig(
+        config = ConsumerConfig(
             name=spec.durable, durable_name=spec.durable, description=spec.description or None,
             filter_subject=spec.filter_subject, ack_wait=spec.ack_wait, max_deliver=spec.max_deliver,
-            backoff=list(spec.backoff) or None, max_ack_pending=spec.max_ack_pending))
+            backoff=list(spec.backoff) or None, max_ack_pending=spec.max_ack_pending)
+        await self._while_cluster_settles(f"place consumer {spec.stream}/{spec.durable}",
+                                          partial(self.js.add_consumer, spec.stream, config))
 
     async def consume(self, spec: ConsumerSpec, model: type[E], handler: Handler[E], *,
                       concurrency: int = 1) -> Subscription:
