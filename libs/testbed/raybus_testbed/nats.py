@@ -112,7 +112,18 @@ class NatsCluster:
             n.proc.start()
         for n in self.nodes:
             wait_until(n._accepting, timeout=timeout, what=f"nats-server {n.name} on {n.url}", proc=n.proc)
-        wait_until(self.has_leader, timeout=timeout, what="a JetStream meta leader in the NATS cluster")
+        wait_until(self.formed, timeout=timeout, what="a JetStream meta leader with every peer current")
+
+    def formed(self) -> bool:
+        """A meta leader every node agrees on, which sees every other node as a current, online
+        peer, and every node healthy: before that an R3 stream cannot be placed ("no suitable
+        peers for placement, peer offline")."""
+        if not self.has_leader():
+            return False
+        leader = next(n for n in self.nodes if n.name == (self.nodes[0].jsz().get("meta_cluster") or {}).get("leader"))
+        peers = (leader.jsz().get("meta_cluster") or {}).get("replicas") or []
+        return (len(peers) == len(self.nodes) - 1 and all(p.get("current") and not p.get("offline") for p in peers)
+                and all(self.current(n) for n in self.nodes))
 
     def has_leader(self) -> bool:
         """Every running node sees the same JetStream meta leader, and it is one of them."""
