@@ -216,8 +216,9 @@ def start_stack(svcs: Services, replicas: int) -> None:
 
 
 def stack_env() -> dict[str, str]:
-    """Streams and the lease bucket at three replicas (the cluster's size)."""
-    return {"RAYBUS_STREAM_REPLICAS": "3", "RAYBUS_LOG_LEVEL": "WARNING"}
+    """Streams and the lease bucket at three replicas (the cluster's size); INFO logs, so that a
+    run that stalls shows its disconnects, reconnects and lease changes."""
+    return {"RAYBUS_STREAM_REPLICAS": "3", "RAYBUS_LOG_LEVEL": "INFO"}
 
 
 def run(args: argparse.Namespace, workdir: Path) -> Outcome:

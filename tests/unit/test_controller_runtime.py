@@ -8,7 +8,7 @@ from typing import Any
 
 from raybus_common.actions import Apply, Delete, ObjectRef
 from raybus_common.bus import subjects
-from raybus_common.bus.envelopes import ActionEnvelope, StateEnvelope
+from raybus_common.bus.envelopes import ActionEnvelope, ResultEnvelope, StateEnvelope
 from raybus_common.bus.memory import MemoryBus
 from raybus_common.controller.config import ControllerConfig, RuntimeConfig
 from raybus_common.controller.runtime import (
@@ -293,5 +293,32 @@ async def test_a_root_that_deletes_itself_is_still_reconciled_while_it_goes() ->
         await publish_state(bus, "raycluster", going, "MODIFIED")
         await run_until_quiet(bus)
         assert ctl.reconciles == before + 1
+    finally:
+        await ctl.stop()
+
+
+async def test_a_status_result_that_comes_after_the_view_caught_up_wakes_the_root() -> None:
+    # Under a NATS failover the actuator's result is published late: the root's new state (with
+    # the status as the API server stored it, not byte for byte what was sent) comes first. The
+    # next status waits for the first write; its result must end the wait, not the requeue.
+    bus = MemoryBus()
+    await publish_state(bus, "raycluster", raycluster("w", workers=1))
+    ctl = await started(bus, status_interval=0)
+    try:
+        await child_shows_up(bus)
+        (first,) = [a for a in actions(bus) if a.action.op == "apply_status"]
+        await publish_state(bus, "raycluster", raycluster("w", rv="2", workers=2), "MODIFIED")
+        await run_until_quiet(bus)
+        stored = {"workers": 1, "observedGeneration": 1}  # the write, as the API server keeps it
+        await publish_state(bus, "raycluster", {**raycluster("w", rv="3", workers=2), "status": stored}, "MODIFIED")
+        await run_until_quiet(bus)
+        assert [a.action.status for a in actions(bus) if a.action.op == "apply_status"] == [  # type: ignore[union-attr]
+            {"workers": 1}], "the next status went out before the first write's result"
+        done = ResultEnvelope(action_id=first.action_id, controller="demo-ctl", root=first.root, op="apply_status",
+                              outcome="ok", resource_version="3")
+        await bus.publish(subjects.res("raycluster", "ns", "w"), done, msg_id=f"res:{first.action_id}")
+        await run_until_quiet(bus)
+        statuses = [a.action.status for a in actions(bus) if a.action.op == "apply_status"]  # type: ignore[union-attr]
+        assert statuses == [{"workers": 1}, {"workers": 2}]
     finally:
         await ctl.stop()

@@ -386,6 +386,14 @@ class Controller(Generic[C]):
                 else:  # it landed at this resourceVersion: the view holds it once it gets there
                     written.landed_rv = res.resource_version or None
                     written.result_at = self.clock()
+                    seen = self.view.get(key.kind, key.namespace, key.name)
+                    if seen is not None and written.caught_up(seen, written.result_at) and self.owns(key):
+                        # The view got there before this result (its publishing was retried
+                        # while a NATS node was down, say), and a status that the API server
+                        # stored in another form than it was sent did not count as the write:
+                        # the root waits on nothing now. Without this it slept until its
+                        # requeue (300 s). (Queued as is: `woken` is for failures, with backoff.)
+                        self.queue.add(key)
         if failed or not res.changed:  # nothing will be observed of it: wait for it no more
             woken |= self.expectations.failed(res.action_id)
         else:  # done: its effect is due in view, within the expectations' TTL from now
