@@ -81,6 +81,7 @@ from raybus_testbed import conformance as conf
 from raybus_testbed.kube import Kube
 from raybus_testbed.kuberay import V17_DEFAULT_GATES, KubeRay, NoKubeRay, operator_binary, oracle_version
 from raybus_testbed.rayhead import SERVE_APPS, SERVE_PORT, RayHead
+from raybus_testbed.rayheads import start_serve
 from raybus_testbed.services import Services
 
 pytestmark = [pytest.mark.integration, pytest.mark.conformance]
@@ -110,7 +111,10 @@ REMARKS = (
      "Ray job, which the two share (whichever operator submits first makes it, the other finds it there)."),
     ("RayServices run for real, on the same Ray head with Serve: both operators' clusters reach one Serve, so the "
      "fixture's serve config (`raybus_hello:app`, the head's test app) is deployed to one Ray by both; whichever "
-     "operator puts it first deploys it, the other finds it deployed. What is compared is each operator's own "
+     "operator puts it first deploys it, the other finds it deployed. Serve itself is started on that head (no "
+     "application, its proxy on the serve config's port) before either operator runs: Serve's first start can "
+     "fail on a busy machine, and whichever operator's put started it would record a Warning the other never "
+     "sees. What is compared is each operator's own "
      "reading of it (status, applications, the head pod's `ray.io/serve`, endpoints), its RayCluster and Services, "
      "and its Events. Where another Ray head held 8265 or 8000, both sides get the RayService with its head's "
      "`dashboard` and `serve` ports and its serve config's `http_options.port` made the test head's."),
@@ -525,6 +529,8 @@ def run(control_plane: Kube, kubeconfig: Path, nats_url: str, tmp_path_factory: 
         if head is not None:  # v1.5's submitters labelled, so that the testbed runs them
             control_plane.create(f"{admission}/mutatingadmissionpolicies", policy)
             control_plane.create(f"{admission}/mutatingadmissionpolicybindings", binding)
+        if head is not None and any(m.kind == "RayService" for m in compared):
+            start_serve(head, "0.0.0.0", head.serve_port)  # where the serve config puts the proxy: Ray's default host
         kuberay.start()
         for name in ("watcher", "actuator", "cluster-ctl", "job-ctl", "serve-ctl"):
             services.start(name, f"raybus-{name}", RAYBUS_WATCH_NAMESPACES=rb_ns, RAYBUS_RAY_DASHBOARD_ACCESS="pod")

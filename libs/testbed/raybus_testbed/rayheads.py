@@ -104,15 +104,20 @@ _blocks_lock = threading.Lock()
 _blocks_held: set[int] = set()  # worker port blocks of live heads, across pools
 
 
-def start_serve(head: RayHead, host: str, port: int, timeout: float = 180.0) -> None:
+def start_serve(head: RayHead, host: str, port: int, timeout: float = 180.0, attempts: int = 3) -> None:
     """Start `head`'s Serve with its HTTP proxy on `host:port`: a config with these
     `http_options` and no application. Serve keeps the proxy's address from its first start and
     ignores the `http_options` of later configs, so a RayService's own config (written before
-    its pods exist, with no pod IP to name) then deploys behind this pod's proxy."""
-    answer = httpx.put(f"{head.url}/api/serve/applications/", headers=head.headers, timeout=timeout,
-                       json={"http_options": {"host": host, "port": port}, "applications": []})
-    if answer.status_code >= 300:
-        raise RuntimeError(f"starting Serve on {host}:{port}: {answer.status_code} {answer.text[:200]}")
+    its pods exist, with no pod IP to name) then deploys behind this pod's proxy. On a busy
+    machine Serve's first start can fail (its proxy actor killed before it ran: a 500): tried
+    `attempts` times."""
+    config = {"http_options": {"host": host, "port": port}, "applications": []}
+    for attempt in range(1, attempts + 1):
+        answer = httpx.put(f"{head.url}/api/serve/applications/", headers=head.headers, timeout=timeout, json=config)
+        if answer.status_code < 300:
+            return
+        if attempt == attempts or answer.status_code < 500:
+            raise RuntimeError(f"starting Serve on {host}:{port}: {answer.status_code} {answer.text[:200]}")
 
 
 @dataclass(frozen=True)
