@@ -115,21 +115,16 @@ class NatsCluster:
         wait_until(self.formed, timeout=timeout, what="a JetStream meta leader with every peer current")
 
     def formed(self) -> bool:
-        """A meta leader every node agrees on, which sees every other node as a current, online
-        peer, and every node healthy: before that an R3 stream cannot be placed ("no suitable
-        peers for placement, peer offline")."""
-        if not self.has_leader():
+        """Every running node sees the same JetStream meta leader, one of them, which sees every
+        other node as a current, online peer; and every node is healthy. Before that an R3
+        stream cannot be placed ("no suitable peers for placement, peer offline")."""
+        metas = {n.name: n.jsz().get("meta_cluster") or {} for n in self.nodes if n.proc.running()}
+        leaders = {m.get("leader") for m in metas.values()}
+        if len(leaders) != 1 or not leaders <= metas.keys():
             return False
-        leader = next(n for n in self.nodes if n.name == (self.nodes[0].jsz().get("meta_cluster") or {}).get("leader"))
-        peers = (leader.jsz().get("meta_cluster") or {}).get("replicas") or []
+        peers = metas[str(leaders.pop())].get("replicas") or []
         return (len(peers) == len(self.nodes) - 1 and all(p.get("current") and not p.get("offline") for p in peers)
                 and all(self.current(n) for n in self.nodes))
-
-    def has_leader(self) -> bool:
-        """Every running node sees the same JetStream meta leader, and it is one of them."""
-        running = [n for n in self.nodes if n.proc.running()]
-        leaders = {(n.jsz().get("meta_cluster") or {}).get("leader") for n in running}
-        return len(leaders) == 1 and leaders <= {n.name for n in running}
 
     def current(self, node: NatsServer) -> bool:
         """`node` has caught up: its meta group and every stream replica it holds are current."""

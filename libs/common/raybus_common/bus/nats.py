@@ -91,10 +91,16 @@ def cluster_unsettled(e: Exception) -> bool:
     return isinstance(e, nats.js.errors.APIError) and (e.err_code in (JS_NO_PEERS, JS_UNAVAILABLE) or e.code == 503)
 
 
+def startup_policy(settings: NatsConfig) -> Bounded:
+    """How long a starting service waits for NATS: the first connection, and a JetStream
+    cluster still forming (RAYBUS_NATS_CONNECT_ATTEMPTS tries, 0.5 s backoff capped at 5 s)."""
+    return Bounded(max_attempts=settings.nats_connect_attempts, base=0.5, cap=5.0)
+
+
 async def connect(settings: NatsConfig, *, name: str | None = None) -> NatsBus:
     """Connect with bounded retries for the first connection, then reconnect forever."""
     bus = NatsBus(settings)
-    policy = Bounded(max_attempts=settings.nats_connect_attempts, base=0.5, cap=5.0)
+    policy = startup_policy(settings)
     servers = server_urls(settings)
     auth = connect_options(settings)
     for attempt in policy:
@@ -479,9 +485,9 @@ class NatsBus:
     # -- streams and consumers -----------------------------------------------------------------
 
     async def _while_cluster_settles(self, what: str, op: Callable[[], Awaitable[T]]) -> T:
-        """`op()`, tried again (bounded, as the first connection is) while the JetStream cluster is
+        """`op()`, tried again (`startup_policy`, as the first connection) while the JetStream cluster is
         still forming or electing: a node that has not joined yet makes an R3 stream unplaceable."""
-        policy = Bounded(max_attempts=self.settings.nats_connect_attempts, base=0.5, cap=5.0)
+        policy = startup_policy(self.settings)
         for attempt in policy:
             try:
                 return await op()
