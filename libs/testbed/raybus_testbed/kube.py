@@ -5,9 +5,8 @@ for what is synchronous: tests' set-up and checks, benchmarks, `raybus up` and `
     api.create("/api/v1/namespaces", {...}); api.get(path, labelSelector="a=b")
     api.close()
 
-It owns an event loop on a background thread and runs each call there
-(`asyncio.run_coroutine_threadsafe`), so any number of threads may call it at once (a
-benchmark's writer pool does). The kubeconfig is loaded by kubernetes_asyncio (TLS verified
+It owns an event loop on a thread of its own (`LoopThread`) and runs each call there, so any
+number of threads may call it at once (a benchmark's writer pool does). The kubeconfig is loaded by kubernetes_asyncio (TLS verified
 against its CA); errors are the edge's `ApiError` (status, reason, message; status 0 when no
 answer came). The client-side rate limit is set high (QPS 1000, burst 2000): tests and
 benchmarks must not be throttled by their own client. Paths are raw API paths, as in the
@@ -16,13 +15,13 @@ services; nothing here decides what a kind's path is.
 
 from __future__ import annotations
 
-import asyncio
-import threading
 from collections.abc import Coroutine, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
 from raybus_common.kube.client import APPLY, MERGE, ApiError, KubeClient
+
+from .loopthread import LoopThread
 
 T = TypeVar("T")
 Obj = dict[str, Any]
@@ -31,13 +30,11 @@ Obj = dict[str, Any]
 class Kube:
     def __init__(self, kubeconfig: Path | str, *, qps: float = 1000.0, burst: int = 2000, timeout: float = 30.0) -> None:
         self.kubeconfig, self.timeout = str(kubeconfig), timeout
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="raybus-kube", daemon=True)
-        self._thread.start()
+        self._loop = LoopThread("raybus-kube")
         try:
             self.client = self._run(KubeClient.connect(kubeconfig=self.kubeconfig, qps=qps, burst=burst))
         except BaseException:
-            self._stop_loop()
+            self._loop.stop()
             raise
 
     @classmethod
@@ -46,7 +43,7 @@ class Kube:
 
     def _run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
         # A little longer than the request's own timeout, which answers first as an ApiError.
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result((timeout or self.timeout) + 10)
+        return self._loop.run(coro, (timeout or self.timeout) + 10)
 
     def request(self, method: str, path: str, *, body: Any = None, content_type: str | None = None,
                 params: dict[str, str] | None = None) -> Obj:
@@ -101,18 +98,15 @@ class Kube:
             while (event := self._run(step(), timeout=read_timeout)) is not None:
                 yield event
         finally:
-            if not self._loop.is_closed():  # else `close` ended the stream with the client
+            if not self._loop.closed:  # else `close` ended the stream
                 self._run(events.aclose())
 
     def close(self) -> None:
-        if self._loop.is_closed():
+        if self._loop.closed:
             return
         try:
+            # Watch streams still open end first, while their connections can be given back.
+            self._run(self._loop.loop.shutdown_asyncgens())
             self._run(self.client.close())
         finally:
-            self._stop_loop()
-
-    def _stop_loop(self) -> None:
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-        self._loop.close()
+            self._loop.stop()

@@ -75,7 +75,6 @@ import logging
 import os
 import signal
 import tempfile
-import threading
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -84,6 +83,8 @@ from typing import IO, Any, Self
 
 from raybus_common.kube.client import MERGE, ApiError, KubeClient
 from raybus_common.ray.jobs import head_dashboard_port
+
+from .loopthread import LoopThread
 
 log = logging.getLogger(__name__)
 
@@ -191,8 +192,7 @@ class PodRunner:
         self._base_env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": os.environ.get("HOME", "/tmp"),
                           "LANG": os.environ.get("LANG", "C.UTF-8")}
         self._client: KubeClient | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
+        self._loop: LoopThread | None = None
         self._watch_tasks: list[asyncio.Task[None]] = []
         self._origin: dict[str, str] = {}  # pod uid taken -> the selector of the watch that took it
         self._started: set[str] = set()  # pod uids taken
@@ -203,11 +203,9 @@ class PodRunner:
     # -- lifecycle (any thread) --------------------------------------------------------
     def start(self, timeout: float = 60.0) -> None:
         """Start watching on an event loop of its own thread; return once the first list is done."""
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="raybus-podrunner", daemon=True)
-        self._thread.start()
+        self._loop = LoopThread("raybus-podrunner")
         try:
-            asyncio.run_coroutine_threadsafe(self._open(), self._loop).result(timeout)
+            self._loop.run(self._open(), timeout)
         except BaseException:
             self.stop()
             raise
@@ -215,16 +213,12 @@ class PodRunner:
     def stop(self) -> None:
         """Kill every process still running, stop watching; idempotent."""
         loop = self._loop
-        if loop is None or loop.is_closed():
+        if loop is None or loop.closed:
             return
         try:
-            asyncio.run_coroutine_threadsafe(self._close(), loop).result(30)
-            asyncio.run_coroutine_threadsafe(loop.shutdown_asyncgens(), loop).result(10)
+            loop.run(self._close(), 30)
         finally:
-            loop.call_soon_threadsafe(loop.stop)
-            if self._thread is not None:
-                self._thread.join(10)
-            loop.close()
+            loop.stop()
 
     def __enter__(self) -> Self:
         self.start()
@@ -261,9 +255,6 @@ class PodRunner:
         if self._client is not None:
             await self._client.close()
             self._client = None
-        # A closed TLS connection is torn down over the next turns of the loop (aiohttp's
-        # advice: a short sleep), which must happen before the loop stops, or it leaks.
-        await asyncio.sleep(0.25)
 
     async def _watch(self, selector: str, listed: asyncio.Event) -> None:
         """List the pods `selector` picks, then watch from there; list again after a 410 or a
