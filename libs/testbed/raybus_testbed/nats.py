@@ -32,9 +32,9 @@ def nats_server_binary() -> str:
 
 
 # The environment of every nats-server the testbed runs, as docker-compose.yml and the Helm
-# chart (`nats.gogc`) run theirs: Go's collector at GOGC 50 (tests/unit/test_compose.py and
+# chart (`nats.gogc`) run theirs: Go's collector at GOGC 25 (tests/unit/test_compose.py and
 # tests/unit/test_helm_values.py keep the three the same).
-NATS_ENV = {"GOGC": "50"}
+NATS_ENV = {"GOGC": "25"}
 
 
 class NatsServer:
