@@ -6,11 +6,11 @@ for what is synchronous: tests' set-up and checks, benchmarks, `raybus up` and `
     api.close()
 
 It owns an event loop on a thread of its own (`LoopThread`) and runs each call there, so any
-number of threads may call it at once (a benchmark's writer pool does). The kubeconfig is loaded by kubernetes_asyncio (TLS verified
-against its CA); errors are the edge's `ApiError` (status, reason, message; status 0 when no
-answer came). The client-side rate limit is set high (QPS 1000, burst 2000): tests and
-benchmarks must not be throttled by their own client. Paths are raw API paths, as in the
-services; nothing here decides what a kind's path is.
+number of threads may call it at once (a benchmark's writer pool does). The kubeconfig is
+loaded by kubernetes_asyncio (TLS verified against its CA); errors are the edge's `ApiError`
+(status, reason, message; status 0 when no answer came). The client-side rate limit is set
+high (QPS 1000, burst 2000): tests and benchmarks must not be throttled by their own client.
+Paths are raw API paths, as in the services; nothing here decides what a kind's path is.
 """
 
 from __future__ import annotations
