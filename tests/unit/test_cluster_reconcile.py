@@ -117,6 +117,17 @@ def test_a_converged_cluster_needs_no_action() -> None:
     assert d.requeue_after in (2.0, SETTINGS.requeue_seconds)
 
 
+def test_a_status_change_alone_sets_no_short_timer() -> None:
+    """The runtime wakes the root when its status write lands, fails or is held back; a 2 s
+    timer here re-ran the reconcile every 2 s while the write waited in the actuator's queue."""
+    c = cluster()
+    svc = {"kind": "Service", "metadata": {"name": "raycluster-sample-head-svc", "labels": {}}}
+    d = run(c, *head_and_workers(c, 2), services=(svc,))
+    assert d.status is not None and c.get("status") != d.status
+    assert not [a for a in d.actions if not isinstance(a, RecordEvent)]
+    assert d.requeue_after == SETTINGS.requeue_seconds
+
+
 @pytest.mark.parametrize(("replicas", "autoscale", "expect_deleted"), [(1, False, 2), (1, True, 0), (3, False, 0)])
 def test_scale_down_is_raybus_s_only_without_the_autoscaler(replicas: int, autoscale: bool,
                                                           expect_deleted: int) -> None:
