@@ -99,10 +99,12 @@ def test_status_without_a_uid_is_a_server_side_apply() -> None:
 
 
 def test_patch_is_a_merge_patch_that_pins_the_uid() -> None:
-    req = patch_request(Patch(ref=POD, patch={"metadata": {"annotations": {"a": "b"}}}), PODS)
+    action = Patch(ref=POD, patch={"metadata": {"annotations": {"a": "b"}}})
+    req = patch_request(action, PODS)
     assert (req.method, req.path, req.content_type) == ("PATCH", "/api/v1/namespaces/team-a/pods/rc-head-x",
                                                         "application/merge-patch+json")
     assert req.body == {"metadata": {"annotations": {"a": "b"}, "uid": "u-2"}}
+    assert action.patch == {"metadata": {"annotations": {"a": "b"}}}, "the action is left as it was"
 
 
 def test_delete_carries_the_uid_precondition_and_propagation() -> None:

@@ -53,7 +53,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import copy
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -120,7 +119,7 @@ def create_request(action: Apply, res: Resource, field_manager: str, made: Mappi
     ref = action.ref
     if res.namespaced and not ref.namespace:
         raise UnknownResource(f"{ref.kind} {ref.name!r} is namespaced but the action names no namespace")
-    body = copy.deepcopy(action.object)
+    body = dict(action.object)  # (only the top level changes: the action's object is left as it was)
     if made:
         body["stringData"] = {**(body.get("stringData") or {}), **made}
     return Request("POST", res.collection(ref.namespace or None), body, "application/json",
@@ -146,9 +145,9 @@ def status_request(action: ApplyStatus, res: Resource, field_manager: str) -> Re
 
 def patch_request(action: Patch, res: Resource) -> Request:
     """A merge patch; with the ref's uid in `metadata.uid`, which the API server refuses to change."""
-    body = copy.deepcopy(action.patch)
-    if action.ref.uid:
-        body.setdefault("metadata", {})["uid"] = action.ref.uid
+    body = action.patch
+    if action.ref.uid:  # (a copy of the levels that change: the action's patch is left as it was)
+        body = {**body, "metadata": {**(body.get("metadata") or {}), "uid": action.ref.uid}}
     return Request("PATCH", _item(action.ref, res), body, MERGE)
 
 

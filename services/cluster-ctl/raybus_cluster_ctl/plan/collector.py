@@ -24,7 +24,6 @@ from raybus_common.crds.raycluster import RayCluster
 
 from ..config import ClusterConfig
 from ..constants import REQUEUE_SOON
-from ..podtemplate import json_copy
 
 if TYPE_CHECKING:
     from ..memo import Facts
@@ -111,14 +110,16 @@ class Pass:
 
     def create(self, obj: Obj, reason: str = "", message: str = "", failure: str = "", *, verb: str = "Create",
                failed: str | None = None, create_only: bool = False, generate: dict[str, int] | None = None) -> None:
-        """Apply `obj` (a copy, owned by the cluster, in its namespace). Its Events: `reason` with
+        """Apply `obj` (owned by the cluster, in its namespace). Its Events: `reason` with
         `message` once it succeeded; `failed` (by default KubeRay's Warning for `reason`) with
         `failure`, then the API's message, once it failed for good. No `reason`: no Event (as
-        KubeRay creates the serve Service and the auth Secret)."""
-        owned = json_copy(obj)
-        meta = owned.setdefault("metadata", {})
+        KubeRay creates the serve Service and the auth Secret). `obj` is left as it was: the
+        action's object is a new top and `metadata` over `obj`'s other fields, which nothing
+        changes after (a deep copy of every pod cost more than building it)."""
+        meta = dict(obj.get("metadata") or {})
         meta.setdefault("namespace", self.cluster.namespace)
         meta["ownerReferences"] = [objects.owner_reference(self.root)]
+        owned = {**obj, "metadata": meta}
         self.actions.append(Apply(object=owned, create_only=create_only, generate=generate or {},
                                   **_events(reason, message, failure, verb, failed)))
         self.soon()

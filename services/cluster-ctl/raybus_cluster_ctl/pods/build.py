@@ -129,12 +129,13 @@ def named_worker(pod: Obj, group: WorkerGroupSpec, name: str, settings: ClusterC
                  replica_index: int | None = None) -> Obj:
     """`worker_pod(cluster, group, name, settings, ...)` made from `pod`, a `worker_pod` of the
     same cluster, group and settings under any name and replica: a copy with the name and the
-    replica labels set, the only fields of a worker pod that these arguments decide."""
-    out: Obj = json_copy(pod)
-    meta = out["metadata"]
-    meta["name"] = name
-    _replica_labels(meta["labels"], group, settings, replica_group, host_index, replica_index)
-    return out
+    replica labels set, the only fields of a worker pod that these arguments decide. Only those
+    levels are copied (the top, `metadata`, its labels); the rest is `pod`'s own, shared, and
+    neither is changed after."""
+    meta = pod["metadata"]
+    labels = dict(meta["labels"])
+    _replica_labels(labels, group, settings, replica_group, host_index, replica_index)
+    return {**pod, "metadata": {**meta, "name": name, "labels": labels}}
 
 
 def _replica_labels(labels: dict[str, str], group: WorkerGroupSpec, settings: ClusterConfig, replica_group: str | None,
