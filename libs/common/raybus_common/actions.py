@@ -295,7 +295,10 @@ def action_id(controller: str, root: ObjectRef, action: Action, *, salt: str = "
     """A deterministic id: the same action for the same root gives the same id, so a replica
     that re-issues it after a restart is deduplicated by `Nats-Msg-Id` within the stream's
     duplicate window. Pass the root's observed resourceVersion (or generation) as `salt` so a
-    repeat after a *new* observation is a new action rather than a duplicate."""
-    body = json.dumps(action.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
-    text = f"{controller}\x1f{root.key}\x1f{salt}\x1f{body}"
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
+    repeat after a *new* observation is a new action rather than a duplicate. The action is
+    hashed as pydantic serialises it (fields in the model's order, dicts in the order a reconcile
+    built them, which is the same every time it decides the same): sorting the keys through
+    `json.dumps` cost a second serialisation per action."""
+    digest = hashlib.sha256(f"{controller}\x1f{root.key}\x1f{salt}\x1f".encode())
+    digest.update(action.model_dump_json().encode())
+    return digest.hexdigest()[:32]

@@ -44,6 +44,7 @@ from datetime import UTC, datetime
 
 from prometheus_client import Counter
 
+from raybus_common import metrics
 from raybus_common.actions import RayCall, RecordEvent, target_of
 from raybus_common.bus import subjects
 from raybus_common.bus.base import Message
@@ -66,14 +67,10 @@ log = logging.getLogger("raybus.actuator")
 ACTIONS = Counter("raybus_actuator_actions", "Actions finished, by operation and outcome.", ["op", "outcome"])
 RETRIES = Counter("raybus_actuator_retries", "Actions handed back for a retry, by operation and HTTP status.",
                   ["op", "status"])
-_finished: dict[tuple[str, str], Counter] = {}  # ACTIONS' children, looked up once per label pair
 
 
 def _count_finished(op: str, outcome: str) -> None:
-    child = _finished.get((op, outcome))
-    if child is None:
-        child = _finished[op, outcome] = ACTIONS.labels(op, outcome)
-    child.inc()
+    metrics.child(ACTIONS, op, outcome).inc()
 
 
 class KeyLocks:

@@ -56,6 +56,7 @@ from typing import TYPE_CHECKING, Any, get_args
 
 from prometheus_client import Counter
 
+from raybus_common import metrics
 from raybus_common.actions import ObjectRef
 from raybus_common.bus import subjects
 from raybus_common.bus.base import Bus, Handler, Message
@@ -107,7 +108,7 @@ class BusSink:
         envelope = StateEnvelope.observed(kind, obj)
         subject = subjects.state(res.kind, meta.get("namespace", ""), meta["name"])
         await self.publisher.send(subject, envelope, msg_id=f"{envelope.uid}:{envelope.resource_version}")
-        PUBLISHED.labels(res.kind, kind).inc()
+        metrics.child(PUBLISHED, res.kind, kind).inc()
 
     async def vanished(self, res: Resource, namespace: str, name: str, uid: str, last: Obj | None) -> None:
         if last is not None:  # a watch DELETED event: the object's last state comes along
@@ -118,7 +119,7 @@ class BusSink:
         await self.publisher.flush()
         await self.bus.publish(subjects.state(res.kind, namespace, name), envelope, msg_id=f"{uid}:gone",
                                ttl=self.tombstone_ttl)
-        PUBLISHED.labels(res.kind, envelope.type).inc()
+        metrics.child(PUBLISHED, res.kind, envelope.type).inc()
 
     async def flush(self) -> None:
         await self.publisher.flush()

@@ -169,7 +169,7 @@ async def dispatch(model: type[E], handler: Handler[E], *, subject: str, data: b
         envelope = decode(model, data)
     except PermanentError as e:
         log.error("undecodable message on %s (seq %s): %s", subject, stream_seq, e.message)
-        metrics.MESSAGES.labels(stage, "malformed").inc()
+        metrics.child(metrics.MESSAGES, stage, "malformed").inc()
         return dead("malformed", e.message)
 
     msg = Message(subject, envelope, hdrs, attempt, max_attempts, stream_seq)
@@ -204,8 +204,8 @@ async def dispatch(model: type[E], handler: Handler[E], *, subject: str, data: b
             verdict = Verdict("ack", "ok")
         if verdict.ack != "ack":
             span.set_status(Status(StatusCode.ERROR, verdict.error))
-    metrics.HANDLER_SECONDS.labels(stage).observe(time.perf_counter() - started)
-    metrics.MESSAGES.labels(stage, verdict.outcome).inc()
+    metrics.child(metrics.HANDLER_SECONDS, stage).observe(time.perf_counter() - started)
+    metrics.child(metrics.MESSAGES, stage, verdict.outcome).inc()
     return verdict
 
 

@@ -251,7 +251,7 @@ class _Acks:
         ack, timer, subject = self._waiting.pop(token)
         timer.cancel()
         duplicate = bool(answer.get("duplicate"))
-        metrics.PUBLISHED.labels(_stage(subject), str(duplicate).lower()).inc()
+        metrics.child(metrics.PUBLISHED, _stage(subject), str(duplicate).lower()).inc()
         if not ack.done():
             ack.set_result(not duplicate)
 
@@ -458,7 +458,7 @@ class NatsBus:
         except (nats.errors.Error, TimeoutError) as e:  # timeouts, no responders, reconnecting
             raise TemporaryError(f"publish to {subject} failed: {e or type(e).__name__}") from e
         duplicate = bool(ack.duplicate)
-        metrics.PUBLISHED.labels(_stage(subject), str(duplicate).lower()).inc()
+        metrics.child(metrics.PUBLISHED, _stage(subject), str(duplicate).lower()).inc()
         return not duplicate
 
     def publisher(self, window: int) -> Publisher:

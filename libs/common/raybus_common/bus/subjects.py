@@ -22,6 +22,7 @@ This module is pure: it knows nothing about streams, envelopes or the NATS clien
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from dataclasses import dataclass
@@ -128,8 +129,11 @@ def action(kind: str, namespace: str, name: str, *, dry_run: bool) -> str:
     return subject("shadow" if dry_run else "act", kind, namespace, name)
 
 
+@functools.lru_cache(maxsize=4096)
 def parse(text: str) -> SubjectParts:
-    """Split a concrete subject into its parts, decoding namespace and name. ValueError if malformed."""
+    """Split a concrete subject into its parts, decoding namespace and name. ValueError if malformed.
+    Cached: a message's subject is read at each step of its handling (its stage for the metrics,
+    its object for the handler), and the parts are immutable."""
     tokens = text.split(".")
     if len(tokens) != 5 or tokens[0] != PREFIX:
         raise ValueError(f"{text!r} is not a Raybus subject (raybus.<stage>.<kind>.<namespace>.<name>)")

@@ -520,9 +520,9 @@ class Controller(Generic[C]):
         observed = self._with_written_status(self.view.observe(key))
         started = time.perf_counter()
         decision = self.spec.reconcile(observed, now=datetime.fromtimestamp(now, UTC), settings=self.config)
-        metrics.RECONCILE_SECONDS.labels(self.spec.name).observe(time.perf_counter() - started)
+        metrics.child(metrics.RECONCILE_SECONDS, self.spec.name).observe(time.perf_counter() - started)
         self.reconciles += 1
-        metrics.RECONCILES.labels(self.spec.name).inc()
+        metrics.child(metrics.RECONCILES, self.spec.name).inc()
         log.debug("reconciled %s: %d actions, status %s, requeue %s", key, len(decision.actions),
                   "set" if decision.status is not None else "unchanged", decision.requeue_after)
         await self.publish(observed, decision)
@@ -594,7 +594,7 @@ class Controller(Generic[C]):
                 self._unsent(key, sent)
                 raise
             sent.append(aid)
-            metrics.ACTIONS_ISSUED.labels(self.spec.name, action.op).inc()
+            metrics.child(metrics.ACTIONS_ISSUED, self.spec.name, action.op).inc()
             if isinstance(action, ApplyStatus) and not dry and root is not None:
                 self._written_status[key] = WrittenStatus(action.status, aid, self.clock())
                 self._status_at[key] = self.clock()
