@@ -64,8 +64,8 @@ def reconcile(observed: Observed, *, now: datetime, settings: DemoConfig) -> Dec
     return Decision(actions=(Apply(object=cm),))
 
 
-SPEC = ControllerSpec[DemoConfig]("demo-ctl", "raycluster", reconcile,
-                                   (Watch("configmap", owned_by("raycluster", "RayCluster")),))
+SPEC = ControllerSpec[DemoSettings]("demo-ctl", "raycluster", reconcile,
+                                     (Watch("configmap", owned_by("raycluster", "RayCluster")),))
 
 
 def main() -> None:
