@@ -141,7 +141,8 @@ class Verdict:
     dead_letter: DeadLetter | None = None
 
 
-def _stage(subject: str) -> str:
+def stage_of(subject: str) -> str:
+    """A subject's stage (`raybus.<stage>.…`), or "unknown" for a subject not Raybus's."""
     try:
         return subjects.parse(subject).stage
     except ValueError:
@@ -157,7 +158,7 @@ async def dispatch(model: type[E], handler: Handler[E], *, subject: str, data: b
                    stream: str = "", stream_seq: int | None = None) -> Verdict:
     """Decode, run the handler inside its trace and log context, and judge the outcome."""
     hdrs = {k: str(v) for k, v in (headers or {}).items()}
-    stage = _stage(subject)
+    stage = stage_of(subject)
 
     def dead(outcome: str, error: str) -> Verdict:
         metrics.DEAD_LETTERS.labels(stage).inc()
