@@ -15,10 +15,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 
+# The ports `free_port` has handed out in this process. The kernel may give a port it has just
+# given (closed, not yet taken by its server) to the next bind; two servers of one process then
+# collide: nats-server's monitor took its own client port that way in a CI run.
+_HANDED_OUT: set[int] = set()
+FREE_PORT_TRIES = 64
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A loopback port nothing listens on, and not one this process has handed out before."""
+    for _ in range(FREE_PORT_TRIES):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
+    raise RuntimeError(f"no fresh loopback port in {FREE_PORT_TRIES} tries ({len(_HANDED_OUT)} handed out)")
 
 
 @dataclass
