@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
+from typing import Self
 
 import pytest
 
@@ -18,7 +19,7 @@ class _Sock:
         self._ports = ports
         self._port = 0
 
-    def __enter__(self) -> _Sock:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

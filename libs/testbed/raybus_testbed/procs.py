@@ -14,7 +14,6 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-
 # The ports `free_port` has handed out in this process. The kernel may give a port it has just
 # given (closed, not yet taken by its server) to the next bind; two servers of one process then
 # collide: nats-server's monitor took its own client port that way in a CI run.
