@@ -338,7 +338,7 @@ async def test_isomorphic_events_are_one_event_with_a_count(
                               controller="cluster-ctl", root=root))
     for aid in ids:
         assert (await outcomes.wait(aid)).outcome == "ok"
-    # The count is written at the second occurrence, then by the recorder's flush (every 10 s).
+    # The repeats are counted in memory; the recorder's flush (every 10 s) writes the count.
     await eventually(lambda: occurrences(events_of(control_plane, namespace, "CreatedWorkerPod")) == 12,
                      timeout=30, what="the series' count to reach 12")
     events = events_of(control_plane, namespace, "CreatedWorkerPod")

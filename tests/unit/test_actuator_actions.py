@@ -20,7 +20,7 @@ from raybus_actuator.actions import (
     status_request,
 )
 from raybus_actuator.events import EVENTS, event_body, event_name, outcome_event, reporting_controller
-from raybus_actuator.recorder import Series
+from raybus_actuator.recorder import EventRecorder, Series
 from raybus_common.actions import (
     AddFinalizer,
     Apply,
@@ -311,17 +311,20 @@ class MetadataServer:
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, str, str, str]] = []  # (call, method, path, accept)
+        self.bodies: list[Any] = []
 
     async def request(self, method: str, path: str, *, body: Any = None, content_type: str | None = None,
                       params: dict[str, str] | None = None, timeout: float = 30.0,
                       accept: str = "application/json") -> dict[str, Any]:
         self.calls.append(("request", method, path, accept))
+        self.bodies.append(body)
         return {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
                 "metadata": {"name": "rc", "namespace": "team-a", "uid": "u-1", "resourceVersion": "42"}}
 
     async def raw(self, method: str, path: str, *, body: Any = None, content_type: str | None = None,
                   params: dict[str, str] | None = None, timeout: float = 30.0, accept: str = "*/*") -> bytes:
         self.calls.append(("raw", method, path, accept))
+        self.bodies.append(body)
         return b'{"kind":"PartialObjectMetadata"}'
 
 
@@ -340,11 +343,29 @@ async def test_the_actuator_asks_only_for_the_metadata_it_reads_and_parses_no_an
     assert added.message == "finalizer added"
     event = RecordEvent(regarding=RC, reason="CreatedWorkerPod", message="m")
     await executor.record(event, controller="cluster-ctl", now=NOW)
-    await executor.record(event, controller="cluster-ctl", now=NOW)  # the second occurrence: the series' patch
+    await executor.record(event, controller="cluster-ctl", now=NOW)  # the second occurrence: counted
+    await executor.record(event, controller="cluster-ctl", now=NOW)  # the third: counted
+    assert await executor.recorder.flush(NOW) == 1  # the series' count, written once
     assert [c[:2] for c in server.calls] == [
         ("request", "PATCH"), ("request", "PATCH"), ("request", "PATCH"), ("request", "DELETE"),
         ("request", "GET"), ("raw", "PATCH"), ("raw", "POST"), ("raw", "PATCH")]
     assert {c[3] for c in server.calls} == {METADATA}
+
+
+async def test_repeats_of_an_event_cost_one_patch_at_the_flush_not_one_each() -> None:
+    server = MetadataServer()
+    recorder = EventRecorder(cast(KubeClient, server), "actuator-0")
+    event = RecordEvent(regarding=RC, reason="CreatedWorkerPod", message="m")
+    for i in range(3):  # a group's three workers, made in one pass
+        await recorder.record(event, controller="cluster-ctl", now=NOW + timedelta(seconds=i))
+    assert [c[1] for c in server.calls] == ["POST"], "the repeats are only counted"
+    assert await recorder.flush(NOW + timedelta(seconds=3)) == 1
+    assert [c[1] for c in server.calls] == ["POST", "PATCH"]
+    assert server.bodies[-1] == {"series": {"count": 3, "lastObservedTime": "2026-11-22T21:00:03.000005Z"}}
+    assert await recorder.flush(NOW + timedelta(seconds=4)) == 0, "nothing new: nothing written"
+    await recorder.record(event, controller="cluster-ctl", now=NOW + timedelta(seconds=5))
+    assert await recorder.flush(NOW + timedelta(seconds=6)) == 1
+    assert server.bodies[-1]["series"]["count"] == 4
 
 
 def test_a_serve_config_put_records_kuberays_serve_events_and_job_calls_none() -> None:

@@ -17,7 +17,7 @@ the server does not serve is `UnknownResource`: permanent. The builders take tha
 | `Delete`                     | DELETE with `preconditions.uid` and the propagation policy       |
 | `AddFinalizer`               | GET, then merge-patch `metadata.finalizers` with the resourceVersion read |
 | `RemoveFinalizer`            | (optimistic concurrency: a concurrent writer makes it a retried 409) |
-| `RecordEvent`, a write's Events | through `recorder.EventRecorder` (its own client and rate limit): POST an `events.k8s.io/v1` Event named after its isomorphic key and a 6-minute window; a repeat turns it into a series (one patch) and later ones count in memory until the next flush |
+| `RecordEvent`, a write's Events | through `recorder.EventRecorder` (its own client and rate limit): POST an `events.k8s.io/v1` Event named after its isomorphic key and a 6-minute window; repeats count in memory and the next flush writes the series' count (one patch) |
 
 How Events are named and chosen for a write's outcome is `events`; how series are kept, `recorder`.
 All the actuator reads of an answer is metadata (a write's resourceVersion, a finalizer round's

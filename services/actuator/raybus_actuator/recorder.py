@@ -4,14 +4,16 @@ client-go's `EventBroadcaster` keeps each series in memory: the first Event of a
 created, the second turns it into a series (`series.count: 2`, one patch), and later ones only
 count up in memory until the series is written again. `EventRecorder` does the same, on its
 own client (its own rate limit, as client-go's recorder has), so Events never spend the
-budget of the writes they report:
+budget of the writes they report, with one request fewer: the second occurrence is counted in
+memory too, and the flush writes the count. A group's worker pods made in one pass (3 at once
+is one Event and 3 occurrences) cost a POST and one PATCH, not a POST and two PATCHes; the
+count on the server lags by `flush_seconds` at most.
 
 | occurrence (this replica)        | requests                                                    |
 |----------------------------------|-------------------------------------------------------------|
 | first of its series              | POST (named by `events.event_name`)                          |
 | first here, but another replica (or an earlier run) made the Event | POST (409), GET; then as below |
-| second                           | PATCH `series: {count: 2, lastObservedTime}`                 |
-| third and later                  | none; `flush` (every `flush_seconds`, and at shutdown) patches the count once |
+| second and later                 | none; `flush` (every `flush_seconds`, and at shutdown) patches `series: {count, lastObservedTime}` once |
 
 A patch carries no resourceVersion: two replicas counting into one series may overwrite each
 other's count (the series stays, its count may come out low), as two client-go recorders would
@@ -96,9 +98,6 @@ class EventRecorder:
                     return f"event {name} recorded"
             known.count += 1
             known.last = max(known.last, now)
-            if known.written == 1 or known.count == 2:  # a singleton becomes a series at once
-                await self._write(name, known)
-                return f"event {name} recorded (seen {known.count} times)"
             return f"event {name} counted (seen {known.count} times; written at the next flush)"
 
     async def _write(self, name: str, known: Series) -> None:
