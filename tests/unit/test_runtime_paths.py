@@ -482,19 +482,22 @@ async def test_a_later_status_waits_for_the_earlier_write_and_goes_out_once() ->
     assert len(published(bus, "apply_status")) == 3
 
 
+def state_and_ips(o: Observed) -> Decision:
+    spec = (o.root or {})["spec"]
+    return Decision(status={"state": spec.get("state", ""), "ips": spec.get("ips", 0)})
+
+
+def state_moved(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    """A transition: the state moved (the ips are progress)."""
+    return old.get("state") != new.get("state")
+
+
 async def test_progress_waits_for_the_longer_interval_and_rides_with_the_next_transition() -> None:
     bus, clock = MemoryBus(), FakeClock()
     runtime = RuntimeConfig(status_interval=1.0, status_progress_interval=5.0, coalesce=0)
 
-    def decide(o: Observed) -> Decision:
-        spec = (o.root or {})["spec"]
-        return Decision(status={"state": spec.get("state", ""), "ips": spec.get("ips", 0)})
-
-    def transition(old: dict[str, Any], new: dict[str, Any]) -> bool:
-        return old.get("state") != new.get("state")
-
     await observe(bus, cluster("a", spec={"state": "", "ips": 0}))
-    ctl = await controller(Script(decide), bus, clock, runtime=runtime, transition=transition)
+    ctl = await controller(Script(state_and_ips), bus, clock, runtime=runtime, transition=state_moved)
     await drain_queue(ctl)
     assert len(published(bus, "apply_status")) == 1  # the first status goes out at once
     clock.advance(2.0)
@@ -526,6 +529,46 @@ async def test_progress_waits_for_the_longer_interval_and_rides_with_the_next_tr
     await drain_queue(ctl)
     statuses = [a.action.status for a in published(bus, "apply_status")]  # type: ignore[union-attr]
     assert statuses[3:] == [{"state": "done", "ips": 3}]
+
+
+async def test_progress_waits_as_long_as_status_writes_wait_in_the_actuators_queue() -> None:
+    bus, clock = MemoryBus(), FakeClock()
+    runtime = RuntimeConfig(status_interval=1.0, status_progress_interval=5.0, coalesce=0)
+
+    def statuses() -> list[dict[str, Any]]:
+        return [a.action.status for a in published(bus, "apply_status")]  # type: ignore[union-attr]
+
+    await observe(bus, cluster("a", spec={"state": "", "ips": 0}))
+    ctl = await controller(Script(state_and_ips), bus, clock, runtime=runtime, transition=state_moved)
+    await drain_queue(ctl)
+    (first,) = published(bus, "apply_status")
+    clock.advance(40.0)  # the actuator's queue is deep: the write is carried out 40 s after it was sent
+    result = ResultEnvelope(action_id=first.action_id, controller="test-ctl", root=first.root, op="apply_status",
+                            outcome="ok", resource_version="2")
+    await bus.publish(subjects.res("raycluster", "ns", "a"), result, msg_id=f"res:{first.action_id}")
+    landed = {"status": {"state": "", "ips": 0}}
+    await observe(bus, cluster("a", rv="2", spec={"state": "", "ips": 0}, **landed))
+    await drain_queue(ctl)
+    assert ctl.status_write_lag == pytest.approx(8.0), "40 s, weighed in at 0.2"
+    await observe(bus, cluster("a", rv="3", spec={"state": "", "ips": 1}, **landed))  # progress
+    await drain_queue(ctl)
+    clock.advance(5.0)
+    await drain_queue(ctl)
+    assert statuses() == [{"state": "", "ips": 0}], "progress waits as long as writes wait, not 5 s"
+    clock.advance(3.0)
+    await drain_queue(ctl)
+    assert statuses() == [{"state": "", "ips": 0}, {"state": "", "ips": 1}], "and goes out alone then"
+    second = published(bus, "apply_status")[1]  # carried out at once: the lag comes down
+    result = ResultEnvelope(action_id=second.action_id, controller="test-ctl", root=second.root, op="apply_status",
+                            outcome="ok", resource_version="4")
+    await bus.publish(subjects.res("raycluster", "ns", "a"), result, msg_id=f"res:{second.action_id}")
+    await observe(bus, cluster("a", rv="4", spec={"state": "", "ips": 1}, status={"state": "", "ips": 1}))
+    await drain_queue(ctl)
+    assert ctl.status_write_lag == pytest.approx(6.4)
+    await observe(bus, cluster("a", rv="5", spec={"state": "ready", "ips": 1}, status={"state": "", "ips": 1}))
+    clock.advance(1.0)
+    await drain_queue(ctl)
+    assert statuses()[-1] == {"state": "ready", "ips": 1}, "a transition never waits for the lag"
 
 
 async def two_replicas(bus: MemoryBus, clock: FakeClock, script1: Script, script2: Script

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from raybus_common import tracing
 
 
@@ -29,3 +31,30 @@ def test_with_a_collector_spans_are_recorded() -> None:
         assert span.is_recording() and span.get_span_context().trace_flags.sampled
     finally:
         provider.shutdown()
+
+
+def test_a_message_handled_without_a_collector_continues_its_trace_with_a_span_of_its_own() -> None:
+    assert not tracing.recording(), "no SDK provider installed in this process: nothing recorded"
+    with tracing.make_provider("test").get_tracer("test").start_as_current_span("watch event") as upstream:
+        headers = tracing.inject()
+    sent = upstream.get_span_context()
+    with tracing.consumer_span("state pod", tracing.extract(headers), {"messaging.destination.name": "s"}) as span:
+        got = span.get_span_context()
+        assert not span.is_recording() and not got.trace_flags.sampled
+        assert (got.trace_id, tracing.trace_id_of()) == (sent.trace_id, format(sent.trace_id, "032x"))
+        assert got.span_id not in (0, sent.span_id), "a span id of its own"
+        assert tracing.inject()["traceparent"].split("-")[2] == format(got.span_id, "016x"), "what it publishes"
+    assert tracing.trace_id_of() is None, "the span ends with the message"
+    with tracing.consumer_span("state pod", tracing.extract({}), {}) as fresh:
+        assert fresh.get_span_context().is_valid and fresh.get_span_context().trace_id != sent.trace_id
+
+
+def test_spans_are_recorded_exactly_when_a_collector_is_configured(monkeypatch: pytest.MonkeyPatch) -> None:
+    silent, exporting = tracing.make_provider("test"), tracing.make_provider("test", "http://127.0.0.1:1/v1/traces")
+    try:
+        monkeypatch.setattr(tracing.trace, "get_tracer_provider", lambda: silent)
+        assert not tracing.recording()
+        monkeypatch.setattr(tracing.trace, "get_tracer_provider", lambda: exporting)
+        assert tracing.recording()
+    finally:
+        exporting.shutdown()

@@ -35,6 +35,9 @@ DEAD_LETTERS = Counter("raybus_dead_letters", "Messages sent to the dead-letter 
 READY = Gauge("raybus_ready", "1 when the service reports ready, else 0.")
 PARTITIONS_HELD = Gauge("raybus_controller_partitions_held", "Partitions whose lease this replica holds.",
                         ["controller"])
+STATUS_WRITE_LAG = Gauge("raybus_controller_status_write_lag_seconds",
+                         "Smoothed time from sending a status write to its result (how long writes wait in the "
+                         "actuator's queue); progress-only status waits at least this long.", ["controller"])
 RECONCILES = Counter("raybus_controller_reconciles", "Calls of reconcile, by controller.", ["controller"])
 ACTIONS_ISSUED = Counter("raybus_controller_actions", "Actions published, by controller and operation.",
                          ["controller", "op"])

@@ -27,7 +27,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, Literal, Protocol, TypeVar
 
-from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.trace import Status, StatusCode
 
 from .. import metrics, tracing
 from ..backoff import backoff
@@ -177,11 +177,9 @@ async def dispatch(model: type[E], handler: Handler[E], *, subject: str, data: b
     parts = msg.parts
     ctx = tracing.extract(hdrs)
     started = time.perf_counter()
-    with tracing.tracer().start_as_current_span(f"{stage} {parts.kind if parts else subject}", context=ctx,
-                                                kind=SpanKind.CONSUMER) as span, \
+    with tracing.consumer_span(f"{stage} {parts.kind if parts else subject}", ctx, {
+            "messaging.destination.name": subject, "messaging.message.delivery_attempt": attempt}) as span, \
             log_context(object_key=parts.key if parts else None, trace_id=tracing.trace_id_of()):
-        span.set_attribute("messaging.destination.name", subject)
-        span.set_attribute("messaging.message.delivery_attempt", attempt)
         try:
             await handler(msg)
         except PermanentError as e:

@@ -127,7 +127,9 @@ class RuntimeConfig(WatchScope):
     # A change the controller counts as progress rather than a transition (`ControllerSpec.
     # status_transition`: for cluster-ctl, counters, endpoints, IPs, the head's readiness) is
     # held back up to `status_progress_interval` from when it was first held back, so it
-    # usually rides along with the next transition, and goes out alone at the latest then.
+    # usually rides along with the next transition, and goes out alone at the latest then; while
+    # status writes wait in the actuator's queue longer than that, progress waits as long as they
+    # do (`raybus_controller_status_write_lag_seconds`, at most 60 s).
     status_interval: float = Field(1.0, ge=0)
     status_progress_interval: float = Field(5.0, ge=0)
     # A child's event wakes its root this many seconds later, so a burst of events about one

@@ -64,6 +64,8 @@ from .workqueue import ShutDown, WorkQueue
 log = logging.getLogger("raybus.controller")
 WRITTEN_STATUS_TTL = 60.0  # after a status write's result: how long the view may lag behind it
 WRITTEN_STATUS_PENDING_TTL = 1800.0  # without a result: as long as an action's expectation waits
+LAG_WEIGHT = 0.2  # of each status write's time to its result in `status_write_lag` (an EWMA)
+PROGRESS_HOLD_CAP = 60.0  # seconds: the longest the write lag holds a root's progress back
 EXPECTATION_RECHECK = 0.05  # a root waiting for expectations is looked at again no sooner than this
 
 C = TypeVar("C", bound=ControllerConfig)
@@ -197,6 +199,9 @@ class Controller(Generic[C]):
         self._written_status: dict[RootKey, WrittenStatus] = {}
         self._status_at: dict[RootKey, float] = {}  # when each root's status was last sent
         self._progress_since: dict[RootKey, float] = {}  # since when a root's progress is held back
+        # How long status writes take to be carried out (sent → result), smoothed over the last
+        # ones: the depth of the actuator's queue, which progress writes wait at least as long as.
+        self.status_write_lag = 0.0
         self.reconciles = 0
         self._keep_parts: frozenset[int] | None = None  # partitions whose objects the view keeps; None: all
         self._state_subs: list[Subscription] = []
@@ -386,6 +391,9 @@ class Controller(Generic[C]):
                 else:  # it landed at this resourceVersion: the view holds it once it gets there
                     written.landed_rv = res.resource_version or None
                     written.result_at = self.clock()
+                    took = max(0.0, written.result_at - written.sent)
+                    self.status_write_lag += LAG_WEIGHT * (took - self.status_write_lag)
+                    metrics.child(metrics.STATUS_WRITE_LAG, self.spec.name).set(self.status_write_lag)
                     seen = self.view.get(key.kind, key.namespace, key.name)
                     if seen is not None and written.caught_up(seen, written.result_at) and self.owns(key):
                         # The view got there before this result (its publishing was retried
@@ -563,7 +571,10 @@ class Controller(Generic[C]):
             due = self._status_at.get(key, -1e18) + self.settings.status_interval
             if not transition:  # progress waits from when it was first held back: it rides along
                 since = self._progress_since.setdefault(key, now)  # with a transition, or goes alone
-                due = max(due, since + self.settings.status_progress_interval)
+                # ... and, while the actuator's queue is deep, as long as a write waits there: a
+                # progress write of its own would only take a slot from the writes that make progress.
+                hold = max(self.settings.status_progress_interval, min(self.status_write_lag, PROGRESS_HOLD_CAP))
+                due = max(due, since + hold)
             wait = due - now
             if wait > 0:  # the latest status goes out when it is due
                 self.queue.add_after(key, wait)
