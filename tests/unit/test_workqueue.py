@@ -114,3 +114,26 @@ async def test_get_waits_for_a_timer_and_shutdown_wakes_waiters() -> None:
     q.shutdown()
     with pytest.raises(ShutDown):
         await asyncio.wait_for(waiter, 5)
+
+
+class SteppingClock:
+    """A clock that moves on by `step` at every look: a timer can come due between two looks
+    that one pass of `get` takes, as it does on a real clock (uvloop's timers fire up to a
+    millisecond before their deadline, so the first look is often just short of it)."""
+
+    def __init__(self, start: float, step: float) -> None:
+        self.t, self.step = start, step
+
+    def __call__(self) -> float:
+        now = self.t
+        self.t += self.step
+        return now
+
+
+async def test_a_timer_that_comes_due_while_get_looks_is_taken_not_slept_through() -> None:
+    import asyncio
+
+    clock = SteppingClock(1000.0, 0.4)
+    q: WorkQueue[str] = WorkQueue(clock=clock)
+    q.add_after("due-between-looks", 0.5)  # due at 1000.5; get looks at 1000.4, then 1000.8
+    assert await asyncio.wait_for(q.get(), 2) == "due-between-looks"

@@ -120,23 +120,29 @@ class WorkQueue(Generic[K]):
             self.add(key)
         return None
 
-    def get_nowait(self) -> K | None:
-        self.promote_due()
+    def _take(self) -> tuple[K | None, float | None]:
+        """The next key due now; else None and the seconds until the next timer (None: none).
+        One look at the clock for both: looking twice let a timer come due between the looks,
+        its key queued by the second with no wait left to find it (the worker slept until
+        something else woke the queue)."""
+        wait = self.promote_due()
         if not self._queue:
-            return None
+            return None, wait
         key = self._queue.pop(0)
         self._dirty.discard(key)
         self._processing.add(key)
-        return key
+        return key, None
+
+    def get_nowait(self) -> K | None:
+        return self._take()[0]
 
     async def get(self) -> K:
         while True:
             if self._shutdown:
                 raise ShutDown()
-            key = self.get_nowait()
+            key, wait = self._take()
             if key is not None:
                 return key
-            wait = self.promote_due()
             self._wake.clear()
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout=wait)
