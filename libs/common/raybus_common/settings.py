@@ -40,6 +40,7 @@ class ServiceSettings(BaseSettings, NatsConfig):
     http_port: int = Field(8080, ge=0, le=65535)  # health + metrics; 0 = any free port
     otlp_endpoint: str = ""  # e.g. http://otel-collector:4318/v1/traces; empty = no export
     shutdown_grace: float = Field(20.0, ge=0)  # seconds for in-flight work after SIGTERM
+    event_loop: Literal["uvloop", "asyncio"] = "uvloop"  # asyncio: the standard library's loop, for debugging
 
 
 class KubeClientSettings(BaseModel, frozen=True):
