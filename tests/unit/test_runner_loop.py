@@ -32,7 +32,8 @@ def test_timed_keys_come_out_in_order_on_either_loop(name: str) -> None:
 
     async def main() -> list[str]:
         q: WorkQueue[str] = WorkQueue(clock=time.monotonic)
-        for i, delay in enumerate([0.03, 0.01, 0.02, 0.0101, 0.0299]):
+        # 5 ms apart: the adds themselves take microseconds, so the order is the delays' order
+        for i, delay in enumerate([0.03, 0.01, 0.02, 0.015, 0.025]):
             q.add_after(f"k{i}", delay)
         got = []
         for _ in range(5):
