@@ -27,8 +27,6 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, Literal, Protocol, TypeVar
 
-from opentelemetry.trace import Status, StatusCode
-
 from .. import metrics, tracing
 from ..backoff import backoff
 from ..errors import PermanentError, TemporaryError
@@ -175,11 +173,10 @@ async def dispatch(model: type[E], handler: Handler[E], *, subject: str, data: b
 
     msg = Message(subject, envelope, hdrs, attempt, max_attempts, stream_seq)
     parts = msg.parts
-    ctx = tracing.extract(hdrs)
     started = time.perf_counter()
-    with tracing.consumer_span(f"{stage} {parts.kind if parts else subject}", ctx, {
+    with tracing.message_span(f"{stage} {parts.kind if parts else subject}", hdrs, {
             "messaging.destination.name": subject, "messaging.message.delivery_attempt": attempt}) as span, \
-            log_context(object_key=parts.key if parts else None, trace_id=tracing.trace_id_of()):
+            log_context(object_key=parts.key if parts else None, trace_id=span.trace_id):
         try:
             await handler(msg)
         except PermanentError as e:
@@ -202,7 +199,7 @@ async def dispatch(model: type[E], handler: Handler[E], *, subject: str, data: b
         else:
             verdict = Verdict("ack", "ok")
         if verdict.ack != "ack":
-            span.set_status(Status(StatusCode.ERROR, verdict.error))
+            span.fail(verdict.error)
     metrics.child(metrics.HANDLER_SECONDS, stage).observe(time.perf_counter() - started)
     metrics.child(metrics.MESSAGES, stage, verdict.outcome).inc()
     return verdict
