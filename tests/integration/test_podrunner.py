@@ -335,17 +335,12 @@ def statuses(pod: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {s["name"]: s for s in pod["status"].get("containerStatuses") or []}
 
 
-def unused_port(ray_head: RayHead) -> int:
-    """A dashboard port the head pod names that nothing here listens on: only the runner's
-    substitution makes the sidecar reach `ray_head`."""
-    port = free_port()
-    return port if port != ray_head.dashboard_port else free_port()
-
-
 def test_a_sidecar_submits_from_its_head_pod_and_only_its_container_status_changes(
         control_plane: Kube, namespace: str, pod_runner: PodRunner, ray_head: RayHead) -> None:
     job_id = f"{namespace}-sidecar"
-    port = unused_port(ray_head)
+    # A dashboard port nothing listens on (free_port never hands out the head's twice): only the
+    # runner's substitution makes the sidecar reach `ray_head`.
+    port = free_port()
     pods = f"/api/v1/namespaces/{namespace}/pods"
     since = control_plane.get(pods)["metadata"]["resourceVersion"]
     plain = head_pod("plain", port, "unused", "unused")  # a head pod without a sidecar: left to kwok
@@ -398,7 +393,7 @@ def test_a_sidecar_whose_ray_job_fails_terminates_with_an_error_and_the_pod_stay
     learns of it from the container (SubmissionFailed / AppFailed), the pod itself runs on. The
     head pod as KubeRay makes it, without the RayJob's labels, is run all the same."""
     job_id = f"{namespace}-sidecar-exit3"
-    port = unused_port(ray_head)
+    port = free_port()
     pods = f"/api/v1/namespaces/{namespace}/pods"
     control_plane.create(pods, head_pod("head", port, kuberay_sidecar_command(port, job_id, "exit 3"), job_id,
                                         rayjob_labels=False))
@@ -417,7 +412,7 @@ def test_a_sidecar_whose_ray_job_fails_terminates_with_an_error_and_the_pod_stay
 def test_a_head_pod_deleted_while_its_sidecar_runs_has_the_process_killed(
         control_plane: Kube, namespace: str, pod_runner: PodRunner, ray_head: RayHead) -> None:
     pods = f"/api/v1/namespaces/{namespace}/pods"
-    control_plane.create(pods, head_pod("head", unused_port(ray_head), "sleep 600 & sleep 600", "unused"))
+    control_plane.create(pods, head_pod("head", free_port(), "sleep 600 & sleep 600", "unused"))
     run = wait_until(lambda: next((r for r in pod_runner.runs_in(namespace) if r.pid), None), timeout=60,
                      what="the runner to start the sidecar")
     assert run.pid is not None and run.sidecar
