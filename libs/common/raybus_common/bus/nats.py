@@ -451,15 +451,10 @@ class NatsBus:
 
     async def publish(self, subject: str, envelope: Envelope, *, msg_id: str,
                       headers: Mapping[str, str] | None = None, ttl: float | None = None) -> bool:
-        hdrs = tracing.inject(dict(headers or {}))
-        hdrs["Nats-Msg-Id"] = msg_id
-        try:
-            ack = await self.js.publish(subject, encode(envelope), headers=hdrs, msg_ttl=ttl)
-        except (nats.errors.Error, TimeoutError) as e:  # timeouts, no responders, reconnecting
-            raise TemporaryError(f"publish to {subject} failed: {e or type(e).__name__}") from e
-        duplicate = bool(ack.duplicate)
-        metrics.child(metrics.PUBLISHED, stage_of(subject), str(duplicate).lower()).inc()
-        return not duplicate
+        """One message, its ack awaited: the pipelined path with a window of one. (`js.publish`
+        costs ~50 us more per message: a new Future, a timeout task and nats-py's own parsing
+        of the ack; the actuator publishes a result per action.)"""
+        return await (await self._start(Outgoing(subject, envelope, msg_id, headers, ttl)))
 
     def publisher(self, window: int) -> Publisher:
         return Publisher(self._start, window)
