@@ -17,6 +17,7 @@ import yaml
 from raybus_cluster_ctl.status.calculate import (
     ReconcileError,
     calculate_status,
+    comparable,
     desired_resources,
     invalid_status,
     is_transition,
@@ -292,6 +293,27 @@ def test_status_changed_ignores_timestamps_only() -> None:
     moved["conditions"][0]["lastTransitionTime"] = T0
     assert not status_changed(first, moved)
     assert not status_changed({"readyWorkerReplicas": 0, "reason": ""}, {})  # Go's omitempty
+
+
+def test_status_changed_says_what_the_shaped_comparison_says_for_every_pair() -> None:
+    """The shortcut for equal statuses (timestamps aside) never answers otherwise than comparing
+    both as KubeRay's struct holds them: over statuses equal, reordered, retimed, zero-valued
+    and changed, in both directions."""
+    first = calculate(cluster(), [HEAD_OK], [service()], now=NOW)
+    later = calculate({**cluster(), "status": first}, [HEAD_OK], [service()], now=datetime(2027, 1, 1, tzinfo=UTC))
+    more = calculate({**cluster(), "status": first}, [HEAD_OK, pod("w1")], [service()], now=NOW)
+    retimed = copy.deepcopy(first)
+    retimed["conditions"][0]["lastTransitionTime"] = T0
+    reordered = {**first, "conditions": list(reversed(first["conditions"]))}
+    zeroes = {**first, "readyWorkerReplicas": 0, "reason": "", "head": {**first["head"], "x": ""}}
+    stamped = {**first, "conditions": [{**c, "observedGeneration": 7} for c in first["conditions"]]}
+    statuses = [first, later, more, retimed, reordered, zeroes, stamped, {}, {"state": "ready"},
+                {"conditions": "not a list"}, {"conditions": ["not a condition"]}]
+    for old in statuses:
+        for new in statuses:
+            shaped = comparable(old) != comparable(new)
+            assert status_changed(old, new) is shaped, (old, new)
+    assert status_changed(None, first) and not status_changed(None, {})
 
 
 def test_an_unparsable_cluster_keeps_its_status_and_gains_the_validity_condition() -> None:

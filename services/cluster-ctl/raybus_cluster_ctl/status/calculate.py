@@ -143,8 +143,23 @@ def status_changed(old: Obj | None, new: Obj) -> bool:
     `lastTransitionTime`; `stateTransitionTimes` only move with `state`), both read as KubeRay's
     struct would hold them (`wire_status`: a zero value and an absent field are the same, as
     after Go's decoding). KubeRay (`InconsistentRayClusterStatus`) also ignores desired
-    resources and observedGeneration; Raybus writes those, as they are shown by `kubectl get`."""
-    return bool(_comparable(old or {}) != _comparable(new))
+    resources and observedGeneration; Raybus writes those, as they are shown by `kubectl get`.
+
+    Most passes compute the status they found: two statuses equal but for those timestamps as
+    they are (Python's `==`) are equal as KubeRay's struct holds them too, without shaping both."""
+    if old is not None and _untimed(old) == _untimed(new):
+        return False
+    return bool(comparable(old or {}) != comparable(new))
+
+
+def _untimed(status: Mapping[str, Any]) -> dict[str, Any]:
+    """`status` without the timestamps `status_changed` ignores, otherwise as it is."""
+    out = {k: v for k, v in status.items() if k not in _TIMES}
+    conditions = out.get("conditions")
+    if isinstance(conditions, list):
+        out["conditions"] = [{k: v for k, v in c.items() if k != "lastTransitionTime"} if isinstance(c, Mapping)
+                             else c for c in conditions]
+    return out
 
 
 def is_transition(old: Obj, new: Obj) -> bool:
@@ -185,9 +200,14 @@ def _time(now: datetime) -> str:
     return now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _comparable(status: Obj) -> Any:
+_TIMES = frozenset({"lastUpdateTime", "stateTransitionTimes"})
+
+
+def comparable(status: Obj) -> Any:
+    """`status` as `status_changed` compares it: as KubeRay's struct holds it (`wire_status`),
+    without its timestamps, conditions by type."""
     shaped = wire_status(status)
-    out = {k: v for k, v in shaped.items() if k not in {"lastUpdateTime", "stateTransitionTimes"}}
+    out = {k: v for k, v in shaped.items() if k not in _TIMES}
     out["conditions"] = sorted(
         ({k: v for k, v in c.items() if k != "lastTransitionTime"} for c in shaped.get("conditions") or []),
         key=lambda c: str(c.get("type")))
