@@ -29,7 +29,8 @@ def main(argv: list[str] | None = None) -> int:
     p_tail.add_argument("--since", help="replay from a duration ago (10m, 2h) or an ISO time, then follow")
     p_tail.add_argument("--object", help="everything about one object: kind/namespace/name")
     p_tail.add_argument("--json", action="store_true", help="the raw envelope, one JSON object per line")
-    p_tail.add_argument("--no-follow", action="store_true", help="print what is stored and exit")
+    p_tail.add_argument("--no-follow", action="store_true", help="print what the streams hold and exit: the state "
+                        "stream holds only each object's last message, and carried-out actions are not kept")
     p_tail.add_argument("--nats-url", help="default: $RAYBUS_NATS_URL, else the `raybus up` stack, else localhost")
     p_crds = sub.add_parser("crds", help="generate or check deploy/crds/ from the models; apply them to a cluster")
     p_crds.add_argument("action", choices=["generate", "check", "apply"])
