@@ -85,5 +85,18 @@ async def test_replicas_split_partitions_and_take_over_from_a_dead_one(nats_url:
         assert set(ms[0].held) | set(ms[1].held) == set(range(12))
         assert not set(ms[0].held) & set(ms[1].held)
         assert dead.held, "the dead replica never learned (it stopped ticking)"
+        # It comes back: its renewal meets the fence (a tombstone), so it gives everything up
+        # and joins again; the others hand it its share.
+        stale = set(dead.held)
+        changes = await dead.tick()
+        assert stale <= changes.lost
+        assert not set(dead.held) & (set(ms[0].held) | set(ms[1].held))
+        ms.insert(1, dead)
+        for _ in range(3):
+            for m in ms:
+                await m.tick()
+        held = [set(m.held) for m in ms]
+        assert sum(len(h) for h in held) == 12 and set().union(*held) == set(range(12))
+        assert all(held)
     finally:
         await nc.close()

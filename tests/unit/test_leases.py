@@ -67,11 +67,59 @@ async def test_release_all_hands_over_at_once() -> None:
     assert set(a.held) == set(range(16))
 
 
-async def test_a_renewal_that_loses_the_race_drops_the_lease() -> None:
+async def test_a_replica_that_stalled_past_its_ttl_is_fenced_and_gives_up_everything() -> None:
     kv, clock = MemoryKV(), Clock()
+    a, b = managers(kv, clock, "a", "b")
+    await settle([a, b])
+    a_share = set(a.held)
+    # a stalls; b finds a's membership expired, deletes it (the fence) and takes a's share.
+    clock.t += 7
+    await settle([b], rounds=1)
+    assert set(b.held) == set(range(16))
+    assert await kv.get("ctl.members.a") is None
+    assert set(a.held) == a_share, "a has not ticked yet: it still believes it holds its share"
+    # a's next renewal fails: it gives up every partition, even those nobody took.
+    changes = await a.tick()
+    assert a_share <= changes.lost
+    assert not set(a.held) & set(b.held), "no partition held twice"
+    # a is a member again: b hands its share back, and a claims it.
+    await settle([b, a], rounds=2)
+    assert set(a.held) == a_share and not set(a.held) & set(b.held)
+
+
+class RenewsBeforeTheFence(MemoryKV):
+    """A KV where the holder renews between another replica's read of its membership and that
+    replica's delete of it (the race the fence's compare-and-swap settles)."""
+
+    holder: LeaseManager | None = None
+
+    async def delete(self, key: str, last: int | None = None) -> None:
+        if key == "ctl.members.a" and self.holder is not None:
+            holder, self.holder = self.holder, None
+            await holder.tick()
+        await super().delete(key, last)
+
+
+async def test_a_holder_that_renews_before_the_fence_keeps_its_partitions() -> None:
+    kv, clock = RenewsBeforeTheFence(), Clock()
     (a,) = managers(kv, clock, "a")
     await a.tick()
     p = min(a.held)
-    await kv.put(f"ctl.p.{p}", b'{"holder": "intruder", "expires": 9e12}')
-    changes = await a.tick()
-    assert p in changes.lost and p not in a.held
+    # z's clock is ahead: it reads a's membership as expired and tries to fence it, but a renews first.
+    z = LeaseManager(kv, "ctl", "z", partitions=16, ttl=6, clock=lambda: clock.t + 100)
+    kv.holder = a
+    assert not await z._claim(p, b'{"holder": "z", "expires": 9e12}', clock.t + 100)
+    assert p not in z.held and p in a.held
+    assert await kv.get("ctl.members.a") is not None
+    assert not (await a.tick()).lost
+
+
+async def test_while_nothing_changes_a_tick_writes_only_the_membership() -> None:
+    kv, clock = MemoryKV(), Clock()
+    ms = managers(kv, clock, "a", "b", "c")
+    await settle(ms)
+    before = kv.rev
+    clock.t += 2
+    await settle(ms, rounds=5)
+    assert kv.rev - before == 3 * 5, "one write per replica per tick"
+    assert sum(len(m.held) for m in ms) == 16

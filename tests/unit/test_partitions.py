@@ -43,15 +43,18 @@ def test_no_members_no_assignment() -> None:
     assert assignment([], 8) == {}
 
 
-@pytest.mark.parametrize(("current", "me", "now", "ok"), [
-    (None, "a", 0.0, True),
-    (Lease("a", 10.0), "a", 5.0, True),
-    (Lease("b", 10.0), "a", 5.0, False),
-    (Lease("b", 10.0), "a", 10.0, True),
-    (Lease("b", 10.0), "a", 11.0, True),
-], ids=["free", "mine", "held-by-other", "expires-now", "expired"])
-def test_can_claim(current: Lease | None, me: str, now: float, ok: bool) -> None:
-    assert can_claim(current, me, now) is ok
+@pytest.mark.parametrize(("holder", "membership", "me", "now", "ok"), [
+    (None, None, "a", 0.0, True),
+    ("a", Lease("a", 10.0), "a", 5.0, True),
+    ("a", None, "a", 5.0, True),
+    ("b", Lease("b", 10.0), "a", 5.0, False),
+    ("b", Lease("b", 10.0), "a", 10.0, True),
+    ("b", Lease("b", 10.0), "a", 11.0, True),
+    ("b", None, "a", 5.0, True),
+], ids=["free", "mine", "mine-without-membership", "holder-alive", "membership-runs-out-now",
+        "membership-expired", "holder-left"])
+def test_can_claim(holder: str | None, membership: Lease | None, me: str, now: float, ok: bool) -> None:
+    assert can_claim(holder, membership, me, now) is ok
 
 
 def test_lease_round_trip_and_garbage() -> None:

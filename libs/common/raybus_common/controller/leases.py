@@ -1,16 +1,27 @@
 """Partition leases: which replica of a controller may reconcile which partition.
 
-Each replica, every `ttl/3` seconds (`tick`):
-1. heartbeats its membership record `<controller>.members.<replica>` (expires after `ttl`);
-2. reads the live members and computes its desired partitions (rendezvous hashing);
-3. releases the partitions it holds but should not, renews those it keeps (compare-and-swap
-   on the KV revision: a lost race means the lease is lost), and claims desired partitions
-   that are free or expired.
+Two kinds of record in the KV bucket:
+- `<controller>.members.<replica>`: a replica's membership, `Lease(replica, expires)`, renewed
+  by compare-and-swap every `ttl/3` seconds. It is the only record written while nothing
+  changes: one write per replica per tick, however many partitions it holds.
+- `<controller>.p.<partition>`: the partition's holder, written when it is claimed or released.
+  A partition is held for as long as its holder's membership is alive.
 
-So a partition has at most one holder at a time (the KV's compare-and-swap decides), and a
-dead replica's leases expire within `ttl` and are claimed at the next tick of a live replica:
-with ttl 6 s and a tick every 2 s, within 8 s. Times are wall-clock (`time.time`) because the
-records are compared across processes; the clock is injectable for tests.
+Each tick (`tick`), a replica:
+1. renews its membership with compare-and-swap on the revision it last wrote; a lost race
+   means another replica found it expired and fenced it (below), so it gives up every partition
+   at once and joins again;
+2. reads the live members and computes its desired partitions (rendezvous hashing);
+3. releases the partitions it holds but should not, and claims desired partitions that are free,
+   already its own, or whose holder's membership is gone or expired. Taking over from an expired
+   holder first deletes that holder's membership record by compare-and-swap (the fence): from
+   then on the holder's next renewal fails, so it cannot go on believing it holds anything.
+
+So a partition has at most one holder at a time (compare-and-swap on the partition's record
+decides), a dead replica's partitions move within `ttl` plus one tick (8 s with ttl 6 s), and a
+replica that stalled past `ttl` learns at its next tick that it was taken over, as it did when
+every partition was renewed on its own. Times are wall-clock (`time.time`) because the records
+are compared across processes; the clock is injectable for tests.
 """
 
 from __future__ import annotations
@@ -40,6 +51,7 @@ class LeaseManager:
         self.clock = clock
         self.held: dict[int, int] = {}  # partition → KV revision of our lease record
         self.wanted: frozenset[int] = frozenset()  # the partitions the last tick said should be ours
+        self.member_rev: int | None = None  # KV revision of our membership record, once written
 
     @property
     def interval(self) -> float:
@@ -64,23 +76,33 @@ class LeaseManager:
     async def tick(self) -> Changes:
         now = self.clock()
         record = Lease(self.replica, now + self.ttl).encode()
-        await self.kv.put(self._member_key(self.replica), record)
+        changes = Changes()
+        if not await self._heartbeat(record):
+            changes.lost |= set(self.held)  # fenced: another replica may be taking these over
+            self.held.clear()
+            self.member_rev = await self.kv.put(self._member_key(self.replica), record)
         want = desired(self.replica, await self.members(), self.partitions)
         self.wanted = want
-        changes = Changes()
         for p in sorted(set(self.held) - want):
             await self._release(p)
             changes.lost.add(p)
-        for p in sorted(set(self.held) & want):
-            try:
-                self.held[p] = await self.kv.update(self._lease_key(p), record, last=self.held[p])
-            except Conflict:
-                del self.held[p]
-                changes.lost.add(p)
         for p in sorted(want - set(self.held)):
             if await self._claim(p, record, now):
                 changes.gained.add(p)
         return changes
+
+    async def _heartbeat(self, record: bytes) -> bool:
+        """Renew the membership; False when it was fenced (deleted or rewritten by another)."""
+        key = self._member_key(self.replica)
+        if self.member_rev is None:  # starting: nothing held, whatever a predecessor left is ours
+            self.member_rev = await self.kv.put(key, record)
+            return True
+        try:
+            self.member_rev = await self.kv.update(key, record, last=self.member_rev)
+        except Conflict:
+            self.member_rev = None
+            return False
+        return True
 
     async def _claim(self, p: int, record: bytes, now: float) -> bool:
         key = self._lease_key(p)
@@ -88,12 +110,26 @@ class LeaseManager:
         try:
             if got is None:
                 self.held[p] = await self.kv.create(key, record)
-            elif can_claim(Lease.decode(got[0]), self.replica, now):
-                self.held[p] = await self.kv.update(key, record, last=got[1])
-            else:
+                return True
+            current = Lease.decode(got[0])
+            holder = current.holder if current is not None else None
+            if holder is not None and holder != self.replica and not await self._fence(holder, now):
                 return False
+            self.held[p] = await self.kv.update(key, record, last=got[1])
         except Conflict:
             return False
+        return True
+
+    async def _fence(self, holder: str, now: float) -> bool:
+        """May `holder`'s partitions be taken? Only if its membership is gone, or has run out and
+        is deleted here first (compare-and-swap), so the holder's next renewal fails."""
+        member_key = self._member_key(holder)
+        got = await self.kv.get(member_key)
+        membership = Lease.decode(got[0]) if got is not None else None
+        if not can_claim(holder, membership, self.replica, now):
+            return False
+        if got is not None:
+            await self.kv.delete(member_key, last=got[1])  # Conflict: it renewed meanwhile
         return True
 
     async def _release(self, p: int) -> None:
@@ -113,6 +149,7 @@ class LeaseManager:
             await self.kv.delete(self._member_key(self.replica))
         except Conflict:
             pass
+        self.member_rev = None
         return released
 
     def owns(self, partition: int) -> bool:

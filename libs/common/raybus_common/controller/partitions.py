@@ -5,8 +5,10 @@ replicas split the partitions by rendezvous hashing, so a replica joining or lea
 only its own share. A partition is reconciled only by the replica holding its lease (see
 `leases.py`); the assignment here says which leases a replica should try to hold.
 
-Lease records are `Lease(holder, expires)`; `can_claim` decides from a record and the time
-whether a replica may take a partition. The clock is passed in.
+Records are `Lease(holder, expires)`: a replica's membership record says how long it is alive;
+a partition's record names its holder. `can_claim` decides from a partition's holder, that
+holder's membership record and the time whether a replica may take the partition. The clock is
+passed in.
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ class Lease:
             return None
 
 
-def can_claim(current: Lease | None, me: str, now: float) -> bool:
-    """Free, expired, unreadable, or already mine."""
-    return current is None or current.holder == me or current.expires <= now
+def can_claim(holder: str | None, membership: Lease | None, me: str, now: float) -> bool:
+    """Free (no holder, or an unreadable record), already mine, or its holder's membership is
+    gone or has run out. A live holder's partitions are never taken: it gives them up itself."""
+    return holder is None or holder == me or membership is None or membership.expires <= now
