@@ -206,9 +206,6 @@ _TIMES = frozenset({"lastUpdateTime", "stateTransitionTimes"})
 def comparable(status: Obj) -> Any:
     """`status` as `status_changed` compares it: as KubeRay's struct holds it (`wire_status`),
     without its timestamps, conditions by type."""
-    shaped = wire_status(status)
-    out = {k: v for k, v in shaped.items() if k not in _TIMES}
-    out["conditions"] = sorted(
-        ({k: v for k, v in c.items() if k != "lastTransitionTime"} for c in shaped.get("conditions") or []),
-        key=lambda c: str(c.get("type")))
+    out = _untimed(wire_status(status))
+    out["conditions"] = sorted(out.get("conditions") or [], key=lambda c: str(c.get("type")))
     return out
