@@ -296,9 +296,9 @@ def test_status_changed_ignores_timestamps_only() -> None:
 
 
 def test_status_changed_says_what_the_shaped_comparison_says_for_every_pair() -> None:
-    """The shortcut for equal statuses (timestamps aside) never answers otherwise than comparing
-    both as KubeRay's struct holds them: over statuses equal, reordered, retimed, zero-valued
-    and changed, in both directions."""
+    """The shortcuts (equal statuses, timestamps aside; a plain field changed) never answer
+    otherwise than comparing both as KubeRay's struct holds them: over statuses equal,
+    reordered, retimed, zero-valued and changed, in both directions."""
     first = calculate(cluster(), [HEAD_OK], [service()], now=NOW)
     later = calculate({**cluster(), "status": first}, [HEAD_OK], [service()], now=datetime(2027, 1, 1, tzinfo=UTC))
     more = calculate({**cluster(), "status": first}, [HEAD_OK, pod("w1")], [service()], now=NOW)
@@ -308,7 +308,13 @@ def test_status_changed_says_what_the_shaped_comparison_says_for_every_pair() ->
     zeroes = {**first, "readyWorkerReplicas": 0, "reason": "", "head": {**first["head"], "x": ""}}
     stamped = {**first, "conditions": [{**c, "observedGeneration": 7} for c in first["conditions"]]}
     statuses = [first, later, more, retimed, reordered, zeroes, stamped, {}, {"state": "ready"},
-                {"conditions": "not a list"}, {"conditions": ["not a condition"]}]
+                {"conditions": "not a list"}, {"conditions": ["not a condition"]},
+                # plain fields: zeroes that are not Go's (a quantity's "0" is written), values
+                # that differ only in type, empty and set maps
+                {"state": ""}, {"desiredCPU": "0"}, {"desiredCPU": "2"}, {"readyWorkerReplicas": 3},
+                {"readyWorkerReplicas": False}, {"readyWorkerReplicas": 0.0}, {"endpoints": {}},
+                {"endpoints": {"dashboard": "8265"}}, {**first, "desiredCPU": None},
+                {**first, "state": "suspended"}, {**first, "readyWorkerReplicas": 0}]
     for old in statuses:
         for new in statuses:
             shaped = comparable(old) != comparable(new)

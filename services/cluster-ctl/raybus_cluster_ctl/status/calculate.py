@@ -40,7 +40,7 @@ from .conditions import (
     validity,
 )
 from .endpoints import endpoints, head_info, head_services
-from .shape import wire_status
+from .shape import STATUS_FIELDS, wire_status
 
 Obj = Mapping[str, Any]
 _ZERO = Quantity(Fraction(0), "DecimalSI")
@@ -138,6 +138,9 @@ def desired_resources(cluster: RayCluster) -> dict[str, str]:
             "desiredGPU": str(gpu), "desiredTPU": str(total.get("google.com/tpu", _ZERO))}
 
 
+_TIMES = frozenset({"lastUpdateTime", "stateTransitionTimes"})
+
+
 def status_changed(old: Obj | None, new: Obj) -> bool:
     """Whether `new` differs from `old` in anything but timestamps (`lastUpdateTime`, conditions'
     `lastTransitionTime`; `stateTransitionTimes` only move with `state`), both read as KubeRay's
@@ -145,11 +148,36 @@ def status_changed(old: Obj | None, new: Obj) -> bool:
     after Go's decoding). KubeRay (`InconsistentRayClusterStatus`) also ignores desired
     resources and observedGeneration; Raybus writes those, as they are shown by `kubectl get`.
 
-    Most passes compute the status they found: two statuses equal but for those timestamps as
-    they are (Python's `==`) are equal as KubeRay's struct holds them too, without shaping both."""
-    if old is not None and _untimed(old) == _untimed(new):
+    Without shaping both, as most passes need: a plain field (state, counters) changed from or
+    to a value that is not its zero is a change on the wire too; and two statuses equal but for
+    those timestamps as they are (Python's `==`) are equal as KubeRay's struct holds them."""
+    if old is None:
+        return bool(comparable({}) != comparable(new))
+    if _plain_fields_differ(old, new):
+        return True
+    if _untimed(old) == _untimed(new):
         return False
-    return bool(comparable(old or {}) != comparable(new))
+    return bool(comparable(old) != comparable(new))
+
+
+# Top-level status fields shaped as they are (not `head` or `conditions`), with their wire form.
+_PLAIN_FIELDS = tuple((k, w) for k, w in STATUS_FIELDS.items() if k not in _TIMES and k not in ("head", "conditions"))
+
+
+def _plain_fields_differ(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
+    """Whether a plain field differs in a way no shaping can hide: a value that is not its zero
+    is written as it is, so two different values, one of them not a zero, differ on the wire too
+    (whereas an absent field and its zero are the same there). Most changed statuses show it in
+    their state or counters, without shaping both (`wire_status`'s rule, field by field)."""
+    for k, wire in _PLAIN_FIELDS:
+        a, b = old.get(k), new.get(k)
+        if a != b and not (_zero(a, wire.zero) and _zero(b, wire.zero)):
+            return True
+    return False
+
+
+def _zero(value: Any, zero: Any) -> bool:
+    return value is None or (value == zero and type(value) is type(zero))
 
 
 def _untimed(status: Mapping[str, Any]) -> dict[str, Any]:
@@ -198,9 +226,6 @@ def _node_type(pod: Obj) -> str | None:
 def _time(now: datetime) -> str:
     """metav1.Time on the wire: RFC 3339 in UTC, whole seconds."""
     return now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-_TIMES = frozenset({"lastUpdateTime", "stateTransitionTimes"})
 
 
 def comparable(status: Obj) -> Any:
