@@ -80,7 +80,6 @@ class LeaseManager:
         if not await self._heartbeat(record):
             changes.lost |= set(self.held)  # fenced: another replica may be taking these over
             self.held.clear()
-            self.member_rev = await self.kv.put(self._member_key(self.replica), record)
         want = desired(self.replica, await self.members(), self.partitions)
         self.wanted = want
         for p in sorted(set(self.held) - want):
@@ -92,7 +91,8 @@ class LeaseManager:
         return changes
 
     async def _heartbeat(self, record: bytes) -> bool:
-        """Renew the membership; False when it was fenced (deleted or rewritten by another)."""
+        """Renew the membership; False when it was fenced (deleted or rewritten by another), and
+        then join again: the caller gives up what it held."""
         key = self._member_key(self.replica)
         if self.member_rev is None:  # starting: nothing held, whatever a predecessor left is ours
             self.member_rev = await self.kv.put(key, record)
@@ -100,7 +100,7 @@ class LeaseManager:
         try:
             self.member_rev = await self.kv.update(key, record, last=self.member_rev)
         except Conflict:
-            self.member_rev = None
+            self.member_rev = await self.kv.put(key, record)
             return False
         return True
 

@@ -171,13 +171,9 @@ def _plain_fields_differ(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool
     their state or counters, without shaping both (`wire_status`'s rule, field by field)."""
     for k, wire in _PLAIN_FIELDS:
         a, b = old.get(k), new.get(k)
-        if a != b and not (_zero(a, wire.zero) and _zero(b, wire.zero)):
+        if a != b and not (wire.holds_zero(a) and wire.holds_zero(b)):
             return True
     return False
-
-
-def _zero(value: Any, zero: Any) -> bool:
-    return value is None or (value == zero and type(value) is type(zero))
 
 
 def _untimed(status: Mapping[str, Any]) -> dict[str, Any]:

@@ -35,6 +35,10 @@ class Wire:
     omitempty: bool
     zero: Any = None
 
+    def holds_zero(self, value: Any) -> bool:
+        """Null, or this field's zero (of the same type): what an `omitempty` field leaves out."""
+        return value is None or (value == self.zero and type(value) is type(self.zero))
+
 
 _OMIT_STR, _OMIT_INT, _OMIT_MAP, _OMIT_LIST, _OMIT_PTR = (
     Wire(True, ""), Wire(True, 0), Wire(True, {}), Wire(True, []), Wire(True, None))
@@ -92,7 +96,7 @@ def _shape(value: Mapping[str, Any], fields: Mapping[str, Wire]) -> dict[str, An
     out: dict[str, Any] = {}
     for name, wire in fields.items():
         got = value.get(name)
-        if got is None or (wire.omitempty and got == wire.zero and type(got) is type(wire.zero)):
+        if got is None or (wire.omitempty and wire.holds_zero(got)):
             if wire.omitempty or wire.zero is None:
                 continue
             got = wire.zero
