@@ -7,10 +7,7 @@ partition leases, and publishes the actions."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from prometheus_client import REGISTRY
-
+from raybus_common.controller import scrape
 from raybus_common.controller.runtime import Controller, ControllerSpec, Watch, serve
 from raybus_common.controller.view import either, labelled, owned_by
 from raybus_common.runner import Service
@@ -18,7 +15,7 @@ from raybus_common.runner import Service
 from .config import ClusterConfig
 from .constants import CLUSTER_LABEL
 from .keep import keep_for, keep_pod
-from .metrics import ViewCollector
+from .metrics import families
 from .reconcile import reconcile
 from .settings import ClusterCtlSettings
 from .status.calculate import is_transition
@@ -40,16 +37,5 @@ SPEC = ControllerSpec[ClusterConfig]("cluster-ctl", ROOT, reconcile, watches=(
 
 async def start(svc: Service, settings: ClusterCtlSettings) -> Controller[ClusterConfig]:
     ctl = serve(svc, SPEC, settings, settings)
-
-    def mine() -> list[dict[str, Any]]:
-        found = (ctl.view.get(ROOT, k.namespace, k.name) for k in ctl.view.roots() if ctl.owns(k))
-        return [c for c in found if c is not None]
-
-    collector = ViewCollector(mine)
-    REGISTRY.register(collector)
-    svc.after_drain(lambda: _unregister(collector))
+    scrape.export(svc, ctl, families)
     return ctl
-
-
-async def _unregister(collector: ViewCollector) -> None:
-    REGISTRY.unregister(collector)

@@ -10,17 +10,16 @@ KubeRay sets the duration once, when it writes the status that turns the conditi
 lists every RayCluster for the other two. Here each replica reports the clusters whose
 partition it holds (so N replicas never report a cluster twice), and the duration comes from
 the condition's `lastTransitionTime`, which is when that status was written: the same figure,
-and it survives a restart. `families` is pure; `ViewCollector` plugs it into the registry.
+and it survives a restart. `families` is pure; `controller.scrape.export` plugs it into the registry.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
 from prometheus_client.core import GaugeMetricFamily
-from prometheus_client.registry import Collector
 
 from raybus_common import objects
 from raybus_common.crds.raycluster import ORIGINATED_FROM_CRD_LABEL, RayClusterConditionType
@@ -57,10 +56,3 @@ def families(clusters: Iterable[Obj]) -> list[GaugeMetricFamily]:
             duration.add_metric(ids, max(0.0, (since - created).total_seconds()))
     return [info, provisioned, duration]
 
-
-class ViewCollector(Collector):
-    def __init__(self, clusters: Callable[[], Iterable[Obj]]) -> None:
-        self.clusters = clusters
-
-    def collect(self) -> Iterator[GaugeMetricFamily]:
-        yield from families(self.clusters())
