@@ -16,8 +16,10 @@ import copy
 import os
 import threading
 import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
@@ -27,6 +29,9 @@ from raybus_testbed.kube import Kube
 from raybus_testbed.rayhead import RayHead
 from raybus_testbed.services import Services
 from raybus_testbed.waiting import wait_until
+
+if TYPE_CHECKING:
+    from raybus_testbed.rayheads import RayHeads
 
 pytestmark = pytest.mark.integration
 SAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "samples" / "raycluster-sample.yaml"
@@ -57,6 +62,43 @@ def serve_config(head: RayHead, greeting: str) -> str:
 def ray(ray_head: RayHead, pod_network: None) -> Any:
     yield ray_head
     httpx.delete(f"{ray_head.url}/api/serve/applications/", headers=ray_head.headers, timeout=120)
+
+
+@dataclass(frozen=True)
+class Ports:
+    """Where every head's own Ray listens (`cluster_config` puts them in the head's spec)."""
+
+    dashboard_port: int
+    serve_port: int
+
+
+@pytest.fixture
+def rays(services: Services, control_plane: Kube, namespace: str, pod_network: None,
+         tmp_path: Path) -> Iterator[Callable[[], tuple[RayHeads, Ports]]]:
+    """Called: a Ray of its own for each head pod, at the pod's IP (`RayHeads`, Serve's proxy on
+    `<podIP>:<serve port>`), then the watcher, the actuator, cluster-ctl and serve-ctl. Skips the
+    test when Ray is missing; the Rays are closed after the test."""
+    from raybus_testbed.procs import free_port
+    from raybus_testbed.rayhead import NoRay
+    from raybus_testbed.rayheads import RayHeads
+
+    started: list[RayHeads] = []
+
+    def start() -> tuple[RayHeads, Ports]:
+        ports = Ports(dashboard_port=free_port(), serve_port=free_port())
+        try:
+            heads = RayHeads(control_plane, namespace, tmp_path / "heads", serve_port=ports.serve_port)
+        except NoRay as e:
+            pytest.skip(f"no Ray: {e}")
+        heads.start()
+        started.append(heads)
+        for name in ("watcher", "actuator", "cluster-ctl", "serve-ctl"):
+            services.start(name, f"raybus-{name}", **ENV)
+        return heads, ports
+
+    yield start
+    for heads in started:
+        heads.close()
 
 
 def test_a_rayservice_serves_redeploys_in_place_and_upgrades_to_a_new_cluster(
@@ -132,89 +174,74 @@ def test_a_rayservice_serves_redeploys_in_place_and_upgrades_to_a_new_cluster(
 
 
 def test_an_upgrade_moves_traffic_between_two_rays_with_no_failed_request(
-        services: Services, control_plane: Kube, namespace: str, pod_network: None, tmp_path: Path) -> None:
+        rays: Callable[[], tuple[RayHeads, Ports]], control_plane: Kube, namespace: str) -> None:
     """Each head pod gets a Ray of its own at its pod IP (`RayHeads`, Serve's proxy on
     `<podIP>:<serve port>`); a client loop plays kube-proxy for the serve Service (the head pod of
     the cluster its selector names, at every request) through a cluster spec change: every request
     is answered, first by the old cluster's Ray, then by the new one's, never a failure."""
-    from raybus_testbed.procs import free_port
-    from raybus_testbed.rayhead import NoRay
-    from raybus_testbed.rayheads import RayHeads
+    _, ports = rays()
+    base = f"/apis/ray.io/v1/namespaces/{namespace}/rayservices"
 
-    serve_port, dashboard_port = free_port(), free_port()
-    try:
-        heads = RayHeads(control_plane, namespace, tmp_path / "heads", serve_port=serve_port)
-    except NoRay as e:
-        pytest.skip(f"no Ray: {e}")
-    heads.start()
-    try:
-        for name in ("watcher", "actuator", "cluster-ctl", "serve-ctl"):
-            services.start(name, f"raybus-{name}", **ENV)
-        ports = type("Ports", (), {"dashboard_port": dashboard_port, "serve_port": serve_port})()
-        base = f"/apis/ray.io/v1/namespaces/{namespace}/rayservices"
+    def config(greeting: str) -> str:
+        return yaml.safe_dump({"applications": [{
+            "name": "hello", "import_path": "raybus_hello:app", "route_prefix": "/hello",
+            "deployments": [{"name": "Hello", "user_config": {"greeting": greeting}}]}]})
 
-        def config(greeting: str) -> str:
-            return yaml.safe_dump({"applications": [{
-                "name": "hello", "import_path": "raybus_hello:app", "route_prefix": "/hello",
-                "deployments": [{"name": "Hello", "user_config": {"greeting": greeting}}]}]})
+    control_plane.create(base, {"apiVersion": "ray.io/v1", "kind": "RayService", "metadata": {"name": "two"},
+                                "spec": {"serveConfigV2": config("blue"), "rayClusterDeletionDelaySeconds": 5,
+                                         "rayClusterConfig": cluster_config(ports)}})
 
-        control_plane.create(base, {"apiVersion": "ray.io/v1", "kind": "RayService", "metadata": {"name": "two"},
-                                    "spec": {"serveConfigV2": config("blue"), "rayClusterDeletionDelaySeconds": 5,
-                                             "rayClusterConfig": cluster_config(ports)}})
+    def status() -> dict[str, Any]:
+        got: dict[str, Any] = control_plane.get(f"{base}/two").get("status") or {}
+        return got
 
-        def status() -> dict[str, Any]:
-            got: dict[str, Any] = control_plane.get(f"{base}/two").get("status") or {}
-            return got
+    def ready() -> bool:
+        return any(c["type"] == "Ready" and c["status"] == "True" for c in status().get("conditions") or [])
 
-        def ready() -> bool:
-            return any(c["type"] == "Ready" and c["status"] == "True" for c in status().get("conditions") or [])
+    wait_until(ready, timeout=DEPLOYED, what="two: Ready")
+    first = status()["activeServiceStatus"]["rayClusterName"]
+    answers: list[tuple[str, str]] = []  # (cluster, what it said, or the failure)
+    stop = threading.Event()
 
-        wait_until(ready, timeout=DEPLOYED, what="two: Ready")
-        first = status()["activeServiceStatus"]["rayClusterName"]
-        answers: list[tuple[str, str]] = []  # (cluster, what it said, or the failure)
-        stop = threading.Event()
+    def client() -> None:
+        while not stop.is_set():
+            try:
+                svc = control_plane.get(f"/api/v1/namespaces/{namespace}/services/two-serve-svc")
+                cluster = svc["spec"]["selector"]["ray.io/cluster"]
+                pods = control_plane.get(f"/api/v1/namespaces/{namespace}/pods",
+                                         labelSelector=f"ray.io/cluster={cluster},ray.io/node-type=head")["items"]
+                ip = pods[0]["status"]["podIP"]
+                got = httpx.get(f"http://{ip}:{ports.serve_port}/hello", timeout=10)
+                answers.append((cluster, got.text if got.status_code == 200 else f"FAILED {got.status_code}"))
+            except Exception as e:  # noqa: BLE001 - every failure is the test's finding
+                answers.append(("?", f"FAILED {type(e).__name__}: {e}"))
+            time.sleep(0.2)
 
-        def client() -> None:
-            while not stop.is_set():
-                try:
-                    svc = control_plane.get(f"/api/v1/namespaces/{namespace}/services/two-serve-svc")
-                    cluster = svc["spec"]["selector"]["ray.io/cluster"]
-                    pods = control_plane.get(f"/api/v1/namespaces/{namespace}/pods",
-                                             labelSelector=f"ray.io/cluster={cluster},ray.io/node-type=head")["items"]
-                    ip = pods[0]["status"]["podIP"]
-                    got = httpx.get(f"http://{ip}:{serve_port}/hello", timeout=10)
-                    answers.append((cluster, got.text if got.status_code == 200 else f"FAILED {got.status_code}"))
-                except Exception as e:  # noqa: BLE001 - every failure is the test's finding
-                    answers.append(("?", f"FAILED {type(e).__name__}: {e}"))
-                time.sleep(0.2)
-
-        loop = threading.Thread(target=client, daemon=True)
-        loop.start()
-        control_plane.merge_patch(f"{base}/two", {"spec": {"serveConfigV2": config("green"), "rayClusterConfig":
-                                                           cluster_config(ports, image="rayproject/ray:2.53.0")}})
-        wait_until(lambda: status()["activeServiceStatus"]["rayClusterName"] != first and ready(), timeout=DEPLOYED,
-                   what="two: upgraded to a new cluster")
-        second = status()["activeServiceStatus"]["rayClusterName"]
-        clusters = f"/apis/ray.io/v1/namespaces/{namespace}/rayclusters"
-        wait_until(lambda: [c["metadata"]["name"] for c in control_plane.get(clusters)["items"]] == [second],
-                   timeout=90, what="the old cluster deleted")
-        time.sleep(2)
-        stop.set()
-        loop.join(timeout=30)
-        failures = [a for a in answers if a[1].startswith("FAILED")]
-        assert not failures, failures[:5]
-        said = [text for _, text in answers]
-        assert said[0] == "blue" and said[-1] == "green", said
-        switch = said.index("green")
-        assert set(said[:switch]) == {"blue"} and set(said[switch:]) == {"green"}, "no flapping"
-        assert {c for c, text in answers if text == "blue"} == {first}
-        assert {c for c, text in answers if text == "green"} == {second}
-    finally:
-        heads.close()
+    loop = threading.Thread(target=client, daemon=True)
+    loop.start()
+    control_plane.merge_patch(f"{base}/two", {"spec": {"serveConfigV2": config("green"), "rayClusterConfig":
+                                                       cluster_config(ports, image="rayproject/ray:2.53.0")}})
+    wait_until(lambda: status()["activeServiceStatus"]["rayClusterName"] != first and ready(), timeout=DEPLOYED,
+               what="two: upgraded to a new cluster")
+    second = status()["activeServiceStatus"]["rayClusterName"]
+    clusters = f"/apis/ray.io/v1/namespaces/{namespace}/rayclusters"
+    wait_until(lambda: [c["metadata"]["name"] for c in control_plane.get(clusters)["items"]] == [second],
+               timeout=90, what="the old cluster deleted")
+    time.sleep(2)
+    stop.set()
+    loop.join(timeout=30)
+    failures = [a for a in answers if a[1].startswith("FAILED")]
+    assert not failures, failures[:5]
+    said = [text for _, text in answers]
+    assert said[0] == "blue" and said[-1] == "green", said
+    switch = said.index("green")
+    assert set(said[:switch]) == {"blue"} and set(said[switch:]) == {"green"}, "no flapping"
+    assert {c for c, text in answers if text == "blue"} == {first}
+    assert {c for c, text in answers if text == "green"} == {second}
 
 
 def test_an_incremental_upgrade_steps_the_httproute_weights_between_two_rays(
-        services: Services, control_plane: Kube, namespace: str, pod_network: None, tmp_path: Path) -> None:
+        rays: Callable[[], tuple[RayHeads, Ports]], control_plane: Kube, namespace: str) -> None:
     """NewClusterWithIncrementalUpgrade with the Gateway API's CRDs (no gateway controller: the
     test accepts the Gateway and HTTPRoute as one would): the Gateway, the HTTPRoute and each
     cluster's serve Service made; on a spec change the route's weights step by stepSizePercent,
@@ -222,18 +249,10 @@ def test_an_incremental_upgrade_steps_the_httproute_weights_between_two_rays(
     from datetime import UTC, datetime
 
     from raybus_testbed import gatewayapi
-    from raybus_testbed.procs import free_port
-    from raybus_testbed.rayhead import NoRay
-    from raybus_testbed.rayheads import RayHeads
 
     if not control_plane.exists("/apis/gateway.networking.k8s.io/v1"):
         pytest.skip("the control plane serves no Gateway API (see its log for why)")
-    serve_port, dashboard_port = free_port(), free_port()
-    try:
-        heads = RayHeads(control_plane, namespace, tmp_path / "heads", serve_port=serve_port)
-    except NoRay as e:
-        pytest.skip(f"no Ray: {e}")
-    heads.start()
+    heads, ports = rays()
     gw_api = f"/apis/gateway.networking.k8s.io/v1/namespaces/{namespace}"
     stop = threading.Event()
 
@@ -263,9 +282,6 @@ def test_an_incremental_upgrade_steps_the_httproute_weights_between_two_rays(
     controller = threading.Thread(target=gateway_controller, daemon=True)
     controller.start()
     try:
-        for name in ("watcher", "actuator", "cluster-ctl", "serve-ctl"):
-            services.start(name, f"raybus-{name}", **ENV)
-        ports = type("Ports", (), {"dashboard_port": dashboard_port, "serve_port": serve_port})()
         base = f"/apis/ray.io/v1/namespaces/{namespace}/rayservices"
         hello = yaml.safe_dump({"applications": [{"name": "hello", "import_path": "raybus_hello:app",
                                                   "route_prefix": "/hello"}]})
@@ -323,7 +339,6 @@ def test_an_incremental_upgrade_steps_the_httproute_weights_between_two_rays(
         assert capacity == 100, capacity
     finally:
         stop.set()
-        heads.close()
 
 
 def head_pod_name(api: Kube, namespace: str, cluster: str) -> str:
