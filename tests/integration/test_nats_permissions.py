@@ -20,7 +20,7 @@ from raybus_common.bus.nats import NatsBus, connect
 from raybus_common.bus.permissions import SERVICES, dead_letter_durable, render
 from raybus_common.bus.publisher import Outgoing
 from raybus_common.bus.streams import DLQ, actuator_consumer
-from raybus_common.controller.runtime import LEASE_BUCKET
+from raybus_common.controller.leases import LEASE_BUCKET
 from raybus_common.errors import TemporaryError
 from raybus_common.settings import ServiceSettings
 from raybus_testbed.kube import Kube
@@ -91,6 +91,14 @@ def event(ns: str, kind: str, name: str) -> RecordEvent:
                        reason="Test", action="Test", message="test")
 
 
+async def uses_leases(bus: NatsBus, service: str) -> None:
+    kv = await bus.key_value(LEASE_BUCKET)
+    rev = await kv.create(f"perm.{service}", b"1")
+    await kv.update(f"perm.{service}", b"2", last=rev)
+    assert await kv.get(f"perm.{service}") == (b"2", rev + 1)
+    assert f"perm.{service}" in await kv.keys("perm.")
+
+
 async def test_every_service_sets_up_its_bus_with_its_own_user(guarded: NatsServer, as_user: dict[str, NatsBus],
                                                                violations: Counted) -> None:
     before = len(server_violations(guarded))
@@ -102,6 +110,7 @@ async def test_every_service_sets_up_its_bus_with_its_own_user(guarded: NatsServ
                 type="ADDED", ref=ObjectRef(api_version="ray.io/v1", kind="RayCluster", namespace="perm", name="a"),
                 uid="u1", resource_version="1", object={"metadata": {"name": "a", "namespace": "perm"}}),
                 msg_id="u1:1")
+            await uses_leases(bus, service)  # its Ray pollers' partitions
         elif service == "actuator":
             sub = await bus.consume(actuator_consumer(), ActionEnvelope, ok)
             await bus.publish(subjects.res("pod", "perm", "a"), ResultEnvelope(
@@ -109,11 +118,7 @@ async def test_every_service_sets_up_its_bus_with_its_own_user(guarded: NatsServ
         else:
             sub = await bus.last_per_subject(subjects.all_of("res"), ResultEnvelope, ok)
             await bus.last_per_subject(subjects.of_kind("state", "raycluster"), StateEnvelope, ok)
-            kv = await bus.key_value(LEASE_BUCKET)
-            rev = await kv.create(f"perm.{service}", b"1")
-            await kv.update(f"perm.{service}", b"2", last=rev)
-            assert await kv.get(f"perm.{service}") == (b"2", rev + 1)
-            assert f"perm.{service}" in await kv.keys("perm.")
+            await uses_leases(bus, service)
         await asyncio.wait_for(sub.replayed.wait(), 10)
         await bus.nc.flush()
     assert len(violations) == 0

@@ -8,6 +8,8 @@ NATS, and raybus-actuator and raybus-watcher as processes.
 - The watcher's poller publishes the `RayJobInfo` of a RayJob the test puts in `Running` by a
   status write (no controller runs here), follows its Ray job to SUCCEEDED, and deletes it
   with the RayJob; a dashboard that never answers delays only its own RayJob.
+- Two watcher replicas share the RayJobs out (each polled by one, each change published once);
+  when one is killed, the other takes its share over and polls it.
 
 Every dashboard is reached with access `pod` at 127.0.0.1 (a RayCluster's `status.head.podIP`
 as the test writes it), so no route to the pod network is needed.
@@ -284,3 +286,45 @@ async def test_a_dashboard_that_never_answers_delays_only_its_own_rayjob(
     # Meanwhile the live job was polled on its own schedule, to its end.
     await eventually(lambda: any(i.job_status == "SUCCEEDED" for i, _ in collected.infos("live")), timeout=60,
                      what="the live job's end while the dead one keeps timing out")
+
+
+async def test_watcher_replicas_share_the_polls_and_take_over_a_dead_ones_share(
+        services: Services, collected: Collected, control_plane: Kube, namespace: str, ray_head: RayHead,
+        head: DashboardClient) -> None:
+    env = {"RAYBUS_WATCH_NAMESPACES": namespace, "RAYBUS_RAY_POLL_SECONDS": "1", "RAYBUS_LEASE_TTL": "3", **RAY_ENV}
+    replicas = ("watcher-a", "watcher-b")
+    for name in replicas:
+        services.start(name, "raybus-watcher", **env)
+    sid = new_id("shared")
+    await head.submit(JobRequest(entrypoint="python -c \"import time; time.sleep(600)\"", submission_id=sid))
+    jobs = [f"shared-{i}" for i in range(12)]
+    for job in jobs:
+        running(control_plane, namespace, job, submission_id=sid, port=ray_head.dashboard_port)
+
+    def targets(replica: str) -> int:
+        return int(services.metric(replica, "raybus_watcher_ray_poll_targets"))
+
+    def polls(replica: str) -> float:
+        return services.metric(replica, "raybus_watcher_ray_polls_total")
+
+    def shared() -> list[int] | None:
+        t = [targets(r) for r in replicas]
+        return t if sum(t) == len(jobs) and all(t) else None
+
+    # Each RayJob is polled by one replica: their targets add up to the RayJobs, each has some.
+    shares = await eventually(shared, timeout=60, what="the RayJobs shared out between the two replicas")
+    await eventually(lambda: all(collected.infos(j) for j in jobs), timeout=60, what="every RayJob's RayJobInfo")
+    start = [polls(r) for r in replicas]
+    await eventually(lambda: all(polls(r) >= s + 3 * n for r, s, n in zip(replicas, start, shares, strict=True)),
+                     timeout=60, what="three rounds of polls by each replica")
+    for job in jobs:  # one replica publishes each change, once (two that both polled would each publish it)
+        statuses = [i.job_status for i, _ in collected.infos(job)]
+        assert all(a != b for a, b in itertools.pairwise(statuses)), f"{job}: {statuses}"
+
+    # The second replica dies: the first takes its share over within the lease TTL and polls it.
+    services.procs["watcher-b"].kill()
+    await eventually(lambda: targets("watcher-a") == len(jobs) or None, timeout=30,
+                     what="watcher-a polling every RayJob")
+    assert await head.stop(sid)
+    await eventually(lambda: all(collected.infos(j)[-1][0].job_status == "STOPPED" for j in jobs), timeout=60,
+                     what="every RayJob's info STOPPED, the dead replica's share too")

@@ -34,6 +34,8 @@ def test_passwords_come_from_the_environment_or_the_caller() -> None:
     ("watcher", "raybus.state.rayjobinfo.ns.a", True),
     ("watcher", "raybus.act.pod.ns.a", False),
     ("watcher", "raybus.res.pod.ns.a", False),
+    ("watcher", "$KV.raybus_leases.watcher-poll.members.w1", True),  # its Ray pollers share targets out
+    ("actuator", "$KV.raybus_leases.p_3", False),
     ("actuator", "raybus.res.pod.ns.a", True),
     ("actuator", "raybus.act.pod.ns.a", False),
     ("actuator", "raybus.state.pod.ns.a", False),

@@ -5,6 +5,7 @@ The schedule is `test_raypoll_plan.py`; a real Ray head, tests/integration/test_
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
@@ -65,9 +66,10 @@ async def http() -> AsyncIterator[tuple[httpx.AsyncClient, Dashboard]]:
 
 
 def poller_on(bus: Recording, client: httpx.AsyncClient, *, access: str = "service",
-              get_secret: Callable[[str, str], Any] = no_secret) -> RayJobPoller:
+              get_secret: Callable[[str, str], Any] = no_secret, interval: float = 3.0,
+              owns: Callable[[tuple[str, str]], bool] | None = None) -> RayJobPoller:
     return RayJobPoller(bus, client, get_secret, access="pod" if access == "pod" else "service", timeout=2.0,
-                        interval=3.0, concurrency=4, tombstone_ttl=60.0)
+                        interval=interval, concurrency=4, tombstone_ttl=60.0, owns=owns)
 
 
 def sees_job(poller: RayJobPoller, **job: Any) -> RayJobPoller:
@@ -237,3 +239,57 @@ async def test_a_restarted_poller_learns_from_the_bus(http: tuple[httpx.AsyncCli
     third = poller_on(bus, client)
     await third.learn()
     assert third.shown == {}
+
+
+async def test_a_poller_follows_what_every_replica_publishes(http: tuple[httpx.AsyncClient, Dashboard]) -> None:
+    client, dashboard = http
+    bus = Recording()
+    mine, theirs = poller_on(bus, client), poller_on(bus, client)
+    await mine.learn()
+    sees_job(mine)
+    sees_job(theirs)
+    assert await poll_once(theirs)  # the replica that holds the job's partition polls it
+    await bus.settle()
+    assert mine.shown[("ns", "job")] == theirs.shown[("ns", "job")]
+    assert not await poll_once(mine)  # after a handover: what the bus shows already is not sent again
+    older = theirs.shown[("ns", "job")]
+    dashboard.answer = {**ANSWER, "status": "SUCCEEDED", "end_time": 1700000005000}
+    assert await poll_once(mine)
+    newer = mine.shown[("ns", "job")]
+    await bus.settle()
+    # An older observation that comes late (another replica's, or this one's own echo) does not
+    # replace a newer one; a deletion of another object of that name removes nothing.
+    await bus.publish(SUBJECT, StateEnvelope.observed("MODIFIED", older), msg_id="late")
+    await bus.settle()
+    assert mine.shown[("ns", "job")] == newer
+    other = {**older, "metadata": {**older["metadata"], "uid": "u0/job-x0"}}
+    await bus.publish(SUBJECT, StateEnvelope.observed("DELETED", other), msg_id="u0/job-x0:gone")
+    await bus.settle()
+    assert mine.shown[("ns", "job")] == newer
+    await theirs.vanished("rayjob", "ns", "job", "u1")  # its deletion reaches every replica
+    await bus.settle()
+    assert ("ns", "job") not in mine.shown
+
+
+async def wait_for(condition: Callable[[], object], timeout: float = 10.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.01)
+
+
+async def test_a_replica_polls_only_the_targets_of_its_partitions(http: tuple[httpx.AsyncClient, Dashboard]) -> None:
+    client, dashboard = http
+    owned: set[tuple[str, str]] = set()
+    poller = sees_job(poller_on(Recording(), client, interval=3600.0, owns=lambda key: key in owned))
+    stop = asyncio.Event()
+    task = asyncio.create_task(poller.run(stop))
+    try:
+        await wait_for(lambda: poller.plan.due(poller.clock()) == [])  # another replica's: put off an interval
+        assert not dashboard.asked
+        owned.add(("ns", "job"))
+        poller.gained()  # its partition came to this replica: polled at once, not an hour on
+        await wait_for(lambda: dashboard.asked)
+        assert str(dashboard.asked[0].url) == "http://dash.example:8265/api/jobs/job-x1"
+    finally:
+        stop.set()
+        await task

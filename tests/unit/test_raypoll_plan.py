@@ -186,3 +186,19 @@ def test_the_most_overdue_is_first() -> None:
 def test_a_plan_needs_an_interval_and_a_small_jitter(interval: float, jitter: float) -> None:
     with pytest.raises(ValueError, match="interval"):
         PollPlan(interval, jitter)
+
+
+def test_hurry_makes_the_picked_targets_due_at_once_but_not_one_in_flight() -> None:
+    plan = PollPlan(3.0, jitter=0.0)
+    plan.cluster(raycluster(), now=0.0)
+    for name in ("a", "b", "c"):
+        plan.rayjob(rayjob(name, uid=name, job_id=f"{name}-x"), now=0.0)
+    for target in plan.due(0.0):
+        plan.start(target.key)
+        if target.name != "c":
+            plan.polled(target.key, 0.5)  # a and b due again at 3.5; c still in flight
+    assert keys(plan, 1.0) == []
+    plan.hurry(lambda key: key[1] in ("a", "c"), now=1.0)
+    assert keys(plan, 1.0) == ["a"]  # b not picked, c in flight
+    plan.polled((NS, "c"), 2.0)
+    assert keys(plan, 2.0) == ["a"] and keys(plan, 5.0) == ["a", "b", "c"]

@@ -36,7 +36,8 @@ saw: the Ray job poller (`raypoll.py`) polls the dashboards of running RayJobs a
 their `RayJobInfo` on `raybus.state.rayjobinfo.<ns>.<name>`; the serve poller (`servepoll.py`)
 polls the Serve applications and proxy of RayService-made RayClusters and publishes their
 `RayServeApplications` on `raybus.state.rayserveapplications.<ns>.<raycluster>`. Both share one HTTP
-client and `RAYBUS_RAY_POLL_CONCURRENCY` slots. `rayjobinfo` and `rayserveapplications` are no
+client and `RAYBUS_RAY_POLL_CONCURRENCY` slots, and poll only the targets of the partitions this
+replica holds (`pollshare.py`: leases `watcher-poll` in `raybus_leases`). `rayjobinfo` and `rayserveapplications` are no
 Kubernetes kinds: they are never listed or watched, only published.
 
 Ready once every watch is established (listed, and its watch request answered); while one is
@@ -52,15 +53,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, get_args
 
-from prometheus_client import Counter
+from prometheus_client import REGISTRY, Counter
+from prometheus_client.registry import Collector
 
 from raybus_common import metrics
 from raybus_common.actions import ObjectRef
 from raybus_common.bus import subjects
 from raybus_common.bus.base import Bus, Handler, Message
 from raybus_common.bus.envelopes import StateEnvelope, StateType
+from raybus_common.controller.leases import LEASE_BUCKET, LeaseManager, replica_id
 from raybus_common.kube.client import ApiError, ConfigException, KubeClient
 from raybus_common.kube.discovery import Catalog, fetch
 from raybus_common.kube.resources import OPTIONAL, OWNED, RAY, KindSpec, Resource
@@ -69,6 +73,7 @@ from raybus_common.ray.dashboard import new_http
 from raybus_common.runner import Service
 
 from .plan import NameKey, Target, cluster_wide, known_in, pool_size, summarize, targets
+from .pollshare import POLL_LEASES, PollShare
 from .raypoll import DashboardPoller, RayJobPoller, Tap
 from .servepoll import ServePoller
 from .settings import WatcherSettings
@@ -251,7 +256,12 @@ async def start(svc: Service, settings: WatcherSettings) -> None:
     kube = await _connect(settings, pool=pool_size(count))
     stop = svc.stop_requested
     http = new_http(max_connections=settings.ray_poll_concurrency)
-    pollers = _pollers(svc.bus, http, SecretCache(kube), settings)
+    share = PollShare(LeaseManager(await svc.bus.key_value(LEASE_BUCKET), POLL_LEASES, replica_id(),
+                                   ttl=settings.lease_ttl))
+    pollers = share.pollers = _pollers(svc.bus, http, SecretCache(kube), settings, share.owns)
+    targets = share.collector()
+    REGISTRY.register(targets)
+    svc.after_drain(lambda: _unregister(targets))
     for poller in pollers:  # before the watches report: an object gone meanwhile has its observation deleted
         await poller.learn()
     watches = [_watch(kube, res, t, known_in(known[res.kind], t), svc.bus, settings, pollers)
@@ -259,21 +269,28 @@ async def start(svc: Service, settings: WatcherSettings) -> None:
     svc.ready_unless(lambda: summarize(w.problem for w in watches))  # Ray's dashboards play no part
     tasks = [svc.spawn(w.run(stop), name=f"watch-{w.res.kind}-{w.namespace or 'all'}") for w in watches]
     tasks.append(svc.spawn(_poll(pollers, http, stop), name="ray-pollers"))
+    tasks.append(svc.spawn(share.run(stop), name="ray-poll-leases"))
     svc.spawn(_close_after(kube, stop, tasks), name="watcher-kube-close")
     log.info("watching %s in %s: %d watches, %d connections at most",
              ", ".join(f"{r.kind} ({r.api_version})" for r, _ in planned),
              ", ".join(namespaces) or "all namespaces", count, pool_size(count))
 
 
+async def _unregister(collector: Collector) -> None:
+    REGISTRY.unregister(collector)
+
+
 Pollers = tuple[DashboardPoller[Any, Any], ...]
 
 
-def _pollers(bus: Bus, http: AsyncClient, secrets: SecretCache, settings: WatcherSettings) -> Pollers:
-    """The Ray job poller and the serve poller, on one HTTP client and one set of poll slots."""
+def _pollers(bus: Bus, http: AsyncClient, secrets: SecretCache, settings: WatcherSettings,
+             owns: Callable[[NameKey], bool]) -> Pollers:
+    """The Ray job poller and the serve poller, on one HTTP client and one set of poll slots,
+    each polling the targets `owns` says are this replica's."""
     def options(kind: str) -> dict[str, Any]:
         return {"access": settings.ray_dashboard_access, "timeout": settings.ray_timeout_seconds,
                 "interval": settings.ray_poll_seconds, "concurrency": settings.ray_poll_concurrency,
-                "tombstone_ttl": settings.tombstone_ttl_seconds,
+                "tombstone_ttl": settings.tombstone_ttl_seconds, "owns": owns,
                 "on_published": lambda event: PUBLISHED.labels(kind, event).inc()}
 
     jobs = RayJobPoller(bus, http, secrets.get, **options(RayJobPoller.subject_kind))

@@ -33,8 +33,11 @@ Readiness does not depend on Ray: a dashboard that never answers is the job's pr
 in its `RayJobInfo`, not the watcher's. Metrics: `raybus_watcher_ray_polls` by outcome,
 `raybus_watcher_ray_poll_seconds`.
 
-Every watcher replica polls every running RayJob (no partitioning yet): replicas publish the
-same changes each with their own observation times, which controllers take in time order.
+The watcher's replicas share the targets out (`pollshare.PollShare`): a RayJob is polled only by
+the replica holding its partition (`owns`); a target of another replica's is looked at again an
+interval later, and a partition gained makes its targets due at once (`gained`). What the bus
+shows is followed live, the other replicas' publishes included, so the replica that takes a
+target over publishes only what changed.
 
 What every Ray poller shares is `DashboardPoller`: learning what the bus shows, the run loop
 over its `raypoll_plan.Schedule` (at most `RAYBUS_RAY_POLL_CONCURRENCY` polls at once, shared
@@ -58,7 +61,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 from prometheus_client import Counter, Histogram
 
 from raybus_common.bus import subjects
-from raybus_common.bus.base import Bus, Message
+from raybus_common.bus.base import Bus, Message, Subscription
 from raybus_common.bus.envelopes import StateEnvelope
 from raybus_common.errors import TemporaryError
 from raybus_common.kube.client import ApiError
@@ -108,8 +111,10 @@ class DashboardPoller(ABC, Generic[T, R]):
                  timeout: float, interval: float, concurrency: int, slots: asyncio.Semaphore | None = None,
                  tombstone_ttl: float | None = None, clock: Callable[[], float] = time.monotonic,
                  spread: Callable[[], float] = lambda: random.uniform(-1.0, 1.0),
-                 on_published: Callable[[str], None] | None = None) -> None:
+                 on_published: Callable[[str], None] | None = None,
+                 owns: Callable[[NameKey], bool] | None = None) -> None:
         self.bus, self.http, self.get_secret = bus, http, get_secret
+        self.owns = owns or (lambda key: True)  # which targets this replica polls (its partitions)
         self.plan = self.new_plan(interval)
         self.access, self.timeout = access, timeout
         self.tombstone_ttl = tombstone_ttl or None
@@ -119,6 +124,7 @@ class DashboardPoller(ABC, Generic[T, R]):
         self._locks: dict[NameKey, asyncio.Lock] = {}  # one publisher at a time per subject
         self._wake = asyncio.Event()
         self._polls: set[asyncio.Task[None]] = set()
+        self._follow: Subscription | None = None
 
     # -- what the subclass says ---------------------------------------------------------------
     @abstractmethod
@@ -144,23 +150,26 @@ class DashboardPoller(ABC, Generic[T, R]):
     # -- what the bus shows -----------------------------------------------------------------
     async def learn(self) -> None:
         """What the bus shows of every observation of this kind (the last message per subject),
-        so a restarted watcher publishes only what changed and tombstones what it did not publish."""
-        replaying = True
-
+        so a restarted watcher publishes only what changed and tombstones what it did not publish;
+        then what the bus takes from now on, this replica's and the others' (each polls the
+        targets of its own partitions), until `run` ends. An observation replaces the one held
+        only if its resourceVersion is higher (this replica's own publishes come back too); a
+        deletion removes only the observation of the same uid."""
         async def handle(msg: Message[StateEnvelope]) -> None:
             env = msg.envelope
-            if not replaying:
-                return  # live messages after the replay are this watcher's own
             key = (env.ref.namespace, env.ref.name)
+            last = self.shown.get(key)
             if env.gone or env.object is None:
-                self.shown.pop(key, None)
-            else:
+                if last is not None and str((last.get("metadata") or {}).get("uid") or "") == env.uid:
+                    del self.shown[key]
+            elif last is None or _version(env.object) > _version(last):
                 self.shown[key] = env.object
 
         sub = await self.bus.last_per_subject(subjects.of_kind("state", self.subject_kind), StateEnvelope, handle)
         await sub.replayed.wait()
-        replaying = False
-        sub.stop()
+        if self._follow is not None:
+            self._follow.stop()
+        self._follow = sub
 
     async def delete_shown(self, namespace: str, name: str, belongs: Callable[[Obj], bool]) -> None:
         """Delete the observation the bus shows of `namespace/name` if `belongs` says it is of
@@ -190,7 +199,11 @@ class DashboardPoller(ABC, Generic[T, R]):
         try:
             while not stop.is_set():
                 self._wake.clear()
-                for target in self.plan.due(self.clock()):
+                now = self.clock()
+                for target in self.plan.due(now):
+                    if not self.owns(target.key):  # another replica's: looked at again an interval on
+                        self.plan.polled(target.key, now, self.spread())
+                        continue
                     self.plan.start(target.key)
                     task = asyncio.create_task(self._poll_and_publish(target),
                                                name=f"{self.subject_kind}-poll-{target.namespace}/{target.name}")
@@ -207,6 +220,14 @@ class DashboardPoller(ABC, Generic[T, R]):
             for task in list(self._polls):
                 task.cancel()
             await asyncio.gather(stopper, *self._polls, return_exceptions=True)
+            if self._follow is not None:
+                self._follow.stop()
+                self._follow = None
+
+    def gained(self) -> None:
+        """This replica gained partitions: the targets it now owns are due at once."""
+        self.plan.hurry(self.owns, self.clock())
+        self.wake()
 
     async def _wake_on(self, stop: asyncio.Event) -> None:
         await stop.wait()
@@ -340,13 +361,18 @@ def _owner_uid(info: Mapping[str, Any]) -> str:
     return str(owners[0].get("uid") or "") if owners else ""
 
 
+def _version(obj: Mapping[str, Any]) -> int:
+    """An observation's resourceVersion (its time in ms), 0 if it has none."""
+    try:
+        return int((obj.get("metadata") or {}).get("resourceVersion") or 0)
+    except ValueError:
+        return 0
+
+
 def _after(now: datetime, last: Mapping[str, Any] | None) -> datetime:
     """`now`, or 1 ms after `last`'s observation if the clock has not moved past it: a
     controller ignores an observation whose resourceVersion is not above the one it holds."""
-    try:
-        last_ms = int(((last or {}).get("metadata") or {}).get("resourceVersion") or 0)
-    except ValueError:
-        return now
+    last_ms = _version(last or {})
     if int(now.timestamp() * 1000) > last_ms:
         return now
     return datetime.fromtimestamp((last_ms + 1) / 1000, UTC) + timedelta(microseconds=100)

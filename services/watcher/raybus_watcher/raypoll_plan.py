@@ -28,7 +28,7 @@ RayJob) are `Schedule`'s, whatever a target is: a plan says what its targets are
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -153,6 +153,13 @@ class Schedule(Generic[T]):
 
     def in_flight(self, key: NameKey) -> bool:
         return key in self._in_flight
+
+    def hurry(self, which: Callable[[NameKey], bool], now: float) -> None:
+        """Every target that `which` picks and that is not in flight is due at `now` (those of
+        partitions this replica just gained)."""
+        for key in self._targets:
+            if key not in self._in_flight and which(key):
+                self._due[key] = now
 
     def put(self, key: NameKey, target: T | None, now: float) -> None:
         """`key`'s target is now `target` (None: it is none): a new or changed target is due at

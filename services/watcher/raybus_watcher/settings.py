@@ -12,6 +12,7 @@ namespaces (`RAYBUS_WATCH_NAMESPACES`), and its own.
     RAYBUS_RAY_TIMEOUT_SECONDS=2                    # one request to a dashboard (KubeRay's 2 s)
     RAYBUS_RAY_POLL_SECONDS=3                       # a running RayJob's Ray job is polled this often
     RAYBUS_RAY_POLL_CONCURRENCY=16                  # polls under way at once
+    RAYBUS_LEASE_TTL=6                              # a dead replica's Ray polls move within this (+ 2 s)
 
 `watch_extra` lists extra kinds to watch as `kube.resources.parse_watch_spec` specs
 (`kind` or `kind=<label selector>`, `kind` a token of `kube.resources.SPECS`; the version
@@ -57,6 +58,7 @@ class WatcherSettings(ServiceSettings, KubeClientSettings, WatchScope):
     ray_timeout_seconds: float = Field(DIRECT_TIMEOUT, gt=0)
     ray_poll_seconds: float = Field(3.0, gt=0)  # KubeRay's requeue of a running RayJob
     ray_poll_concurrency: int = Field(16, ge=1)
+    lease_ttl: float = Field(6.0, gt=0)  # the pollers' partition leases (`pollshare.py`), as the controllers'
 
     @field_validator("watch_extra", mode="before")
     @classmethod

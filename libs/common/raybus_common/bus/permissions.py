@@ -8,7 +8,9 @@ What each service may do, from what it does (bus/nats.py, controller/runtime.py,
   find-stream-by-subject); replies on `_INBOX.>`; it may dead-letter what it cannot read
   (`raybus.dlq.>`, publish only).
 - the watcher publishes `raybus.state.>` and replays RAYBUS_STATE (ephemeral ordered consumers:
-  `CONSUMER.CREATE.RAYBUS_STATE`, whose flow control answers go to `$JS.FC.>`).
+  `CONSUMER.CREATE.RAYBUS_STATE`, whose flow control answers go to `$JS.FC.>`); its Ray pollers
+  share the RayJobs and RayClusters they poll out among its replicas with leases in
+  `raybus_leases`.
 - the actuator owns the durable `actuator` on RAYBUS_ACT: create/info/next/ack of that durable
   only, the max-deliveries advisory of it, MSG.GET/DELETE on RAYBUS_ACT (dead-lettering what
   the advisory names); it publishes outcomes (`raybus.res.>`) and dead letters.
@@ -35,7 +37,7 @@ from ..kube.resources import OWNED
 from . import subjects
 from .streams import ACT, DLQ, RES, SHADOW, STATE
 
-LEASES = "raybus_leases"  # controller/runtime.py LEASE_BUCKET (not imported: runtime does I/O)
+LEASES = "raybus_leases"  # controller/leases.py LEASE_BUCKET (not imported: this module stays pure)
 API = "$JS.API"
 RAY_JOB_INFO, RAY_SERVE_APPS = "rayjobinfo", "rayserveapplications"  # Ray-side kinds as subject tokens
 
@@ -85,10 +87,18 @@ def _dead_letter_reader(service: str, kinds: tuple[str, ...]) -> list[str]:
     return out
 
 
+def _leases() -> list[str]:
+    """Read and write the lease bucket (any key: each service's leases have their own prefix)."""
+    kv = f"KV_{LEASES}"
+    return [f"$KV.{LEASES}.>", f"{API}.STREAM.INFO.{kv}", f"{API}.STREAM.CREATE.{kv}",
+            f"{API}.STREAM.MSG.GET.{kv}", f"{API}.DIRECT.GET.{kv}.>", f"{API}.DIRECT.GET.{kv}"]
+
+
 def permissions(service: str) -> Permissions:
     pub, sub = _common()
     if service == "watcher":
-        pub += [subjects.all_of("state"), *_replays(STATE)]
+        pub += [subjects.all_of("state"), *_replays(STATE), *_leases()]
+        sub += [f"$KV.{LEASES}.>"]
     elif service == "actuator":
         durable = "actuator"
         pub += [subjects.all_of("res"),
@@ -100,12 +110,10 @@ def permissions(service: str) -> Permissions:
         sub += [f"$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{ACT}.{durable}"]
     elif service in WRITES:
         kinds = WRITES[service]
-        kv = f"KV_{LEASES}"
         pub += [*(subjects.of_kind(stage, k) for stage in ("act", "shadow") for k in kinds),
                 *_replays(STATE, RES),
                 *_dead_letter_reader(service, kinds),
-                f"$KV.{LEASES}.>", f"{API}.STREAM.INFO.{kv}", f"{API}.STREAM.CREATE.{kv}",
-                f"{API}.STREAM.MSG.GET.{kv}", f"{API}.DIRECT.GET.{kv}.>", f"{API}.DIRECT.GET.{kv}"]
+                *_leases()]
         sub += [f"$KV.{LEASES}.>"]
     else:
         raise KeyError(f"unknown service {service!r}; known: {', '.join(SERVICES)}")

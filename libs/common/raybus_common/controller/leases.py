@@ -26,12 +26,21 @@ are compared across processes; the clock is injectable for tests.
 
 from __future__ import annotations
 
+import os
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..kv import KV, Conflict
 from .partitions import DEFAULT_PARTITIONS, Lease, can_claim, desired
+
+LEASE_BUCKET = "raybus_leases"  # every service's leases, each under its own prefix (`controller`)
+
+
+def replica_id() -> str:
+    """This process's name among its service's replicas: host (the pod's name) and pid."""
+    return f"{socket.gethostname()}-{os.getpid()}"
 
 
 @dataclass

@@ -36,8 +36,6 @@ import asyncio
 import functools
 import hashlib
 import logging
-import os
-import socket
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -56,7 +54,7 @@ from ..kv import KV, MemoryKV
 from ..runner import Service
 from .config import ControllerConfig, RuntimeConfig
 from .expectations import Expectations, Want
-from .leases import LeaseManager
+from .leases import LEASE_BUCKET, LeaseManager, replica_id
 from .partitions import DEFAULT_PARTITIONS, partition_of
 from .view import Failure, NamedBy, Observed, RootKey, ToRoots, View
 from .workqueue import ShutDown, WorkQueue
@@ -71,7 +69,6 @@ EXPECTATION_RECHECK = 0.05  # a root waiting for expectations is looked at again
 C = TypeVar("C", bound=ControllerConfig)
 C_contra = TypeVar("C_contra", bound=ControllerConfig, contravariant=True)
 Clock = Callable[[], float]
-LEASE_BUCKET = "raybus_leases"
 # Following the state again after gaining partitions: attempts (with backoff, capped at 10 s),
 # and how long one attempt's replay may take. A replica that cannot follow the state any more
 # stops with an error (and is restarted), rather than run on a view nothing updates.
@@ -117,10 +114,6 @@ class ControllerSpec(Generic[C]):
 @functools.lru_cache(maxsize=1 << 16)
 def _partition_of(key: str, count: int) -> int:
     return partition_of(key, count)
-
-
-def replica_id() -> str:
-    return f"{socket.gethostname()}-{os.getpid()}"
 
 
 def view_salt(observed: Observed) -> str:
