@@ -40,7 +40,8 @@ crds: dev control-plane
 
 lint: dev
 	.venv/bin/ruff check libs services cli tests bench
-	MYPYPATH=libs/common .venv/bin/mypy libs/common/raybus_common $(filter-out %.egg-info,$(wildcard services/*/raybus_*))
+	MYPYPATH=libs/common:libs/testbed .venv/bin/mypy libs/common/raybus_common libs/testbed/raybus_testbed cli/raybus_cli \
+		$(filter-out %.egg-info,$(wildcard services/*/raybus_*))
 
 bench: dev control-plane
 	.venv/bin/python bench/spine.py
