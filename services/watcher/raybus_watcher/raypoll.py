@@ -60,6 +60,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from prometheus_client import Counter, Histogram
 
+from raybus_common import objects
 from raybus_common.bus import subjects
 from raybus_common.bus.base import Bus, Message, Subscription
 from raybus_common.bus.envelopes import StateEnvelope
@@ -160,7 +161,7 @@ class DashboardPoller(ABC, Generic[T, R]):
             key = (env.ref.namespace, env.ref.name)
             last = self.shown.get(key)
             if env.gone or env.object is None:
-                if last is not None and str((last.get("metadata") or {}).get("uid") or "") == env.uid:
+                if last is not None and objects.uid(last) == env.uid:
                     del self.shown[key]
             elif last is None or _version(env.object) > _version(last):
                 self.shown[key] = env.object
@@ -364,7 +365,7 @@ def _owner_uid(info: Mapping[str, Any]) -> str:
 def _version(obj: Mapping[str, Any]) -> int:
     """An observation's resourceVersion (its time in ms), 0 if it has none."""
     try:
-        return int((obj.get("metadata") or {}).get("resourceVersion") or 0)
+        return int(objects.resource_version(obj) or 0)
     except ValueError:
         return 0
 
