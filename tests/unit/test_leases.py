@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+
+import pytest
+
+from raybus_common import metrics
 from raybus_common.controller.leases import LeaseManager
 from raybus_common.kv import MemoryKV
 
@@ -123,3 +129,92 @@ async def test_while_nothing_changes_a_tick_writes_only_the_membership() -> None
     await settle(ms, rounds=5)
     assert kv.rev - before == 3 * 5, "one write per replica per tick"
     assert sum(len(m.held) for m in ms) == 16
+
+
+def held_gauge(controller: str) -> float:
+    return metrics.sample("raybus_controller_partitions_held", {"controller": controller})
+
+
+async def test_a_tick_reports_what_it_holds() -> None:
+    kv, clock = MemoryKV(), Clock()
+    a, b = (LeaseManager(kv, "gauged", n, partitions=16, ttl=6, clock=clock) for n in ("a", "b"))
+    await a.tick()
+    assert held_gauge("gauged") == 16
+    await settle([b, a])
+    assert held_gauge("gauged") == len(a.held) < 16  # the gauge is per process: the last tick's
+
+
+class Flaky:
+    """A holder's tick that fails the first `failures` times, then stops the renewals."""
+
+    def __init__(self, stop: asyncio.Event, failures: int) -> None:
+        self.stop, self.failures, self.calls = stop, failures, 0
+
+    async def __call__(self) -> None:
+        self.calls += 1
+        if self.calls <= self.failures:
+            raise ConnectionError("no NATS")
+        self.stop.set()
+
+
+@pytest.mark.parametrize("at_once", [True, False])
+async def test_renew_tries_a_failed_tick_again_and_stops_when_told(at_once: bool,
+                                                                   caplog: pytest.LogCaptureFixture) -> None:
+    stop = asyncio.Event()
+    m = LeaseManager(MemoryKV(), "renewing", "a", ttl=0.03)
+    tick = Flaky(stop, failures=2)
+    with caplog.at_level(logging.WARNING, "raybus.leases"):
+        await asyncio.wait_for(m.renew(stop, tick, at_once=at_once), 5)
+    assert tick.calls == 3
+    assert [r.getMessage() for r in caplog.records] == ["renewing lease tick failed: no NATS"] * 2
+
+
+async def test_renew_does_not_tick_once_stopped() -> None:
+    stop = asyncio.Event()
+    stop.set()
+    tick = Flaky(stop, failures=0)
+    await LeaseManager(MemoryKV(), "ctl", "a").renew(stop, tick, at_once=True)
+    assert tick.calls == 0
+
+
+async def test_give_back_releases_everything_for_the_others() -> None:
+    kv, clock = MemoryKV(), Clock()
+    a, b = managers(kv, clock, "a", "b")
+    await settle([a, b])
+    await a.give_back()
+    assert not a.held and held_gauge("ctl") == 0
+    await b.tick()
+    assert set(b.held) == set(range(16)), "taken over at once, before any TTL"
+
+
+class Unreachable(MemoryKV):
+    async def delete(self, key: str, last: int | None = None) -> None:
+        raise ConnectionError("no NATS")
+
+
+class Hanging(MemoryKV):
+    async def delete(self, key: str, last: int | None = None) -> None:
+        await asyncio.Event().wait()
+
+
+@pytest.mark.parametrize("kv", [Unreachable(), Hanging()], ids=["failing", "hanging"])
+async def test_give_back_says_so_when_it_cannot(kv: MemoryKV, caplog: pytest.LogCaptureFixture) -> None:
+    m = LeaseManager(kv, "stuck", "a", partitions=4, ttl=6, clock=Clock())
+    await m.tick()
+    with caplog.at_level(logging.WARNING, "raybus.leases"):
+        await asyncio.wait_for(m.give_back(timeout=0.05), 5)  # bounded: it returns either way
+    assert [r.getMessage().split(":")[0] for r in caplog.records] == [
+        "stuck could not give its partitions back (they expire in 6s)"]
+    assert kv.data, "the records stay, to expire"
+
+
+@pytest.mark.parametrize(("at_once", "ticks"), [(True, 1), (False, 0)])
+async def test_renew_ticks_first_at_once_only_if_asked(at_once: bool, ticks: int) -> None:
+    stop = asyncio.Event()
+    tick = Flaky(asyncio.Event(), failures=0)  # never stops the renewals itself
+    renewing = asyncio.create_task(LeaseManager(MemoryKV(), "ctl", "a", ttl=600).renew(stop, tick, at_once=at_once))
+    for _ in range(20):  # let it run up to its first pause (an interval of 200 s)
+        await asyncio.sleep(0)
+    stop.set()
+    await asyncio.wait_for(renewing, 5)
+    assert tick.calls == ticks

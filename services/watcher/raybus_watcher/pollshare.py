@@ -22,25 +22,19 @@ make the dashboards' load of one, not N times it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from raybus_common import metrics
 from raybus_common.controller.leases import LeaseManager
 from raybus_common.controller.partitions import partition_of
 
 from .plan import NameKey
 from .raypoll import DashboardPoller
 
-log = logging.getLogger("raybus.watcher.pollshare")
-
 POLL_LEASES = "watcher-poll"  # the lease prefix of the watcher's Ray pollers
-RELEASE_TIMEOUT = 5.0  # seconds to give the partitions back on shutdown (else they expire)
 
 
 class PollShare:
@@ -72,29 +66,13 @@ class PollShare:
     async def tick(self) -> None:
         """Renew, claim and release; the pollers poll what was gained at once."""
         changes = await self.leases.tick()
-        metrics.PARTITIONS_HELD.labels(self.leases.controller).set(len(self.leases.held))
         if changes.gained:
             for poller in self.pollers:
                 poller.gained()
-        if changes.gained or changes.lost:
-            log.info("Ray poll partitions: +%d -%d, holding %d of %d", len(changes.gained), len(changes.lost),
-                     len(self.leases.held), self.leases.partitions)
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Tick every `ttl/3` seconds until `stop`, then give every partition back."""
+        """Tick at once, then every `ttl/3` seconds until `stop`; then give every partition back."""
         try:
-            while not stop.is_set():
-                try:
-                    await self.tick()
-                except Exception as e:  # noqa: BLE001 - tried again at the next tick
-                    log.warning("Ray poll lease tick failed: %s", e)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), self.leases.interval)
+            await self.leases.renew(stop, self.tick, at_once=True)
         finally:
-            try:
-                async with asyncio.timeout(RELEASE_TIMEOUT):
-                    await self.leases.release_all()
-            except Exception as e:  # noqa: BLE001 - they expire on their own
-                log.warning("could not give the Ray poll partitions back (they expire in %.0fs): %s",
-                            self.leases.ttl, e)
-            metrics.PARTITIONS_HELD.labels(self.leases.controller).set(0)
+            await self.leases.give_back()

@@ -22,20 +22,34 @@ decides), a dead replica's partitions move within `ttl` plus one tick (8 s with 
 replica that stalled past `ttl` learns at its next tick that it was taken over, as it did when
 every partition was renewed on its own. Times are wall-clock (`time.time`) because the records
 are compared across processes; the clock is injectable for tests.
+
+What every holder of leases does with them (the controllers' runtime and the watcher's Ray
+pollers alike): `tick` also sets `raybus_controller_partitions_held{controller}` and logs what
+moved; `renew` ticks every `ttl/3` seconds until told to stop, a failed tick logged and tried
+again at the next (a replica that cannot renew loses its partitions to the others within `ttl`);
+`give_back` hands every partition back on shutdown, within a bound, so the others take over at
+once rather than after the TTL.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import os
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from .. import metrics
 from ..kv import KV, Conflict
 from .partitions import DEFAULT_PARTITIONS, Lease, can_claim, desired
 
+log = logging.getLogger("raybus.leases")
+
 LEASE_BUCKET = "raybus_leases"  # every service's leases, each under its own prefix (`controller`)
+RELEASE_TIMEOUT = 5.0  # seconds to give the partitions back on shutdown (else they expire)
 
 
 def replica_id() -> str:
@@ -97,7 +111,39 @@ class LeaseManager:
         for p in sorted(want - set(self.held)):
             if await self._claim(p, record, now):
                 changes.gained.add(p)
+        metrics.PARTITIONS_HELD.labels(self.controller).set(len(self.held))
+        if changes.gained or changes.lost:
+            log.info("%s partitions: +%d -%d, holding %d of %d", self.controller, len(changes.gained),
+                     len(changes.lost), len(self.held), self.partitions)
         return changes
+
+    async def renew(self, stop: asyncio.Event, tick: Callable[[], Awaitable[object]], *, at_once: bool = False) -> None:
+        """Call `tick` (the holder's: this manager's `tick` and what follows from its changes)
+        every `interval` seconds until `stop` is set, the first time at once if `at_once`. A failed
+        tick is logged and tried again at the next one."""
+        if not at_once:
+            await self._pause(stop)
+        while not stop.is_set():
+            try:
+                await tick()
+            except Exception as e:  # noqa: BLE001 - a missed tick is retried at the next one
+                log.warning("%s lease tick failed: %s", self.controller, e)
+            await self._pause(stop)
+
+    async def _pause(self, stop: asyncio.Event) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), self.interval)
+
+    async def give_back(self, timeout: float = RELEASE_TIMEOUT) -> None:
+        """On shutdown: `release_all` within `timeout` seconds, so the others take over now; if that
+        fails, say so and go (the leases expire within `ttl`)."""
+        try:
+            async with asyncio.timeout(timeout):
+                await self.release_all()
+        except Exception as e:  # noqa: BLE001 - they expire on their own
+            log.warning("%s could not give its partitions back (they expire in %.0fs): %s",
+                        self.controller, self.ttl, e)
+        metrics.PARTITIONS_HELD.labels(self.controller).set(len(self.held))
 
     async def _heartbeat(self, record: bytes) -> bool:
         """Renew the membership; False when it was fenced (deleted or rewritten by another), and

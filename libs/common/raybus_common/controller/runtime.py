@@ -277,7 +277,8 @@ class Controller(Generic[C]):
         # Leases first, so the replay keeps only this replica's partitions (`_keep_parts`).
         await self.tick_leases()
         await self.subscribe()
-        self._tasks.append(asyncio.create_task(self._lease_loop(), name=f"{self.spec.name}-leases"))
+        self._tasks.append(asyncio.create_task(self.leases.renew(self._stopping, self.tick_leases),
+                                               name=f"{self.spec.name}-leases"))
         for i in range(self.settings.reconcile_concurrency):
             self._tasks.append(asyncio.create_task(self._worker(), name=f"{self.spec.name}-worker-{i}"))
         self.ready.set()
@@ -308,11 +309,7 @@ class Controller(Generic[C]):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
-        try:
-            await self.leases.release_all()
-        except Exception as e:  # noqa: BLE001 - leases expire on their own; say so and go
-            log.warning("%s could not release its leases (they expire in %.0fs): %s",
-                        self.spec.name, self.leases.ttl, e)
+        await self.leases.give_back()
 
     # -- inputs -------------------------------------------------------------------------
     def _partition(self, key: RootKey) -> int:
@@ -458,18 +455,6 @@ class Controller(Generic[C]):
             for key in self.view.roots():
                 if self._partition(key) in changes.gained:
                     self.queue.add(key)
-        metrics.PARTITIONS_HELD.labels(self.spec.name).set(len(self.leases.held))
-        if changes.gained or changes.lost:
-            log.info("%s partitions: +%d -%d, holding %d", self.spec.name, len(changes.gained),
-                     len(changes.lost), len(self.leases.held))
-
-    async def _lease_loop(self) -> None:
-        while not self._stopping.is_set():
-            await asyncio.sleep(self.leases.interval)
-            try:
-                await self.tick_leases()
-            except Exception as e:  # noqa: BLE001 - a missed tick is retried at the next one
-                log.warning("%s lease tick failed: %s", self.spec.name, e)
 
     # -- work ---------------------------------------------------------------------------
     async def _worker(self) -> None:
