@@ -79,6 +79,20 @@ def test_state_envelope_strips_managed_fields() -> None:
     assert decode(StateEnvelope, encode(env)) == env
 
 
+@pytest.mark.parametrize("env", [
+    StateEnvelope.observed("ADDED", CLUSTER, observed_at=NOW),
+    StateEnvelope.observed("MODIFIED", {**CLUSTER, "status": {"ratio": 0.1, "big": 2 ** 62, "none": None,
+                                                             "text": "Ünïcode \u2603 \"quoted\"\n"}},
+                           observed_at=datetime(2026, 12, 4, 16, 30, 1, 250, tzinfo=UTC)),
+    StateEnvelope(type="TOMBSTONE", ref=ROOT, uid="uid-1", observed_at=NOW),
+    StateEnvelope(type="DELETED", ref=ROOT.model_copy(update={"uid": None}), uid="", observed_at=NOW, object=CLUSTER),
+], ids=["added", "floats-ints-unicode-microseconds", "tombstone", "deleted-ref-without-uid"])
+def test_state_wire_is_pydantics_json(env: StateEnvelope) -> None:
+    """The watcher's state messages are written by orjson; byte for byte what pydantic writes."""
+    assert encode(env) == env.model_dump_json().encode()
+    assert decode(StateEnvelope, encode(env)) == env
+
+
 @pytest.mark.parametrize(("type_", "obj", "gone"), [
     ("DELETED", CLUSTER, True), ("TOMBSTONE", None, True), ("MODIFIED", CLUSTER, False), ("SNAPSHOT", CLUSTER, False),
 ], ids=["deleted", "tombstone", "modified", "snapshot"])
@@ -117,11 +131,12 @@ def test_other_envelopes_round_trip() -> None:
     (b"[1, 2]", "must be a JSON object"),
     (b'{"type": "ADDED"}', "schema_version"),
     (b'{"schema_version": "1"}', "schema_version"),
+    (b'{"schema_version": true}', "schema_version"),
     (json.dumps({"schema_version": SCHEMA_VERSION + 1}).encode(), "newer"),
     (json.dumps({"schema_version": 1, "type": "ADDED"}).encode(), "invalid StateEnvelope"),
     (json.dumps({"schema_version": 1, "type": "EXPLODED", "ref": ROOT.model_dump(), "uid": "u",
                  "object": {}}).encode(), "type"),
-], ids=["bad-json", "bad-utf8", "not-an-object", "no-version", "string-version", "newer-version",
+], ids=["bad-json", "bad-utf8", "not-an-object", "no-version", "string-version", "bool-version", "newer-version",
         "missing-fields", "unknown-type"])
 def test_decode_failures_are_permanent(data: bytes, message: str) -> None:
     with pytest.raises(PermanentError, match=message):
