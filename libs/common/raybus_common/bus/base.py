@@ -20,6 +20,7 @@ It does not ack or publish anything itself: it returns a `Verdict` for the bus t
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import logging
 import time
@@ -57,8 +58,9 @@ class Message(Generic[E]):
     def last_attempt(self) -> bool:
         return self.attempt >= self.max_attempts
 
-    @property
+    @functools.cached_property
     def parts(self) -> subjects.SubjectParts | None:
+        """The subject's parts, parsed once per message (the runtime and `dispatch` both read them)."""
         try:
             return subjects.parse(self.subject)
         except ValueError:
@@ -139,12 +141,17 @@ class Verdict:
     dead_letter: DeadLetter | None = None
 
 
+_STAGES = frozenset(subjects.STAGES)
+
+
 def stage_of(subject: str) -> str:
-    """A subject's stage (`raybus.<stage>.…`), or "unknown" for a subject not Raybus's."""
-    try:
-        return subjects.parse(subject).stage
-    except ValueError:
-        return "unknown"
+    """A subject's stage (`raybus.<stage>.…`), or "unknown" for a subject not Raybus's. Its
+    first two tokens only (a metric's label): every message and every publish's ack asks, and
+    parsing the whole subject each time cost more than the cache of `subjects.parse` saved
+    (at 1,000 clusters it holds a fraction of the subjects in use)."""
+    prefix, _, rest = subject.partition(".")
+    stage = rest.partition(".")[0]
+    return stage if prefix == subjects.PREFIX and stage in _STAGES else "unknown"
 
 
 def _text(data: bytes) -> str:
