@@ -5,8 +5,8 @@ their metadata through these few functions (name, namespace, labels, annotations
 object is being deleted), builds owner references with `owner_reference`, strips
 `managedFields` with `strip_managed_fields`, makes `generateName`-like suffixes that a pure
 reconcile can repeat (`generated_suffix`), reads and writes `metav1.Time` (`read_time`,
-`wire_time`) and sets a `metav1.Condition` in a status (`set_condition`). Missing metadata reads
-as empty, never as an error.
+`wire_time`) and sets a `metav1.Condition` in a status (`set_condition`), and writes an object
+as JSON bytes (`dumps`). Missing metadata reads as empty, never as an error.
 
 Pure: no I/O, no clock, no environment. Typed views of Raybus's own kinds are the pydantic models
 in `raybus_common.crds`; this module is for everything else (Pods, Services, Jobs, ...).
@@ -18,8 +18,18 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+from pydantic_core import to_jsonable_python
+
 Obj = dict[str, Any]
 SUFFIX_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"  # the API server's generateName (k8s rand.String) alphabet
+
+
+def dumps(value: Any) -> bytes:
+    """JSON bytes as pydantic writes them, by orjson (bus messages, API request bodies): UTC
+    datetimes end in `Z`; what orjson cannot write natively (a pydantic model, a set, a Decimal)
+    goes through pydantic-core's JSON-able form."""
+    return orjson.dumps(value, default=to_jsonable_python, option=orjson.OPT_UTC_Z)
 
 
 def generated_suffix(*parts: object) -> str:
