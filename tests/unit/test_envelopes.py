@@ -18,7 +18,6 @@ from raybus_common.actions import (
     RemoveFinalizer,
     action_id,
 )
-from raybus_common.bus.base import stage_of
 from raybus_common.bus.envelopes import (
     SCHEMA_VERSION,
     ActionEnvelope,
@@ -175,12 +174,3 @@ def test_decision() -> None:
     assert not d.is_noop and d.actions[0].op == "delete"
     with pytest.raises(ValueError):
         Decision(requeue_after=-1)
-
-
-@pytest.mark.parametrize(("subject", "stage"), [
-    ("raybus.state.pod.ns.p", "state"), ("raybus.res.raycluster.ns.rc_v1", "res"), ("raybus.act.pod._.n", "act"),
-    ("raybus.elsewhere.pod.ns.p", "unknown"), ("other.state.pod.ns.p", "unknown"), ("_INBOX.abc.1", "unknown"),
-    ("raybus", "unknown"), ("", "unknown"),
-], ids=["state", "res", "cluster-scoped", "unknown-stage", "other-prefix", "inbox", "prefix-only", "empty"])
-def test_stage_of(subject: str, stage: str) -> None:
-    assert stage_of(subject) == stage

@@ -119,3 +119,12 @@ def test_dead_letter_subject_for_a_foreign_subject_is_stable() -> None:
     first = subjects.dead_letter_for("somebody.else")
     assert first == subjects.dead_letter_for("somebody.else")
     assert subjects.parse(first).kind == "unknown"
+
+
+@pytest.mark.parametrize(("subject", "stage"), [
+    ("raybus.state.pod.ns.p", "state"), ("raybus.res.raycluster.ns.rc_v1", "res"), ("raybus.act.pod._.n", "act"),
+    ("raybus.elsewhere.pod.ns.p", "unknown"), ("other.state.pod.ns.p", "unknown"), ("_INBOX.abc.1", "unknown"),
+    ("raybus", "unknown"), ("", "unknown"),
+], ids=["state", "res", "cluster-scoped", "unknown-stage", "other-prefix", "inbox", "prefix-only", "empty"])
+def test_stage_of(subject: str, stage: str) -> None:
+    assert subjects.stage_of(subject) == stage

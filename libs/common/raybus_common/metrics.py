@@ -26,6 +26,8 @@ from typing import Any, TypeVar
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client import generate_latest as _generate
 
+from .bus.subjects import stage_of
+
 MESSAGES = Counter("raybus_messages", "Bus messages handled, by stage and outcome.", ["stage", "outcome"])
 HANDLER_SECONDS = Histogram(
     "raybus_handler_seconds", "Seconds spent handling one bus message.", ["stage"],
@@ -67,9 +69,8 @@ def child(metric: M, *values: str) -> M:
 def observe_lag(subject: str, pending: int | None, sent: datetime | None, now: datetime | None = None) -> None:
     """Record how far behind the bus a consumer is: `pending` messages after this one (JetStream's
     `num_pending`), this one published at `sent` (its stream timestamp). The stage is the
-    subject's second token (`raybus.<stage>.…`)."""
-    parts = subject.split(".", 2)
-    stage = parts[1] if len(parts) > 1 else "unknown"
+    subject's (`subjects.stage_of`)."""
+    stage = stage_of(subject)
     if pending is not None:
         child(BUS_PENDING, stage).set(pending)
     if sent is not None:

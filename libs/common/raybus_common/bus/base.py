@@ -141,19 +141,6 @@ class Verdict:
     dead_letter: DeadLetter | None = None
 
 
-_STAGES = frozenset(subjects.STAGES)
-
-
-def stage_of(subject: str) -> str:
-    """A subject's stage (`raybus.<stage>.…`), or "unknown" for a subject not Raybus's. Its
-    first two tokens only (a metric's label): every message and every publish's ack asks, and
-    parsing the whole subject each time cost more than the cache of `subjects.parse` saved
-    (at 1,000 clusters it holds a fraction of the subjects in use)."""
-    prefix, _, rest = subject.partition(".")
-    stage = rest.partition(".")[0]
-    return stage if prefix == subjects.PREFIX and stage in _STAGES else "unknown"
-
-
 def _text(data: bytes) -> str:
     return data.decode("utf-8", errors="replace")
 
@@ -163,7 +150,7 @@ async def dispatch(model: type[E], handler: Handler[E], *, subject: str, data: b
                    stream: str = "", stream_seq: int | None = None) -> Verdict:
     """Decode, run the handler inside its trace and log context, and judge the outcome."""
     hdrs = {k: str(v) for k, v in (headers or {}).items()}
-    stage = stage_of(subject)
+    stage = subjects.stage_of(subject)
 
     def dead(outcome: str, error: str) -> Verdict:
         metrics.DEAD_LETTERS.labels(stage).inc()

@@ -63,7 +63,7 @@ from ..backoff import Bounded, backoff
 from ..errors import TemporaryError
 from ..kv import KV
 from . import subjects
-from .base import Handler, Subscription, Verdict, dead_letter_id, dispatch, stage_of
+from .base import Handler, Subscription, Verdict, dead_letter_id, dispatch
 from .config import NatsConfig
 from .envelopes import DeadLetter, Envelope, encode
 from .nats_kv import NatsKV
@@ -251,7 +251,7 @@ class _Acks:
         ack, timer, subject = self._waiting.pop(token)
         timer.cancel()
         duplicate = bool(answer.get("duplicate"))
-        metrics.child(metrics.PUBLISHED, stage_of(subject), str(duplicate).lower()).inc()
+        metrics.child(metrics.PUBLISHED, subjects.stage_of(subject), str(duplicate).lower()).inc()
         if not ack.done():
             ack.set_result(not duplicate)
 
@@ -585,7 +585,7 @@ class NatsBus:
             except (TemporaryError, nats.errors.Error, TimeoutError) as e:
                 log.error("could not dead-letter %s (seq %d) after max deliveries: %s", letter.subject, seq, e)
                 return
-            metrics.DEAD_LETTERS.labels(stage_of(letter.subject)).inc()
+            metrics.DEAD_LETTERS.labels(subjects.stage_of(letter.subject)).inc()
             log.error("%s (seq %d) dead-lettered: %s", letter.subject, seq, letter.error)
 
         return handle

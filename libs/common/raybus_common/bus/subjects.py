@@ -31,6 +31,7 @@ from typing import Literal, get_args
 PREFIX = "raybus"
 Stage = Literal["state", "act", "res", "dlq", "shadow"]
 STAGES: tuple[Stage, ...] = get_args(Stage)
+_STAGE_SET = frozenset(STAGES)
 CLUSTER_SCOPED = "_"  # namespace token of cluster-scoped objects
 
 _KIND = re.compile(r"^[a-z0-9][a-z0-9-]*$")
@@ -142,6 +143,16 @@ def parse(text: str) -> SubjectParts:
         _check_token(what, token)
     kind_token(kind)
     return SubjectParts(_check_stage(stage), kind, decode_namespace(ns), decode_name(name))
+
+
+def stage_of(text: str) -> str:
+    """A subject's stage (`raybus.<stage>.…`), or "unknown" for a subject not Raybus's. Its
+    first two tokens only (a metric's label): every message and every publish's ack asks, and
+    parsing the whole subject each time cost more than the cache of `parse` saved (at 1,000
+    clusters it holds a fraction of the subjects in use)."""
+    prefix, _, rest = text.partition(".")
+    stage = rest.partition(".")[0]
+    return stage if prefix == PREFIX and stage in _STAGE_SET else "unknown"
 
 
 def restage(text: str, stage: str) -> str:
