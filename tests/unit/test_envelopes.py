@@ -60,6 +60,36 @@ def test_action_envelope_round_trip(action: Any) -> None:
     assert json.loads(encode(env))["action"]["op"] == action.op
 
 
+POD = {"apiVersion": "v1", "kind": "Pod",
+       "metadata": {"name": "rc-head", "namespace": "ns", "labels": {"ray.io/cluster": "rc.v1"}},
+       "spec": {"containers": [{"name": "ray-head", "image": "rayproject/ray:2.60.0",
+                                "resources": {"limits": {"cpu": 1.5, "memory": "2Gi"}},
+                                "args": ["Ünïcode \u2603 \"quoted\"\n"]}]}}
+WIRE_ACTIONS: list[Any] = [*ACTIONS, Apply(object=POD, create_only=True, generate={"token": 32}),
+                           Delete(ref=POD_REF, propagation="Foreground")]
+
+
+@pytest.mark.parametrize("action", WIRE_ACTIONS, ids=[f"{i}-{a.op}" for i, a in enumerate(WIRE_ACTIONS)])
+def test_action_wire_is_pydantics_json_and_the_id_is_unchanged(action: Any) -> None:
+    """An action envelope is written around the action's JSON its id hashed; byte for byte what
+    pydantic writes, and the id is `action_id`'s."""
+    env = ActionEnvelope.build("cluster-ctl", ROOT, action, salt="42", issued_at=datetime(2026, 12, 4, 1, 2, 3, 450,
+                                                                                          tzinfo=UTC))
+    assert env.action_id == action_id("cluster-ctl", ROOT, action, salt="42")
+    assert encode(env) == env.model_dump_json().encode()
+    made = ActionEnvelope(action_id=env.action_id, controller="cluster-ctl", root=ROOT, issued_at=env.issued_at,
+                          action=action, dry_run=True)  # not built: serialised at once
+    assert encode(made) == made.model_dump_json().encode()
+    assert decode(ActionEnvelope, encode(env)) == env
+
+
+def test_a_copy_with_another_action_writes_that_action() -> None:
+    env = ActionEnvelope.build("cluster-ctl", ROOT, Delete(ref=POD_REF), issued_at=NOW)
+    other = env.model_copy(update={"action": Delete(ref=POD_REF, propagation="Foreground")})
+    assert json.loads(encode(other))["action"]["propagation"] == "Foreground"
+    assert encode(other) == other.model_dump_json().encode()
+
+
 def test_action_id_is_deterministic_and_salted() -> None:
     a = Delete(ref=POD_REF)
     assert action_id("c", ROOT, a) == action_id("c", ROOT, Delete(ref=POD_REF))

@@ -299,6 +299,16 @@ def action_id(controller: str, root: ObjectRef, action: Action, *, salt: str = "
     hashed as pydantic serialises it (fields in the model's order, dicts in the order a reconcile
     built them, which is the same every time it decides the same): sorting the keys through
     `json.dumps` cost a second serialisation per action."""
+    return action_digest(controller, root, action_json(action), salt=salt)
+
+
+def action_json(action: Action) -> bytes:
+    """The action as pydantic serialises it: what its id hashes and its envelope carries."""
+    return action.model_dump_json().encode()
+
+
+def action_digest(controller: str, root: ObjectRef, body: bytes, *, salt: str = "") -> str:
+    """`action_id` of an action already serialised (`action_json`)."""
     digest = hashlib.sha256(f"{controller}\x1f{root.key}\x1f{salt}\x1f".encode())
-    digest.update(action.model_dump_json().encode())
+    digest.update(body)
     return digest.hexdigest()[:32]

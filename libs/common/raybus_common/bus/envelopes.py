@@ -30,9 +30,17 @@ from datetime import UTC, datetime
 from typing import Literal, TypeVar
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
-from ..actions import Action, ObjectRef, action_id
+from ..actions import Action, ObjectRef, action_digest, action_json
 from ..errors import PermanentError
 from ..objects import Obj, dumps, strip_managed_fields
 
@@ -113,12 +121,31 @@ class ActionEnvelope(Envelope):
     dry_run: bool = False
     issued_at: datetime = Field(default_factory=_now)
     action: Action
+    # The action's JSON as its id hashed it (`build`), kept with the action it is of: the
+    # envelope is then written around it rather than serialised again (pydantic's serialiser
+    # of the `Action` union tries its members in turn: 37 against 2 µs for a pod's Apply).
+    _action_json: tuple[Action, bytes] | None = PrivateAttr(default=None)
 
     @classmethod
     def build(cls, controller: str, root: ObjectRef, action: Action, *, salt: str = "",
               dry_run: bool = False, issued_at: datetime | None = None) -> ActionEnvelope:
-        return cls(action_id=action_id(controller, root, action, salt=salt), controller=controller,
-                   root=root, dry_run=dry_run, issued_at=issued_at or _now(), action=action)
+        body = action_json(action)
+        env = cls(action_id=action_digest(controller, root, body, salt=salt), controller=controller,
+                  root=root, dry_run=dry_run, issued_at=issued_at or _now(), action=action)
+        env._action_json = (action, body)
+        return env
+
+    def __eq__(self, other: object) -> bool:  # the fields, as pydantic compares them, not the JSON kept
+        if not isinstance(other, BaseModel):
+            return NotImplemented
+        return type(self) is type(other) and self.__dict__ == other.__dict__
+
+    def wire(self) -> bytes:
+        known = self._action_json
+        body = known[1] if known is not None and known[0] is self.action else action_json(self.action)
+        return dumps({"schema_version": self.schema_version, "action_id": self.action_id,
+                      "controller": self.controller, "root": self.root.model_dump(), "dry_run": self.dry_run,
+                      "issued_at": self.issued_at, "action": orjson.Fragment(body)})
 
 
 # -- results and dead letters -------------------------------------------------------------------
