@@ -181,5 +181,24 @@ def test_a_bare_pod_keeps_what_it_has_and_adds_nothing() -> None:
     assert keep_pod({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}}) == {
         "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}}
     assert keep_pod({"metadata": {"name": "p"}, "spec": {"containers": []}, "status": {"conditions": None}}) == {
-        "metadata": {"name": "p"}, "spec": {"containers": []}, "status": {"conditions": []}}
+        "metadata": {"name": "p"}, "spec": {"containers": []}, "status": {}}
+
+
+def test_binding_a_pod_to_its_node_changes_nothing_kept() -> None:
+    """The scheduler's binding (`spec.nodeName`, a `PodScheduled` condition) is read by nothing:
+    the kept pod is the same but for its resourceVersion, so the view wakes no reconcile for it."""
+    created = {"apiVersion": "v1", "kind": "Pod",
+               "metadata": {"name": "p", "resourceVersion": "1", "labels": {"ray.io/cluster": "rc"}},
+               "spec": {"containers": [{"name": "ray-head"}]}, "status": {"phase": "Pending", "qosClass": "Burstable"}}
+    bound = {**created, "metadata": {**created["metadata"], "resourceVersion": "2"},
+             "spec": {**created["spec"], "nodeName": "kwok-node-0"},
+             "status": {**created["status"], "conditions": [{"type": "PodScheduled", "status": "True"}]}}
+    before, after = keep_pod(created), keep_pod(bound)
+    assert after["metadata"].pop("resourceVersion") == "2"
+    assert before["metadata"].pop("resourceVersion") == "1"
+    assert before == after
+    ready = {**bound, "status": {**bound["status"], "conditions": [
+        {"type": "PodScheduled", "status": "True"}, {"type": "Ready", "status": "False", "reason": "ContainersNotReady"}]}}
+    assert keep_pod(ready)["status"]["conditions"] == [
+        {"type": "Ready", "status": "False", "reason": "ContainersNotReady"}]
 

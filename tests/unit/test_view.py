@@ -62,7 +62,36 @@ def test_the_same_resource_version_again_wakes_nothing() -> None:
     v.upsert("pod", obj("p", rv="10", labels={"ray.io/cluster": "rc"}))
     assert v.upsert("pod", obj("p", rv="10", labels={"ray.io/cluster": "rc"})) == set()
     assert v.upsert("raycluster", obj("rc", rv="5")) == set()
-    assert v.upsert("pod", obj("p", rv="11", labels={"ray.io/cluster": "rc"})) == {RC}
+    assert v.upsert("pod", obj("p", rv="11", labels={"ray.io/cluster": "rc", "v": "2"})) == {RC}
+
+
+def test_a_child_whose_resource_version_alone_moved_is_stored_and_wakes_nothing() -> None:
+    # A pod bound to its node: what cluster-ctl keeps of it is the same but for its resourceVersion.
+    v = view()
+    v.upsert("raycluster", obj("rc", rv="5"))
+    v.upsert("pod", obj("p", rv="10", labels={"ray.io/cluster": "rc"}))
+    assert v.upsert("pod", obj("p", rv="11", labels={"ray.io/cluster": "rc"})) == set()
+    assert v.get("pod", "default", "p")["metadata"]["resourceVersion"] == "11"  # type: ignore[index]
+    assert v.upsert("pod", obj("p", rv="10", labels={"ray.io/cluster": "rc"})) == set(), "older: ignored"
+    assert v.get("pod", "default", "p")["metadata"]["resourceVersion"] == "11"  # type: ignore[index]
+    assert [p["metadata"]["resourceVersion"] for p in v.observe(RC).of("pod")] == ["11"]
+    # Anything else that changes wakes the root, in the metadata or beside it.
+    assert v.upsert("pod", obj("p", rv="12", labels={"ray.io/cluster": "rc", "v": "2"})) == {RC}
+    assert v.upsert("pod", {**obj("p", rv="13", labels={"ray.io/cluster": "rc", "v": "2"}),
+                            "status": {"phase": "Running"}}) == {RC}
+    assert v.upsert("pod", obj("p", rv="14", labels={"ray.io/cluster": "rc", "v": "2"})) == {RC}, \
+        "a field gone is a change too"
+    # The root itself is always woken: a status write that landed is seen by its resourceVersion.
+    assert v.upsert("raycluster", obj("rc", rv="6")) == {RC}
+
+
+def test_a_failed_write_made_moot_by_a_moved_child_wakes_its_root() -> None:
+    v = view()
+    v.upsert("raycluster", obj("rc"))
+    v.upsert("pod", obj("rc-w1", uid="p", rv="10", labels={"ray.io/cluster": "rc"}))
+    assert v.failed(RC, failure("apply", "rc-w1"))
+    assert v.upsert("pod", obj("rc-w1", uid="p", rv="11", labels={"ray.io/cluster": "rc"})) == {RC}
+    assert v.observe(RC).failures == ()
 
 
 def test_a_recreated_object_with_a_new_uid_replaces_the_old_even_with_lower_rv() -> None:
@@ -173,7 +202,7 @@ def test_a_named_object_joins_the_view_of_the_root_that_names_it_whichever_comes
     assert v.referenced("raycluster", obj("shared"))  # ...but a partitioned view keeps it
     assert v.upsert("rayjob", job("j", "shared")) == {JOB}
     assert [c["metadata"]["name"] for c in v.observe(JOB).of("raycluster")] == ["shared"]
-    assert v.upsert("raycluster", obj("shared", rv="2")) == {JOB}  # a change wakes the root naming it
+    assert v.upsert("raycluster", obj("shared", rv="2", labels={"v": "2"})) == {JOB}  # a change wakes the root naming it
     assert v.roots_of("raycluster", obj("shared")) == {JOB}
     assert not v.referenced("raycluster", obj("shared"))
 
@@ -185,9 +214,9 @@ def test_a_root_that_names_another_object_no_longer_sees_or_is_woken_by_the_firs
     v.upsert("rayjob", job("j", "a"))
     v.upsert("rayjob", job("j", "b", rv="2"))
     assert [c["metadata"]["name"] for c in v.observe(JOB).of("raycluster")] == ["b"]
-    assert v.upsert("raycluster", obj("a", rv="2")) == set()
+    assert v.upsert("raycluster", obj("a", rv="2", labels={"v": "2"})) == set()
     v.remove("rayjob", "default", "j")
-    assert v.upsert("raycluster", obj("b", rv="3")) == set()
+    assert v.upsert("raycluster", obj("b", rv="3", labels={"v": "3"})) == set()
 
 
 def test_an_owned_and_named_object_is_shown_once_and_retain_keeps_unowned_named_kinds() -> None:

@@ -13,7 +13,8 @@ added here, and `tests/unit/test_cluster_keep.py` fails while it is not):
   `ray.io/group`, `ray.io/worker-group-replica-name` and `-index` (`plan.pods`); the annotations
   `ray.io/kuberay-version` and `ray.io/upgrade-strategy-recreate-hash` (adoption, Recreate);
   `spec.restartPolicy` and the first container's name (`should_delete_pod`, the Event texts);
-  `status.phase`, `podIP`, the `Ready` conditions (type, status, reason, message) and each
+  `status.phase`, `podIP`, the `Ready` conditions (type, status, reason, message; the list only
+  when one is there, so the `PodScheduled` of a pod's binding changes nothing kept) and each
   container status's name and `waiting`/`terminated` state (readiness, HeadPodReady, the texts
   of `plan.texts`);
 - Services: the labels `ray.io/cluster` and `ray.io/node-type` (which is the head Service),
@@ -100,9 +101,10 @@ def keep_pod(pod: Obj) -> Obj:
     if "status" in pod:
         status = _map(pod["status"])
         kept = _pick(status, ("phase", "podIP"))
-        if "conditions" in status:
-            kept["conditions"] = [_pick(c, ("type", "status", "reason", "message")) for c in _list(status["conditions"])
-                                  if isinstance(c, Mapping) and c.get("type") == "Ready"]
+        ready = [_pick(c, ("type", "status", "reason", "message")) for c in _list(status.get("conditions"))
+                 if isinstance(c, Mapping) and c.get("type") == "Ready"]
+        if ready:  # (none, or not one yet: the same to every reader, so a bind changes nothing kept)
+            kept["conditions"] = ready
         if "containerStatuses" in status:
             kept["containerStatuses"] = [_container_status(cs) for cs in _list(status["containerStatuses"])]
         out["status"] = kept

@@ -11,7 +11,8 @@ turned into a live service by `Controller`.
   subclass, passed in explicitly), publishes the actions (to `raybus.shadow.*` in dry-run) with
   deterministic ids, turns a changed desired status into `ApplyStatus` (at most one per root per
   `status_interval`: a change within it is coalesced into the write at its end; and one in flight
-  per root: the next waits until the view shows the last, see `WrittenStatus`), records expectations
+  per root: the next waits until the view shows the last, see `WrittenStatus`; the last landing,
+  with nothing else of the root changed, wakes no reconcile), records expectations
   for creates of watched kinds (a `create_only` that finds the object says so in its result) and deletes, and
   requeues as asked (or with backoff on failure).
 - A replica that loses a partition's lease while publishing stops publishing for its roots at
@@ -43,7 +44,7 @@ from datetime import UTC, datetime
 from typing import Any, Generic, Protocol, TypeVar
 
 from .. import metrics
-from ..actions import Action, Apply, ApplyStatus, Delete, ObjectRef, action_id, target_of
+from ..actions import Action, Apply, ApplyStatus, Delete, ObjectRef, target_of
 from ..backoff import backoff
 from ..bus import subjects
 from ..bus.base import Bus, Message, Subscription
@@ -56,7 +57,7 @@ from .config import ControllerConfig, RuntimeConfig
 from .expectations import Expectations, Want
 from .leases import LEASE_BUCKET, LeaseManager, replica_id
 from .partitions import DEFAULT_PARTITIONS, partition_of
-from .view import Failure, NamedBy, Observed, RootKey, ToRoots, View
+from .view import Failure, NamedBy, Observed, RootKey, ToRoots, View, moved_only
 from .workqueue import ShutDown, WorkQueue
 
 log = logging.getLogger("raybus.controller")
@@ -146,6 +147,8 @@ class WrittenStatus:
     sent: float
     landed_rv: str | None = None
     result_at: float | None = None  # when its (successful) result came
+    superseded: bool = False  # a reconcile since wanted another status, which waits for this one
+    seen: bool = False  # the view showed it landing, and woke nobody for it (`_own_status_landed`)
 
     def expires(self) -> float:
         """When the overlay gives up waiting for the view (the clock's seconds)."""
@@ -154,7 +157,7 @@ class WrittenStatus:
         return self.result_at + WRITTEN_STATUS_TTL
 
     def caught_up(self, root: dict[str, Any], now: float) -> bool:
-        if root.get("status") == self.status or now > self.expires():
+        if self.seen or root.get("status") == self.status or now > self.expires():
             return True
         if self.landed_rv is None:
             return False
@@ -354,8 +357,12 @@ class Controller(Generic[C]):
         else:
             assert env.object is not None
             keep = self._keep.get(kind)
-            woken = self.view.upsert(kind, keep(env.object) if keep is not None else env.object)
+            obj = keep(env.object) if keep is not None else env.object
+            landed = kind == self.spec.root and self._own_status_landed(RootKey(kind, ns, name), obj)
+            woken = self.view.upsert(kind, obj)
             woken |= self.expectations.observed(kind, ns, name, present=True)
+            if landed:
+                woken.discard(RootKey(kind, ns, name))
         owned = [key for key in woken if self.owns(key)]
         for key in owned:
             if kind == self.spec.root or not self.settings.coalesce:
@@ -364,6 +371,21 @@ class Controller(Generic[C]):
                 self.queue.add_soon(key, self.settings.coalesce)
         if log.isEnabledFor(logging.DEBUG):
             log.debug("%s %s/%s/%s: woke %s", env.type, kind, ns, name, ", ".join(map(str, owned)) or "nothing")
+
+    def _own_status_landed(self, key: RootKey, root: dict[str, Any]) -> bool:
+        """Whether this state of a root is its own status write landing and nothing else: the
+        status this replica sent (and no reconcile has wanted another since), the rest as the
+        view holds it but for the resourceVersion. The reconciles since the write saw that
+        status already (`_with_written_status`), so another would decide nothing new: the write
+        is caught up, and the root is not woken for it. (One reconcile less per status write.)"""
+        written = self._written_status.get(key)
+        if written is None or written.superseded or root.get("status") != written.status:
+            return False
+        held = self.view.get(key.kind, key.namespace, key.name)
+        if held is None or not moved_only(held, root, besides="status"):
+            return False
+        written.seen = True  # (kept until its result, which times the write, or the next reconcile)
+        return True
 
     async def _on_result(self, msg: Message[ResultEnvelope]) -> None:
         res = msg.envelope
@@ -385,7 +407,9 @@ class Controller(Generic[C]):
                     self.status_write_lag += LAG_WEIGHT * (took - self.status_write_lag)
                     metrics.child(metrics.STATUS_WRITE_LAG, self.spec.name).set(self.status_write_lag)
                     seen = self.view.get(key.kind, key.namespace, key.name)
-                    if seen is not None and written.caught_up(seen, written.result_at) and self.owns(key):
+                    if written.seen:  # the view showed it first, and nothing waits for it
+                        del self._written_status[key]
+                    elif seen is not None and written.caught_up(seen, written.result_at) and self.owns(key):
                         # The view got there before this result (its publishing was retried
                         # while a NATS node was down, say), and a status that the API server
                         # stored in another form than it was sent did not count as the write:
@@ -541,6 +565,7 @@ class Controller(Generic[C]):
         if changed and written is not None:
             # The previous status write is in flight: this one waits until the view shows that
             # one (its root's state wakes the root) or it expires (the timer below).
+            written.superseded = True
             self.queue.add_after(key, max(0.0, written.expires() - self.clock()))
         elif changed and decision.status is not None and root is not None:
             transition = self.spec.status_transition is None or self.spec.status_transition(
@@ -574,8 +599,8 @@ class Controller(Generic[C]):
                          key, len(actions) - i, len(actions))
                 break
             target = target_of(action)
-            aid = action_id(self.spec.name, root_ref, action, salt=salt)
-            env = ActionEnvelope(action_id=aid, controller=self.spec.name, root=root_ref, dry_run=dry, action=action)
+            env = ActionEnvelope.build(self.spec.name, root_ref, action, salt=salt, dry_run=dry)
+            aid = env.action_id
             subject = subjects.action(target.kind.lower(), target.namespace, target.name, dry_run=dry)
             try:
                 await publisher.send(subject, env, msg_id=aid)

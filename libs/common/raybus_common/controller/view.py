@@ -5,7 +5,9 @@ indexed by their root, the root's writes that failed, and the frozen snapshot ha
 Pure data structures: the runtime feeds it state messages and the actuator's results; nothing
 here does I/O. Updates not newer than what is held (same uid, same or lower resourceVersion)
 are ignored: a late duplicate from a second watcher never rolls the picture back, and a relist
-that republishes unchanged objects wakes nothing.
+that republishes unchanged objects wakes nothing. A child whose newer state differs in its
+resourceVersion alone (what a controller keeps of a pod does not change when the pod is bound
+to its node) is stored and wakes nothing either: no reconcile would read anything new.
 
 Failed writes (`Failure`) are part of the picture because KubeRay's reconcile knows the error
 of its own API calls (its `ReplicaFailure` condition) and Raybus's reconcile only issues them:
@@ -129,6 +131,18 @@ def _rv(obj: Obj) -> int | None:
         return None
 
 
+def moved_only(old: Obj, new: Obj, *, besides: str = "") -> bool:
+    """Whether two states of one object differ in `metadata.resourceVersion` alone (and in the
+    top-level field `besides`, if one is named: a root's `status`)."""
+    old_meta, new_meta = old.get("metadata"), new.get("metadata")
+    if not isinstance(old_meta, dict) or not isinstance(new_meta, dict) or len(old_meta) != len(new_meta):
+        return False
+    if {k for k in old if k != besides} != {k for k in new if k != besides}:
+        return False
+    return (all(k in ("metadata", besides) or old[k] == v for k, v in new.items())
+            and all(k == "resourceVersion" or (k in old_meta and old_meta[k] == v) for k, v in new_meta.items()))
+
+
 class View:
     """Objects by kind and name, each child indexed under its roots. A child belongs to a root
     two ways: its mapper names the root (an ownerReference, a label), or the root names it
@@ -171,7 +185,12 @@ class View:
             if old_meta.get("uid") == meta.get("uid") and new_rv is not None and old_rv is not None and new_rv <= old_rv:
                 return set()
         self._objs[kind][(ns, name)] = obj
-        self._clear((kind, ns, name), lambda f: f.op != "delete")  # a failed create/update is moot
+        cleared = self._clear((kind, ns, name), lambda f: f.op != "delete")  # a failed create/update is moot
+        if old is not None and not cleared and kind != self.root_kind and moved_only(old, obj):
+            # Nothing a reconcile reads of it changed (a pod bound to its node, once a controller's
+            # `keep` has left `spec.nodeName` out): the index stands, and no root is woken. A root
+            # is always woken: a status write landing is seen by its resourceVersion.
+            return set()
         return self._reindex(kind, ns, name, obj)
 
     def remove(self, kind: str, namespace: str, name: str) -> set[RootKey]:
@@ -204,11 +223,14 @@ class View:
         held = self._failures.get(root, {}).values()
         return tuple(sorted(held, key=lambda f: (f.at is not None, f.at or datetime.min, f.action_id)))
 
-    def _clear(self, target: Target, moot: Callable[[Failure], bool]) -> None:
+    def _clear(self, target: Target, moot: Callable[[Failure], bool]) -> bool:
+        """Drop the failures of writes to `target` that `moot` says are moot; True if any was."""
+        cleared = False
         for root in list(self._failed_roots.get(target, ())):
             failure = self._failures.get(root, {}).get(target)
             if failure is not None and moot(failure):
-                self._drop(root, target)
+                cleared |= self._drop(root, target)
+        return cleared
 
     def _drop(self, root: RootKey, target: Target) -> bool:
         held = self._failures.get(root, {}).pop(target, None)
