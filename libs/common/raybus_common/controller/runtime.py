@@ -12,7 +12,7 @@ turned into a live service by `Controller`.
   deterministic ids, turns a changed desired status into `ApplyStatus` (at most one per root per
   `status_interval`: a change within it is coalesced into the write at its end; and one in flight
   per root: the next waits until the view shows the last, see `WrittenStatus`; the last landing,
-  with nothing else of the root changed, wakes no reconcile), records expectations
+  with nothing else of the root changed, wakes no reconcile when one has seen it already), records expectations
   for creates of watched kinds (a `create_only` that finds the object says so in its result) and deletes, and
   requeues as asked (or with backoff on failure).
 - A replica that loses a partition's lease while publishing stops publishing for its roots at
@@ -147,6 +147,7 @@ class WrittenStatus:
     sent: float
     landed_rv: str | None = None
     result_at: float | None = None  # when its (successful) result came
+    shown: bool = False  # a reconcile has seen it (the overlay), after the one that wrote it
     superseded: bool = False  # a reconcile since wanted another status, which waits for this one
     seen: bool = False  # the view showed it landing, and woke nobody for it (`_own_status_landed`)
 
@@ -373,13 +374,17 @@ class Controller(Generic[C]):
             log.debug("%s %s/%s/%s: woke %s", env.type, kind, ns, name, ", ".join(map(str, owned)) or "nothing")
 
     def _own_status_landed(self, key: RootKey, root: dict[str, Any]) -> bool:
-        """Whether this state of a root is its own status write landing and nothing else: the
-        status this replica sent (and no reconcile has wanted another since), the rest as the
-        view holds it but for the resourceVersion. The reconciles since the write saw that
-        status already (`_with_written_status`), so another would decide nothing new: the write
-        is caught up, and the root is not woken for it. (One reconcile less per status write.)"""
+        """Whether this state of a root is its own status write landing and nothing else, with
+        a reconcile since having seen that status: the status this replica sent, shown to a
+        reconcile after the one that wrote it (`_with_written_status`) and no other wanted since,
+        the rest as the view holds it but for the resourceVersion. That reconcile decided on
+        this very view, so another would decide nothing new: the root is not woken for it. The
+        reconcile that wrote the status did not see it, and a reconcile may act on its own
+        status (suspending a cluster, a RayJob's deployment): a write no reconcile has seen
+        yet wakes its root as any change does."""
         written = self._written_status.get(key)
-        if written is None or written.superseded or root.get("status") != written.status:
+        if (written is None or not written.shown or written.superseded
+                or root.get("status") != written.status):
             return False
         held = self.view.get(key.kind, key.namespace, key.name)
         if held is None or not moved_only(held, root, besides="status"):
@@ -554,6 +559,7 @@ class Controller(Generic[C]):
         if root is None or written.caught_up(root, self.clock()):
             del self._written_status[observed.key]
             return observed
+        written.shown = True
         return Observed(observed.key, {**root, "status": written.status}, observed.children, observed.failures)
 
     async def publish(self, observed: Observed, decision: Decision) -> None:
