@@ -134,8 +134,9 @@ def view_salt(observed: Observed) -> str:
 @dataclass
 class WrittenStatus:
     """A status this controller sent for a root, shown to its reconciles in place of the
-    observed one until the view has caught up with the write: the observed status equals it,
-    or the view's resourceVersion reached the one the write landed at (`landed_rv`, from its
+    observed one until the view has caught up with the write: the observed status equals it
+    or did when the write landed (`seen`: a later, stale status is not shown over), or the
+    view's resourceVersion reached the one the write landed at (`landed_rv`, from its
     result), or the write's result came WRITTEN_STATUS_TTL ago (another writer moved the
     status on), or no result came within WRITTEN_STATUS_PENDING_TTL (lost). Until then the
     write is in flight, and the root's next status waits for it (one status write in flight
