@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from raybus_common.controller.expectations import Expectations, Want
 from raybus_common.controller.view import RootKey
 
@@ -62,3 +64,35 @@ def test_forget_clears_a_root() -> None:
     e.forget(R)
     assert e.satisfied(R, now=0)
     assert e.observed("pod", "ns", "p", present=True) == set()
+
+
+def test_expectations_handed_to_another_replica_are_awaited_there_unless_they_show() -> None:
+    mine, gone = RootKey("raycluster", "ns", "a"), RootKey("raycluster", "ns", "b")
+    e = Expectations(ttl=300, pending_ttl=1800)
+    e.expect(mine, "a1", "pod", "ns", "a-head", Want.PRESENT, now=0)
+    e.expect(mine, "a2", "pod", "ns", "a-worker", Want.ABSENT, now=0)
+    e.expect(mine, "a3", "pod", "ns", "a-seen", Want.PRESENT, now=0)
+    e.expect(gone, "b1", "pod", "ns", "b-head", Want.PRESENT, now=0)
+    e.executed("b1", now=0)  # runs out at 300
+    assert e.export(lambda r: r.name == "zzz", now=1) is None
+    work = e.export(lambda r: True, now=400)
+    assert work is not None
+    other = Expectations()
+    waiting = other.adopt(work, now=400, shows=lambda x: x.name == "a-seen")
+    assert waiting == {mine}
+    assert sorted(x.action_id for x in other.pending(mine)) == ["a1", "a2"] and not other.pending(gone)
+    assert other.next_deadline(mine) == 1800, "the deadline travels with it"
+    assert other.observed("pod", "ns", "a-head", present=True) == {mine}
+    assert other.failed("a2") == {mine} and other.satisfied(mine, now=401)
+    assert other.adopt(work, now=400, shows=lambda x: False) == {mine}
+    assert other.adopt(work, now=400, shows=lambda x: False) == set(), "an action awaited already is not doubled"
+
+
+def test_a_malformed_handoff_takes_over_nothing_and_breaks_nothing() -> None:
+    e = Expectations()
+    good = {"root": {"kind": "raycluster", "namespace": "ns", "name": "a"}, "action_id": "a1", "kind": "pod",
+            "namespace": "ns", "name": "p", "want": "present", "deadline": 100.0}
+    assert e.adopt(b"not json", now=0, shows=lambda x: False) == set()
+    assert e.adopt(b'{"a": 1}', now=0, shows=lambda x: False) == set()
+    data = json.dumps([{"root": "x"}, {**good, "want": "maybe"}, 3, good]).encode()
+    assert e.adopt(data, now=0, shows=lambda x: False) == {R.__class__("raycluster", "ns", "a")}

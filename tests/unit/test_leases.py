@@ -8,7 +8,8 @@ import logging
 import pytest
 
 from raybus_common import metrics
-from raybus_common.controller.leases import LeaseManager
+from raybus_common.controller.leases import Changes, LeaseManager
+from raybus_common.controller.partitions import desired
 from raybus_common.kv import MemoryKV
 
 
@@ -114,7 +115,7 @@ async def test_a_holder_that_renews_before_the_fence_keeps_its_partitions() -> N
     # z's clock is ahead: it reads a's membership as expired and tries to fence it, but a renews first.
     z = LeaseManager(kv, "ctl", "z", partitions=16, ttl=6, clock=lambda: clock.t + 100)
     kv.holder = a
-    assert not await z._claim(p, b'{"holder": "z", "expires": 9e12}', clock.t + 100)
+    assert not await z._claim(p, b'{"holder": "z", "expires": 9e12}', clock.t + 100, Changes())
     assert p not in z.held and p in a.held
     assert await kv.get("ctl.members.a") is not None
     assert not (await a.tick()).lost
@@ -218,3 +219,46 @@ async def test_renew_ticks_first_at_once_only_if_asked(at_once: bool, ticks: int
     stop.set()
     await asyncio.wait_for(renewing, 5)
     assert tick.calls == ticks
+
+
+async def test_a_partition_given_up_leaves_its_work_to_the_next_holder() -> None:
+    kv, clock = MemoryKV(), Clock()
+    (a,) = managers(kv, clock, "a")
+    a.handoff = lambda p: f"work of {p}".encode() if p % 2 == 0 else None
+    await a.tick()
+    (b,) = managers(kv, clock, "b")
+    await b.tick()  # b joins: a gives b's share up at its next tick
+    await a.tick()
+    changes = await b.tick()
+    b_share = set(desired(b.replica, ["a", "b"], 16))
+    assert changes.gained == b_share and set(b.held) == b_share
+    assert changes.handed == {p: f"work of {p}".encode() for p in b_share if p % 2 == 0}
+    assert not (await b.tick()).handed, "taken over once"
+
+
+async def test_a_partition_given_up_on_shutdown_leaves_its_work_too() -> None:
+    kv, clock = MemoryKV(), Clock()
+    a, b = managers(kv, clock, "a", "b")
+    a.handoff = lambda p: b"creates"
+    await settle([a, b])
+    a_share = set(a.held)
+    await a.release_all()
+    changes = await b.tick()
+    assert set(changes.handed) == a_share and set(b.held) == set(range(16))
+
+
+async def test_a_handoff_that_fails_releases_the_partition_all_the_same(caplog: pytest.LogCaptureFixture) -> None:
+    kv, clock = MemoryKV(), Clock()
+    a, b = managers(kv, clock, "a", "b")
+
+    def broken(p: int) -> bytes:
+        raise RuntimeError("no")
+
+    a.handoff = broken
+    await a.tick()
+    await b.tick()
+    with caplog.at_level(logging.WARNING, "raybus.leases"):
+        await a.tick()
+    assert "released without its work under way" in caplog.text
+    changes = await b.tick()
+    assert set(b.held) == set(desired(b.replica, ["a", "b"], 16)) and not changes.handed

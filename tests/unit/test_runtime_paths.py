@@ -22,6 +22,7 @@ from raybus_common.bus.envelopes import ActionEnvelope, Envelope, ResultEnvelope
 from raybus_common.bus.memory import MemoryBus
 from raybus_common.controller import runtime
 from raybus_common.controller.config import ControllerConfig, RuntimeConfig
+from raybus_common.controller.partitions import desired
 from raybus_common.controller.runtime import WRITTEN_STATUS_TTL, Controller, ControllerSpec, Watch
 from raybus_common.controller.view import Observed, RootKey, owned_by
 from raybus_common.decision import Decision
@@ -784,3 +785,30 @@ async def test_a_replica_that_cannot_follow_the_state_again_stops_with_the_error
     bus.last_per_subject = follow  # type: ignore[method-assign]
     with pytest.raises(RuntimeError, match="stopped following the bus"):
         await asyncio.wait_for(r2.run(asyncio.Event()), timeout=5)
+
+
+async def test_a_replica_taking_a_partition_over_awaits_the_creates_its_last_holder_made() -> None:
+    bus, clock, kv = MemoryBus(), FakeClock(), MemoryKV()
+    theirs = desired("r2", ["r1", "r2"], 4)
+    name = next(n for n in "abcdefghijklmnop" if runtime.partition_of(f"raycluster/ns/{n}", 4) in theirs)
+    key = RootKey("raycluster", "ns", name)
+
+    def creates(o: Observed) -> Decision:
+        return Decision(actions=() if o.of("configmap") else (Apply(object=configmap(o.root or {}, f"{name}-info")),))
+
+    await observe(bus, cluster(name))
+    r1 = await controller(Script(creates), bus, clock, kv=kv)
+    assert await drain_queue(r1) == [key] and r1.expectations.pending(key)
+    second = Script(creates)
+    r2 = await controller(second, bus, clock, kv=kv, replica="r2")  # joins: r1 holds every partition yet
+    clock.advance(2)
+    await r1.tick_leases()
+    await r2.tick_leases()
+    assert r2.owns(key) and not r1.owns(key)
+    assert [x.name for x in r2.expectations.pending(key)] == [f"{name}-info"]
+    assert await drain_queue(r2) == [key] and second.calls == [], "waits for r1's create, not deciding it again"
+    info = configmap(cluster(name), f"{name}-info")
+    info["metadata"].update(uid="cm", resourceVersion="5")
+    await observe(bus, info, kind="configmap")
+    assert await drain_queue(r2) == [key]
+    assert len(second.calls) == 1 and len(published(bus, "apply")) == 1, "created once"

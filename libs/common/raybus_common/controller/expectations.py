@@ -14,8 +14,10 @@ were created again). Pure: times are passed in.
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
 from enum import StrEnum
 
 from .view import RootKey
@@ -92,6 +94,36 @@ class Expectations:
             if exp.deadline <= now:
                 self._drop(root, action_id)
         return not self._by_root.get(root)
+
+    def export(self, select: Callable[[RootKey], bool], now: float) -> bytes | None:
+        """The expectations not run out of the roots `select` picks, for another replica taking
+        those roots over (`adopt`); None if there are none."""
+        items = [{"root": asdict(root), **asdict(exp)} for root, pending in self._by_root.items() if select(root)
+                 for exp in pending.values() if exp.deadline > now]
+        return json.dumps(items).encode() if items else None
+
+    def adopt(self, data: bytes, now: float, shows: Callable[[Expectation], bool]) -> set[RootKey]:
+        """Take over what `export` wrote: each expectation not run out and whose effect does not
+        show already (`shows`) is awaited here, deadline and all. Returns the roots now waiting;
+        malformed entries are skipped."""
+        try:
+            items = json.loads(data)
+        except ValueError:
+            return set()
+        waiting: set[RootKey] = set()
+        for item in items if isinstance(items, list) else ():
+            try:
+                root = RootKey(**item.pop("root"))
+                exp = Expectation(**{**item, "want": Want(item["want"]), "deadline": float(item["deadline"])})
+            except (AttributeError, KeyError, TypeError, ValueError):
+                continue
+            if exp.deadline <= now or shows(exp) or exp.action_id in self._root_of:
+                continue
+            self._by_root[root][exp.action_id] = exp
+            self._root_of[exp.action_id] = root
+            self._by_target[(exp.kind, exp.namespace, exp.name)].add((root, exp.action_id))
+            waiting.add(root)
+        return waiting
 
     def pending(self, root: RootKey) -> list[Expectation]:
         return list(self._by_root.get(root, {}).values())

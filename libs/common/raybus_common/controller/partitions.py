@@ -6,7 +6,7 @@ only its own share. A partition is reconciled only by the replica holding its le
 `leases.py`); the assignment here says which leases a replica should try to hold.
 
 Records are `Lease(holder, expires)`: a replica's membership record says how long it is alive;
-a partition's record names its holder. `can_claim` decides from a partition's holder, that
+a partition's record names its holder, or (`Released`) what its last holder left to the next. `can_claim` decides from a partition's holder, that
 holder's membership record and the time whether a replica may take the partition. The clock is
 passed in.
 """
@@ -59,6 +59,26 @@ class Lease:
             return cls(str(raw["holder"]), float(raw["expires"]))
         except (ValueError, KeyError, TypeError):
             return None
+
+
+@dataclass(frozen=True)
+class Released:
+    """A partition's record once its holder gave it up with work under way: no holder, and what
+    the next holder takes over (`work`, opaque here: the controller's expectations). To
+    `Lease.decode` it is unreadable, so free."""
+
+    work: bytes
+
+    def encode(self) -> bytes:
+        return json.dumps({"released": self.work.decode()}).encode()
+
+    @classmethod
+    def decode(cls, data: bytes) -> Released | None:
+        try:
+            work = json.loads(data)["released"]
+        except (ValueError, KeyError, TypeError):
+            return None
+        return cls(work.encode()) if isinstance(work, str) else None
 
 
 def can_claim(holder: str | None, membership: Lease | None, me: str, now: float) -> bool:

@@ -16,7 +16,9 @@ turned into a live service by `Controller`.
   for creates of watched kinds (a `create_only` that finds the object says so in its result) and deletes, and
   requeues as asked (or with backoff on failure).
 - A replica that loses a partition's lease while publishing stops publishing for its roots at
-  once: the new holder reconciles them from the view.
+  once: the new holder reconciles them from the view. A replica giving a partition up (one
+  joined, or on shutdown) leaves the expectations of its roots in the lease record; the next
+  holder awaits those not yet in its view (`LeaseManager.handoff`), so it does not create twice.
 - Objects in namespaces outside `watch_namespaces` are ignored: they never enter the view.
 - Results from the actuator (`raybus.res.>`, replayed at start: the last per object) release
   the expectations of failed actions and keep each root's failed writes in its view
@@ -54,7 +56,7 @@ from ..errors import TemporaryError
 from ..kv import KV, MemoryKV
 from ..runner import Service
 from .config import ControllerConfig, RuntimeConfig
-from .expectations import Expectations, Want
+from .expectations import Expectation, Expectations, Want
 from .leases import LEASE_BUCKET, LeaseManager, replica_id
 from .partitions import DEFAULT_PARTITIONS, partition_of
 from .view import Failure, NamedBy, Observed, RootKey, ToRoots, View, moved_only
@@ -188,7 +190,7 @@ class Controller(Generic[C]):
         self.queue: WorkQueue[RootKey] = WorkQueue(clock=clock)
         self.expectations = Expectations()
         self.leases = LeaseManager(kv, spec.name, replica or replica_id(), partitions=spec.partitions,
-                                   ttl=settings.lease_ttl, clock=clock)
+                                   ttl=settings.lease_ttl, clock=clock, handoff=self._handoff)
         self.ready = asyncio.Event()
         # Status written but not yet seen back: root key → (root resourceVersion it was computed
         # on, the status, its action id). Reconciles see it in place of the observed status until
@@ -317,6 +319,22 @@ class Controller(Generic[C]):
         await self.leases.give_back()
 
     # -- inputs -------------------------------------------------------------------------
+    def _handoff(self, partition: int) -> bytes | None:
+        """What the next holder of `partition` takes over: the creates and deletes its roots still
+        wait to see (their expectations), so it does not decide them again."""
+        return self.expectations.export(lambda root: self._partition(root) == partition, self.clock())
+
+    def _take_over(self, handed: dict[int, bytes]) -> None:
+        """Await what the gained partitions' last holders were waiting for, unless the view shows it."""
+        def shows(exp: Expectation) -> bool:
+            return (self.view.get(exp.kind, exp.namespace, exp.name) is not None) == (exp.want is Want.PRESENT)
+
+        now = self.clock()
+        waiting = set().union(*(self.expectations.adopt(work, now, shows) for work in handed.values()))
+        if waiting:
+            log.info("%s took over the creates and deletes still to show of %d roots in %d partitions",
+                     self.spec.name, len(waiting), len(handed))
+
     def _partition(self, key: RootKey) -> int:
         return _partition_of(str(key), self.spec.partitions)
 
@@ -469,6 +487,7 @@ class Controller(Generic[C]):
         about 1/N of the objects: partitions that leave the set are dropped from the view at once;
         partitions that join it are replayed from the bus (`_replay_gained`) in the background."""
         changes = await self.leases.tick()
+        self._take_over(changes.handed)
         keep = frozenset(self.leases.held) | self.leases.wanted
         if keep != self._keep_parts:
             before, self._keep_parts = self._keep_parts, keep
