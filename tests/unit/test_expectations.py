@@ -77,15 +77,18 @@ def test_expectations_handed_to_another_replica_are_awaited_there_unless_they_sh
     assert e.export(lambda r: r.name == "zzz", now=1) is None
     work = e.export(lambda r: True, now=400)
     assert work is not None
-    other = Expectations()
+    other = Expectations(ttl=300, pending_ttl=1800)
     waiting = other.adopt(work, now=400, shows=lambda x: x.name == "a-seen")
     assert waiting == {mine}
     assert sorted(x.action_id for x in other.pending(mine)) == ["a1", "a2"] and not other.pending(gone)
-    assert other.next_deadline(mine) == 1800, "the deadline travels with it"
+    assert other.next_deadline(mine) == 700, "awaited ttl at most: its result may have come before it"
     assert other.observed("pod", "ns", "a-head", present=True) == {mine}
     assert other.failed("a2") == {mine} and other.satisfied(mine, now=401)
     assert other.adopt(work, now=400, shows=lambda x: False) == {mine}
     assert other.adopt(work, now=400, shows=lambda x: False) == set(), "an action awaited already is not doubled"
+    soon = Expectations(ttl=300)
+    soon.adopt(handed_off(450), now=400, shows=lambda x: False)
+    assert soon.next_deadline(R) == 450, "a sooner deadline is kept"
 
 
 def test_a_malformed_handoff_takes_over_nothing_and_breaks_nothing() -> None:
@@ -96,3 +99,12 @@ def test_a_malformed_handoff_takes_over_nothing_and_breaks_nothing() -> None:
     assert e.adopt(b'{"a": 1}', now=0, shows=lambda x: False) == set()
     data = json.dumps([{"root": "x"}, {**good, "want": "maybe"}, 3, good]).encode()
     assert e.adopt(data, now=0, shows=lambda x: False) == {R.__class__("raycluster", "ns", "a")}
+
+
+def handed_off(deadline: float) -> bytes:
+    """What a replica hands over for one create of R, whose deadline is `deadline`."""
+    e = Expectations(ttl=deadline, pending_ttl=deadline)
+    e.expect(R, "x1", "pod", "ns", "p", Want.PRESENT, now=0)
+    work = e.export(lambda r: True, now=0)
+    assert work is not None
+    return work

@@ -104,8 +104,9 @@ class Expectations:
 
     def adopt(self, data: bytes, now: float, shows: Callable[[Expectation], bool]) -> set[RootKey]:
         """Take over what `export` wrote: each expectation not run out and whose effect does not
-        show already (`shows`) is awaited here, deadline and all. Returns the roots now waiting;
-        malformed entries are skipped."""
+        show already (`shows`) is awaited here, for at most `ttl` more (its action's result may
+        have come before it, and nothing else would end a wait for a create that failed). Returns
+        the roots now waiting; malformed entries are skipped."""
         try:
             items = json.loads(data)
         except ValueError:
@@ -119,6 +120,7 @@ class Expectations:
                 continue
             if exp.deadline <= now or shows(exp) or exp.action_id in self._root_of:
                 continue
+            exp = replace(exp, deadline=min(exp.deadline, now + self.ttl))
             self._by_root[root][exp.action_id] = exp
             self._root_of[exp.action_id] = root
             self._by_target[(exp.kind, exp.namespace, exp.name)].add((root, exp.action_id))
