@@ -8,7 +8,7 @@ import logging
 import pytest
 
 from raybus_common import metrics
-from raybus_common.controller.leases import Changes, LeaseManager
+from raybus_common.controller.leases import MAX_HANDOFF, Changes, LeaseManager
 from raybus_common.controller.partitions import desired
 from raybus_common.kv import MemoryKV
 
@@ -255,6 +255,31 @@ async def test_a_handoff_that_fails_releases_the_partition_all_the_same(caplog: 
         raise RuntimeError("no")
 
     a.handoff = broken
+    await a.tick()
+    await b.tick()
+    with caplog.at_level(logging.WARNING, "raybus.leases"):
+        await a.tick()
+    assert "released without its work under way" in caplog.text
+    changes = await b.tick()
+    assert set(b.held) == set(desired(b.replica, ["a", "b"], 16)) and not changes.handed
+
+
+class RefusesLargeValues(MemoryKV):
+    async def update(self, key: str, value: bytes, last: int) -> int:
+        if len(value) > 100:
+            raise ValueError("maximum payload exceeded")
+        return await super().update(key, value, last)
+
+
+@pytest.mark.parametrize(("kv", "work"), [
+    (RefusesLargeValues(), b"x" * 200),  # the KV refuses the record: released without it
+    (MemoryKV(), b"x" * (MAX_HANDOFF + 1)),  # too large to leave: released without it
+], ids=["refused", "too-large"])
+async def test_work_that_cannot_be_left_does_not_hold_the_partition(kv: MemoryKV, work: bytes,
+                                                                    caplog: pytest.LogCaptureFixture) -> None:
+    clock = Clock()
+    a, b = managers(kv, clock, "a", "b")
+    a.handoff = lambda p: work
     await a.tick()
     await b.tick()
     with caplog.at_level(logging.WARNING, "raybus.leases"):

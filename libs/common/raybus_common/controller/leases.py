@@ -58,6 +58,7 @@ log = logging.getLogger("raybus.leases")
 
 LEASE_BUCKET = "raybus_leases"  # every service's leases, each under its own prefix (`controller`)
 RELEASE_TIMEOUT = 5.0  # seconds to give the partitions back on shutdown (else they expire)
+MAX_HANDOFF = 256 * 1024  # bytes of work left in a partition's record (NATS takes 1 MiB a message)
 
 
 def replica_id() -> str:
@@ -203,25 +204,36 @@ class LeaseManager:
 
     async def _release(self, p: int) -> None:
         rev = self.held.pop(p)
-        work = self._work_of(p)
+        key = self._lease_key(p)
         try:
-            if work:
-                await self.kv.update(self._lease_key(p), Released(work).encode(), last=rev)
-            else:
-                await self.kv.delete(self._lease_key(p), last=rev)
+            if (work := self._work_of(p)) is not None:
+                try:
+                    await self.kv.update(key, Released(work).encode(), last=rev)
+                    return
+                except Conflict:
+                    raise
+                except Exception as e:  # noqa: BLE001 - released all the same, below
+                    log.warning("%s partition %d: released without its work under way: %r", self.controller, p, e)
+            await self.kv.delete(key, last=rev)
         except Conflict:
             pass  # already taken over: nothing of ours to release
 
     def _work_of(self, p: int) -> bytes | None:
-        """What to leave to the partition's next holder; nothing if the holder cannot say (the
-        partition is released all the same: the next holder then decides afresh)."""
+        """What to leave to the partition's next holder; nothing if there is none, if it is
+        larger than `MAX_HANDOFF`, or if the holder cannot say (the partition is released all the
+        same: the next holder then decides afresh)."""
         if self.handoff is None:
             return None
         try:
-            return self.handoff(p)
+            work = self.handoff(p)
         except Exception as e:  # noqa: BLE001 - a release never fails for want of a handoff
             log.warning("%s partition %d: released without its work under way: %r", self.controller, p, e)
             return None
+        if work is not None and len(work) > MAX_HANDOFF:
+            log.warning("%s partition %d: released without its work under way (%d bytes, more than %d)",
+                        self.controller, p, len(work), MAX_HANDOFF)
+            return None
+        return work or None
 
     async def release_all(self) -> set[int]:
         """On shutdown: give every partition back at once, and leave the member list."""

@@ -6,9 +6,9 @@ only its own share. A partition is reconciled only by the replica holding its le
 `leases.py`); the assignment here says which leases a replica should try to hold.
 
 Records are `Lease(holder, expires)`: a replica's membership record says how long it is alive;
-a partition's record names its holder, or (`Released`) what its last holder left to the next. `can_claim` decides from a partition's holder, that
-holder's membership record and the time whether a replica may take the partition. The clock is
-passed in.
+a partition's record names its holder, or (`Released`) what its last holder left to the next.
+`can_claim` decides from a partition's holder, that holder's membership record and the time
+whether a replica may take the partition. The clock is passed in.
 """
 
 from __future__ import annotations
