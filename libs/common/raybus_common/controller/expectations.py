@@ -48,10 +48,12 @@ class Expectations:
 
     def expect(self, root: RootKey, action_id: str, kind: str, namespace: str, name: str, want: Want,
                now: float) -> None:
-        exp = Expectation(action_id, kind, namespace, name, want, now + self.pending_ttl)
-        self._by_root[root][action_id] = exp
-        self._root_of[action_id] = root
-        self._by_target[(kind, namespace, name)].add((root, action_id))
+        self._add(root, Expectation(action_id, kind, namespace, name, want, now + self.pending_ttl))
+
+    def _add(self, root: RootKey, exp: Expectation) -> None:
+        self._by_root[root][exp.action_id] = exp
+        self._root_of[exp.action_id] = root
+        self._by_target[(exp.kind, exp.namespace, exp.name)].add((root, exp.action_id))
 
     def observed(self, kind: str, namespace: str, name: str, present: bool) -> set[RootKey]:
         """Record an observation; return the roots whose expectations it met."""
@@ -120,10 +122,7 @@ class Expectations:
                 continue
             if exp.deadline <= now or shows(exp) or exp.action_id in self._root_of:
                 continue
-            exp = replace(exp, deadline=min(exp.deadline, now + self.ttl))
-            self._by_root[root][exp.action_id] = exp
-            self._root_of[exp.action_id] = root
-            self._by_target[(exp.kind, exp.namespace, exp.name)].add((root, exp.action_id))
+            self._add(root, replace(exp, deadline=min(exp.deadline, now + self.ttl)))
             waiting.add(root)
         return waiting
 

@@ -205,15 +205,15 @@ class LeaseManager:
     async def _release(self, p: int) -> None:
         rev = self.held.pop(p)
         key = self._lease_key(p)
+        if (work := self._work_of(p)) is not None:
+            try:
+                await self.kv.update(key, Released(work).encode(), last=rev)
+                return
+            except Conflict:
+                return  # already taken over: nothing of ours to release
+            except Exception as e:  # noqa: BLE001 - released all the same, below
+                log.warning("%s partition %d: released without its work under way: %r", self.controller, p, e)
         try:
-            if (work := self._work_of(p)) is not None:
-                try:
-                    await self.kv.update(key, Released(work).encode(), last=rev)
-                    return
-                except Conflict:
-                    raise
-                except Exception as e:  # noqa: BLE001 - released all the same, below
-                    log.warning("%s partition %d: released without its work under way: %r", self.controller, p, e)
             await self.kv.delete(key, last=rev)
         except Conflict:
             pass  # already taken over: nothing of ours to release
