@@ -169,10 +169,13 @@ async def test_the_status_of_a_refusal_is_the_dashboards(http_of: Callable[[Rout
 async def test_a_call_that_finds_every_ray_slot_busy_is_handed_back_unless_it_is_the_last_attempt(
         http_of: Callable[[Route], httpx.AsyncClient], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(ray_calls, "SLOT_WAIT", 0.01)
+    monkeypatch.setattr(ray_calls, "DELETE_SETTLE", 0)
     release = asyncio.Event()
 
     async def route(request: httpx.Request) -> httpx.Response:
         await release.wait()  # a dashboard that does not answer (until told to)
+        if request.method == "GET":  # the look after the delete: gone
+            return httpx.Response(404, text="Job job-x1 does not exist")
         return httpx.Response(200, json={"deleted": True} if request.method == "DELETE" else {"stopped": True})
 
     caller = RayCaller(http_of(route), no_secret, access="service", timeout=5.0, concurrency=1)  # type: ignore[arg-type]
@@ -187,3 +190,42 @@ async def test_a_call_that_finds_every_ray_slot_busy_is_handed_back_unless_it_is
     release.set()
     assert (await hung)[0].outcome == "ok"
     assert (await last)[0].outcome == "ok"
+
+
+@pytest.mark.parametrize(("after", "outcome", "done"), [
+    (httpx.Response(404, text="Job job-x1 does not exist"), "ok", True),
+    (httpx.Response(200, json={"submission_id": "job-x1", "status": "FAILED", "entrypoint": "Entrypoint not found.",
+                               "message": "Job supervisor actor died"}), "temporary", False),
+    (httpx.Response(503, text="starting"), "temporary", False),
+], ids=["stayed-deleted", "written-again-by-rays-monitor", "no-answer-to-the-look"])
+async def test_a_delete_is_done_only_once_the_job_stays_gone(
+        after: httpx.Response, outcome: str, done: bool, http_of: Callable[[Route], httpx.AsyncClient],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ray's job monitor writes a job again when its supervisor exits after the delete; the
+    actuator looks `DELETE_SETTLE` later, and a job that is back is deleted again (temporary)."""
+    monkeypatch.setattr(ray_calls, "DELETE_SETTLE", 0)
+    seen: list[str] = []
+
+    def route(request: httpx.Request) -> httpx.Response:
+        seen.append(f"{request.method} {request.url.path}")
+        return httpx.Response(200, json={"deleted": True}) if request.method == "DELETE" else after
+
+    judged, _ = await RayCaller(http_of(route), no_secret, access="service", timeout=2.0,
+                                concurrency=1).carry_out(DELETE)
+    assert (judged.outcome, judged.done) == (outcome, done), judged.message
+    assert seen == ["DELETE /api/jobs/job-x1", "GET /api/jobs/job-x1"]
+    if outcome == "temporary":
+        assert "delete job job-x1" in judged.message and judged.error
+
+
+async def test_a_delete_that_found_no_job_is_not_looked_at_again(
+        http_of: Callable[[Route], httpx.AsyncClient]) -> None:
+    seen: list[str] = []
+
+    def route(request: httpx.Request) -> httpx.Response:
+        seen.append(request.method)
+        return httpx.Response(404, text="Job job-x1 does not exist")
+
+    judged, _ = await RayCaller(http_of(route), no_secret, access="service", timeout=2.0,
+                                concurrency=1).carry_out(DELETE)
+    assert (judged.outcome, judged.done, seen) == ("ok", False, ["DELETE"])

@@ -22,7 +22,14 @@ waits its turn, so no call is given up for want of a slot.
 Exactly once: a submit carries its submission id, and a dashboard that already has it answers
 so (`SubmissionIdInUse`): the job exists, the action is done, nothing is submitted twice, however
 often the action is delivered or re-sent. Stops and deletes of a job the dashboard does not
-know are done too. A serve config is applied declaratively by Ray, so putting it again is
+know are done too.
+
+A delete Ray may undo: Ray's job monitor, when it sees a job's supervisor actor exit and finds
+the job's record gone, writes the record again (FAILED, "Job supervisor actor died"), so a
+delete made in the second or so between a job's end and its supervisor's exit comes undone.
+After a delete, the actuator looks again `DELETE_SETTLE` later (its Ray slot given back
+meanwhile); a job that is back makes the outcome temporary, and the redelivered action
+deletes it again (bounded as every retry). A job is written again once at most. A serve config is applied declaratively by Ray, so putting it again is
 harmless. `judge` is the table of outcomes. Ray calls record no Kubernetes Events
 (KubeRay records none for them) and have no `failure_reason`.
 """
@@ -55,6 +62,7 @@ GetSecret = Callable[[str, str], Awaitable[dict[str, Any] | None]]
 NO_ADDRESS = "the head's address is not known yet"
 BUSY = "every Ray call slot of this actuator is busy"
 SLOT_WAIT = 0.5  # seconds a Ray call waits for a Ray slot (in an action slot) before it is handed back
+DELETE_SETTLE = 2.0  # seconds after a delete before looking whether Ray wrote the job again (its monitor: 1 s)
 
 
 def judge(action: RayCall, error: DashboardError | None, *, changed: bool = True, said: str = "") -> Judgement:
@@ -67,6 +75,7 @@ def judge(action: RayCall, error: DashboardError | None, *, changed: bool = True
     | any            | 2xx                                             | ok (done unless it changed nothing)          |
     | submit         | the submission id is in use                     | ok, not done: the job exists (exactly once)  |
     | stop, delete   | 404: no such job                                | ok, not done: nothing to stop or delete      |
+    | delete         | 2xx, but the job is back `DELETE_SETTLE` later  | temporary: deleted again (`RayCaller`)       |
     | any            | no answer, timeout, 5xx, 408, 429, no token yet | temporary: retried with backoff, bounded     |
     | any            | another 4xx (a bad request, 401/403 a token refused, a delete of a running job, a serve config Ray refuses: 400) | permanent, the dashboard's message |
     """
@@ -107,20 +116,51 @@ class RayCaller:
         except TimeoutError:
             return Judgement("temporary", BUSY, delay=self.timeout), None
         try:
-            return await self._call(action)
+            judged, status = await self._call(action)
         finally:
             self._slots.release()
+        if isinstance(action, RayDeleteJob) and judged.outcome == "ok" and judged.done:
+            return await self._stayed_deleted(action, judged), status
+        return judged, status
 
-    async def _call(self, action: RayCall) -> tuple[Judgement, int | None]:
+    async def _stayed_deleted(self, action: RayDeleteJob, deleted: Judgement) -> Judgement:
+        """`deleted` if the job is still gone `DELETE_SETTLE` after its delete; temporary if Ray
+        wrote it again (or did not say), so the action comes back and deletes it again."""
+        await asyncio.sleep(DELETE_SETTLE)
+        what = _what(action)
+        async with self._slots:
+            try:
+                client = await self._client(action)
+                if client is None:
+                    return deleted
+                await client.job_info(action.submission_id)
+            except JobNotFound:
+                return deleted
+            except (DashboardError, ApiError) as e:
+                return Judgement("temporary", f"{what}: deleted, but looking whether it stayed deleted: {e}",
+                                 error=str(e))
+        return Judgement("temporary", f"{what}: Ray wrote the job again after its delete (its job monitor saw "
+                                      f"the supervisor exit later); deleting it again", error="written again")
+
+    async def _client(self, action: RayCall) -> DashboardClient | None:
+        """A client of the action's dashboard (None: its address is not known yet); reads the
+        token of a cluster with auth (raises `DashboardError`, `ApiError`)."""
         dashboard = action.dashboard
         base = base_url(dashboard, self.access)
         if base is None:
-            return Judgement("temporary", f"{_what(action)}: {NO_ADDRESS} (dashboard access {self.access!r})"), None
+            return None
+        token = ""
+        if dashboard.auth_secret:
+            token = await read_token(self.get_secret, dashboard.namespace, dashboard.auth_secret)
+        return DashboardClient(self.http, base, token=token, timeout=self.timeout)
+
+    async def _call(self, action: RayCall) -> tuple[Judgement, int | None]:
+        dashboard = action.dashboard
         try:
-            token = ""
-            if dashboard.auth_secret:
-                token = await read_token(self.get_secret, dashboard.namespace, dashboard.auth_secret)
-            client = DashboardClient(self.http, base, token=token, timeout=self.timeout)
+            client = await self._client(action)
+            if client is None:
+                return Judgement("temporary",
+                                 f"{_what(action)}: {NO_ADDRESS} (dashboard access {self.access!r})"), None
             if isinstance(action, RaySubmitJob):
                 job_id = await client.submit(action.request)
                 return judge(action, None, said=f"submitted job {job_id}"), None
