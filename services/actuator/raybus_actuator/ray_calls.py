@@ -62,7 +62,7 @@ GetSecret = Callable[[str, str], Awaitable[dict[str, Any] | None]]
 NO_ADDRESS = "the head's address is not known yet"
 BUSY = "every Ray call slot of this actuator is busy"
 SLOT_WAIT = 0.5  # seconds a Ray call waits for a Ray slot (in an action slot) before it is handed back
-DELETE_SETTLE = 2.0  # seconds after a delete before looking whether Ray wrote the job again (its monitor: 1 s)
+DELETE_SETTLE = 3.0  # seconds after a delete before looking whether Ray wrote the job again (its monitor: 1 s)
 
 
 def judge(action: RayCall, error: DashboardError | None, *, changed: bool = True, said: str = "") -> Judgement:
