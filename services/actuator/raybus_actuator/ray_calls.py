@@ -29,9 +29,11 @@ the job's record gone, writes the record again (FAILED, "Job supervisor actor di
 delete made in the second or so between a job's end and its supervisor's exit comes undone.
 After a delete, the actuator looks again `DELETE_SETTLE` later (its Ray slot given back
 meanwhile); a job that is back makes the outcome temporary, and the redelivered action
-deletes it again (bounded as every retry). A job is written again once at most. A serve config is applied declaratively by Ray, so putting it again is
-harmless. `judge` is the table of outcomes. Ray calls record no Kubernetes Events
-(KubeRay records none for them) and have no `failure_reason`.
+deletes it again (bounded as every retry). A job is written again once at most.
+
+A serve config is applied declaratively by Ray, so putting it again is harmless. `judge` is
+the table of outcomes. Ray calls record no Kubernetes Events (KubeRay records none for them)
+and have no `failure_reason`.
 """
 
 from __future__ import annotations
